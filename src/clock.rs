@@ -1,0 +1,132 @@
+//! Time as the token sources see it, injectable so tests move time instead of sleeping.
+//!
+//! Every place in the crate that reads the time or waits (token expiry, device-flow polling,
+//! refresh-ahead, backoff) goes through a [`Clock`]. [`SystemClock`] is the real one and the
+//! default; [`ManualClock`] is a clock for tests that only moves when told to.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_oauth2::clock::{Clock, ManualClock};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let clock = ManualClock::new();
+//! let start = clock.now();
+//! clock.sleep(Duration::from_secs(5)).await; // returns at once, the clock moved 5 s
+//! clock.advance(Duration::from_secs(1));
+//! assert_eq!(clock.now().duration_since(start).unwrap(), Duration::from_secs(6));
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// A boxed, `Send` future returned by [`Clock::sleep`].
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A source of the current time and of delays.
+///
+/// Wall-clock time ([`SystemTime`]) is used so that a token's expiry can be stored and restored
+/// across process restarts.
+pub trait Clock: fmt::Debug + Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+    /// Waits for `duration` of this clock's time.
+    fn sleep(&self, duration: Duration) -> Sleep;
+}
+
+/// The real clock: [`SystemTime::now`] and [`tokio::time::sleep`].
+///
+/// ```
+/// use tower_oauth2::clock::{Clock, SystemClock};
+/// assert!(SystemClock.now() > std::time::UNIX_EPOCH);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// A clock for tests: it starts at a fixed time and only moves when [`advance`](Self::advance)d
+/// or when something [`sleep`](Clock::sleep)s on it, in which case it jumps forward by the
+/// requested duration and the sleep completes at once.
+///
+/// Clones share the same time.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_oauth2::clock::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let t0 = clock.now();
+/// clock.advance(Duration::from_secs(3600));
+/// assert_eq!(clock.elapsed(), Duration::from_secs(3600));
+/// assert_eq!(clock.now(), t0 + Duration::from_secs(3600));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    state: Arc<Mutex<ManualState>>,
+}
+
+#[derive(Debug)]
+struct ManualState {
+    start: SystemTime,
+    now: SystemTime,
+}
+
+impl ManualClock {
+    /// A clock that starts at 2030-01-01T00:00:00Z.
+    pub fn new() -> Self {
+        Self::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_893_456_000))
+    }
+
+    /// A clock that starts at `start`.
+    pub fn starting_at(start: SystemTime) -> Self {
+        ManualClock {
+            state: Arc::new(Mutex::new(ManualState { start, now: start })),
+        }
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut state = self.lock();
+        state.now += by;
+    }
+
+    /// How far the clock has moved since it was created.
+    pub fn elapsed(&self) -> Duration {
+        let state = self.lock();
+        state.now.duration_since(state.start).unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ManualState> {
+        // The critical sections never panic, but stay usable if a caller's test did.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        self.lock().now
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.advance(duration);
+        Box::pin(tokio::task::yield_now())
+    }
+}

@@ -1,0 +1,279 @@
+//! The device authorization grant (RFC 8628), for CLIs and devices without a browser.
+//!
+//! [`DeviceCode`] sends the device authorization request (§3.1), hands the user code and
+//! verification URI to your callback (§3.3), then polls the token endpoint (§3.4) every
+//! `interval` seconds (5 when the server gives none), adding 5 s on each `slow_down` (§3.5). It
+//! stops with the server's `access_denied` or `expired_token` error
+//! ([`Error::OAuth2`] with [`ErrorCode::AccessDenied`] / [`ErrorCode::ExpiredToken`]), or with
+//! [`Error::DeviceCodeExpired`] when its own clock says the code has expired.
+//!
+//! Once it has a token, later fetches redeem the refresh token if one was issued, and go back
+//! to a new device authorization only when that fails with `invalid_grant`.
+//!
+//! ```no_run
+//! use tower_oauth2::{ClientAuth, DeviceCode, TokenEndpoint, TokenSource};
+//!
+//! # async fn run() -> Result<(), tower_oauth2::Error> {
+//! let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
+//! let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+//!     .scope("openid offline_access")
+//!     .on_user_code(|auth| {
+//!         println!("Open {} and enter {}", auth.verification_uri(), auth.user_code());
+//!     });
+//! let token = source.fetch_token().await?; // returns once the user has approved
+//! # let _ = token; Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::endpoint::{param_setters, parse_endpoint_url, with_params, Params, TokenEndpoint};
+use crate::error::{Error, ErrorCode};
+use crate::refresh_token::{new_token_hook, redeem, NewTokenHook};
+use crate::secret::Secret;
+use crate::source::{TokenFuture, TokenSource};
+use crate::token::{check_response, seconds_field, string_field, Token};
+
+/// The polling interval when the server gives none (RFC 8628 §3.2).
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What `slow_down` adds to the polling interval (RFC 8628 §3.5).
+pub(crate) const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+
+/// The longest wait between polls after transport failures.
+const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The device authorization response (RFC 8628 §3.2): what the user must see.
+#[derive(Clone)]
+pub struct DeviceAuthorization {
+    device_code: Secret,
+    user_code: String,
+    verification_uri: String,
+    verification_uri_complete: Option<String>,
+    expires_at: SystemTime,
+    interval: Duration,
+    extra: Map<String, Value>,
+}
+
+impl DeviceAuthorization {
+    /// The code the user enters at the verification URI.
+    pub fn user_code(&self) -> &str {
+        &self.user_code
+    }
+
+    /// Where the user goes to enter the code.
+    pub fn verification_uri(&self) -> &str {
+        &self.verification_uri
+    }
+
+    /// A URI that already includes the user code (for a QR code, say), if the server sent one.
+    pub fn verification_uri_complete(&self) -> Option<&str> {
+        self.verification_uri_complete.as_deref()
+    }
+
+    /// When the device code expires.
+    pub fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+
+    /// The polling interval the server asked for (5 s if it gave none).
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Every other field of the response.
+    pub fn extra(&self) -> &Map<String, Value> {
+        &self.extra
+    }
+}
+
+impl fmt::Debug for DeviceAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceAuthorization")
+            .field("device_code", &self.device_code)
+            .field("user_code", &self.user_code)
+            .field("verification_uri", &self.verification_uri)
+            .field("verification_uri_complete", &self.verification_uri_complete)
+            .field("expires_at", &self.expires_at)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+type UserCodeCallback = Arc<dyn Fn(&DeviceAuthorization) + Send + Sync>;
+
+/// Gets tokens with the device authorization grant, then keeps them fresh with the refresh
+/// token.
+pub struct DeviceCode {
+    endpoint: TokenEndpoint,
+    device_authorization_url: Url,
+    params: Params,
+    on_user_code: UserCodeCallback,
+    on_new_token: Option<NewTokenHook>,
+    /// The refresh token from the last token, if any. Held across a whole fetch so that
+    /// fetches never overlap.
+    refresh_token: tokio::sync::Mutex<Option<Secret>>,
+}
+
+impl DeviceCode {
+    /// A source for the client of `endpoint` and the server's device authorization endpoint.
+    ///
+    /// Until [`on_user_code`](Self::on_user_code) is set, the code and URI are logged at INFO
+    /// level with `tracing`.
+    pub fn new(endpoint: TokenEndpoint, device_authorization_url: impl AsRef<str>) -> Result<Self, Error> {
+        Ok(DeviceCode {
+            endpoint,
+            device_authorization_url: parse_endpoint_url(device_authorization_url.as_ref())?,
+            params: Params::new(),
+            on_user_code: Arc::new(|auth: &DeviceAuthorization| {
+                tracing::info!(
+                    user_code = auth.user_code(),
+                    verification_uri = auth.verification_uri(),
+                    "waiting for the user to approve this device"
+                );
+            }),
+            on_new_token: None,
+            refresh_token: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Called with each device authorization, so the user can be told where to go and what to
+    /// enter.
+    pub fn on_user_code(mut self, callback: impl Fn(&DeviceAuthorization) + Send + Sync + 'static) -> Self {
+        self.on_user_code = Arc::new(callback);
+        self
+    }
+
+    /// Called with every new token before it is returned (to persist its refresh token).
+    pub fn on_new_token<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Token) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_new_token = Some(new_token_hook(hook));
+        self
+    }
+
+    /// Gets a token: by refresh token when there is one, else by a new device authorization.
+    pub async fn fetch(&self) -> Result<Token, Error> {
+        let mut refresh_token = self.refresh_token.lock().await;
+        let token = match refresh_token.as_ref() {
+            Some(current) => match redeem(&self.endpoint, &self.params, current).await {
+                Err(err) if err.code() == Some(&ErrorCode::InvalidGrant) => {
+                    tracing::info!("refresh token rejected; starting a new device authorization");
+                    *refresh_token = None;
+                    self.authorize().await?
+                }
+                other => other?,
+            },
+            None => self.authorize().await?,
+        };
+        *refresh_token = token.refresh_token().cloned();
+        if let Some(hook) = &self.on_new_token {
+            hook(token.clone()).await;
+        }
+        Ok(token)
+    }
+
+    /// Runs one device authorization to its end.
+    async fn authorize(&self) -> Result<Token, Error> {
+        let clock = self.endpoint.clock().clone();
+        let auth = self.request_authorization().await?;
+        (self.on_user_code)(&auth);
+        let mut interval = auth.interval;
+        let grant = [("grant_type", DEVICE_CODE_GRANT), ("device_code", auth.device_code.expose())];
+        let form = with_params(&grant, &self.params);
+        loop {
+            clock.sleep(interval).await;
+            if clock.now() >= auth.expires_at {
+                return Err(Error::DeviceCodeExpired);
+            }
+            match self.endpoint.request_token(&form).await {
+                Ok(token) => return Ok(token),
+                Err(err) => match err.code() {
+                    Some(ErrorCode::AuthorizationPending) => {}
+                    Some(ErrorCode::SlowDown) => {
+                        interval += SLOW_DOWN_STEP;
+                        tracing::debug!(?interval, "slow_down: polling less often");
+                    }
+                    // RFC 8628 §3.5: back off on connection failures.
+                    _ if matches!(err, Error::Transport(_) | Error::Timeout(_)) => {
+                        interval = (interval * 2).min(MAX_INTERVAL).max(auth.interval);
+                        tracing::debug!(error = %err, ?interval, "device flow poll failed; backing off");
+                    }
+                    _ => return Err(err),
+                },
+            }
+        }
+    }
+
+    async fn request_authorization(&self) -> Result<DeviceAuthorization, Error> {
+        let sent_at = self.endpoint.clock().now();
+        let response = self
+            .endpoint
+            .post_form(&self.device_authorization_url, &with_params(&[], &self.params))
+            .await?;
+        let status = response.status;
+        let mut fields = check_response(&response)?;
+        let required = |value: Option<String>, name: &str| {
+            value.ok_or_else(|| Error::MalformedResponse {
+                status,
+                reason: format!("the device authorization response has no `{name}`"),
+            })
+        };
+        let device_code = required(string_field(&mut fields, "device_code", status)?, "device_code")?;
+        let user_code = required(string_field(&mut fields, "user_code", status)?, "user_code")?;
+        // Google says `verification_url`.
+        let verification_uri = match string_field(&mut fields, "verification_uri", status)? {
+            Some(uri) => Some(uri),
+            None => string_field(&mut fields, "verification_url", status)?,
+        };
+        let verification_uri = required(verification_uri, "verification_uri")?;
+        let verification_uri_complete = string_field(&mut fields, "verification_uri_complete", status)?;
+        let expires_in = required_duration(&fields, "expires_in", status)?;
+        let interval = seconds_field(&fields, "interval", status)?.unwrap_or(DEFAULT_INTERVAL);
+        fields.remove("expires_in");
+        fields.remove("interval");
+        Ok(DeviceAuthorization {
+            device_code: Secret::new(device_code),
+            user_code,
+            verification_uri,
+            verification_uri_complete,
+            expires_at: sent_at + expires_in,
+            interval,
+            extra: fields,
+        })
+    }
+}
+
+fn required_duration(fields: &Map<String, Value>, name: &str, status: http::StatusCode) -> Result<Duration, Error> {
+    seconds_field(fields, name, status)?.ok_or_else(|| Error::MalformedResponse {
+        status,
+        reason: format!("the device authorization response has no `{name}`"),
+    })
+}
+
+param_setters!(DeviceCode);
+
+impl TokenSource for DeviceCode {
+    fn fetch_token(&self) -> TokenFuture<'_> {
+        Box::pin(self.fetch())
+    }
+}
+
+impl fmt::Debug for DeviceCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceCode")
+            .field("endpoint", &self.endpoint)
+            .field("device_authorization_url", &self.device_authorization_url.as_str())
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}

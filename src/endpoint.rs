@@ -1,0 +1,357 @@
+//! The token endpoint client: RFC 6749 form requests (§3.2, §4.4.2, §6), client
+//! authentication, and response parsing.
+//!
+//! A [`TokenEndpoint`] is one client (id and authentication method) at one authorization
+//! server's token endpoint. The token sources ([`ClientCredentials`](crate::ClientCredentials),
+//! [`RefreshToken`](crate::RefreshToken), [`DeviceCode`](crate::DeviceCode)) are built on it,
+//! and [`TokenEndpoint::request_token`] sends any other grant.
+//!
+//! ```no_run
+//! use tower_oauth2::{ClientAuth, TokenEndpoint};
+//! use std::time::Duration;
+//!
+//! # async fn run() -> Result<(), tower_oauth2::Error> {
+//! let endpoint = TokenEndpoint::builder(
+//!     "https://auth.example.com/oauth2/token",
+//!     ClientAuth::client_secret_basic("my-client", "my-secret"),
+//! )
+//! .default_lifetime(Duration::from_secs(300)) // for servers that send no expires_in
+//! .build()?;
+//! let token = endpoint
+//!     .request_token(&[("grant_type", "client_credentials"), ("scope", "read")])
+//!     .await?;
+//! println!("expires at {:?}", token.expires_at());
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http_body_util::Full;
+use tracing::Instrument;
+use url::Url;
+
+use crate::client_auth::ClientAuth;
+use crate::clock::{Clock, SystemClock};
+use crate::error::Error;
+use crate::http_client::{HttpClient, ReadResponse};
+use crate::token::{parse_token_response, Token};
+
+/// One client at one token endpoint. Cheap to clone (clones share everything).
+#[derive(Clone)]
+pub struct TokenEndpoint {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    token_url: Url,
+    auth: ClientAuth,
+    http: HttpClient,
+    clock: Arc<dyn Clock>,
+    default_lifetime: Option<Duration>,
+}
+
+/// Builds a [`TokenEndpoint`]; see [`TokenEndpoint::builder`].
+#[must_use]
+pub struct TokenEndpointBuilder {
+    token_url: String,
+    auth: ClientAuth,
+    http: Option<HttpClient>,
+    clock: Arc<dyn Clock>,
+    default_lifetime: Option<Duration>,
+}
+
+impl TokenEndpoint {
+    /// Starts building an endpoint for `token_url` with the client authentication `auth`.
+    pub fn builder(token_url: impl Into<String>, auth: ClientAuth) -> TokenEndpointBuilder {
+        TokenEndpointBuilder {
+            token_url: token_url.into(),
+            auth,
+            http: None,
+            clock: Arc::new(SystemClock),
+            default_lifetime: None,
+        }
+    }
+
+    /// An endpoint with the default HTTP client and clock.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("cli"))?;
+    /// assert_eq!(endpoint.token_url().as_str(), "https://auth.example.com/token");
+    /// assert!(TokenEndpoint::new("not a url", ClientAuth::none("cli")).is_err());
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn new(token_url: impl Into<String>, auth: ClientAuth) -> Result<Self, Error> {
+        Self::builder(token_url, auth).build()
+    }
+
+    /// The token endpoint's URL.
+    pub fn token_url(&self) -> &Url {
+        &self.inner.token_url
+    }
+
+    /// The client and its authentication method.
+    pub fn client_auth(&self) -> &ClientAuth {
+        &self.inner.auth
+    }
+
+    /// The clock this endpoint computes expiry with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Sends a token request with the form fields `params` (which must include `grant_type`)
+    /// plus the client's authentication, and parses the response into a [`Token`].
+    ///
+    /// The token's expiry counts from the moment the request was sent.
+    pub async fn request_token(&self, params: &[(&str, &str)]) -> Result<Token, Error> {
+        let grant_type = params
+            .iter()
+            .find(|(k, _)| *k == "grant_type")
+            .map_or("", |(_, v)| *v);
+        let span = tracing::debug_span!("token_request", url = %self.inner.token_url, grant_type);
+        async {
+            let sent_at = self.inner.clock.now();
+            let response = self.post_form(&self.inner.token_url, params).await?;
+            let result = parse_token_response(&response, sent_at, self.inner.default_lifetime);
+            match &result {
+                Ok(token) => tracing::debug!(expires_at = ?token.expires_at(), "token response received"),
+                Err(err) => tracing::debug!(error = %err, "token request failed"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// POSTs a form to `url` (the token endpoint or another endpoint of the same server that
+    /// authenticates clients the same way) and reads the response.
+    pub(crate) async fn post_form(&self, url: &Url, params: &[(&str, &str)]) -> Result<ReadResponse, Error> {
+        let credentials = self.inner.auth.credentials();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter().copied())
+            .extend_pairs(credentials.form.iter().map(|(k, v)| (*k, v.as_str())))
+            .finish();
+
+        let mut request = http::Request::post(url.as_str())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json")
+            .header(USER_AGENT, concat!("tower-oauth2/", env!("CARGO_PKG_VERSION")))
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| Error::Config(format!("cannot build a request to {url}: {e}")))?;
+        if let Some(authorization) = credentials.authorization {
+            request.headers_mut().insert(AUTHORIZATION, authorization);
+        }
+        self.inner.http.send(request).await
+    }
+}
+
+impl fmt::Debug for TokenEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenEndpoint")
+            .field("token_url", &self.inner.token_url.as_str())
+            .field("auth", &self.inner.auth)
+            .field("http", &self.inner.http)
+            .field("clock", &self.inner.clock)
+            .field("default_lifetime", &self.inner.default_lifetime)
+            .finish()
+    }
+}
+
+impl TokenEndpointBuilder {
+    /// The HTTP client to send requests with (default: [`HttpClient::hyper`], with the
+    /// `hyper-client` feature).
+    pub fn http_client(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// The clock to compute expiry and wait with (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The same, for a clock that is already shared.
+    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The lifetime to assume when a token response has no `expires_in` (RFC 6749 §5.1 makes
+    /// it optional). Without this, such a token never expires and is used until invalidated.
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.default_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Builds the endpoint. Fails if the URL is not an absolute `http` or `https` URL, or if
+    /// no HTTP client was given and the `hyper-client` feature is off.
+    pub fn build(self) -> Result<TokenEndpoint, Error> {
+        let token_url = parse_endpoint_url(&self.token_url)?;
+        let http = match self.http {
+            Some(http) => http,
+            None => default_http_client()?,
+        };
+        Ok(TokenEndpoint {
+            inner: Arc::new(Inner {
+                token_url,
+                auth: self.auth,
+                http,
+                clock: self.clock,
+                default_lifetime: self.default_lifetime,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for TokenEndpointBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenEndpointBuilder")
+            .field("token_url", &self.token_url)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "hyper-client")]
+fn default_http_client() -> Result<HttpClient, Error> {
+    HttpClient::hyper()
+}
+
+#[cfg(not(feature = "hyper-client"))]
+fn default_http_client() -> Result<HttpClient, Error> {
+    Err(Error::Config(
+        "no HTTP client: pass one with `http_client` or enable the `hyper-client` feature".to_owned(),
+    ))
+}
+
+/// Parses an endpoint URL: absolute, `http` or `https`.
+pub(crate) fn parse_endpoint_url(url: &str) -> Result<Url, Error> {
+    let parsed = Url::parse(url).map_err(|e| Error::Config(format!("invalid endpoint URL {url:?}: {e}")))?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(parsed),
+        other => Err(Error::Config(format!(
+            "endpoint URL {url:?} has scheme {other:?}; expected http or https"
+        ))),
+    }
+}
+
+/// Extra form parameters a token source sends with every request: `scope`, `audience`,
+/// RFC 8707 `resource` values, and anything custom. Values are not shown by `Debug`.
+///
+/// ```
+/// use tower_oauth2::Params;
+///
+/// let params = Params::new()
+///     .scope("read write")
+///     .resource("https://api.example.com/")
+///     .resource("https://files.example.com/")
+///     .param("tenant", "acme");
+/// assert_eq!(params.get_all("resource").count(), 2);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    /// No parameters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `scope` (space-separated), replacing an earlier one.
+    pub fn scope(self, scope: impl Into<String>) -> Self {
+        self.set("scope", scope)
+    }
+
+    /// Sets `audience` (Auth0, Okta and others), replacing an earlier one.
+    pub fn audience(self, audience: impl Into<String>) -> Self {
+        self.set("audience", audience)
+    }
+
+    /// Adds an RFC 8707 `resource` indicator; call once per resource.
+    pub fn resource(self, resource: impl Into<String>) -> Self {
+        self.param("resource", resource)
+    }
+
+    /// Adds any parameter (repeatable).
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.pairs.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets a parameter, replacing every earlier value of it.
+    pub fn set(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let name = name.into();
+        self.pairs.retain(|(k, _)| *k != name);
+        self.pairs.push((name, value.into()));
+        self
+    }
+
+    /// Every value of the parameter `name`.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// All parameters, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.pairs.iter().map(|(k, _)| k)).finish()
+    }
+}
+
+/// Gives a token source `scope`, `audience`, `resource` and `param` setters that fill its
+/// `params: Params` field.
+macro_rules! param_setters {
+    ($ty:ty) => {
+        impl $ty {
+            /// Sets `scope` (space-separated) on every request of this source.
+            pub fn scope(mut self, scope: impl Into<String>) -> Self {
+                self.params = self.params.scope(scope);
+                self
+            }
+
+            /// Sets `audience` on every request of this source.
+            pub fn audience(mut self, audience: impl Into<String>) -> Self {
+                self.params = self.params.audience(audience);
+                self
+            }
+
+            /// Adds an RFC 8707 `resource` indicator to every request of this source.
+            pub fn resource(mut self, resource: impl Into<String>) -> Self {
+                self.params = self.params.resource(resource);
+                self
+            }
+
+            /// Adds any parameter to every request of this source.
+            pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+                self.params = self.params.param(name, value);
+                self
+            }
+
+            /// Replaces all extra parameters of this source.
+            pub fn params(mut self, params: $crate::Params) -> Self {
+                self.params = params;
+                self
+            }
+        }
+    };
+}
+pub(crate) use param_setters;
+
+/// The grant's own fields followed by the source's extra parameters.
+pub(crate) fn with_params<'a>(grant: &[(&'a str, &'a str)], params: &'a Params) -> Vec<(&'a str, &'a str)> {
+    grant.iter().copied().chain(params.iter()).collect()
+}

@@ -1,0 +1,200 @@
+//! The HTTP transport the token endpoint client sends through.
+//!
+//! [`HttpClient`] erases any [`tower::Service`] that takes an `http::Request<Full<Bytes>>` and
+//! returns an `http::Response` with a body, so you can bring your own client, with your own
+//! timeouts, proxies and TLS settings. The default (cargo feature `hyper-client`, on by
+//! default) is hyper-util's client over hyper-rustls with the `ring` provider and Mozilla's
+//! root certificates, a 30 s timeout, and no redirect following.
+//!
+//! Whatever the service, response bodies are read up to a limit (1 MiB unless changed with
+//! [`HttpClient::with_max_body_size`]); a larger body is [`Error::BodyTooLarge`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use tower_oauth2::HttpClient;
+//!
+//! // Any tower service over http::Request<Full<Bytes>> will do; here, a canned answer.
+//! let service = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+//!         br#"{"access_token":"abc","token_type":"Bearer"}"#,
+//!     ))))
+//! });
+//! let client = HttpClient::new(service)
+//!     .with_timeout(Duration::from_secs(10))
+//!     .with_max_body_size(64 * 1024);
+//! # let _ = client;
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::Body;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Collected, Full, LengthLimitError, Limited};
+use tower::util::BoxCloneSyncService;
+use tower::ServiceExt;
+
+use crate::error::{BoxError, Error};
+
+/// The default limit on a response body: 1 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
+
+/// The default request timeout of [`HttpClient::hyper`]: 30 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+type ErasedService =
+    BoxCloneSyncService<http::Request<Full<Bytes>>, http::Response<UnsyncBoxBody<Bytes, BoxError>>, BoxError>;
+
+/// The HTTP client used to talk to the authorization server. Cheap to clone.
+#[derive(Clone)]
+pub struct HttpClient {
+    service: ErasedService,
+    timeout: Option<Duration>,
+    max_body_size: usize,
+}
+
+/// A response whose body has been read in full (within the size limit).
+#[derive(Debug)]
+pub(crate) struct ReadResponse {
+    pub(crate) status: http::StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl HttpClient {
+    /// Wraps any tower service over `http::Request<Full<Bytes>>`.
+    ///
+    /// No timeout is added (the service is expected to have its own; see
+    /// [`with_timeout`](Self::with_timeout)). Redirects are whatever the service does with
+    /// them; a 3xx response that reaches this crate is an error.
+    pub fn new<S, B>(service: S) -> Self
+    where
+        S: tower::Service<http::Request<Full<Bytes>>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let service = service
+            .map_response(|response: http::Response<B>| {
+                response.map(|body| body.map_err(Into::into).boxed_unsync())
+            })
+            .map_err(Into::into);
+        HttpClient {
+            service: BoxCloneSyncService::new(service),
+            timeout: None,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+        }
+    }
+
+    /// hyper-util's client with hyper-rustls (`ring`, webpki roots, HTTP/1.1 and HTTP/2,
+    /// `http` and `https` URLs), a [30 s](DEFAULT_TIMEOUT) timeout and no redirects.
+    ///
+    /// Needs a tokio runtime when requests are sent.
+    ///
+    /// ```
+    /// let client = tower_oauth2::HttpClient::hyper()?;
+    /// # let _ = client;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    #[cfg(feature = "hyper-client")]
+    pub fn hyper() -> Result<Self, Error> {
+        use hyper_util::client::legacy::Client;
+        use hyper_util::rt::TokioExecutor;
+
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(provider)
+            .map_err(|e| Error::Config(format!("TLS setup failed: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(HttpClient::new(client).with_timeout(DEFAULT_TIMEOUT))
+    }
+
+    /// Limits the time for one exchange with the authorization server, from sending the
+    /// request to reading the whole response body. Measured on tokio's real-time clock.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Removes the timeout set by [`with_timeout`](Self::with_timeout) or by
+    /// [`hyper`](Self::hyper).
+    pub fn without_timeout(mut self) -> Self {
+        self.timeout = None;
+        self
+    }
+
+    /// Sets the largest response body that will be read, in bytes (default 1 MiB).
+    pub fn with_max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// Sends a request and reads its whole response, within the timeout and size limit.
+    pub(crate) async fn send(&self, request: http::Request<Full<Bytes>>) -> Result<ReadResponse, Error> {
+        let exchange = self.exchange(request);
+        match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, exchange)
+                .await
+                .unwrap_or(Err(Error::Timeout(limit))),
+            None => exchange.await,
+        }
+    }
+
+    async fn exchange(&self, request: http::Request<Full<Bytes>>) -> Result<ReadResponse, Error> {
+        let response = self
+            .service
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(transport_error)?;
+        let (parts, body) = response.into_parts();
+        let limit = self.max_body_size;
+        // Boxed to a concrete `Send` future: the compiler cannot otherwise prove `Limited`'s
+        // `Into<BoxError>` bound for every lifetime inside an async fn (rust-lang/rust#102211).
+        let collect: Pin<Box<dyn Future<Output = Result<Collected<Bytes>, BoxError>> + Send>> =
+            Box::pin(Limited::new(body, limit).collect());
+        let body = collect
+            .await
+            .map_err(|e: BoxError| {
+                if e.is::<LengthLimitError>() {
+                    Error::BodyTooLarge { limit }
+                } else {
+                    transport_error(e)
+                }
+            })?
+            .to_bytes();
+        Ok(ReadResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+fn transport_error(err: BoxError) -> Error {
+    Error::Transport(Arc::from(err))
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("timeout", &self.timeout)
+            .field("max_body_size", &self.max_body_size)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,98 @@
+//! The [`TokenSource`] trait: anything that can get a new access token.
+//!
+//! The crate's sources ([`ClientCredentials`](crate::ClientCredentials),
+//! [`RefreshToken`](crate::RefreshToken), [`DeviceCode`](crate::DeviceCode)) implement it, and so
+//! can yours, directly or from an async closure with [`source_fn`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tower_oauth2::{source_fn, Token, TokenSource};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+//! let source: Arc<dyn TokenSource> = Arc::new(source_fn(|| async {
+//!     // read it from a file, a vault, a metadata server...
+//!     Ok(Token::bearer("from-somewhere"))
+//! }));
+//! let token = source.fetch_token().await?;
+//! assert_eq!(token.access_token().expose(), "from-somewhere");
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::token::Token;
+
+/// The future returned by [`TokenSource::fetch_token`].
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Token, Error>> + Send + 'a>>;
+
+/// Gets a new token from somewhere, usually an authorization server.
+///
+/// A source fetches; it does not cache. Caching, refresh-ahead and single-flight belong to the
+/// layer that calls it. The trait is dyn-compatible: `Arc<dyn TokenSource>` is a source too.
+pub trait TokenSource: Send + Sync {
+    /// Gets a new token.
+    fn fetch_token(&self) -> TokenFuture<'_>;
+}
+
+impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
+    fn fetch_token(&self) -> TokenFuture<'_> {
+        (**self).fetch_token()
+    }
+}
+
+impl<T: TokenSource + ?Sized> TokenSource for Box<T> {
+    fn fetch_token(&self) -> TokenFuture<'_> {
+        (**self).fetch_token()
+    }
+}
+
+impl<T: TokenSource + ?Sized> TokenSource for &T {
+    fn fetch_token(&self) -> TokenFuture<'_> {
+        (**self).fetch_token()
+    }
+}
+
+/// A [`TokenSource`] made from an async closure; see [`source_fn`].
+#[derive(Clone)]
+pub struct FnSource<F> {
+    f: F,
+}
+
+/// Makes a [`TokenSource`] from a closure that returns a future of a token.
+///
+/// ```
+/// use tower_oauth2::{source_fn, Error, Token, TokenSource};
+///
+/// let source = source_fn(|| async {
+///     let value = std::env::var("MY_TOKEN").map_err(Error::source_error)?;
+///     Ok(Token::bearer(value))
+/// });
+/// # let _: &dyn TokenSource = &source;
+/// ```
+pub fn source_fn<F, Fut>(f: F) -> FnSource<F>
+where
+    F: Fn() -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Token, Error>> + Send + 'static,
+{
+    FnSource { f }
+}
+
+impl<F, Fut> TokenSource for FnSource<F>
+where
+    F: Fn() -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Token, Error>> + Send + 'static,
+{
+    fn fetch_token(&self) -> TokenFuture<'_> {
+        Box::pin((self.f)())
+    }
+}
+
+impl<F> fmt::Debug for FnSource<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnSource").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,313 @@
+//! [`Token`], and the parsing of token responses (RFC 6749 §5.1) and error responses (§5.2),
+//! with the deviations real servers are known for.
+//!
+//! What is accepted beyond the letter of RFC 6749:
+//! - `expires_in` as a JSON number or as a string holding a number (`"3600"`);
+//! - `token_type` in any case (`bearer`, `Bearer`, `BEARER`), and a missing `token_type` read
+//!   as `Bearer`; any other token type is [`Error::UnsupportedTokenType`];
+//! - a response body in `application/x-www-form-urlencoded` (GitHub's default) as well as JSON;
+//! - an `error` field in a response with HTTP 200 is an error, never a token.
+//!
+//! A response without `expires_in` gives a token that never expires, unless a default lifetime
+//! was set with [`TokenEndpointBuilder::default_lifetime`](crate::TokenEndpointBuilder::default_lifetime).
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorCode, ServerError};
+use crate::http_client::ReadResponse;
+use crate::secret::Secret;
+
+/// An access token with what came with it.
+///
+/// `Debug` never shows the access token, refresh token or ID token, nor the values of
+/// [`extra`](Token::extra) fields.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tower_oauth2::Token;
+///
+/// let now = SystemTime::now();
+/// let token = Token::bearer("abc").with_expires_at(now + Duration::from_secs(60));
+/// assert_eq!(token.access_token().expose(), "abc");
+/// assert!(!token.is_expired_at(now));
+/// assert!(token.is_expired_at(now + Duration::from_secs(60)));
+/// assert!(!format!("{token:?}").contains("abc"));
+/// ```
+#[derive(Clone)]
+pub struct Token {
+    access_token: Secret,
+    token_type: String,
+    issued_at: Option<SystemTime>,
+    expires_at: Option<SystemTime>,
+    refresh_token: Option<Secret>,
+    scope: Option<String>,
+    id_token: Option<Secret>,
+    extra: Map<String, Value>,
+}
+
+impl Token {
+    /// A Bearer token with no expiry, refresh token or scope; add them with the `with_`
+    /// methods. Useful for [`TokenSource`](crate::TokenSource)s of your own.
+    pub fn bearer(access_token: impl Into<Secret>) -> Self {
+        Token {
+            access_token: access_token.into(),
+            token_type: "Bearer".to_owned(),
+            issued_at: None,
+            expires_at: None,
+            refresh_token: None,
+            scope: None,
+            id_token: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// Sets when the token expires.
+    pub fn with_expires_at(mut self, expires_at: SystemTime) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Sets the refresh token.
+    pub fn with_refresh_token(mut self, refresh_token: impl Into<Secret>) -> Self {
+        self.refresh_token = Some(refresh_token.into());
+        self
+    }
+
+    /// Sets the granted scope.
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// The access token.
+    pub fn access_token(&self) -> &Secret {
+        &self.access_token
+    }
+
+    /// The token type as the server sent it (always some spelling of `Bearer`).
+    pub fn token_type(&self) -> &str {
+        &self.token_type
+    }
+
+    /// When the token request was sent (`None` for tokens made with [`Token::bearer`]).
+    pub fn issued_at(&self) -> Option<SystemTime> {
+        self.issued_at
+    }
+
+    /// When the token expires: `expires_in` counted from the moment the request was sent, so
+    /// network delay errs on the safe side. `None` means it does not expire.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
+    }
+
+    /// Whether the token has expired at `now`.
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// The lifetime the server gave the token (`expires_at - issued_at`), if known.
+    pub fn lifetime(&self) -> Option<Duration> {
+        self.expires_at?.duration_since(self.issued_at?).ok()
+    }
+
+    /// The refresh token, if one was issued.
+    pub fn refresh_token(&self) -> Option<&Secret> {
+        self.refresh_token.as_ref()
+    }
+
+    /// The granted scope, if the server said.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// The OpenID Connect ID token, if one was issued.
+    pub fn id_token(&self) -> Option<&Secret> {
+        self.id_token.as_ref()
+    }
+
+    /// Every other field of the token response, such as `issued_token_type` or
+    /// `refresh_expires_in`.
+    pub fn extra(&self) -> &Map<String, Value> {
+        &self.extra
+    }
+
+    /// Keeps the refresh token of `previous` when this token has none (a refresh response may
+    /// omit it, meaning the old one stays valid: RFC 6749 §6).
+    pub(crate) fn inherit_refresh_token(&mut self, previous: Option<&Secret>) {
+        if self.refresh_token.is_none() {
+            self.refresh_token = previous.cloned();
+        }
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("access_token", &self.access_token)
+            .field("token_type", &self.token_type)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .field("refresh_token", &self.refresh_token)
+            .field("scope", &self.scope)
+            .field("id_token", &self.id_token)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A response body read as a map of fields, JSON or form-encoded.
+pub(crate) fn response_fields(response: &ReadResponse) -> Result<Map<String, Value>, Error> {
+    let content_type = response
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+    let malformed = |reason: &str| Error::MalformedResponse {
+        status: response.status,
+        reason: reason.to_owned(),
+    };
+    if !is_form {
+        match serde_json::from_slice::<Value>(&response.body) {
+            Ok(Value::Object(map)) => return Ok(map),
+            Ok(_) => return Err(malformed("the body is JSON but not an object")),
+            // A body labelled JSON that does not parse is malformed; anything else may still
+            // be form data sent with the wrong label.
+            Err(_) if content_type.contains("json") => {
+                return Err(malformed("the body is not valid JSON"))
+            }
+            Err(_) => {}
+        }
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&response.body)
+        .map_err(|_| malformed("the body is neither a JSON object nor form data"))?;
+    if pairs.is_empty() || pairs.iter().all(|(_, v)| v.is_empty()) {
+        return Err(malformed("the body is neither a JSON object nor form data"));
+    }
+    Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+}
+
+/// Turns an answer of the authorization server into an error if it is one: an OAuth 2.0 error
+/// object (whatever the status), or a non-2xx status. Returns the fields otherwise.
+pub(crate) fn check_response(response: &ReadResponse) -> Result<Map<String, Value>, Error> {
+    let fields = match response_fields(response) {
+        Ok(fields) => fields,
+        Err(_) if !response.status.is_success() => {
+            return Err(Error::HttpStatus {
+                status: response.status,
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(Value::String(code)) = fields.get("error") {
+        let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+        return Err(Error::OAuth2 {
+            status: response.status,
+            error: ServerError {
+                code: ErrorCode::from(code.as_str()),
+                description: text("error_description"),
+                uri: text("error_uri"),
+            },
+        });
+    }
+    if !response.status.is_success() {
+        return Err(Error::HttpStatus {
+            status: response.status,
+        });
+    }
+    Ok(fields)
+}
+
+/// Reads a duration in seconds sent as a number or as a numeric string.
+pub(crate) fn seconds_field(
+    fields: &Map<String, Value>,
+    name: &str,
+    status: http::StatusCode,
+) -> Result<Option<Duration>, Error> {
+    let seconds = match fields.get(name) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(_) => None,
+    };
+    match seconds {
+        Some(s) if s.is_finite() && s >= 0.0 && s < 1e12 => Ok(Some(Duration::from_secs_f64(s))),
+        _ => Err(Error::MalformedResponse {
+            status,
+            reason: format!("`{name}` is not a non-negative number of seconds"),
+        }),
+    }
+}
+
+/// Reads an optional string field; any other type is malformed.
+pub(crate) fn string_field(
+    fields: &mut Map<String, Value>,
+    name: &str,
+    status: http::StatusCode,
+) -> Result<Option<String>, Error> {
+    match fields.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Error::MalformedResponse {
+            status,
+            reason: format!("`{name}` is not a string"),
+        }),
+    }
+}
+
+/// Parses a token endpoint response (RFC 6749 §5.1 / §5.2).
+///
+/// `sent_at` is when the request was sent; `default_lifetime` applies when the server sent no
+/// `expires_in`.
+pub(crate) fn parse_token_response(
+    response: &ReadResponse,
+    sent_at: SystemTime,
+    default_lifetime: Option<Duration>,
+) -> Result<Token, Error> {
+    let status = response.status;
+    let mut fields = check_response(response)?;
+    let access_token = string_field(&mut fields, "access_token", status)?
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::MalformedResponse {
+            status,
+            reason: "the response has no `access_token`".to_owned(),
+        })?;
+    let token_type = string_field(&mut fields, "token_type", status)?.unwrap_or_else(|| "Bearer".to_owned());
+    if !token_type.eq_ignore_ascii_case("bearer") {
+        return Err(Error::UnsupportedTokenType(token_type));
+    }
+    let lifetime = seconds_field(&fields, "expires_in", status)?.or(default_lifetime);
+    fields.remove("expires_in");
+    let refresh_token = string_field(&mut fields, "refresh_token", status)?.filter(|t| !t.is_empty());
+    let scope = match fields.remove("scope") {
+        // A few servers send the scope as a list.
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        other => {
+            if let Some(value) = other {
+                fields.insert("scope".to_owned(), value);
+            }
+            string_field(&mut fields, "scope", status)?
+        }
+    };
+    let id_token = string_field(&mut fields, "id_token", status)?;
+    Ok(Token {
+        access_token: Secret::new(access_token),
+        token_type,
+        issued_at: Some(sent_at),
+        expires_at: lifetime.map(|l| sent_at + l),
+        refresh_token: refresh_token.map(Secret::new),
+        scope,
+        id_token: id_token.map(Secret::new),
+        extra: fields,
+    })
+}

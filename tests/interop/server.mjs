@@ -1,0 +1,631 @@
+// oidc-provider 9 based authorization server for tower-oauth2's interop tests.
+//
+// Protocol: prints exactly one line to stdout, `READY http://127.0.0.1:<port>`,
+// once it accepts requests. Everything else goes to stderr. Exits on
+// SIGTERM/SIGINT and when its stdin reaches EOF (so an orphaned server dies
+// together with the test process that spawned it).
+//
+// See README.md in this folder for the clients, environment variables and the
+// test-only routes under /test/.
+
+import * as crypto from 'node:crypto';
+import * as http from 'node:http';
+
+// oidc-provider prints its NOTICE lines with console.info (stdout). Stdout is
+// reserved for the READY line, so route every console method to stderr before
+// the library is loaded (hence the dynamic import below).
+for (const method of ['log', 'info', 'debug']) {
+  // eslint-disable-next-line no-console
+  console[method] = console.error;
+}
+
+const { default: Provider, errors } = await import('oidc-provider');
+
+// ---------------------------------------------------------------------------
+// Settings from the environment
+// ---------------------------------------------------------------------------
+
+function intEnv(name, fallback, { min = 0 } = {}) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    process.stderr.write(`invalid ${name}=${JSON.stringify(raw)}: expected an integer >= ${min}\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const PORT = intEnv('PORT', 0);
+const ACCESS_TOKEN_TTL = intEnv('ACCESS_TOKEN_TTL', 60, { min: 1 });
+const DEVICE_CODE_TTL = intEnv('DEVICE_CODE_TTL', 600, { min: 1 });
+const DEVICE_INTERVAL = intEnv('DEVICE_INTERVAL', 1, { min: 0 });
+const REFRESH_TOKEN_TTL = 24 * 60 * 60;
+const DEVICE_CODE_GRACE = 10 * 60;
+const EXIT_ON_STDIN_EOF = process.env.EXIT_ON_STDIN_EOF !== '0';
+
+const TEST_ACCOUNT_ID = 'test-user';
+const SCOPES = ['openid', 'offline_access', 'api:read', 'api:write'];
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+const ROUTES = {
+  authorization: '/auth',
+  code_verification: '/device',
+  device_authorization: '/device/auth',
+  end_session: '/session/end',
+  introspection: '/token/introspection',
+  jwks: '/jwks',
+  pushed_authorization_request: '/request',
+  revocation: '/token/revocation',
+  token: '/token',
+  userinfo: '/me',
+};
+
+function log(...args) {
+  process.stderr.write(`[interop-server] ${args.join(' ')}\n`);
+}
+
+// ---------------------------------------------------------------------------
+// Unbounded Map-based adapter (the stock MemoryAdapter is an LRU capped at
+// 1000 entries, which evicts live tokens during long test runs).
+// ---------------------------------------------------------------------------
+
+const store = new Map(); // key -> { payload, expiresAt (ms epoch or Infinity) }
+const GRANTABLE = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+]);
+
+function storeGet(key) {
+  const entry = store.get(key);
+  if (!entry) return undefined;
+  if (entry.expiresAt <= Date.now()) {
+    store.delete(key);
+    return undefined;
+  }
+  return entry.payload;
+}
+
+function storeSet(key, payload, expiresIn) {
+  const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : Infinity;
+  store.set(key, { payload, expiresAt });
+}
+
+// Periodically drop expired entries so memory stays bounded by live data.
+setInterval(() => {
+  const now = Date.now();
+  for (const [key, entry] of store) {
+    if (entry.expiresAt <= now) store.delete(key);
+  }
+}, 60_000).unref();
+
+class MapAdapter {
+  constructor(model) {
+    this.model = model;
+  }
+
+  key(id) {
+    return `${this.model}:${id}`;
+  }
+
+  async upsert(id, payload, expiresIn) {
+    const key = this.key(id);
+    // Keep device codes around for a while after they expire so that polling
+    // an expired one yields `expired_token` (oidc-provider checks the payload's
+    // own `exp`) rather than `invalid_grant` (device code not found).
+    if (this.model === 'DeviceCode' && typeof expiresIn === 'number') {
+      expiresIn += DEVICE_CODE_GRACE;
+    }
+    storeSet(key, structuredClone(payload), expiresIn);
+
+    if (this.model === 'Session' && payload.uid) {
+      storeSet(`sessionUid:${payload.uid}`, id, expiresIn);
+    }
+    if (payload.userCode) {
+      storeSet(`userCode:${payload.userCode}`, id, expiresIn);
+    }
+    if (GRANTABLE.has(this.model) && payload.grantId) {
+      const grantKey = `grant:${payload.grantId}`;
+      let members = storeGet(grantKey);
+      if (!(members instanceof Set)) {
+        members = new Set();
+        store.set(grantKey, { payload: members, expiresAt: Infinity });
+      }
+      members.add(key);
+    }
+  }
+
+  async find(id) {
+    const payload = storeGet(this.key(id));
+    return payload === undefined ? undefined : structuredClone(payload);
+  }
+
+  async findByUserCode(userCode) {
+    const id = storeGet(`userCode:${userCode}`);
+    return id === undefined ? undefined : this.find(id);
+  }
+
+  async findByUid(uid) {
+    const id = storeGet(`sessionUid:${uid}`);
+    return id === undefined ? undefined : this.find(id);
+  }
+
+  async consume(id) {
+    const payload = storeGet(this.key(id));
+    if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id) {
+    store.delete(this.key(id));
+  }
+
+  async revokeByGrantId(grantId) {
+    const grantKey = `grant:${grantId}`;
+    const members = storeGet(grantKey);
+    if (members instanceof Set) {
+      for (const key of members) store.delete(key);
+    }
+    store.delete(grantKey);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------
+
+const REDIRECT_URIS = ['http://127.0.0.1/cb'];
+const ALL_GRANTS = ['client_credentials', 'refresh_token', DEVICE_GRANT, 'authorization_code'];
+
+// Public halves of pkjwt-client.key.pem (EC P-256, ES256) and
+// pkjwt-client-rsa.key.pem (RSA 2048, RS256 or PS256).
+const PKJWT_JWKS = {
+  keys: [
+    {
+      kty: 'EC',
+      crv: 'P-256',
+      x: 'UR7fyxlKu8g1hwQ2zvdt8RDUjgxcpBsKwMDv_cBKmVk',
+      y: '90q2tPIVWBBSVlqkp5TYa4dSheYA5rByTNqMihfm-kg',
+      kid: 'pkjwt-client-key-1',
+      alg: 'ES256',
+      use: 'sig',
+    },
+    {
+      kty: 'RSA',
+      n: 'k_lWwgtcIJnivdN_18bAYh6TXIRw1qzNXjuc62bATQzfkpBxgFJPD9N6EYk3JI6EbhoAj5GN5TkRN-UtMo0DYnGzdytjLOziCQxhv_PKJaGHd0Ksy-uqbgMsFtCMw5jTguTno1z_bXAYhMelpcDJDzqbqpEr5m1W-QnMvh-_APq4XtSvyjzEXYAtCzka2lHvsRLqqp6ECFAG3fhT_iQuoSlTJnB8zLzMDkocqekrhtvq9Lo4FntOcnfAQHLGuC46vq_U0Yrs_p4_arjeBeANDyJScwOFo7cRUM6KmrsPpOnK9NvksWPL55IVkHcm2ZSUwJ3ONgPJqyI_hrJsbYfzNw',
+      e: 'AQAB',
+      kid: 'pkjwt-client-rsa-1',
+      use: 'sig',
+    },
+  ],
+};
+
+const CLIENTS = [
+  {
+    client_id: 'basic-client',
+    client_secret: 's3cr:et%+ &/=?',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ALL_GRANTS,
+    response_types: ['code'],
+    redirect_uris: REDIRECT_URIS,
+  },
+  {
+    client_id: 'post-client',
+    client_secret: 'p0st:secret+%',
+    token_endpoint_auth_method: 'client_secret_post',
+    grant_types: ALL_GRANTS,
+    response_types: ['code'],
+    redirect_uris: REDIRECT_URIS,
+  },
+  {
+    client_id: 'public-client',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['refresh_token', DEVICE_GRANT, 'authorization_code'],
+    response_types: ['code'],
+    redirect_uris: REDIRECT_URIS,
+  },
+  {
+    client_id: 'jwt-secret-client',
+    client_secret: 'jwt-secret-0123456789abcdef0123456789abcdef',
+    token_endpoint_auth_method: 'client_secret_jwt',
+    grant_types: ['client_credentials', 'refresh_token'],
+    response_types: [],
+    redirect_uris: REDIRECT_URIS,
+  },
+  {
+    client_id: 'pkjwt-client',
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: PKJWT_JWKS,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: REDIRECT_URIS,
+  },
+  {
+    client_id: 'weird:client id%',
+    client_secret: 'w:e%i+r d',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: REDIRECT_URIS,
+  },
+];
+
+// ---------------------------------------------------------------------------
+// HTTP server first: the issuer needs the real port.
+// ---------------------------------------------------------------------------
+
+const counters = { token: 0, protected: 0 };
+let provider;
+let providerCallback;
+
+const server = http.createServer((req, res) => {
+  handle(req, res).catch((err) => {
+    log('unhandled error:', err?.stack || String(err));
+    if (!res.headersSent) {
+      sendJson(res, 500, { error: 'server_error', error_description: String(err?.message || err) });
+    } else {
+      res.destroy();
+    }
+  });
+});
+
+server.on('error', (err) => {
+  log('http server error:', err?.stack || String(err));
+  process.exit(1);
+});
+
+await new Promise((resolve) => server.listen(PORT, '127.0.0.1', resolve));
+const { port } = server.address();
+const ISSUER = `http://127.0.0.1:${port}`;
+
+// Ephemeral signing key for ID tokens (nothing in the tests verifies them
+// across restarts).
+const { privateKey: idTokenKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const idTokenJwk = { ...idTokenKey.export({ format: 'jwk' }), kid: 'interop-rs256', alg: 'RS256', use: 'sig' };
+
+const configuration = {
+  adapter: MapAdapter,
+  clients: CLIENTS,
+  jwks: { keys: [idTokenJwk] },
+  cookies: { keys: ['interop-cookie-key-0123456789abcdef'] },
+  clockTolerance: 0,
+  responseTypes: ['code'],
+  scopes: SCOPES,
+  claims: {
+    openid: ['sub'],
+    acr: null,
+    sid: null,
+    auth_time: null,
+    iss: null,
+  },
+  routes: ROUTES,
+  features: {
+    devInteractions: { enabled: false },
+    deviceFlow: { enabled: true },
+    // Any authenticated client may introspect any token.
+    introspection: { enabled: true, allowedPolicy: async () => true },
+    // Same policy as oidc-provider's default, minus its "you should change
+    // this" notice: a client may only revoke its own tokens.
+    revocation: {
+      enabled: true,
+      allowedPolicy: async (ctx, client, token) => {
+        if (token.clientId !== client.clientId) {
+          if (client.clientAuthMethod === 'none') return false;
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+        }
+        return true;
+      },
+    },
+    clientCredentials: { enabled: true },
+    // No resource indicators: every token is opaque, audience-less, and
+    // client_credentials returns the requested scope as-is.
+    resourceIndicators: { enabled: false },
+    userinfo: { enabled: true },
+  },
+  ttl: {
+    AccessToken: () => ACCESS_TOKEN_TTL,
+    ClientCredentials: () => ACCESS_TOKEN_TTL,
+    RefreshToken: () => REFRESH_TOKEN_TTL,
+    DeviceCode: () => DEVICE_CODE_TTL,
+    AuthorizationCode: () => 60,
+    IdToken: () => 3600,
+    Grant: () => REFRESH_TOKEN_TTL,
+    Session: () => REFRESH_TOKEN_TTL,
+    Interaction: () => 600,
+  },
+  rotateRefreshToken: true,
+  issueRefreshToken: async (ctx, client, source) => {
+    if (!client.grantTypeAllowed('refresh_token')) return false;
+    const grantType = ctx.oidc.params?.grant_type;
+    if (grantType === 'refresh_token' || grantType === DEVICE_GRANT) return true;
+    return source.scopes.has('offline_access');
+  },
+  expiresWithSession: async () => false,
+  pkce: { required: () => true },
+  findAccount: async (ctx, sub) => ({
+    accountId: sub,
+    async claims() {
+      return { sub };
+    },
+  }),
+  interactions: {
+    url: async (ctx, interaction) => `/test/interaction/${interaction.uid}`,
+  },
+  renderError: async (ctx, out) => {
+    ctx.type = 'json';
+    ctx.body = out;
+  },
+};
+
+provider = new Provider(ISSUER, configuration);
+provider.on('server_error', (ctx, err) => log('server_error:', err?.stack || String(err)));
+
+// The device authorization response has no `interval` by default; add one.
+provider.use(async (ctx, next) => {
+  await next();
+  if (
+    ctx.method === 'POST'
+    && ctx.path === ROUTES.device_authorization
+    && ctx.status === 200
+    && ctx.body
+    && typeof ctx.body === 'object'
+    && 'device_code' in ctx.body
+  ) {
+    ctx.body = { ...ctx.body, interval: DEVICE_INTERVAL };
+  }
+});
+
+providerCallback = provider.callback();
+
+// ---------------------------------------------------------------------------
+// Routing
+// ---------------------------------------------------------------------------
+
+function sendJson(res, status, body, headers = {}) {
+  const data = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': data.length,
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(data);
+}
+
+function sendEmpty(res, status) {
+  res.writeHead(status, { 'content-length': 0 });
+  res.end();
+}
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const raw = Buffer.concat(chunks).toString('utf8');
+  const type = (req.headers['content-type'] || '').toLowerCase();
+  if (!raw) return {};
+  if (type.includes('application/json')) {
+    try {
+      const parsed = JSON.parse(raw);
+      return parsed && typeof parsed === 'object' ? parsed : {};
+    } catch {
+      return {};
+    }
+  }
+  return Object.fromEntries(new URLSearchParams(raw));
+}
+
+async function handle(req, res) {
+  const url = new URL(req.url, ISSUER);
+
+  if (url.pathname === ROUTES.token) {
+    counters.token += 1;
+  }
+
+  if (url.pathname.startsWith('/test/')) {
+    await handleTestRoute(req, res, url);
+    return;
+  }
+
+  if (!providerCallback) {
+    sendJson(res, 503, { error: 'temporarily_unavailable', error_description: 'starting up' });
+    return;
+  }
+  providerCallback(req, res);
+}
+
+function normalizeUserCode(input) {
+  // Same normalization oidc-provider applies before storing the user code.
+  return String(input).toUpperCase().replace(/\W/g, '');
+}
+
+async function findPendingDeviceCode(res, body) {
+  const userCode = body.user_code;
+  if (typeof userCode !== 'string' || !userCode) {
+    sendJson(res, 400, { error: 'invalid_request', error_description: 'user_code is required' });
+    return undefined;
+  }
+  const code = await provider.DeviceCode.findByUserCode(normalizeUserCode(userCode), {
+    ignoreExpiration: true,
+  });
+  if (!code) {
+    sendJson(res, 404, { error: 'not_found', error_description: 'unknown user_code' });
+    return undefined;
+  }
+  if (code.isExpired) {
+    sendJson(res, 410, { error: 'expired_token', error_description: 'device code expired' });
+    return undefined;
+  }
+  if (code.accountId || code.error || code.consumed) {
+    sendJson(res, 409, { error: 'already_used', error_description: 'device code already approved, denied or used' });
+    return undefined;
+  }
+  return code;
+}
+
+async function approveDevice(req, res) {
+  const body = await readBody(req);
+  const code = await findPendingDeviceCode(res, body);
+  if (!code) return;
+
+  const requested = String(code.params?.scope || '').split(' ').filter(Boolean);
+  const granted = [...new Set(requested.filter((s) => SCOPES.includes(s)))];
+
+  const grant = new provider.Grant({ accountId: TEST_ACCOUNT_ID, clientId: code.clientId });
+  if (granted.length) grant.addOIDCScope(granted.join(' '));
+  const grantId = await grant.save();
+
+  Object.assign(code, {
+    accountId: TEST_ACCOUNT_ID,
+    authTime: Math.floor(Date.now() / 1000),
+    amr: ['pwd'],
+    grantId,
+    scope: granted.length ? granted.join(' ') : undefined,
+  });
+  await code.save();
+
+  log(`device code approved: client=${code.clientId} scope=${JSON.stringify(code.scope || '')}`);
+  sendJson(res, 200, {
+    approved: true,
+    client_id: code.clientId,
+    account_id: TEST_ACCOUNT_ID,
+    scope: code.scope || '',
+  });
+}
+
+async function denyDevice(req, res) {
+  const body = await readBody(req);
+  const code = await findPendingDeviceCode(res, body);
+  if (!code) return;
+
+  Object.assign(code, {
+    error: 'access_denied',
+    errorDescription: 'End-User denied the authorization request',
+  });
+  await code.save();
+
+  log(`device code denied: client=${code.clientId}`);
+  sendJson(res, 200, { denied: true, client_id: code.clientId });
+}
+
+async function findAccessToken(value) {
+  // Opaque token values are base64url; skip obviously malformed input.
+  if (!/^[A-Za-z0-9_-]{1,512}$/.test(value)) return undefined;
+  for (const Model of [provider.AccessToken, provider.ClientCredentials]) {
+    // eslint-disable-next-line no-await-in-loop
+    const token = await Model.find(value);
+    if (token) return token;
+  }
+  return undefined;
+}
+
+async function protectedResource(req, res) {
+  counters.protected += 1;
+  const header = req.headers.authorization || '';
+  const match = /^Bearer +([^ ]+) *$/i.exec(header);
+  const reject = (status = 401) => sendJson(
+    res,
+    status,
+    { ok: false, error: 'invalid_token' },
+    { 'www-authenticate': 'Bearer error="invalid_token"' },
+  );
+  if (!match) {
+    reject();
+    return;
+  }
+  const token = await findAccessToken(match[1]);
+  if (!token || token.isExpired || token.consumed) {
+    reject();
+    return;
+  }
+  sendJson(res, 200, {
+    ok: true,
+    client_id: token.clientId,
+    jti_tail: token.jti.slice(-4),
+    scope: token.scope || '',
+    exp: token.exp,
+  });
+}
+
+// Auto-approving interaction endpoint for the authorization code flow:
+// logs in `test-user` and grants every requested (known) scope.
+async function interaction(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  const { prompt, params } = details;
+  const result = {};
+  if (prompt.name === 'login') {
+    result.login = { accountId: TEST_ACCOUNT_ID };
+  }
+  let grant;
+  if (details.grantId) {
+    grant = await provider.Grant.find(details.grantId);
+  }
+  if (!grant) {
+    grant = new provider.Grant({ accountId: TEST_ACCOUNT_ID, clientId: params.client_id });
+  }
+  const requested = String(params.scope || '').split(' ').filter((s) => SCOPES.includes(s));
+  if (requested.length) grant.addOIDCScope(requested.join(' '));
+  result.consent = { grantId: await grant.save() };
+  await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+}
+
+async function handleTestRoute(req, res, url) {
+  const { pathname } = url;
+  const { method } = req;
+
+  if (pathname === '/test/approve-device' && method === 'POST') return approveDevice(req, res);
+  if (pathname === '/test/deny-device' && method === 'POST') return denyDevice(req, res);
+  if (pathname === '/test/token-requests' && method === 'GET') {
+    return sendJson(res, 200, { count: counters.token });
+  }
+  if (pathname === '/test/protected-requests' && method === 'GET') {
+    return sendJson(res, 200, { count: counters.protected });
+  }
+  if (pathname === '/test/reset' && method === 'POST') {
+    counters.token = 0;
+    counters.protected = 0;
+    return sendEmpty(res, 204);
+  }
+  if (pathname === '/test/protected') return protectedResource(req, res);
+  if (pathname.startsWith('/test/interaction/') && method === 'GET') {
+    try {
+      return await interaction(req, res);
+    } catch (err) {
+      if (err instanceof errors.SessionNotFound) {
+        return sendJson(res, 400, { error: 'invalid_request', error_description: err.message });
+      }
+      throw err;
+    }
+  }
+  return sendJson(res, 404, { error: 'not_found', error_description: `no test route ${method} ${pathname}` });
+}
+
+// ---------------------------------------------------------------------------
+// Lifecycle
+// ---------------------------------------------------------------------------
+
+let shuttingDown = false;
+function shutdown(reason) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  log(`shutting down (${reason})`);
+  server.close();
+  server.closeAllConnections?.();
+  setImmediate(() => process.exit(0));
+}
+
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
+
+if (EXIT_ON_STDIN_EOF) {
+  process.stdin.on('end', () => shutdown('stdin closed'));
+  process.stdin.on('close', () => shutdown('stdin closed'));
+  process.stdin.on('error', () => shutdown('stdin error'));
+  process.stdin.on('data', () => {}); // discard anything written to stdin
+  process.stdin.resume();
+}
+
+log(`issuer ${ISSUER}, access token ttl ${ACCESS_TOKEN_TTL}s, device code ttl ${DEVICE_CODE_TTL}s, interval ${DEVICE_INTERVAL}s`);
+process.stdout.write(`READY ${ISSUER}\n`);
