@@ -1,0 +1,254 @@
+//! [`OAuth2Layer`]: puts `Authorization: Bearer <token>` on every request of a tower client.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use http_body_util::Empty;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//! use tower_oauth2::{ClientAuth, ClientCredentials, OAuth2Layer, TokenEndpoint};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let endpoint = TokenEndpoint::new(
+//!     "https://auth.example.com/token",
+//!     ClientAuth::client_secret_basic("my-service", "its-secret"),
+//! )?;
+//! let oauth2 = OAuth2Layer::new(ClientCredentials::new(endpoint).scope("orders:read"));
+//! oauth2.cache().prefetch().await?; // fail fast on bad credentials
+//!
+//! let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+//! let mut client = ServiceBuilder::new()
+//!     .timeout(Duration::from_secs(10))
+//!     .layer(oauth2)
+//!     .service(client);
+//! let request = http::Request::get("http://orders.example.com/orders").body(Empty::new())?;
+//! let response = client.ready().await?.call(request).await?;
+//! # let _ = response; Ok(()) }
+//! ```
+//!
+//! The hot path, for a request on a fresh token, is [`OAuth2::call`]: one lock-free load of
+//! the cached entry, one clock read, one clone of a prebuilt header value, one header insert,
+//! and a call of the inner service, whose future is returned inside [`ResponseFuture`]
+//! without boxing. Everything else (stale, expired, failed) lives in [`TokenCache`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::cache::{Lookup, TokenCache, TokenWait};
+use crate::error::BoxError;
+use crate::source::TokenSource;
+
+/// A [`Layer`] that authenticates requests with OAuth 2.0 bearer tokens from a
+/// [`TokenCache`].
+///
+/// Requests that already carry an `Authorization` header are passed through untouched.
+#[derive(Clone, Debug)]
+pub struct OAuth2Layer {
+    cache: TokenCache,
+    invalidate_on_401: bool,
+}
+
+impl OAuth2Layer {
+    /// A layer with a new cache, with default settings, over `source`.
+    pub fn new(source: impl TokenSource + 'static) -> Self {
+        Self::from_cache(TokenCache::new(source))
+    }
+
+    /// A layer over an existing cache (built with [`TokenCache::builder`], or shared with
+    /// other layers and the reqwest middleware).
+    pub fn from_cache(cache: TokenCache) -> Self {
+        OAuth2Layer {
+            cache,
+            invalidate_on_401: false,
+        }
+    }
+
+    /// When on (default off), a `401` response whose `WWW-Authenticate` header says
+    /// `error="invalid_token"` (RFC 6750 §3.1) invalidates the token that request carried,
+    /// unless a newer one has replaced it already, so the next request gets a new token. To
+    /// also retry such a request once, stack [`RetryOnInvalidToken`](crate::RetryOnInvalidToken)
+    /// above this layer.
+    pub fn invalidate_on_401(mut self, on: bool) -> Self {
+        self.invalidate_on_401 = on;
+        self
+    }
+
+    /// The cache, to prefetch, read, refresh or invalidate the token.
+    pub fn cache(&self) -> &TokenCache {
+        &self.cache
+    }
+}
+
+impl<S> Layer<S> for OAuth2Layer {
+    type Service = OAuth2<S>;
+
+    fn layer(&self, inner: S) -> OAuth2<S> {
+        OAuth2 {
+            inner,
+            cache: self.cache.clone(),
+            invalidate_on_401: self.invalidate_on_401,
+        }
+    }
+}
+
+/// The service made by [`OAuth2Layer`]. Cheap to clone if `S` is; clones share one cache.
+#[derive(Clone, Debug)]
+pub struct OAuth2<S> {
+    inner: S,
+    cache: TokenCache,
+    invalidate_on_401: bool,
+}
+
+impl<S> OAuth2<S> {
+    /// The cache this service takes tokens from.
+    pub fn cache(&self) -> &TokenCache {
+        &self.cache
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for OAuth2<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response<ResBody>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // The caller chose its own credentials: leave them alone.
+        if request.headers().contains_key(AUTHORIZATION) {
+            return ResponseFuture::called(self.inner.call(request), None);
+        }
+        match self.cache.lookup() {
+            // Hot path: a valid token. Insert its prebuilt header and call through.
+            Lookup::Ready(header, generation) => {
+                request.headers_mut().insert(AUTHORIZATION, header);
+                let sent = self.invalidate_on_401.then(|| (self.cache.clone(), generation));
+                ResponseFuture::called(self.inner.call(request), sent)
+            }
+            // No valid token: wait for the shared refresh. The inner service was readied by
+            // `poll_ready`, so it goes with the request into the future and a clone stays.
+            Lookup::Wait(wait) => {
+                let clone = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture {
+                    state: State::Waiting {
+                        wait,
+                        inner: Some((ready, request)),
+                        cache: self.invalidate_on_401.then(|| self.cache.clone()),
+                    },
+                }
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`OAuth2`].
+    pub struct ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        state: State<S, ReqBody>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        // The inner service was called; `sent` is the cache and the token generation to
+        // invalidate on a 401 when that option is on.
+        Called {
+            #[pin]
+            future: S::Future,
+            sent: Option<(TokenCache, u64)>,
+        },
+        // Waiting for a token, holding the readied inner service and the request.
+        Waiting {
+            #[pin]
+            wait: TokenWait,
+            inner: Option<(S, Request<ReqBody>)>,
+            cache: Option<TokenCache>,
+        },
+    }
+}
+
+impl<S, ReqBody> ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn called(future: S::Future, sent: Option<(TokenCache, u64)>) -> Self {
+        ResponseFuture {
+            state: State::Called { future, sent },
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+{
+    type Output = Result<Response<ResBody>, BoxError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let mut this = self.as_mut().project();
+            match this.state.as_mut().project() {
+                StateProj::Called { future, sent } => {
+                    let response = ready!(future.poll(cx)).map_err(Into::into)?;
+                    if let Some((cache, generation)) = sent.take() {
+                        if is_invalid_token(&response) {
+                            tracing::debug!("401 invalid_token: invalidating the token that was sent");
+                            cache.invalidate_generation(generation);
+                        }
+                    }
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Waiting { wait, inner, cache } => {
+                    // On error the inner service is never called.
+                    let entry = ready!(wait.poll(cx)).map_err(BoxError::from)?;
+                    let Some((mut service, mut request)) = inner.take() else {
+                        return Poll::Ready(Err("ResponseFuture polled after completion".into()));
+                    };
+                    request.headers_mut().insert(AUTHORIZATION, entry.header.clone());
+                    let sent = cache.take().map(|cache| (cache, entry.generation));
+                    let future = service.call(request);
+                    this.state.set(State::Called { future, sent });
+                }
+            }
+        }
+    }
+}
+
+/// Whether a response is a 401 whose challenge says the token is invalid (RFC 6750 §3.1).
+pub(crate) fn is_invalid_token<B>(response: &Response<B>) -> bool {
+    response.status() == http::StatusCode::UNAUTHORIZED
+        && response
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .any(|value| value.to_str().is_ok_and(|v| v.contains("invalid_token")))
+}
