@@ -299,6 +299,14 @@ impl TokenCache {
         });
     }
 
+    /// A valid token's `Authorization` header and generation, waiting for a refresh if needed.
+    pub(crate) async fn authorization(&self) -> Result<(HeaderValue, u64), Error> {
+        match self.lookup() {
+            Lookup::Ready(header, generation) => Ok((header, generation)),
+            Lookup::Wait(wait) => wait.await.map(|entry| (entry.header.clone(), entry.generation)),
+        }
+    }
+
     /// The hot path: a valid token's header, or a future to wait on.
     ///
     /// A fresh token costs one lock-free load, one clock read and one `HeaderValue` clone.

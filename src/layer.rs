@@ -220,7 +220,7 @@ where
                 StateProj::Called { future, sent } => {
                     let response = ready!(future.poll(cx)).map_err(Into::into)?;
                     if let Some((cache, generation)) = sent.take() {
-                        if is_invalid_token(&response) {
+                        if is_invalid_token(response.status(), response.headers()) {
                             tracing::debug!("401 invalid_token: invalidating the token that was sent");
                             cache.invalidate_generation(generation);
                         }
@@ -244,10 +244,9 @@ where
 }
 
 /// Whether a response is a 401 whose challenge says the token is invalid (RFC 6750 §3.1).
-pub(crate) fn is_invalid_token<B>(response: &Response<B>) -> bool {
-    response.status() == http::StatusCode::UNAUTHORIZED
-        && response
-            .headers()
+pub(crate) fn is_invalid_token(status: http::StatusCode, headers: &http::HeaderMap) -> bool {
+    status == http::StatusCode::UNAUTHORIZED
+        && headers
             .get_all(WWW_AUTHENTICATE)
             .iter()
             .any(|value| value.to_str().is_ok_and(|v| v.contains("invalid_token")))

@@ -13,6 +13,8 @@ mod error;
 mod http_client;
 pub mod layer;
 mod refresh_token;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod retry;
 mod secret;
 mod source;

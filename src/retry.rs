@@ -114,7 +114,7 @@ where
 
     fn retry(&mut self, _request: &mut Request<B>, result: &mut Result<Response<ResBody>, E>) -> Option<Self::Future> {
         match result {
-            Ok(response) if self.remaining > 0 && is_invalid_token(response) => {
+            Ok(response) if self.remaining > 0 && is_invalid_token(response.status(), response.headers()) => {
                 self.remaining -= 1;
                 tracing::debug!("retrying a request rejected with 401 invalid_token");
                 Some(ready(()))

@@ -272,6 +272,12 @@ const server = http.createServer((req, res) => {
   });
 });
 
+// Outlive typical client pool idle timeouts (hyper-util: 90 s) so the client,
+// not the server, closes idle keep-alive connections; avoids the race where a
+// pooled connection is reused just as the server times it out.
+server.keepAliveTimeout = 120_000;
+server.headersTimeout = 125_000;
+
 server.on('error', (err) => {
   log('http server error:', err?.stack || String(err));
   process.exit(1);
