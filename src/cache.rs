@@ -270,10 +270,7 @@ impl TokenCache {
     /// Fetches a token now if there is no valid one, so that start-up fails fast on bad
     /// credentials. Does nothing if the cache holds a valid token.
     pub async fn prefetch(&self) -> Result<(), Error> {
-        match self.lookup() {
-            Lookup::Ready(..) => Ok(()),
-            Lookup::Wait(wait) => wait.await.map(drop),
-        }
+        self.authorization().await.map(drop)
     }
 
     /// Fetches a new token now, whatever the state of the current one (joining a refresh that

@@ -1,0 +1,115 @@
+//! Counts the heap allocations `OAuth2Layer` adds to a request on a fresh token: zero.
+//!
+//! A test binary of its own, because it installs a counting global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::future::{ready, Future};
+use std::pin::pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use http::header::{HeaderValue, AUTHORIZATION};
+use http::{Request, Response};
+use tower::{Layer, Service};
+use tower_oauth2::{source_fn, OAuth2Layer, Token, TokenCache};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// A request whose header map already has room, as a real client's would.
+fn request() -> Request<()> {
+    let mut request = Request::new(());
+    request.headers_mut().reserve(8);
+    request
+}
+
+/// Calls `service` with a ready inner service and drives the future to completion, on this
+/// thread, without a runtime.
+fn call<S: Service<Request<()>>>(service: &mut S, request: Request<()>) -> S::Response
+where
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+    assert!(service.poll_ready(&mut cx).is_ready());
+    let mut future = pin!(service.call(request));
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(result) => result.unwrap(),
+        Poll::Pending => panic!("a no-op inner service on a fresh token completes at once"),
+    }
+}
+
+#[test]
+fn the_fresh_path_adds_no_heap_allocation() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let cache = TokenCache::new(source_fn(|| async {
+        Ok(Token::bearer("a-fresh-token").with_expires_at(SystemTime::now() + Duration::from_secs(3600)))
+    }));
+    runtime.block_on(cache.prefetch()).unwrap();
+
+    let inner = tower::service_fn(|request: Request<()>| {
+        ready(Ok::<_, Infallible>(Response::new(
+            request.headers().get(AUTHORIZATION).cloned(),
+        )))
+    });
+    let mut layered = OAuth2Layer::from_cache(cache).layer(inner);
+    // The floor: the same inner service given the same fixed header by hand.
+    let fixed = HeaderValue::from_static("Bearer a-fresh-token");
+    let mut floor = tower::service_fn(move |mut request: Request<()>| {
+        request.headers_mut().insert(AUTHORIZATION, fixed.clone());
+        ready(Ok::<_, Infallible>(Response::new(
+            request.headers().get(AUTHORIZATION).cloned(),
+        )))
+    });
+
+    // Warm up: the first clone of the header value makes its bytes shareable.
+    let response = call(&mut layered, request());
+    assert_eq!(response.body().as_ref().unwrap(), "Bearer a-fresh-token");
+    let _ = call(&mut floor, request());
+
+    const N: usize = 1_000;
+    let mut requests: Vec<_> = (0..N).map(|_| request()).collect();
+    let before = allocations();
+    for request in requests.drain(..) {
+        let response = call(&mut layered, request);
+        assert!(response.body().is_some());
+    }
+    let layered_allocations = allocations() - before;
+
+    let mut requests: Vec<_> = (0..N).map(|_| request()).collect();
+    let before = allocations();
+    for request in requests.drain(..) {
+        let response = call(&mut floor, request);
+        assert!(response.body().is_some());
+    }
+    let floor_allocations = allocations() - before;
+
+    println!("allocations per request: layer {layered_allocations}/{N}, fixed-header floor {floor_allocations}/{N}");
+    assert_eq!(floor_allocations, 0);
+    assert_eq!(layered_allocations, 0, "the layer allocated on the fresh path");
+}
