@@ -254,17 +254,29 @@ impl TokenCache {
 
     /// The current token, if there is one (it may be stale or expired).
     pub fn token(&self) -> Option<Token> {
-        self.inner.current.load().as_ref().map(|entry| entry.token.clone())
+        self.inner
+            .current
+            .load()
+            .as_ref()
+            .map(|entry| entry.token.clone())
     }
 
     /// When the current token expires: `None` if there is no token or it never expires.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.inner.current.load().as_ref().and_then(|entry| entry.expires_at)
+        self.inner
+            .current
+            .load()
+            .as_ref()
+            .and_then(|entry| entry.expires_at)
     }
 
     /// When the current token becomes stale and a background refresh starts.
     pub fn stale_at(&self) -> Option<SystemTime> {
-        self.inner.current.load().as_ref().and_then(|entry| entry.stale_at)
+        self.inner
+            .current
+            .load()
+            .as_ref()
+            .and_then(|entry| entry.stale_at)
     }
 
     /// Fetches a token now if there is no valid one, so that start-up fails fast on bad
@@ -350,7 +362,8 @@ impl TokenCache {
         if let Some(entry) = self.inner.current.load_full() {
             if self.is_valid(&entry) {
                 return TokenWait(WaitState::Refresh(
-                    (Box::pin(std::future::ready(Ok(entry))) as Pin<Box<dyn Future<Output = RefreshResult> + Send>>)
+                    (Box::pin(std::future::ready(Ok(entry)))
+                        as Pin<Box<dyn Future<Output = RefreshResult> + Send>>)
                         .shared(),
                 ));
             }
@@ -377,19 +390,20 @@ impl TokenCache {
         self.inner.refreshing.store(true, Ordering::Release);
         let cache = self.clone();
         let task = async move { cache.run_refresh().await };
-        let future: Pin<Box<dyn Future<Output = RefreshResult> + Send>> = match tokio::runtime::Handle::try_current() {
-            // Its own task: the refresh outlives any request that waits on it.
-            Ok(runtime) => {
-                let handle = runtime.spawn(task);
-                Box::pin(async move {
-                    handle
-                        .await
-                        .unwrap_or_else(|_| Err(Error::source_error("the token refresh task was cancelled")))
-                })
-            }
-            // Outside a tokio runtime the waiters drive the refresh themselves.
-            Err(_) => Box::pin(task),
-        };
+        let future: Pin<Box<dyn Future<Output = RefreshResult> + Send>> =
+            match tokio::runtime::Handle::try_current() {
+                // Its own task: the refresh outlives any request that waits on it.
+                Ok(runtime) => {
+                    let handle = runtime.spawn(task);
+                    Box::pin(async move {
+                        handle.await.unwrap_or_else(|_| {
+                            Err(Error::source_error("the token refresh task was cancelled"))
+                        })
+                    })
+                }
+                // Outside a tokio runtime the waiters drive the refresh themselves.
+                Err(_) => Box::pin(task),
+            };
         let shared = future.shared();
         state.in_flight = Some(shared.clone());
         shared
@@ -440,7 +454,10 @@ impl TokenCache {
         let config = &self.inner.config;
         state.failures = state.failures.saturating_add(1);
         let exponent = state.failures.saturating_sub(1).min(20);
-        let ceiling = config.min_backoff.saturating_mul(1 << exponent).min(config.max_backoff);
+        let ceiling = config
+            .min_backoff
+            .saturating_mul(1 << exponent)
+            .min(config.max_backoff);
         // Between half the ceiling and the ceiling, never below the minimum.
         let backoff = ceiling
             .mul_f64(rand::rng().random_range(0.5..=1.0))
@@ -467,15 +484,19 @@ impl TokenCache {
 
     /// Builds the cache entry for a new token: its header and the time it becomes stale.
     fn entry_for(&self, token: Token) -> Result<Entry, Error> {
-        let mut header = HeaderValue::try_from(format!("Bearer {}", token.access_token().expose()))
-            .map_err(|_| Error::source_error("the access token contains characters not allowed in an HTTP header"))?;
+        let mut header =
+            HeaderValue::try_from(format!("Bearer {}", token.access_token().expose())).map_err(|_| {
+                Error::source_error("the access token contains characters not allowed in an HTTP header")
+            })?;
         header.set_sensitive(true);
         let expires_at = token.expires_at();
         let stale_at = expires_at.map(|expires_at| {
             let now = self.inner.clock.now();
             let lifetime = expires_at.duration_since(now).unwrap_or_default();
             let config = &self.inner.config;
-            let window = config.refresh_ahead.min(lifetime.mul_f64(config.max_refresh_fraction));
+            let window = config
+                .refresh_ahead
+                .min(lifetime.mul_f64(config.max_refresh_fraction));
             let jitter = window.mul_f64(config.jitter * rand::rng().random_range(0.0..=1.0));
             expires_at - (window + jitter).min(lifetime)
         });

@@ -188,7 +188,10 @@ impl DeviceCode {
         let auth = self.request_authorization().await?;
         (self.on_user_code)(&auth);
         let mut interval = auth.interval;
-        let grant = [("grant_type", DEVICE_CODE_GRANT), ("device_code", auth.device_code.expose())];
+        let grant = [
+            ("grant_type", DEVICE_CODE_GRANT),
+            ("device_code", auth.device_code.expose()),
+        ];
         let form = with_params(&grant, &self.params);
         loop {
             clock.sleep(interval).await;
@@ -253,7 +256,11 @@ impl DeviceCode {
     }
 }
 
-fn required_duration(fields: &Map<String, Value>, name: &str, status: http::StatusCode) -> Result<Duration, Error> {
+fn required_duration(
+    fields: &Map<String, Value>,
+    name: &str,
+    status: http::StatusCode,
+) -> Result<Duration, Error> {
     seconds_field(fields, name, status)?.ok_or_else(|| Error::MalformedResponse {
         status,
         reason: format!("the device authorization response has no `{name}`"),
@@ -272,7 +279,10 @@ impl fmt::Debug for DeviceCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceCode")
             .field("endpoint", &self.endpoint)
-            .field("device_authorization_url", &self.device_authorization_url.as_str())
+            .field(
+                "device_authorization_url",
+                &self.device_authorization_url.as_str(),
+            )
             .field("params", &self.params)
             .finish_non_exhaustive()
     }

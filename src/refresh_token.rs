@@ -49,8 +49,15 @@ where
 
 /// Redeems `refresh_token`. The returned token carries the refresh token to use next time: the
 /// rotated one, or `refresh_token` itself when the server sent none.
-pub(crate) async fn redeem(endpoint: &TokenEndpoint, params: &Params, refresh_token: &Secret) -> Result<Token, Error> {
-    let grant = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())];
+pub(crate) async fn redeem(
+    endpoint: &TokenEndpoint,
+    params: &Params,
+    refresh_token: &Secret,
+) -> Result<Token, Error> {
+    let grant = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.expose()),
+    ];
     let mut token = endpoint.request_token(&with_params(&grant, params)).await?;
     token.inherit_refresh_token(Some(refresh_token));
     Ok(token)

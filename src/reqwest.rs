@@ -74,7 +74,11 @@ impl Middleware for OAuth2Middleware {
             .authorization()
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        let replay = if self.retry_on_401 { request.try_clone() } else { None };
+        let replay = if self.retry_on_401 {
+            request.try_clone()
+        } else {
+            None
+        };
         request.headers_mut().insert(AUTHORIZATION, header);
         let response = next.clone().run(request, extensions).await?;
         if !self.retry_on_401 || !is_invalid_token(response.status(), response.headers()) {

@@ -112,7 +112,11 @@ where
 {
     type Future = Ready<()>;
 
-    fn retry(&mut self, _request: &mut Request<B>, result: &mut Result<Response<ResBody>, E>) -> Option<Self::Future> {
+    fn retry(
+        &mut self,
+        _request: &mut Request<B>,
+        result: &mut Result<Response<ResBody>, E>,
+    ) -> Option<Self::Future> {
         match result {
             Ok(response) if self.remaining > 0 && is_invalid_token(response.status(), response.headers()) => {
                 self.remaining -= 1;

@@ -177,9 +177,7 @@ pub(crate) fn response_fields(response: &ReadResponse) -> Result<Map<String, Val
             Ok(_) => return Err(malformed("the body is JSON but not an object")),
             // A body labelled JSON that does not parse is malformed; anything else may still
             // be form data sent with the wrong label.
-            Err(_) if content_type.contains("json") => {
-                return Err(malformed("the body is not valid JSON"))
-            }
+            Err(_) if content_type.contains("json") => return Err(malformed("the body is not valid JSON")),
             Err(_) => {}
         }
     }
@@ -235,7 +233,7 @@ pub(crate) fn seconds_field(
         Some(_) => None,
     };
     match seconds {
-        Some(s) if s.is_finite() && s >= 0.0 && s < 1e12 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) if (0.0..1e12).contains(&s) => Ok(Some(Duration::from_secs_f64(s))),
         _ => Err(Error::MalformedResponse {
             status,
             reason: format!("`{name}` is not a non-negative number of seconds"),

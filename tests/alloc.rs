@@ -66,7 +66,10 @@ where
 
 #[test]
 fn the_fresh_path_adds_no_heap_allocation() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let cache = TokenCache::new(source_fn(|| async {
         Ok(Token::bearer("a-fresh-token").with_expires_at(SystemTime::now() + Duration::from_secs(3600)))
     }));

@@ -30,10 +30,13 @@ use tower_oauth2::{
 type Body = Full<Bytes>;
 
 fn endpoint(server: &AuthServer, clock: &ManualClock) -> TokenEndpoint {
-    TokenEndpoint::builder(server.token_url(), ClientAuth::client_secret_basic("svc", "secret"))
-        .clock(clock.clone())
-        .build()
-        .unwrap()
+    TokenEndpoint::builder(
+        server.token_url(),
+        ClientAuth::client_secret_basic("svc", "secret"),
+    )
+    .clock(clock.clone())
+    .build()
+    .unwrap()
 }
 
 /// A cache over client credentials at `server`, on `clock`, without jitter, with a 10 s
@@ -52,7 +55,9 @@ fn http1() -> Client<HttpConnector, Body> {
 }
 
 fn h2() -> Client<HttpConnector, Body> {
-    Client::builder(TokioExecutor::new()).http2_only(true).build_http()
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
 }
 
 fn get(server: &AuthServer) -> Request<Body> {
@@ -134,7 +139,11 @@ async fn stale_tokens_are_served_while_one_background_refresh_runs() {
         assert_eq!(result.unwrap().unwrap(), StatusCode::OK);
     }
     // Every request is done while the refresh still waits on the slow endpoint: none waited.
-    assert_eq!(token_value(&cache), old, "the refresh finished before the requests did");
+    assert_eq!(
+        token_value(&cache),
+        old,
+        "the refresh finished before the requests did"
+    );
     assert_eq!(server.token_requests(), 2, "exactly one background refresh");
     assert!(server
         .resource_tokens()
@@ -199,7 +208,11 @@ async fn a_failed_refresh_keeps_the_valid_token_and_backs_off_after_expiry() {
         let err = service.clone().oneshot(get(&server)).await.unwrap_err();
         assert_eq!(as_oauth2_error(&err).code(), Some(&ErrorCode::InvalidClient));
     }
-    assert_eq!(server.token_requests(), 4, "attempts are throttled by the backoff");
+    assert_eq!(
+        server.token_requests(),
+        4,
+        "attempts are throttled by the backoff"
+    );
     assert_eq!(server.resource_requests(), 7);
 
     // After the backoff, a new attempt succeeds.
@@ -301,9 +314,9 @@ async fn a_timed_out_request_does_not_cancel_the_shared_refresh_under_timeout_an
 type MixedBody = Either<Full<Bytes>, UnsyncBoxBody<Bytes, Infallible>>;
 
 fn streaming_body() -> MixedBody {
-    let frames = futures_util::stream::iter(vec![Ok::<_, Infallible>(http_body::Frame::data(Bytes::from_static(
-        b"streamed",
-    )))]);
+    let frames = futures_util::stream::iter(vec![Ok::<_, Infallible>(http_body::Frame::data(
+        Bytes::from_static(b"streamed"),
+    ))]);
     Either::Right(StreamBody::new(frames).boxed_unsync())
 }
 
@@ -338,10 +351,16 @@ async fn a_401_invalidates_that_token_and_a_replayable_request_is_retried_once()
     // Streaming body: 401, the token is invalidated, no retry.
     server.revoke_access_token(&second);
     server.reset_counters();
-    let request = Request::post(server.resource_url()).body(streaming_body()).unwrap();
+    let request = Request::post(server.resource_url())
+        .body(streaming_body())
+        .unwrap();
     let response = service.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(server.resource_requests(), 1, "a streaming body is never sent twice");
+    assert_eq!(
+        server.resource_requests(),
+        1,
+        "a streaming body is never sent twice"
+    );
     assert!(cache.token().is_none(), "the rejected token was invalidated");
 
     // A replayable request whose retry is rejected too is not retried a second time.
@@ -354,7 +373,9 @@ async fn a_401_invalidates_that_token_and_a_replayable_request_is_retried_once()
         200,
         json!({"access_token": "also-unknown", "token_type": "Bearer", "expires_in": 3600}),
     ));
-    let request = Request::get(server.resource_url()).body(Either::Left(Full::default())).unwrap();
+    let request = Request::get(server.resource_url())
+        .body(Either::Left(Full::default()))
+        .unwrap();
     let response = service.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(server.resource_requests(), 2, "retried exactly once");
@@ -425,9 +446,10 @@ async fn a_401_is_ignored_unless_enabled_and_unless_it_says_invalid_token() {
     let plain_401 = tower::service_fn(|_request: Request<Body>| async {
         let mut response = Response::new(Body::default());
         *response.status_mut() = StatusCode::UNAUTHORIZED;
-        response
-            .headers_mut()
-            .insert(http::header::WWW_AUTHENTICATE, "Bearer realm=\"api\"".parse().unwrap());
+        response.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            "Bearer realm=\"api\"".parse().unwrap(),
+        );
         Ok::<_, Infallible>(response)
     });
     let service = ServiceBuilder::new()
@@ -486,17 +508,37 @@ async fn a_token_without_expiry_is_used_until_invalidated() {
     let mut service = ServiceBuilder::new()
         .layer(OAuth2Layer::from_cache(cache.clone()))
         .service_fn(|request: Request<()>| async move {
-            Ok::<_, Infallible>(Response::new(request.headers()[http::header::AUTHORIZATION].clone()))
+            Ok::<_, Infallible>(Response::new(
+                request.headers()[http::header::AUTHORIZATION].clone(),
+            ))
         });
-    let auth = service.ready().await.unwrap().call(Request::new(())).await.unwrap();
+    let auth = service
+        .ready()
+        .await
+        .unwrap()
+        .call(Request::new(()))
+        .await
+        .unwrap();
     assert_eq!(auth.body(), "Bearer token-1");
     assert!(auth.body().is_sensitive(), "the header is marked sensitive");
     clock.advance(Duration::from_secs(10 * 365 * 24 * 3600));
-    let auth = service.ready().await.unwrap().call(Request::new(())).await.unwrap();
+    let auth = service
+        .ready()
+        .await
+        .unwrap()
+        .call(Request::new(()))
+        .await
+        .unwrap();
     assert_eq!(auth.body(), "Bearer token-1");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     cache.invalidate();
-    let auth = service.ready().await.unwrap().call(Request::new(())).await.unwrap();
+    let auth = service
+        .ready()
+        .await
+        .unwrap()
+        .call(Request::new(()))
+        .await
+        .unwrap();
     assert_eq!(auth.body(), "Bearer token-2");
 }
 
@@ -512,8 +554,14 @@ async fn the_refresh_ahead_window_is_clamped_and_jittered() {
         .build();
     cache.prefetch().await.unwrap();
     let expires_at = cache.expires_at().unwrap();
-    assert_eq!(expires_at, tower_oauth2::clock::Clock::now(&clock) + Duration::from_secs(59));
-    assert_eq!(cache.stale_at().unwrap(), expires_at - Duration::from_millis(29_500));
+    assert_eq!(
+        expires_at,
+        tower_oauth2::clock::Clock::now(&clock) + Duration::from_secs(59)
+    );
+    assert_eq!(
+        cache.stale_at().unwrap(),
+        expires_at - Duration::from_millis(29_500)
+    );
 
     // Default settings: 60 s window plus up to 20 % jitter, different per cache.
     let mut windows = Vec::new();
@@ -526,7 +574,10 @@ async fn the_refresh_ahead_window_is_clamped_and_jittered() {
             .unwrap()
             .duration_since(cache.stale_at().unwrap())
             .unwrap();
-        assert!(window >= Duration::from_secs(60) && window <= Duration::from_secs(72), "{window:?}");
+        assert!(
+            window >= Duration::from_secs(60) && window <= Duration::from_secs(72),
+            "{window:?}"
+        );
         windows.push(window);
     }
     windows.sort();
@@ -562,11 +613,16 @@ async fn prefetch_fails_fast_on_bad_credentials() {
     let server = AuthServer::start().await;
     server.add_client("svc", Some("right"), auth_server::ClientAuthMethod::Basic);
     let clock = ManualClock::new();
-    let endpoint = TokenEndpoint::builder(server.token_url(), ClientAuth::client_secret_basic("svc", "not-the-secret-42"))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let cache = TokenCache::builder(ClientCredentials::new(endpoint)).clock(clock).build();
+    let endpoint = TokenEndpoint::builder(
+        server.token_url(),
+        ClientAuth::client_secret_basic("svc", "not-the-secret-42"),
+    )
+    .clock(clock.clone())
+    .build()
+    .unwrap();
+    let cache = TokenCache::builder(ClientCredentials::new(endpoint))
+        .clock(clock)
+        .build();
     let err = cache.prefetch().await.unwrap_err();
     assert_eq!(err.code(), Some(&ErrorCode::InvalidClient));
     assert!(!err.is_transient());
@@ -602,14 +658,22 @@ async fn refreshes_are_traced_without_secrets() {
     let server = AuthServer::start().await;
     server.add_client("svc", Some("SECRET-xyz"), auth_server::ClientAuthMethod::Basic);
     let clock = ManualClock::new();
-    let endpoint = TokenEndpoint::builder(server.token_url(), ClientAuth::client_secret_basic("svc", "SECRET-xyz"))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let cache = TokenCache::builder(ClientCredentials::new(endpoint)).clock(clock).build();
+    let endpoint = TokenEndpoint::builder(
+        server.token_url(),
+        ClientAuth::client_secret_basic("svc", "SECRET-xyz"),
+    )
+    .clock(clock.clone())
+    .build()
+    .unwrap();
+    let cache = TokenCache::builder(ClientCredentials::new(endpoint))
+        .clock(clock)
+        .build();
     cache.prefetch().await.unwrap();
     let token = token_value(&cache);
-    server.push_token_response(Scripted::json(400, json!({"error": "invalid_grant", "error_description": "nope"})));
+    server.push_token_response(Scripted::json(
+        400,
+        json!({"error": "invalid_grant", "error_description": "nope"}),
+    ));
     cache.refresh().await.unwrap_err();
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

@@ -118,8 +118,7 @@ impl Scripted {
 
     fn to_response(&self) -> Resp {
         let mut resp = Response::new(Full::new(Bytes::from(self.body.clone())));
-        *resp.status_mut() =
-            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        *resp.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         for (name, value) in &self.headers {
             if let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
@@ -152,10 +151,7 @@ pub struct Recorded {
 impl Recorded {
     /// The first form parameter called `name`.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Every form parameter called `name`, in order.
@@ -464,11 +460,7 @@ impl State {
             Err(resp) => return *resp,
         };
         let Some(grant_type) = rec.param("grant_type") else {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "missing grant_type",
-            );
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "missing grant_type");
         };
         let (expires_in, rotate, any_client) = {
             let c = lock(&self.config);
@@ -520,19 +512,11 @@ impl State {
             }
             DEVICE_CODE_GRANT => {
                 let Some(code) = rec.param("device_code") else {
-                    return oauth_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_request",
-                        "missing device_code",
-                    );
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "missing device_code");
                 };
                 let mut tokens = lock(&self.tokens);
                 let Some(dev) = tokens.devices.get_mut(code) else {
-                    return oauth_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_grant",
-                        "unknown device_code",
-                    );
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown device_code");
                 };
                 if !any_client && dev.client_id != client_id {
                     return oauth_error(
@@ -550,9 +534,7 @@ impl State {
                 }
                 let step = dev.script.get(dev.cursor).cloned();
                 dev.cursor += 1;
-                let fail = |error: &str, desc: &str| {
-                    Some(oauth_error(StatusCode::BAD_REQUEST, error, desc))
-                };
+                let fail = |error: &str, desc: &str| Some(oauth_error(StatusCode::BAD_REQUEST, error, desc));
                 let failure = match step {
                     Some(DevicePoll::Pending) => {
                         fail("authorization_pending", "the user has not yet approved")
@@ -597,11 +579,7 @@ impl State {
         };
         let (interval, expires_in, script) = {
             let c = lock(&self.config);
-            (
-                c.device_interval,
-                c.device_expires_in,
-                c.device_script.clone(),
-            )
+            (c.device_interval, c.device_expires_in, c.device_script.clone())
         };
         let n = next_n();
         let device_code = format!("dc-{n}");
