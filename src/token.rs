@@ -235,7 +235,7 @@ pub(crate) fn seconds_field(
         Some(_) => None,
     };
     match seconds {
-        Some(s) if s.is_finite() && s >= 0.0 && s < 1e12 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) if (0.0..1e12).contains(&s) => Ok(Some(Duration::from_secs_f64(s))),
         _ => Err(Error::MalformedResponse {
             status,
             reason: format!("`{name}` is not a non-negative number of seconds"),
