@@ -912,6 +912,24 @@ async fn missing_expires_in_and_default_lifetime() {
 }
 
 #[tokio::test]
+async fn huge_lifetime_means_no_expiry_instead_of_a_panic() {
+    let server = AuthServer::start().await;
+    server.set_expires_in(None);
+    let clock = ManualClock::new();
+    let endpoint = TokenEndpoint::builder(server.token_url(), ClientAuth::none("c"))
+        .clock(clock.clone())
+        .default_lifetime(Duration::MAX)
+        .build()
+        .unwrap();
+    let token = ClientCredentials::new(endpoint)
+        .fetch()
+        .await
+        .expect("token");
+    assert_eq!(token.expires_at(), None);
+    assert!(!token.is_expired_at(clock.now() + secs(1_000_000_000)));
+}
+
+#[tokio::test]
 async fn form_urlencoded_response_is_parsed() {
     let server = AuthServer::start().await;
     let clock = ManualClock::new();
