@@ -184,7 +184,9 @@ impl TokenEndpointBuilder {
     }
 
     /// The lifetime to assume when a token response has no `expires_in` (RFC 6749 §5.1 makes
-    /// it optional). Without this, such a token never expires and is used until invalidated.
+    /// it optional). Without this, such a token never expires and is used until invalidated;
+    /// so does one whose expiry would be past what [`SystemTime`](std::time::SystemTime) can
+    /// represent (`Duration::MAX`, for example).
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
         self.default_lifetime = Some(lifetime);
         self

@@ -302,7 +302,9 @@ pub(crate) fn parse_token_response(
         access_token: Secret::new(access_token),
         token_type,
         issued_at: Some(sent_at),
-        expires_at: lifetime.map(|l| sent_at + l),
+        // An expiry past what `SystemTime` can hold (`default_lifetime(Duration::MAX)`, say)
+        // means the token does not expire; `sent_at + l` would panic.
+        expires_at: lifetime.and_then(|l| sent_at.checked_add(l)),
         refresh_token: refresh_token.map(Secret::new),
         scope,
         id_token: id_token.map(Secret::new),
