@@ -45,6 +45,9 @@ pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// What `slow_down` adds to the polling interval (RFC 8628 §3.5).
 pub(crate) const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
+/// The shortest wait between polls, whatever the server says (some send `interval: 0`).
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The longest wait between polls after transport failures.
 const MAX_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -187,7 +190,7 @@ impl DeviceCode {
         let clock = self.endpoint.clock().clone();
         let auth = self.request_authorization().await?;
         (self.on_user_code)(&auth);
-        let mut interval = auth.interval;
+        let mut interval = auth.interval.max(MIN_INTERVAL);
         let grant = [
             ("grant_type", DEVICE_CODE_GRANT),
             ("device_code", auth.device_code.expose()),
@@ -206,8 +209,8 @@ impl DeviceCode {
                         interval += SLOW_DOWN_STEP;
                         tracing::debug!(?interval, "slow_down: polling less often");
                     }
-                    // RFC 8628 §3.5: back off on connection failures.
-                    _ if matches!(err, Error::Transport(_) | Error::Timeout(_)) => {
+                    // RFC 8628 §3.5: back off on connection failures; likewise on 5xx and 429.
+                    _ if err.is_transient() => {
                         interval = (interval * 2).min(MAX_INTERVAL).max(auth.interval);
                         tracing::debug!(error = %err, ?interval, "device flow poll failed; backing off");
                     }

@@ -234,8 +234,22 @@ fn default_http_client() -> Result<HttpClient, Error> {
 }
 
 /// Parses an endpoint URL: absolute, `http` or `https`.
+///
+/// URLs with credentials (`https://user:password@host/`) are refused, and never echoed in the
+/// error: credentials belong in [`ClientAuth`].
 pub(crate) fn parse_endpoint_url(url: &str) -> Result<Url, Error> {
-    let parsed = Url::parse(url).map_err(|e| Error::Config(format!("invalid endpoint URL {url:?}: {e}")))?;
+    let shown = if url.contains('@') {
+        "(not shown: it contains '@')"
+    } else {
+        url
+    };
+    let parsed =
+        Url::parse(url).map_err(|e| Error::Config(format!("invalid endpoint URL {shown:?}: {e}")))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(Error::Config(
+            "endpoint URLs must not carry credentials; pass them as ClientAuth".to_owned(),
+        ));
+    }
     match parsed.scheme() {
         "http" | "https" => Ok(parsed),
         other => Err(Error::Config(format!(

@@ -18,9 +18,8 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower_oauth2::clock::{Clock, ManualClock};
 use tower_oauth2::{
-    source_fn, ClientAuth, ClientCredentials, DeviceAuthorization, DeviceCode, Error, ErrorCode,
-    HttpClient, Params, RefreshToken, Secret, Token, TokenEndpoint, TokenSource,
-    DEFAULT_MAX_BODY_SIZE,
+    source_fn, ClientAuth, ClientCredentials, DeviceAuthorization, DeviceCode, Error, ErrorCode, HttpClient,
+    Params, RefreshToken, Secret, Token, TokenEndpoint, TokenSource, DEFAULT_MAX_BODY_SIZE,
 };
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -74,9 +73,7 @@ async fn fetch_scripted(
     response: Scripted,
 ) -> Result<Token, Error> {
     server.push_token_response(response);
-    ClientCredentials::new(open_endpoint(server, clock))
-        .fetch()
-        .await
+    ClientCredentials::new(open_endpoint(server, clock)).fetch().await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -122,10 +119,7 @@ async fn client_secret_basic_form_urlencodes_id_and_secret() {
     assert_eq!(req.param("client_id"), None);
 
     assert!(token.access_token().expose().starts_with("at-"));
-    assert_eq!(
-        resource_status(&server, token.access_token().expose()).await,
-        200
-    );
+    assert_eq!(resource_status(&server, token.access_token().expose()).await, 200);
     assert_eq!(resource_status(&server, "at-not-issued").await, 401);
     assert_eq!(token.token_type(), "Bearer");
     assert_eq!(token.issued_at(), Some(t0));
@@ -161,10 +155,7 @@ async fn client_secret_post_sends_credentials_in_body() {
     );
     assert_eq!(requests[0].header("authorization"), None);
     assert_eq!(requests[0].param("client_secret"), Some("p0st secret&"));
-    assert_eq!(
-        resource_status(&server, token.access_token().expose()).await,
-        200
-    );
+    assert_eq!(resource_status(&server, token.access_token().expose()).await, 200);
 }
 
 #[tokio::test]
@@ -172,8 +163,7 @@ async fn public_client_sends_only_client_id() {
     let server = AuthServer::start().await;
     server.add_client("public-client", None, ClientAuthMethod::None);
     let clock = ManualClock::new();
-    let source =
-        ClientCredentials::new(endpoint(&server, ClientAuth::none("public-client"), &clock));
+    let source = ClientCredentials::new(endpoint(&server, ClientAuth::none("public-client"), &clock));
 
     let token = source.fetch().await.expect("token");
 
@@ -186,10 +176,7 @@ async fn public_client_sends_only_client_id() {
     assert_eq!(requests[0].param("client_secret"), None);
     assert!(!requests[0].body.contains("client_secret"));
     assert_eq!(requests[0].header("authorization"), None);
-    assert_eq!(
-        resource_status(&server, token.access_token().expose()).await,
-        200
-    );
+    assert_eq!(resource_status(&server, token.access_token().expose()).await, 200);
 }
 
 #[tokio::test]
@@ -214,11 +201,7 @@ async fn wrong_secret_is_invalid_client() {
             "{method}: {err:?}"
         );
         assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{method}");
-        assert_eq!(
-            err.status(),
-            Some(http::StatusCode::UNAUTHORIZED),
-            "{method}"
-        );
+        assert_eq!(err.status(), Some(http::StatusCode::UNAUTHORIZED), "{method}");
         assert!(!err.is_transient(), "{method}");
     }
     assert_eq!(server.token_requests(), 2);
@@ -354,10 +337,7 @@ async fn refresh_token_rotation_redeems_each_token_once() {
         assert_eq!(*seen.lock().unwrap(), chain[1..]);
         assert_eq!(seen.lock().unwrap().len(), i + 1);
         assert_eq!(source.current_refresh_token().await.expose(), new_rt);
-        assert_eq!(
-            resource_status(&server, token.access_token().expose()).await,
-            200
-        );
+        assert_eq!(resource_status(&server, token.access_token().expose()).await, 200);
     }
 
     let requests = server.requests();
@@ -375,10 +355,7 @@ async fn refresh_token_rotation_redeems_each_token_once() {
             .count();
         assert_eq!(sent, usize::from(i < 3), "refresh token #{i}");
         assert_eq!(
-            requests
-                .iter()
-                .filter(|r| r.body.contains(rt.as_str()))
-                .count(),
+            requests.iter().filter(|r| r.body.contains(rt.as_str())).count(),
             sent
         );
     }
@@ -400,10 +377,7 @@ async fn refresh_token_from_token() {
     assert_eq!(source.current_refresh_token().await.expose(), rt);
     let token = source.fetch().await.expect("refresh");
 
-    assert_eq!(
-        server.requests()[0].param("refresh_token"),
-        Some(rt.as_str())
-    );
+    assert_eq!(server.requests()[0].param("refresh_token"), Some(rt.as_str()));
     assert_ne!(token.access_token().expose(), "old-access");
     assert!(!server.is_refresh_token_valid(&rt));
 
@@ -422,25 +396,21 @@ async fn refresh_token_without_rotation_keeps_the_old_one() {
     let rt = server.issue_refresh_token("test-client");
     let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
     let hook_seen = seen.clone();
-    let source = RefreshToken::new(open_endpoint(&server, &clock), rt.clone()).on_new_token(
-        move |token: Token| {
+    let source =
+        RefreshToken::new(open_endpoint(&server, &clock), rt.clone()).on_new_token(move |token: Token| {
             let seen = hook_seen.clone();
             async move {
                 seen.lock()
                     .unwrap()
                     .push(token.refresh_token().map(|s| s.expose().to_owned()));
             }
-        },
-    );
+        });
 
     let first = source.fetch().await.expect("first");
     let second = source.fetch().await.expect("second");
 
     assert_eq!(first.refresh_token().map(Secret::expose), Some(rt.as_str()));
-    assert_eq!(
-        second.refresh_token().map(Secret::expose),
-        Some(rt.as_str())
-    );
+    assert_eq!(second.refresh_token().map(Secret::expose), Some(rt.as_str()));
     assert_ne!(first.access_token(), second.access_token());
     assert_eq!(source.current_refresh_token().await.expose(), rt);
     assert_eq!(*seen.lock().unwrap(), [Some(rt.clone()), Some(rt.clone())]);
@@ -460,10 +430,7 @@ async fn refresh_token_rejected_is_invalid_grant_and_keeps_state() {
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
     assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
     assert!(!err.is_transient());
-    assert_eq!(
-        source.current_refresh_token().await.expose(),
-        "rt-never-issued"
-    );
+    assert_eq!(source.current_refresh_token().await.expose(), "rt-never-issued");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,10 +441,7 @@ async fn concurrent_refreshes_never_redeem_a_token_twice() {
     server.set_token_delay(Duration::from_millis(10));
     let clock = ManualClock::new();
     let rt0 = server.issue_refresh_token("test-client");
-    let source = Arc::new(RefreshToken::new(
-        open_endpoint(&server, &clock),
-        rt0.clone(),
-    ));
+    let source = Arc::new(RefreshToken::new(open_endpoint(&server, &clock), rt0.clone()));
 
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -487,10 +451,7 @@ async fn concurrent_refreshes_never_redeem_a_token_twice() {
         .collect();
     let mut returned = Vec::new();
     for task in tasks {
-        let token = task
-            .await
-            .unwrap()
-            .expect("every concurrent refresh succeeds");
+        let token = task.await.unwrap().expect("every concurrent refresh succeeds");
         returned.push(token.refresh_token().unwrap().expose().to_owned());
     }
 
@@ -503,11 +464,7 @@ async fn concurrent_refreshes_never_redeem_a_token_twice() {
     let mut distinct = sent.clone();
     distinct.sort();
     distinct.dedup();
-    assert_eq!(
-        distinct.len(),
-        8,
-        "a refresh token was redeemed twice: {sent:?}"
-    );
+    assert_eq!(distinct.len(), 8, "a refresh token was redeemed twice: {sent:?}");
     // The refreshes form one chain: rt0, then each response's token, in order.
     assert_eq!(sent[0], rt0);
     let last = source.current_refresh_token().await.expose().to_owned();
@@ -582,17 +539,11 @@ async fn device_flow_polls_on_schedule_with_slow_down() {
         "the device flow really slept"
     );
     assert_eq!(clock.elapsed(), secs(30));
-    assert_eq!(
-        poll_offsets(&server),
-        [secs(5), secs(10), secs(20), secs(30)]
-    );
+    assert_eq!(poll_offsets(&server), [secs(5), secs(10), secs(20), secs(30)]);
     assert_eq!(token.issued_at(), Some(t0 + secs(30)));
     assert_eq!(token.expires_at(), Some(t0 + secs(30 + 3600)));
     assert!(token.refresh_token().is_some());
-    assert_eq!(
-        resource_status(&server, token.access_token().expose()).await,
-        200
-    );
+    assert_eq!(resource_status(&server, token.access_token().expose()).await, 200);
 
     let captured = captured.lock().unwrap();
     assert_eq!(captured.len(), 1);
@@ -643,6 +594,23 @@ async fn device_flow_default_interval_is_five_seconds() {
     assert_eq!(captured.lock().unwrap()[0].interval(), secs(5));
     assert_eq!(poll_offsets(&server), [secs(5), secs(10), secs(15)]);
     assert_eq!(clock.elapsed(), secs(15));
+}
+
+#[tokio::test]
+async fn device_flow_backs_off_on_a_server_error_and_never_polls_faster_than_one_second() {
+    let server = AuthServer::start().await;
+    let clock = device_server_clock(&server);
+    server.set_device_interval(Some(0));
+    server.set_device_script(vec![DevicePoll::Pending, DevicePoll::Approve]);
+    let (source, _) = device_source(&server, &clock);
+    // The first poll meets a 503 without an OAuth body: transient, so the flow goes on with a
+    // doubled interval instead of ending.
+    server.push_token_response(Scripted::raw(503, "text/html", "<h1>maintenance</h1>"));
+
+    source.fetch().await.expect("token");
+
+    // interval 0 is raised to 1 s; after the 503 it doubles to 2 s and stays there.
+    assert_eq!(poll_offsets(&server), [secs(1), secs(3), secs(5)]);
 }
 
 #[tokio::test]
@@ -701,10 +669,7 @@ async fn device_flow_refreshes_then_reauthorizes_on_invalid_grant() {
         Some(second_rt.as_str())
     );
     assert_eq!(captured.lock().unwrap().len(), 2);
-    assert_eq!(
-        resource_status(&server, third.access_token().expose()).await,
-        200
-    );
+    assert_eq!(resource_status(&server, third.access_token().expose()).await, 200);
     assert_eq!(*hook_count.lock().unwrap(), 3);
 }
 
@@ -764,8 +729,7 @@ async fn device_flow_backs_off_after_a_poll_times_out() {
     server.set_device_script(vec![]);
     // The first poll gets no answer in time (the client gives up after 200 ms of real time).
     server.push_token_response(
-        Scripted::json(400, json!({"error": "authorization_pending"}))
-            .with_delay(Duration::from_secs(2)),
+        Scripted::json(400, json!({"error": "authorization_pending"})).with_delay(Duration::from_secs(2)),
     );
     let captured: Captured = Arc::default();
     let sink = captured.clone();
@@ -783,10 +747,7 @@ async fn device_flow_backs_off_after_a_poll_times_out() {
         .on_user_code(move |auth| sink.lock().unwrap().push(auth.clone()));
     let t0 = clock.now();
 
-    let token = source
-        .fetch()
-        .await
-        .expect("token after the timed-out poll");
+    let token = source.fetch().await.expect("token after the timed-out poll");
 
     assert_eq!(captured.lock().unwrap()[0].interval(), secs(5));
     // Timed out at +5 s, so the interval doubled: next poll at +15 s, approved.
@@ -844,10 +805,7 @@ async fn token_type_case_insensitive_and_mac_rejected() {
         let token = fetch_scripted(
             &server,
             &clock,
-            Scripted::json(
-                200,
-                json!({"access_token": "at-x", "token_type": token_type}),
-            ),
+            Scripted::json(200, json!({"access_token": "at-x", "token_type": token_type})),
         )
         .await
         .expect(token_type);
@@ -921,10 +879,7 @@ async fn huge_lifetime_means_no_expiry_instead_of_a_panic() {
         .default_lifetime(Duration::MAX)
         .build()
         .unwrap();
-    let token = ClientCredentials::new(endpoint)
-        .fetch()
-        .await
-        .expect("token");
+    let token = ClientCredentials::new(endpoint).fetch().await.expect("token");
     assert_eq!(token.expires_at(), None);
     assert!(!token.is_expired_at(clock.now() + secs(1_000_000_000)));
 }
@@ -973,10 +928,7 @@ async fn error_object_with_http_200_is_an_error() {
     );
     assert_eq!(err.status(), Some(http::StatusCode::OK));
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
-    assert_eq!(
-        err.server_error().unwrap().description.as_deref(),
-        Some("nope")
-    );
+    assert_eq!(err.server_error().unwrap().description.as_deref(), Some("nope"));
     assert!(!err.is_transient());
 }
 
@@ -1058,26 +1010,14 @@ async fn every_error_code() {
         ("invalid_client", ErrorCode::InvalidClient, false),
         ("invalid_grant", ErrorCode::InvalidGrant, false),
         ("unauthorized_client", ErrorCode::UnauthorizedClient, false),
-        (
-            "unsupported_grant_type",
-            ErrorCode::UnsupportedGrantType,
-            false,
-        ),
+        ("unsupported_grant_type", ErrorCode::UnsupportedGrantType, false),
         ("invalid_scope", ErrorCode::InvalidScope, false),
-        (
-            "authorization_pending",
-            ErrorCode::AuthorizationPending,
-            true,
-        ),
+        ("authorization_pending", ErrorCode::AuthorizationPending, true),
         ("slow_down", ErrorCode::SlowDown, true),
         ("access_denied", ErrorCode::AccessDenied, false),
         ("expired_token", ErrorCode::ExpiredToken, false),
         ("invalid_target", ErrorCode::InvalidTarget, false),
-        (
-            "weird_code",
-            ErrorCode::Other("weird_code".to_owned()),
-            false,
-        ),
+        ("weird_code", ErrorCode::Other("weird_code".to_owned()), false),
     ];
     for (wire, code, transient) in cases {
         let status = if wire == "invalid_client" { 401 } else { 400 };
@@ -1151,10 +1091,7 @@ async fn body_larger_than_default_limit_is_refused() {
         )
         .await,
     );
-    assert!(
-        matches!(err, Error::BodyTooLarge { limit: 1_048_576 }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::BodyTooLarge { limit: 1_048_576 }), "{err:?}");
     assert_eq!(DEFAULT_MAX_BODY_SIZE, 1_048_576);
     assert!(!err.is_transient());
 }
@@ -1164,36 +1101,21 @@ async fn body_limit_is_configurable_and_inclusive() {
     let server = AuthServer::start().await;
     let source = ClientCredentials::new(small_limit_endpoint(&server, 100));
 
-    server.push_token_response(Scripted::raw(
-        200,
-        "application/json",
-        token_body_of_len(200),
-    ));
+    server.push_token_response(Scripted::raw(200, "application/json", token_body_of_len(200)));
     let err = expect_err(source.fetch().await);
     assert!(matches!(err, Error::BodyTooLarge { limit: 100 }), "{err:?}");
 
-    server.push_token_response(Scripted::raw(
-        200,
-        "application/json",
-        token_body_of_len(101),
-    ));
+    server.push_token_response(Scripted::raw(200, "application/json", token_body_of_len(101)));
     let err = expect_err(source.fetch().await);
     assert!(matches!(err, Error::BodyTooLarge { limit: 100 }), "{err:?}");
 
     for len in [99, 100] {
-        server.push_token_response(Scripted::raw(
-            200,
-            "application/json",
-            token_body_of_len(len),
-        ));
+        server.push_token_response(Scripted::raw(200, "application/json", token_body_of_len(len)));
         let token = source
             .fetch()
             .await
             .unwrap_or_else(|e| panic!("{len} bytes: {e}"));
-        assert_eq!(
-            token.access_token().expose().len(),
-            len - EMPTY_TOKEN_BODY_LEN
-        );
+        assert_eq!(token.access_token().expose().len(), len - EMPTY_TOKEN_BODY_LEN);
     }
 }
 
@@ -1215,8 +1137,14 @@ async fn http_errors_without_oauth_body() {
             500,
         ),
         (Scripted::raw(503, "text/plain", "Service Unavailable"), 503),
-        (Scripted::raw(429, "text/plain", "").with_header("retry-after", "3"), 429),
-        (Scripted::raw(502, "application/json", "<html>bad gateway</html>"), 502),
+        (
+            Scripted::raw(429, "text/plain", "").with_header("retry-after", "3"),
+            429,
+        ),
+        (
+            Scripted::raw(502, "application/json", "<html>bad gateway</html>"),
+            502,
+        ),
     ];
     for (response, status) in cases {
         let err = expect_err(fetch_scripted(&server, &clock, response).await);
@@ -1230,14 +1158,8 @@ async fn http_errors_without_oauth_body() {
     }
 
     // A 4xx without an OAuth 2.0 body is permanent.
-    let err = expect_err(
-        fetch_scripted(
-            &server,
-            &clock,
-            Scripted::raw(404, "text/plain", "not found"),
-        )
-        .await,
-    );
+    let err =
+        expect_err(fetch_scripted(&server, &clock, Scripted::raw(404, "text/plain", "not found")).await);
     assert!(
         matches!(&err, Error::HttpStatus { status } if status.as_u16() == 404),
         "{err:?}"
@@ -1258,22 +1180,11 @@ async fn oauth_errors_transient_or_not() {
         ),
         (500, "server_error", ErrorCode::ServerError, true),
         (400, "invalid_grant", ErrorCode::InvalidGrant, false),
-        (
-            503,
-            "weird_code",
-            ErrorCode::Other("weird_code".into()),
-            true,
-        ),
+        (503, "weird_code", ErrorCode::Other("weird_code".into()), true),
     ];
     for (status, wire, code, transient) in cases {
-        let err = expect_err(
-            fetch_scripted(
-                &server,
-                &clock,
-                Scripted::json(status, json!({"error": wire})),
-            )
-            .await,
-        );
+        let err =
+            expect_err(fetch_scripted(&server, &clock, Scripted::json(status, json!({"error": wire}))).await);
         assert_eq!(err.code(), Some(&code), "{wire}");
         assert_eq!(err.status().map(|s| s.as_u16()), Some(status));
         assert_eq!(err.server_error().unwrap().description, None);
@@ -1313,11 +1224,8 @@ async fn connection_refused_is_transient_transport_error() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let endpoint = TokenEndpoint::new(
-        format!("http://127.0.0.1:{port}/token"),
-        ClientAuth::none("c"),
-    )
-    .unwrap();
+    let endpoint =
+        TokenEndpoint::new(format!("http://127.0.0.1:{port}/token"), ClientAuth::none("c")).unwrap();
     let err = expect_err(ClientCredentials::new(endpoint).fetch().await);
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
     assert!(err.is_transient());
@@ -1364,9 +1272,8 @@ async fn user_source_errors() {
     );
 
     // A source that wraps one of the crate's transient errors stays transient.
-    let source = source_fn(|| async {
-        Err::<Token, _>(Error::source_error(Error::Timeout(Duration::from_secs(1))))
-    });
+    let source =
+        source_fn(|| async { Err::<Token, _>(Error::source_error(Error::Timeout(Duration::from_secs(1)))) });
     assert!(expect_err(source.fetch_token().await).is_transient());
 
     let source = source_fn(|| async { Ok(Token::bearer("from-fn").with_scope("s")) });
@@ -1444,17 +1351,13 @@ async fn debug_output_never_shows_secrets() {
     secrets.push("SECRET-refresh-token".to_owned());
     let client_credentials = ClientCredentials::new(endpoint.clone()).params(params.clone());
     let token = client_credentials.fetch().await.unwrap();
-    assert_eq!(
-        token.extra()["issued_token_type"],
-        json!("SECRET-extra-value")
-    );
+    assert_eq!(token.extra()["issued_token_type"], json!("SECRET-extra-value"));
     record!("Token", token);
     record!("ClientCredentials", client_credentials);
 
     // A refresh token source after a rotation by the default server logic.
     let rt = server.issue_refresh_token("client");
-    let refresh =
-        RefreshToken::new(post_endpoint.clone(), rt.clone()).param("custom", "SECRET-param-value");
+    let refresh = RefreshToken::new(post_endpoint.clone(), rt.clone()).param("custom", "SECRET-param-value");
     let refreshed = refresh.fetch().await.unwrap();
     secrets.push(rt);
     secrets.push(refreshed.access_token().expose().to_owned());
@@ -1503,11 +1406,7 @@ async fn debug_output_never_shows_secrets() {
     );
     record!("DeviceCode (after fetch)", device);
     record!("Token (device)", device_token);
-    let auth = captured
-        .lock()
-        .unwrap()
-        .clone()
-        .expect("device authorization");
+    let auth = captured.lock().unwrap().clone().expect("device authorization");
     assert_eq!(auth.user_code(), "ABCD-EFGH");
     record!("DeviceAuthorization", auth);
 
@@ -1571,10 +1470,7 @@ async fn errors_never_show_secrets() {
         r#"{"access_token":"SECRET-at-broken","#,
     ));
     let broken = expect_err(source.fetch().await);
-    assert!(
-        matches!(broken, Error::MalformedResponse { .. }),
-        "{broken:?}"
-    );
+    assert!(matches!(broken, Error::MalformedResponse { .. }), "{broken:?}");
 
     let secrets = [
         CLIENT_SECRET,
@@ -1626,10 +1522,7 @@ async fn custom_http_client_without_network() {
     .clock(clock.clone())
     .build()
     .unwrap();
-    assert_eq!(
-        endpoint.token_url().as_str(),
-        "https://auth.invalid/oauth2/token"
-    );
+    assert_eq!(endpoint.token_url().as_str(), "https://auth.invalid/oauth2/token");
     assert_eq!(endpoint.client_auth().method(), "client_secret_post");
 
     let source = ClientCredentials::new(endpoint).scope("x");
