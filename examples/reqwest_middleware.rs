@@ -7,7 +7,11 @@
 #[path = "../tests/support/auth_server.rs"]
 mod auth_server;
 
+use std::time::Duration;
+
 use reqwest_middleware::ClientBuilder;
+use reqwest_retry::policies::ExponentialBackoff;
+use reqwest_retry::RetryTransientMiddleware;
 use tower_oauth2::reqwest::OAuth2Middleware;
 use tower_oauth2::{ClientAuth, ClientCredentials, TokenCache, TokenEndpoint};
 
@@ -21,9 +25,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         ClientAuth::client_secret_basic("reporting", "s3cret"),
     )?;
     let cache = TokenCache::new(ClientCredentials::new(endpoint).scope("reports:read"));
-    let client = ClientBuilder::new(reqwest::Client::new())
-        .with(OAuth2Middleware::new(cache.clone()).retry_on_401(true))
-        .build();
+    // Timeouts are the reqwest client's; retries of timeouts, connection errors and 5xx come
+    // from reqwest-retry, stacked before (outside) the OAuth2 middleware so that each attempt
+    // takes the current token.
+    let client = ClientBuilder::new(
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?,
+    )
+    .with(RetryTransientMiddleware::new_with_policy(
+        ExponentialBackoff::builder().build_with_max_retries(3),
+    ))
+    .with(OAuth2Middleware::new(cache.clone()).retry_on_401(true))
+    .build();
 
     let mut tasks = Vec::new();
     for _ in 0..20 {
