@@ -33,11 +33,23 @@ pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 pub trait Clock: fmt::Debug + Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> SystemTime;
+
+    /// The current time, possibly a few milliseconds behind, for checks that run on every
+    /// request (is the cached token still fresh?) and so must be cheap. Defaults to
+    /// [`now`](Clock::now).
+    fn now_coarse(&self) -> SystemTime {
+        self.now()
+    }
+
     /// Waits for `duration` of this clock's time.
     fn sleep(&self, duration: Duration) -> Sleep;
 }
 
 /// The real clock: [`SystemTime::now`] and [`tokio::time::sleep`].
+///
+/// On Linux, [`now_coarse`](Clock::now_coarse) reads `CLOCK_REALTIME_COARSE` (the time of the
+/// last scheduler tick, a few milliseconds old, about 5 ns to read against 25 to 35 ns for
+/// `SystemTime::now`); elsewhere it is `SystemTime::now`.
 ///
 /// ```
 /// use tower_oauth2::clock::{Clock, SystemClock};
@@ -51,9 +63,35 @@ impl Clock for SystemClock {
         SystemTime::now()
     }
 
+    #[inline]
+    fn now_coarse(&self) -> SystemTime {
+        coarse_now()
+    }
+
     fn sleep(&self, duration: Duration) -> Sleep {
         Box::pin(tokio::time::sleep(duration))
     }
+}
+
+#[cfg(target_os = "linux")]
+#[inline]
+fn coarse_now() -> SystemTime {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_REALTIME_COARSE exists since Linux 2.6.32.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    match (status, u64::try_from(ts.tv_sec), u32::try_from(ts.tv_nsec)) {
+        (0, Ok(secs), Ok(nanos)) => SystemTime::UNIX_EPOCH + Duration::new(secs, nanos),
+        _ => SystemTime::now(),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+#[inline]
+fn coarse_now() -> SystemTime {
+    SystemTime::now()
 }
 
 /// A clock for tests: it starts at a fixed time and only moves when [`advance`](Self::advance)d

@@ -27,10 +27,11 @@
 //! # let _ = response; Ok(()) }
 //! ```
 //!
-//! The hot path, for a request on a fresh token, is [`OAuth2::call`]: one lock-free load of
-//! the cached entry, one clock read, one clone of a prebuilt header value, one header insert,
-//! and a call of the inner service, whose future is returned inside [`ResponseFuture`]
-//! without boxing. Everything else (stale, expired, failed) lives in [`TokenCache`].
+//! The hot path, for a request on a fresh token, is [`OAuth2::call`]: a check that the
+//! service's copy of the cached entry is current (one relaxed atomic load), one coarse clock
+//! read, one clone of a prebuilt header value, one header insert, and a call of the inner
+//! service, whose future is returned inside [`ResponseFuture`] without boxing. No lock, no
+//! allocation. Everything else (stale, expired, failed) lives in [`TokenCache`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,7 +43,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::cache::{Lookup, TokenCache, TokenWait};
+use crate::cache::{LocalEntry, Lookup, TokenCache, TokenWait};
 use crate::error::BoxError;
 use crate::source::TokenSource;
 
@@ -93,6 +94,7 @@ impl<S> Layer<S> for OAuth2Layer {
     fn layer(&self, inner: S) -> OAuth2<S> {
         OAuth2 {
             inner,
+            local: self.cache.local(),
             cache: self.cache.clone(),
             invalidate_on_401: self.invalidate_on_401,
         }
@@ -103,6 +105,8 @@ impl<S> Layer<S> for OAuth2Layer {
 #[derive(Clone, Debug)]
 pub struct OAuth2<S> {
     inner: S,
+    /// This service's view of the cached token (see `LocalEntry`).
+    local: LocalEntry,
     cache: TokenCache,
     invalidate_on_401: bool,
 }
@@ -137,7 +141,7 @@ where
         if request.headers().contains_key(AUTHORIZATION) {
             return ResponseFuture::called(self.inner.call(request), None);
         }
-        match self.cache.lookup() {
+        match self.cache.lookup_in(self.local.load().as_ref()) {
             // Hot path: a valid token. Insert its prebuilt header and call through.
             Lookup::Ready(header, generation) => {
                 request.headers_mut().insert(AUTHORIZATION, header);
