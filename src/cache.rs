@@ -221,12 +221,6 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// The same, for a clock that is already shared.
-    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
     /// Builds the cache. It starts empty; see [`TokenCache::prefetch`].
     pub fn build(self) -> TokenCache {
         TokenCache {

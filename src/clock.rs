@@ -45,6 +45,21 @@ pub trait Clock: fmt::Debug + Send + Sync + 'static {
     fn sleep(&self, duration: Duration) -> Sleep;
 }
 
+/// A shared clock is a clock: `Arc<dyn Clock>` can be passed wherever a clock is asked for.
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
+
+    fn now_coarse(&self) -> SystemTime {
+        (**self).now_coarse()
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        (**self).sleep(duration)
+    }
+}
+
 /// The real clock: [`SystemTime::now`] and [`tokio::time::sleep`].
 ///
 /// On Linux, [`now_coarse`](Clock::now_coarse) reads `CLOCK_REALTIME_COARSE` (the time of the

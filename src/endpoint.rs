@@ -177,12 +177,6 @@ impl TokenEndpointBuilder {
         self
     }
 
-    /// The same, for a clock that is already shared.
-    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
     /// The lifetime to assume when a token response has no `expires_in` (RFC 6749 §5.1 makes
     /// it optional). Without this, such a token never expires and is used until invalidated;
     /// so does one whose expiry would be past what [`SystemTime`](std::time::SystemTime) can

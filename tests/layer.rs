@@ -608,21 +608,23 @@ async fn the_cache_handle_reads_refreshes_and_invalidates() {
     assert_eq!(token_value(&cache), "token-3");
 }
 
+/// A default-settings cache over client credentials for client `svc` with `secret`.
+fn basic_auth_cache(server: &AuthServer, secret: &str) -> TokenCache {
+    let clock = ManualClock::new();
+    let endpoint = TokenEndpoint::builder(server.token_url(), ClientAuth::client_secret_basic("svc", secret))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    TokenCache::builder(ClientCredentials::new(endpoint))
+        .clock(clock)
+        .build()
+}
+
 #[tokio::test]
 async fn prefetch_fails_fast_on_bad_credentials() {
     let server = AuthServer::start().await;
     server.add_client("svc", Some("right"), auth_server::ClientAuthMethod::Basic);
-    let clock = ManualClock::new();
-    let endpoint = TokenEndpoint::builder(
-        server.token_url(),
-        ClientAuth::client_secret_basic("svc", "not-the-secret-42"),
-    )
-    .clock(clock.clone())
-    .build()
-    .unwrap();
-    let cache = TokenCache::builder(ClientCredentials::new(endpoint))
-        .clock(clock)
-        .build();
+    let cache = basic_auth_cache(&server, "not-the-secret-42");
     let err = cache.prefetch().await.unwrap_err();
     assert_eq!(err.code(), Some(&ErrorCode::InvalidClient));
     assert!(!err.is_transient());
@@ -657,17 +659,7 @@ async fn refreshes_are_traced_without_secrets() {
 
     let server = AuthServer::start().await;
     server.add_client("svc", Some("SECRET-xyz"), auth_server::ClientAuthMethod::Basic);
-    let clock = ManualClock::new();
-    let endpoint = TokenEndpoint::builder(
-        server.token_url(),
-        ClientAuth::client_secret_basic("svc", "SECRET-xyz"),
-    )
-    .clock(clock.clone())
-    .build()
-    .unwrap();
-    let cache = TokenCache::builder(ClientCredentials::new(endpoint))
-        .clock(clock)
-        .build();
+    let cache = basic_auth_cache(&server, "SECRET-xyz");
     cache.prefetch().await.unwrap();
     let token = token_value(&cache);
     server.push_token_response(Scripted::json(
