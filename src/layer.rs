@@ -37,7 +37,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::header::{Entry, AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -137,27 +137,38 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // The caller chose its own credentials: leave them alone.
-        if request.headers().contains_key(AUTHORIZATION) {
-            return ResponseFuture::called(self.inner.call(request), None);
-        }
-        match self.cache.lookup_in(self.local.load().as_ref()) {
-            // Hot path: a valid token. Insert its prebuilt header and call through.
-            Lookup::Ready(header, generation) => {
-                request.headers_mut().insert(AUTHORIZATION, header);
+        // One lookup of the header slot: occupied means the caller chose its own credentials,
+        // and the request is left alone.
+        let outcome = match request.headers_mut().entry(AUTHORIZATION) {
+            Entry::Occupied(_) => None,
+            Entry::Vacant(slot) => match self.cache.lookup_in(self.local.load().as_ref()) {
+                // Hot path: a valid token. Insert its prebuilt header.
+                Lookup::Ready(header, generation) => {
+                    slot.insert(header);
+                    Some(Ok(generation))
+                }
+                Lookup::Wait(wait) => Some(Err(wait)),
+            },
+        };
+        match outcome {
+            None => ResponseFuture::called(self.inner.call(request), None),
+            Some(Ok(generation)) => {
                 let sent = self.invalidate_on_401.then(|| (self.cache.clone(), generation));
                 ResponseFuture::called(self.inner.call(request), sent)
             }
             // No valid token: wait for the shared refresh. The inner service was readied by
             // `poll_ready`, so it goes with the request into the future and a clone stays.
-            Lookup::Wait(wait) => {
+            Some(Err(wait)) => {
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture {
                     state: State::Waiting {
-                        wait,
-                        inner: Some((ready, request)),
-                        cache: self.invalidate_on_401.then(|| self.cache.clone()),
+                        // Boxed (waiting allocates anyway) to keep the future small.
+                        waiting: Box::new(Waiting {
+                            wait,
+                            inner: Some((ready, request)),
+                            cache: self.invalidate_on_401.then(|| self.cache.clone()),
+                        }),
                     },
                 }
             }
@@ -189,14 +200,18 @@ pin_project! {
             future: S::Future,
             sent: Option<(TokenCache, u64)>,
         },
-        // Waiting for a token, holding the readied inner service and the request.
+        // Waiting for a token.
         Waiting {
-            #[pin]
-            wait: TokenWait,
-            inner: Option<(S, Request<ReqBody>)>,
-            cache: Option<TokenCache>,
+            waiting: Box<Waiting<S, ReqBody>>,
         },
     }
+}
+
+/// A request waiting for a token, with the readied inner service.
+struct Waiting<S, ReqBody> {
+    wait: TokenWait,
+    inner: Option<(S, Request<ReqBody>)>,
+    cache: Option<TokenCache>,
 }
 
 impl<S, ReqBody> ResponseFuture<S, ReqBody>
@@ -221,6 +236,10 @@ where
         loop {
             let mut this = self.as_mut().project();
             match this.state.as_mut().project() {
+                // The usual case: no 401 handling, pass the inner poll through untouched.
+                StateProj::Called { future, sent } if sent.is_none() => {
+                    return future.poll(cx).map_err(Into::into);
+                }
                 StateProj::Called { future, sent } => {
                     let response = ready!(future.poll(cx)).map_err(Into::into)?;
                     if let Some((cache, generation)) = sent.take() {
@@ -231,14 +250,14 @@ where
                     }
                     return Poll::Ready(Ok(response));
                 }
-                StateProj::Waiting { wait, inner, cache } => {
+                StateProj::Waiting { waiting } => {
                     // On error the inner service is never called.
-                    let entry = ready!(wait.poll(cx)).map_err(BoxError::from)?;
-                    let Some((mut service, mut request)) = inner.take() else {
+                    let entry = ready!(Pin::new(&mut waiting.wait).poll(cx)).map_err(BoxError::from)?;
+                    let Some((mut service, mut request)) = waiting.inner.take() else {
                         return Poll::Ready(Err("ResponseFuture polled after completion".into()));
                     };
                     request.headers_mut().insert(AUTHORIZATION, entry.header.clone());
-                    let sent = cache.take().map(|cache| (cache, entry.generation));
+                    let sent = waiting.cache.take().map(|cache| (cache, entry.generation));
                     let future = service.call(request);
                     this.state.set(State::Called { future, sent });
                 }
