@@ -526,6 +526,9 @@ impl TokenCache {
                 Error::source_error("the access token contains characters not allowed in an HTTP header")
             })?;
         header.set_sensitive(true);
+        // A clone's bytes are reference-counted from the start, so the clone on every request
+        // skips the check for a first-time promotion to shared bytes.
+        let header = header.clone();
         let expires_at = token.expires_at();
         let stale_at = expires_at.map(|expires_at| {
             let now = self.inner.clock.now();

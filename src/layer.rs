@@ -37,7 +37,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use http::header::{Entry, AUTHORIZATION, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -137,41 +137,50 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // One lookup of the header slot: occupied means the caller chose its own credentials,
-        // and the request is left alone.
-        let outcome = match request.headers_mut().entry(AUTHORIZATION) {
-            Entry::Occupied(_) => None,
-            Entry::Vacant(slot) => match self.cache.lookup_in(self.local.load().as_ref()) {
-                // Hot path: a valid token. Insert its prebuilt header.
-                Lookup::Ready(header, generation) => {
-                    slot.insert(header);
-                    Some(Ok(generation))
-                }
-                Lookup::Wait(wait) => Some(Err(wait)),
-            },
-        };
-        match outcome {
-            None => ResponseFuture::called(self.inner.call(request), None),
-            Some(Ok(generation)) => {
-                let sent = self.invalidate_on_401.then(|| (self.cache.clone(), generation));
+        // The caller chose its own credentials: leave them alone.
+        if request.headers().contains_key(AUTHORIZATION) {
+            return ResponseFuture::called(self.inner.call(request), None);
+        }
+        match self.cache.lookup_in(self.local.load().as_ref()) {
+            // Hot path: a valid token. Insert its prebuilt header and call through.
+            Lookup::Ready(header, generation) => {
+                request.headers_mut().insert(AUTHORIZATION, header);
+                let sent = if self.invalidate_on_401 {
+                    Some((self.cache.clone(), generation))
+                } else {
+                    None
+                };
                 ResponseFuture::called(self.inner.call(request), sent)
             }
-            // No valid token: wait for the shared refresh. The inner service was readied by
-            // `poll_ready`, so it goes with the request into the future and a clone stays.
-            Some(Err(wait)) => {
-                let clone = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture {
-                    state: State::Waiting {
-                        // Boxed (waiting allocates anyway) to keep the future small.
-                        waiting: Box::new(Waiting {
-                            wait,
-                            inner: Some((ready, request)),
-                            cache: self.invalidate_on_401.then(|| self.cache.clone()),
-                        }),
-                    },
-                }
-            }
+            Lookup::Wait(wait) => self.wait_for_token(request, wait),
+        }
+    }
+}
+
+impl<S: Clone> OAuth2<S> {
+    /// No valid token: the request waits for the shared refresh. The inner service was
+    /// readied by `poll_ready`, so it goes with the request into the future and a clone stays.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_token<ReqBody>(
+        &mut self,
+        request: Request<ReqBody>,
+        wait: TokenWait,
+    ) -> ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture {
+            state: State::Waiting {
+                // Boxed (waiting allocates anyway) to keep the future small.
+                waiting: Box::new(Waiting {
+                    wait,
+                    inner: Some((ready, request)),
+                    cache: self.invalidate_on_401.then(|| self.cache.clone()),
+                }),
+            },
         }
     }
 }
@@ -218,6 +227,7 @@ impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
+    #[inline]
     fn called(future: S::Future, sent: Option<(TokenCache, u64)>) -> Self {
         ResponseFuture {
             state: State::Called { future, sent },

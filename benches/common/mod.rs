@@ -27,7 +27,7 @@ pub fn criterion() -> Criterion {
     Criterion::default()
         .sample_size(SAMPLE_SIZE)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_millis(1500))
+        .measurement_time(Duration::from_millis(2500))
         .configure_from_args()
 }
 
