@@ -412,9 +412,10 @@ where
 // The arms.
 
 /// Every arm, in table order. `floor` is what the ratios are taken to.
-const IMPLS: [&str; 7] = [
+const IMPLS: [&str; 8] = [
     "floor_static",
     "floor",
+    "floor_box_error",
     "floor_shaped",
     "oauth2",
     "std_mutex",
@@ -441,6 +442,16 @@ macro_rules! for_each_impl {
         }
         {
             let ($name, $service) = ("floor", FixedHeaderLayer(runtime_header()).layer(echo()));
+            $body
+        }
+        {
+            // The floor with the error type of a layer that can fail on its own: tower's
+            // `BoxError`, as `OAuth2` (and tower's `Timeout`) have.
+            let ($name, $service) = (
+                "floor_box_error",
+                tower::util::MapErrLayer::new(|never: Infallible| -> tower::BoxError { match never {} })
+                    .layer(FixedHeaderLayer(runtime_header()).layer(echo())),
+            );
             $body
         }
         {
