@@ -9,10 +9,11 @@
 //!   pass-through check for a request that has its own `Authorization`, and a response future
 //!   with a wait state, like `OAuth2`'s), with no cache: the lock-based arms below are this
 //!   plus their lock and fresh check;
-//! - `oauth2`: the real layer (`ArcSwap` load, clock read through `dyn Clock`, header clone);
+//! - `oauth2`: the real layer (per-service `arc_swap::Cache` check, coarse clock read through
+//!   `dyn Clock`, header clone);
 //! - `std_mutex`, `std_rwlock`, `tokio_mutex`: the token behind a lock, as Go's
 //!   ReuseTokenSource, gcp_auth and yup-oauth2 hold theirs, with the same fresh check
-//!   (`SystemTime::now() < stale_at`) and header clone, so that only the synchronization
+//!   (`SystemTime::now() < stale_at`) and header clone, so that little but the synchronization
 //!   differs (`tokio_mutex` waits for its lock in the wait state, the others never wait).
 //!
 //! The inner service is a no-op that hands the request back in its response, so each task
