@@ -451,9 +451,7 @@ impl TokenCache {
         let inner = &*self.inner;
         let started = Instant::now();
         let span = tracing::info_span!("oauth2_token_refresh");
-        let _entered = span.clone().entered();
-        tracing::debug!("token refresh started");
-        drop(_entered);
+        tracing::debug!(parent: &span, "token refresh started");
         let result = tracing::Instrument::instrument(
             AssertUnwindSafe(inner.source.fetch_token()).catch_unwind(),
             span.clone(),

@@ -20,7 +20,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use tokio::task::JoinSet;
 use tower::retry::RetryLayer;
-use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 use tower_oauth2::clock::ManualClock;
 use tower_oauth2::{
     source_fn, ClientAuth, ClientCredentials, Error, ErrorCode, OAuth2Layer, RetryOnInvalidToken, Token,
@@ -48,6 +48,11 @@ fn cache(server: &AuthServer, clock: &ManualClock) -> TokenCache {
         .jitter(0.0)
         .backoff(Duration::from_secs(10), Duration::from_secs(60))
         .build()
+}
+
+/// `inner` behind an `OAuth2Layer` over `cache`.
+fn layered<S>(cache: &TokenCache, inner: S) -> tower_oauth2::OAuth2<S> {
+    OAuth2Layer::from_cache(cache.clone()).layer(inner)
 }
 
 fn http1() -> Client<HttpConnector, Body> {
@@ -89,9 +94,7 @@ async fn ten_thousand_concurrent_requests_on_an_empty_cache_cause_one_token_requ
     let server = AuthServer::start().await;
     let clock = ManualClock::new();
     let cache = cache(&server, &clock);
-    let service = ServiceBuilder::new()
-        .layer(OAuth2Layer::from_cache(cache.clone()))
-        .service(h2());
+    let service = layered(&cache, h2());
 
     let mut tasks = JoinSet::new();
     for _ in 0..10_000 {
@@ -123,9 +126,7 @@ async fn stale_tokens_are_served_while_one_background_refresh_runs() {
     server.set_expires_in(Some(100));
     let clock = ManualClock::new();
     let cache = cache(&server, &clock);
-    let service = ServiceBuilder::new()
-        .layer(OAuth2Layer::from_cache(cache.clone()))
-        .service(http1());
+    let service = layered(&cache, http1());
     cache.prefetch().await.unwrap();
     let old = token_value(&cache);
     // A 30 s window: stale from 70 s.
@@ -171,9 +172,7 @@ async fn a_failed_refresh_keeps_the_valid_token_and_backs_off_after_expiry() {
     server.set_expires_in(Some(100));
     let clock = ManualClock::new();
     let cache = cache(&server, &clock);
-    let service = ServiceBuilder::new()
-        .layer(OAuth2Layer::from_cache(cache.clone()))
-        .service(http1());
+    let service = layered(&cache, http1());
     cache.prefetch().await.unwrap();
     let old = token_value(&cache);
 
@@ -236,9 +235,7 @@ async fn dropping_the_request_that_started_a_refresh_does_not_cancel_it() {
     server.set_token_delay(Duration::from_millis(300));
     let clock = ManualClock::new();
     let cache = cache(&server, &clock);
-    let service = ServiceBuilder::new()
-        .layer(OAuth2Layer::from_cache(cache.clone()))
-        .service(http1());
+    let service = layered(&cache, http1());
 
     let first = tokio::spawn(service.clone().oneshot(get(&server)));
     eventually("the token request", || server.token_requests() == 1).await;
@@ -442,9 +439,7 @@ async fn a_401_is_ignored_unless_enabled_and_unless_it_says_invalid_token() {
     server.revoke_access_token(&token);
 
     // Off by default.
-    let default = ServiceBuilder::new()
-        .layer(OAuth2Layer::from_cache(cache.clone()))
-        .service(http1());
+    let default = layered(&cache, http1());
     let response = default.oneshot(get(&server)).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(token_value(&cache), token);
@@ -472,9 +467,7 @@ async fn a_request_with_its_own_authorization_header_is_left_alone() {
     let server = AuthServer::start().await;
     let clock = ManualClock::new();
     let cache = cache(&server, &clock);
-    let service = ServiceBuilder::new()
-        .layer(OAuth2Layer::from_cache(cache.clone()))
-        .service(http1());
+    let service = layered(&cache, http1());
     let mut request = get(&server);
     request
         .headers_mut()
