@@ -307,6 +307,23 @@ impl TokenCache {
             .and_then(|entry| entry.stale_at)
     }
 
+    /// The error of the last refresh if it failed; `None` once a refresh succeeds.
+    ///
+    /// The cache keeps serving a token that is still valid while refreshes fail, so requests
+    /// alone do not show trouble until the token expires. A health check can look here:
+    ///
+    /// ```
+    /// # use tower_oauth2::TokenCache;
+    /// # async fn probe(cache: &TokenCache) {
+    /// if let Some(err) = cache.last_error() {
+    ///     eprintln!("token refreshes are failing (transient: {}): {err}", err.is_transient());
+    /// }
+    /// # }
+    /// ```
+    pub fn last_error(&self) -> Option<Error> {
+        self.inner.lock_state().last_error.clone()
+    }
+
     /// Fetches a token now if there is no valid one, so that start-up fails fast on bad
     /// credentials. Does nothing if the cache holds a valid token.
     pub async fn prefetch(&self) -> Result<(), Error> {

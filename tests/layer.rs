@@ -135,7 +135,7 @@ async fn stale_tokens_are_served_while_one_background_refresh_runs() {
         cache.expires_at().unwrap() - Duration::from_secs(30)
     );
 
-    server.set_token_delay(Duration::from_millis(500));
+    server.hold_token_responses();
     clock.advance(Duration::from_secs(75));
     let mut tasks = JoinSet::new();
     for _ in 0..20 {
@@ -146,19 +146,20 @@ async fn stale_tokens_are_served_while_one_background_refresh_runs() {
     while let Some(result) = tasks.join_next().await {
         assert_eq!(result.unwrap().unwrap(), StatusCode::OK);
     }
-    // Every request is done while the refresh still waits on the slow endpoint: none waited.
-    assert_eq!(
-        token_value(&cache),
-        old,
-        "the refresh finished before the requests did"
-    );
-    assert_eq!(server.token_requests(), 2, "exactly one background refresh");
+    // Every request is done while the refresh is still held at the endpoint: none waited.
+    assert_eq!(token_value(&cache), old);
+    eventually("the background refresh to reach the endpoint", || {
+        server.token_requests() == 2
+    })
+    .await;
     assert!(server
         .resource_tokens()
         .iter()
         .all(|t| t.as_deref() == Some(old.as_str())));
+    server.release_token_responses();
 
     eventually("the background refresh", || token_value(&cache) != old).await;
+    assert_eq!(server.token_requests(), 2, "exactly one background refresh");
     let new = token_value(&cache);
     server.reset_counters();
     service.clone().oneshot(get(&server)).await.unwrap();
@@ -181,8 +182,13 @@ async fn a_failed_refresh_keeps_the_valid_token_and_backs_off_after_expiry() {
     server.push_token_response(Scripted::json(500, json!({"error": "server_error"})));
     let response = service.clone().oneshot(get(&server)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    eventually("the failed refresh", || server.token_requests() == 2).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    eventually("the failed refresh", || {
+        cache
+            .last_error()
+            .is_some_and(|e| e.status() == Some(StatusCode::INTERNAL_SERVER_ERROR))
+    })
+    .await;
+    assert_eq!(server.token_requests(), 2);
     for _ in 0..5 {
         let response = service.clone().oneshot(get(&server)).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
@@ -196,8 +202,13 @@ async fn a_failed_refresh_keeps_the_valid_token_and_backs_off_after_expiry() {
     server.push_token_response(Scripted::json(503, json!({"error": "temporarily_unavailable"})));
     let response = service.clone().oneshot(get(&server)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    eventually("the second failed refresh", || server.token_requests() == 3).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    eventually("the second failed refresh", || {
+        cache
+            .last_error()
+            .is_some_and(|e| e.code() == Some(&ErrorCode::TemporarilyUnavailable))
+    })
+    .await;
+    assert_eq!(server.token_requests(), 3);
 
     // Expired. The next attempt (after the backoff) fails: typed error, inner not called.
     clock.advance(Duration::from_secs(30));
@@ -227,12 +238,13 @@ async fn a_failed_refresh_keeps_the_valid_token_and_backs_off_after_expiry() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(server.token_requests(), 5);
     assert_ne!(token_value(&cache), old);
+    assert!(cache.last_error().is_none(), "a success clears the last error");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_request_that_started_a_refresh_does_not_cancel_it() {
     let server = AuthServer::start().await;
-    server.set_token_delay(Duration::from_millis(300));
+    server.hold_token_responses();
     let clock = ManualClock::new();
     let cache = cache(&server, &clock);
     let service = layered(&cache, http1());
@@ -245,6 +257,8 @@ async fn dropping_the_request_that_started_a_refresh_does_not_cancel_it() {
     }
     first.abort();
     assert!(first.await.unwrap_err().is_cancelled());
+    // Had the abort cancelled the refresh, the others would have to start a second one.
+    server.release_token_responses();
     while let Some(result) = others.join_next().await {
         assert_eq!(result.unwrap().unwrap().status(), StatusCode::OK);
     }
@@ -391,15 +405,20 @@ async fn a_late_401_never_invalidates_a_newer_token() {
     let clock = ManualClock::new();
     let cache = cache(&server, &clock);
     // The inner service holds the first request until the test releases it.
+    // `arrived` tells the test the held request has its header and sits at the gate.
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let arrived = Arc::new(tokio::sync::Notify::new());
     let client = http1();
     let inner = tower::service_fn({
         let gate = gate.clone();
+        let arrived = arrived.clone();
         move |request: Request<Body>| {
             let gate = gate.clone();
+            let arrived = arrived.clone();
             let client = client.clone();
             async move {
                 if request.headers().contains_key("x-hold") {
+                    arrived.notify_one();
                     let _permit = gate.acquire().await;
                 }
                 client.request(request).await
@@ -415,7 +434,7 @@ async fn a_late_401_never_invalidates_a_newer_token() {
     let mut held = get(&server);
     held.headers_mut().insert("x-hold", "1".parse().unwrap());
     let held = tokio::spawn(service.clone().oneshot(held));
-    eventually("the held request", || server.resource_requests() == 0).await;
+    arrived.notified().await;
     server.revoke_access_token(&first);
     let second = cache.refresh().await.unwrap();
     gate.add_permits(1);

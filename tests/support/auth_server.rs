@@ -219,6 +219,8 @@ struct State {
     log: Mutex<Log>,
     stamp: Mutex<StampFn>,
     token_requests: AtomicUsize,
+    /// `true` while `/token` answers are held back (see `hold_token_responses`).
+    token_gate: tokio::sync::watch::Sender<bool>,
     device_requests: AtomicUsize,
     resource_requests: AtomicUsize,
 }
@@ -681,6 +683,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Resp {
         at,
     };
     lock(&state.log).requests.push(rec.clone());
+    if route == Route::Token {
+        // Counted and logged already; the answer waits while the test holds the gate.
+        let mut gate = state.token_gate.subscribe();
+        let _ = gate.wait_for(|held| !*held).await;
+    }
 
     let scripted = {
         let mut s = lock(&state.scripts);
@@ -753,6 +760,7 @@ impl AuthServer {
             log: Mutex::new(Log::default()),
             stamp: Mutex::new(Arc::new(SystemTime::now)),
             token_requests: AtomicUsize::new(0),
+            token_gate: tokio::sync::watch::Sender::new(false),
             device_requests: AtomicUsize::new(0),
             resource_requests: AtomicUsize::new(0),
         });
@@ -840,6 +848,18 @@ impl AuthServer {
     /// Delay before the default logic answers `/token` (default zero).
     pub fn set_token_delay(&self, d: Duration) {
         lock(&self.state.config).token_delay = d;
+    }
+
+    /// Holds back every `/token` answer (the request is counted and logged at once) until
+    /// [`AuthServer::release_token_responses`]: a refresh that is in flight for as long as the
+    /// test needs, without timing assumptions.
+    pub fn hold_token_responses(&self) {
+        self.state.token_gate.send_replace(true);
+    }
+
+    /// Lets held and later `/token` answers go.
+    pub fn release_token_responses(&self) {
+        self.state.token_gate.send_replace(false);
     }
 
     /// `interval` of device authorization responses; `None` omits it.
