@@ -34,7 +34,7 @@ use std::future::Future;
 use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -146,8 +146,10 @@ pub struct TokenCache {
 
 struct Inner {
     current: ArcSwapOption<Entry>,
-    /// Set while a refresh runs: lets stale-path requests skip the mutex.
-    refreshing: AtomicBool,
+    /// Stale-path requests start a background refresh only from this time on (milliseconds
+    /// since the Unix epoch): `u64::MAX` while a refresh runs, the end of the backoff after a
+    /// failure, 0 otherwise. Lets them skip the mutex while nothing is to be done.
+    no_refresh_before_ms: AtomicU64,
     next_generation: AtomicU64,
     state: Mutex<RefreshState>,
     source: Arc<dyn TokenSource>,
@@ -226,7 +228,7 @@ impl TokenCacheBuilder {
         TokenCache {
             inner: Arc::new(Inner {
                 current: ArcSwapOption::empty(),
-                refreshing: AtomicBool::new(false),
+                no_refresh_before_ms: AtomicU64::new(0),
                 next_generation: AtomicU64::new(1),
                 state: Mutex::new(RefreshState::default()),
                 source: self.source,
@@ -244,6 +246,12 @@ impl fmt::Debug for TokenCacheBuilder {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
+}
+
+/// `time` in whole milliseconds since the Unix epoch (0 before it).
+fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn clamp_fraction(fraction: f64) -> f64 {
@@ -389,7 +397,7 @@ impl TokenCache {
             }
             if entry.expires_at.is_none_or(|expires_at| now < expires_at) {
                 // Stale but valid: serve it, and make sure a refresh is on its way.
-                if !inner.refreshing.load(Ordering::Acquire) {
+                if unix_millis(now) >= inner.no_refresh_before_ms.load(Ordering::Acquire) {
                     self.refresh_in_background(now);
                 }
                 return Lookup::Ready(entry.header.clone(), entry.generation);
@@ -441,7 +449,7 @@ impl TokenCache {
         if let Some(shared) = &state.in_flight {
             return shared.clone();
         }
-        self.inner.refreshing.store(true, Ordering::Release);
+        self.inner.no_refresh_before_ms.store(u64::MAX, Ordering::Release);
         let cache = self.clone();
         let task = async move { cache.run_refresh().await };
         let future: Pin<Box<dyn Future<Output = RefreshResult> + Send>> =
@@ -498,7 +506,8 @@ impl TokenCache {
             },
             Err(err) => Err(self.record_failure(&mut state, err, started)),
         };
-        inner.refreshing.store(false, Ordering::Release);
+        let retry_at_ms = state.retry_at.map_or(0, |at| unix_millis(at).saturating_add(1));
+        inner.no_refresh_before_ms.store(retry_at_ms, Ordering::Release);
         outcome
     }
 

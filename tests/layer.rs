@@ -135,6 +135,9 @@ async fn stale_tokens_are_served_while_one_background_refresh_runs() {
         cache.expires_at().unwrap() - Duration::from_secs(30)
     );
 
+    // The token endpoint is slow: 500 ms, and held besides until the requests are done, so
+    // that a loaded machine cannot make the refresh look fast.
+    server.set_token_delay(Duration::from_millis(500));
     server.hold_token_responses();
     clock.advance(Duration::from_secs(75));
     let mut tasks = JoinSet::new();
