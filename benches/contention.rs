@@ -472,28 +472,16 @@ where
     S::Future: Send,
     S::Error: Debug,
 {
-    let per_task = iters.div_ceil(concurrency as u64).max(1);
-    let total = per_task * concurrency as u64;
-    let elapsed = runtime.block_on(async {
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|_| {
-                let mut service = service.clone();
-                tokio::spawn(async move {
-                    let mut request = new_request();
-                    for _ in 0..per_task {
-                        let response = service.ready().await.unwrap().call(request).await.unwrap();
-                        request = take_back(response);
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
+    common::spread(runtime, concurrency, iters, |per_task| {
+        let mut service = service.clone();
+        async move {
+            let mut request = new_request();
+            for _ in 0..per_task {
+                let response = service.ready().await.unwrap().call(request).await.unwrap();
+                request = take_back(response);
+            }
         }
-        start.elapsed()
-    });
-    elapsed.mul_f64(iters as f64 / total as f64)
+    })
 }
 
 fn contention(criterion: &mut Criterion, runtime: &Runtime) {
@@ -575,11 +563,7 @@ where
 // ---------------------------------------------------------------------------------------
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
 
     if let Ok(name) = std::env::var("CONTENTION_PROFILE") {
         let mut found = false;

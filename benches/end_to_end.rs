@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::fmt::Debug;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -57,30 +57,18 @@ where
     S::Future: Send,
     S::Error: Debug,
 {
-    let per_task = iters.div_ceil(IN_FLIGHT as u64).max(1);
-    let total = per_task * IN_FLIGHT as u64;
-    let elapsed = runtime.block_on(async {
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..IN_FLIGHT)
-            .map(|_| {
-                let mut client = client.clone();
-                let uri = uri.clone();
-                tokio::spawn(async move {
-                    for _ in 0..per_task {
-                        let request = Request::get(uri.clone()).body(Empty::new()).unwrap();
-                        let response = client.ready().await.unwrap().call(request).await.unwrap();
-                        assert_eq!(response.status(), StatusCode::OK);
-                        response.into_body().collect().await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
+    common::spread(runtime, IN_FLIGHT, iters, |per_task| {
+        let mut client = client.clone();
+        let uri = uri.clone();
+        async move {
+            for _ in 0..per_task {
+                let request = Request::get(uri.clone()).body(Empty::new()).unwrap();
+                let response = client.ready().await.unwrap().call(request).await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                response.into_body().collect().await.unwrap();
+            }
         }
-        start.elapsed()
-    });
-    elapsed.mul_f64(iters as f64 / total as f64)
+    })
 }
 
 /// The size of a service's response future, which each call returns by value.
@@ -129,11 +117,7 @@ fn end_to_end(criterion: &mut Criterion, runtime: &Runtime) -> (usize, usize) {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     let mut criterion = common::criterion();
     let (without_size, with_size) = end_to_end(&mut criterion, &runtime);
     criterion.final_summary();

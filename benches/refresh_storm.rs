@@ -106,11 +106,7 @@ fn refresh_storm(criterion: &mut Criterion, runtime: &Runtime) {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     let mut criterion = common::criterion();
     refresh_storm(&mut criterion, &runtime);
     criterion.final_summary();

@@ -1,11 +1,14 @@
-//! What the bench binaries share: criterion's short settings, the token they put on
-//! requests, and a record of the measured samples for the summary tables they print.
+//! What the bench binaries share: the runtime, criterion's short settings, the token they put
+//! on requests, concurrent load, and a record of the measured samples for the summary tables
+//! they print.
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use tokio::runtime::Runtime;
 
 /// Samples per benchmark. The summary tables take the median of the last this-many samples
 /// of each benchmark, which are the ones criterion measured (the calls before them warmed up).
@@ -19,6 +22,36 @@ pub fn token() -> &'static str {
     let token = &BEARER["Bearer ".len()..];
     assert_eq!(token.len(), 43);
     token
+}
+
+/// The runtime every bench runs on: multi-threaded, two workers (the CI machine's cores).
+pub fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `tasks` tokio tasks make `iters` requests between them: each runs `task(per_task)`, with
+/// `per_task` the share of each (rounded up, at least 1). Returns the time criterion should see
+/// for `iters` requests (the whole time, scaled down from the rounded-up total).
+pub fn spread<F, Fut>(runtime: &Runtime, tasks: usize, iters: u64, task: F) -> Duration
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let per_task = iters.div_ceil(tasks as u64).max(1);
+    let total = per_task * tasks as u64;
+    let elapsed = runtime.block_on(async {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..tasks).map(|_| tokio::spawn(task(per_task))).collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        start.elapsed()
+    });
+    elapsed.mul_f64(iters as f64 / total as f64)
 }
 
 /// Short runs, so that the three bench files together finish within a few minutes on two
