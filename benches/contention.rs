@@ -28,7 +28,7 @@ use std::convert::Infallible;
 use std::fmt::Debug;
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -49,7 +49,7 @@ mod common;
 #[path = "../tests/support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::{allocations, Counting};
+use counting_alloc::{allocations, call_now, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -507,21 +507,6 @@ fn contention(criterion: &mut Criterion, runtime: &Runtime) {
 
 // ---------------------------------------------------------------------------------------
 // Allocations per request.
-
-/// Calls `service` and drives its future on this thread, with no runtime; it must be ready.
-fn call_now<S>(service: &mut S, request: Request<()>) -> Response<Request<()>>
-where
-    S: Service<Request<()>, Response = Response<Request<()>>>,
-    S::Error: Debug,
-{
-    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = pin!(service.call(request));
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(response) => response.unwrap(),
-        Poll::Pending => panic!("a fresh token and a no-op inner service complete at once"),
-    }
-}
 
 const ALLOC_CALLS: u64 = 10_000;
 
