@@ -96,6 +96,22 @@ async fn client_credentials_case(
     request
 }
 
+/// Checks that `request` authenticated with client_secret_basic: the `Authorization` header
+/// of `pair_encoded`, and neither `client_id` nor `client_secret` in the body.
+fn assert_client_secret_basic(request: &harness::Recorded, pair_encoded: &str) {
+    assert_eq!(
+        request.authorization().as_deref(),
+        Some(&*expected_basic(pair_encoded))
+    );
+    assert_eq!(
+        request.field("client_secret"),
+        None,
+        "body: {}",
+        request.body_text()
+    );
+    assert_eq!(request.field("client_id"), None, "body: {}", request.body_text());
+}
+
 fn expected_basic(pair_encoded: &str) -> String {
     format!(
         "Basic {}",
@@ -112,17 +128,7 @@ async fn client_credentials_client_secret_basic() {
         BASIC_ID,
     )
     .await;
-    assert_eq!(
-        request.authorization().as_deref(),
-        Some(&*expected_basic(BASIC_PAIR_ENCODED))
-    );
-    assert_eq!(
-        request.field("client_secret"),
-        None,
-        "body: {}",
-        request.body_text()
-    );
-    assert_eq!(request.field("client_id"), None, "body: {}", request.body_text());
+    assert_client_secret_basic(&request, BASIC_PAIR_ENCODED);
     assert!(
         !request.body_text().contains("s3cr"),
         "the secret leaked into the body"
@@ -138,17 +144,7 @@ async fn client_credentials_client_secret_basic_reserved_characters_in_id_and_se
         WEIRD_ID,
     )
     .await;
-    assert_eq!(
-        request.authorization().as_deref(),
-        Some(&*expected_basic(WEIRD_PAIR_ENCODED))
-    );
-    assert_eq!(
-        request.field("client_secret"),
-        None,
-        "body: {}",
-        request.body_text()
-    );
-    assert_eq!(request.field("client_id"), None, "body: {}", request.body_text());
+    assert_client_secret_basic(&request, WEIRD_PAIR_ENCODED);
 }
 
 #[tokio::test]
