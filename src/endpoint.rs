@@ -147,7 +147,7 @@ impl TokenEndpoint {
         if let Some(authorization) = credentials.authorization {
             request.headers_mut().insert(AUTHORIZATION, authorization);
         }
-        self.inner.http.send(request).await
+        self.inner.http.send(request, &*self.inner.clock).await
     }
 }
 

@@ -17,53 +17,57 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 
 /// A boxed error from a transport or a user-supplied token source.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// The longest delay [`Error::retry_after`] reports: a server asking for more is read as
+/// asking for 24 hours.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Everything that can go wrong when getting a token.
 ///
 /// Cheap to clone, so that every request waiting on one shared token refresh can get the same
 /// error. No variant ever contains a secret: server-supplied text is limited to the standard
 /// `error`, `error_description` and `error_uri` fields.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// The authorization server answered with an OAuth 2.0 error response (RFC 6749 §5.2),
     /// whatever the HTTP status (some servers send errors with HTTP 200).
-    #[error("the authorization server answered HTTP {status} with {error}")]
     OAuth2 {
         /// The HTTP status of the error response.
         status: StatusCode,
         /// The `error`, `error_description` and `error_uri` the server sent.
         error: ServerError,
+        /// The delay the server asked for in a `Retry-After` header; see
+        /// [`Error::retry_after`].
+        retry_after: Option<Duration>,
     },
     /// The authorization server answered with an HTTP error status and no OAuth 2.0 error body
     /// (a proxy's 502 page, for example).
-    #[error("the authorization server answered HTTP {status} without an OAuth 2.0 error body")]
     HttpStatus {
         /// The HTTP status.
         status: StatusCode,
+        /// The delay the server asked for in a `Retry-After` header; see
+        /// [`Error::retry_after`].
+        retry_after: Option<Duration>,
     },
     /// The request could not be sent or the response could not be read (DNS, connection
     /// refused, TLS, connection reset, ...).
-    #[error("could not reach the authorization server: {0}")]
-    Transport(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
+    Transport(Arc<dyn std::error::Error + Send + Sync + 'static>),
     /// The authorization server did not answer in time.
-    #[error("the authorization server did not answer within {0:?}")]
     Timeout(Duration),
     /// The response body was larger than the configured limit.
-    #[error("the authorization server's response is larger than the {limit}-byte limit")]
     BodyTooLarge {
         /// The limit, in bytes.
         limit: usize,
     },
     /// The response could not be understood: not JSON or form data, or a required field is
     /// missing or has the wrong type.
-    #[error("malformed response from the authorization server (HTTP {status}): {reason}")]
     MalformedResponse {
         /// The HTTP status of the response.
         status: StatusCode,
@@ -72,18 +76,32 @@ pub enum Error {
     },
     /// The server issued a token of a type other than `Bearer` (RFC 6750), which this crate
     /// would not know how to present.
-    #[error("the authorization server issued a token of type {0:?}; only Bearer is supported")]
     UnsupportedTokenType(String),
     /// The device code expired before the user approved the request (RFC 8628 §3.5), detected
     /// by the client's own clock.
-    #[error("the device code expired before the user approved the request")]
     DeviceCodeExpired,
     /// The crate was configured with an invalid value (a malformed URL, say).
-    #[error("invalid configuration: {0}")]
     Config(String),
     /// A user-supplied [`TokenSource`](crate::TokenSource) failed.
-    #[error("the token source failed: {0}")]
-    Source(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
+    Source(Arc<dyn std::error::Error + Send + Sync + 'static>),
+    /// The grant is gone for good: the authorization server refused its refresh token
+    /// (`invalid_grant`, `invalid_client` or `unauthorized_client`), and new credentials are
+    /// needed (the user must log in again, or the client must be reconfigured). Retrying with
+    /// the same grant cannot succeed.
+    ///
+    /// The cache drops its token when a refresh fails this way, and the application is told
+    /// through its hook. The server's answer is the [source](std::error::Error::source);
+    /// [`code`](Error::code), [`status`](Error::status),
+    /// [`server_error`](Error::server_error) and [`retry_after`](Error::retry_after) read it.
+    ///
+    /// ```
+    /// # fn check(err: &tower_oauth2::Error) {
+    /// if err.is_grant_lost() {
+    ///     eprintln!("please log in again ({:?})", err.code());
+    /// }
+    /// # }
+    /// ```
+    GrantLost(Arc<Error>),
 }
 
 impl Error {
@@ -97,11 +115,28 @@ impl Error {
         Error::Transport(Arc::from(err.into()))
     }
 
+    /// Marks `cause` (the server's refusal of a refresh token) as the loss of the grant.
+    #[allow(dead_code, reason = "used by the cache and the refresh-token source")]
+    pub(crate) fn grant_lost(cause: Error) -> Error {
+        match cause {
+            lost @ Error::GrantLost(_) => lost,
+            cause => Error::GrantLost(Arc::new(cause)),
+        }
+    }
+
+    /// The error under a [`GrantLost`](Error::GrantLost), or the error itself.
+    fn cause(&self) -> &Error {
+        match self {
+            Error::GrantLost(cause) => cause.cause(),
+            other => other,
+        }
+    }
+
     /// The HTTP status of the authorization server's response, if there was one.
     pub fn status(&self) -> Option<StatusCode> {
-        match self {
+        match self.cause() {
             Error::OAuth2 { status, .. }
-            | Error::HttpStatus { status }
+            | Error::HttpStatus { status, .. }
             | Error::MalformedResponse { status, .. } => Some(*status),
             _ => None,
         }
@@ -109,7 +144,7 @@ impl Error {
 
     /// The OAuth 2.0 error the server sent, if any.
     pub fn server_error(&self) -> Option<&ServerError> {
-        match self {
+        match self.cause() {
             Error::OAuth2 { error, .. } => Some(error),
             _ => None,
         }
@@ -120,26 +155,87 @@ impl Error {
         self.server_error().map(|e| &e.code)
     }
 
-    /// Whether trying again later may succeed: timeouts, transport failures, HTTP 5xx and 429,
-    /// and the codes `temporarily_unavailable`, `server_error`, `authorization_pending` and
-    /// `slow_down` are transient; `invalid_client`, `invalid_grant` and every other error
-    /// the server chose to send, malformed responses and configuration errors are not.
+    /// How long the authorization server asked the client to wait before trying again: the
+    /// `Retry-After` header of its error response (RFC 9110 §10.2.3), sent mostly with HTTP 429
+    /// and 503.
+    ///
+    /// Both forms are read: delta-seconds (`Retry-After: 120`) and an HTTP-date
+    /// (`Retry-After: Wed, 21 Oct 2026 07:28:00 GMT`), the latter turned into a delay with the
+    /// endpoint's [`Clock`](crate::clock::Clock) at the moment the response was read, a date in
+    /// the past being a zero delay. A value that is neither is ignored, and delays are capped
+    /// at 24 hours. An [`Error::Source`] that wraps an `Error` and an
+    /// [`Error::GrantLost`] answer for the error inside.
+    ///
+    /// The crate's own retries (the cache's backoff, device-code polling) wait at least this
+    /// long; use it in your own retry policies too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::StatusCode;
+    /// use tower_oauth2::Error;
+    ///
+    /// fn next_attempt_in(err: &Error, backoff: Duration) -> Option<Duration> {
+    ///     if !err.is_transient() {
+    ///         return None;
+    ///     }
+    ///     Some(err.retry_after().map_or(backoff, |asked| asked.max(backoff)))
+    /// }
+    ///
+    /// let busy = Error::HttpStatus {
+    ///     status: StatusCode::TOO_MANY_REQUESTS,
+    ///     retry_after: Some(Duration::from_secs(30)),
+    /// };
+    /// assert_eq!(busy.retry_after(), Some(Duration::from_secs(30)));
+    /// assert_eq!(next_attempt_in(&busy, Duration::from_secs(1)), Some(Duration::from_secs(30)));
+    /// assert_eq!(Error::source_error(busy).retry_after(), Some(Duration::from_secs(30)));
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.cause() {
+            Error::OAuth2 { retry_after, .. } | Error::HttpStatus { retry_after, .. } => *retry_after,
+            Error::Source(err) => err.downcast_ref::<Error>().and_then(Error::retry_after),
+            _ => None,
+        }
+    }
+
+    /// Whether the grant is gone for good and new credentials are needed: an
+    /// [`Error::GrantLost`], directly or inside an [`Error::Source`].
+    ///
+    /// ```
+    /// use tower_oauth2::Error;
+    ///
+    /// assert!(!Error::DeviceCodeExpired.is_grant_lost());
+    /// ```
+    pub fn is_grant_lost(&self) -> bool {
+        match self {
+            Error::GrantLost(_) => true,
+            Error::Source(err) => err.downcast_ref::<Error>().is_some_and(Error::is_grant_lost),
+            _ => false,
+        }
+    }
+
+    /// Whether trying again later may succeed: timeouts, transport failures (including a
+    /// response body cut short), HTTP 5xx and 429, and the codes `temporarily_unavailable`,
+    /// `server_error`, `authorization_pending` and `slow_down` are transient; `invalid_client`,
+    /// `invalid_grant` and every other error the server chose to send, malformed responses,
+    /// configuration errors and a lost grant ([`Error::GrantLost`]) are not. An
+    /// [`Error::Source`] is transient if it wraps a transient `Error`.
     ///
     /// ```
     /// use tower_oauth2::Error;
     /// use std::time::Duration;
     ///
     /// assert!(Error::Timeout(Duration::from_secs(30)).is_transient());
-    /// assert!(Error::HttpStatus { status: http::StatusCode::BAD_GATEWAY }.is_transient());
+    /// let bad_gateway = Error::HttpStatus { status: http::StatusCode::BAD_GATEWAY, retry_after: None };
+    /// assert!(bad_gateway.is_transient());
     /// assert!(!Error::DeviceCodeExpired.is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Transport(_) | Error::Timeout(_) => true,
-            Error::HttpStatus { status } | Error::MalformedResponse { status, .. } => {
+            Error::HttpStatus { status, .. } | Error::MalformedResponse { status, .. } => {
                 transient_status(*status)
             }
-            Error::OAuth2 { status, error } => match error.code {
+            Error::OAuth2 { status, error, .. } => match error.code {
                 ErrorCode::TemporarilyUnavailable
                 | ErrorCode::ServerError
                 | ErrorCode::AuthorizationPending
@@ -153,13 +249,77 @@ impl Error {
             Error::BodyTooLarge { .. }
             | Error::UnsupportedTokenType(_)
             | Error::DeviceCodeExpired
-            | Error::Config(_) => false,
+            | Error::Config(_)
+            | Error::GrantLost(_) => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::OAuth2 { status, error, .. } => {
+                write!(f, "the authorization server answered HTTP {status} with {error}")
+            }
+            Error::HttpStatus { status, .. } => write!(
+                f,
+                "the authorization server answered HTTP {status} without an OAuth 2.0 error body"
+            ),
+            Error::Transport(_) => f.write_str("could not reach the authorization server"),
+            Error::Timeout(limit) => write!(f, "the authorization server did not answer within {limit:?}"),
+            Error::BodyTooLarge { limit } => write!(
+                f,
+                "the authorization server's response is larger than the {limit}-byte limit"
+            ),
+            Error::MalformedResponse { status, reason } => write!(
+                f,
+                "malformed response from the authorization server (HTTP {status}): {reason}"
+            ),
+            Error::UnsupportedTokenType(token_type) => write!(
+                f,
+                "the authorization server issued a token of type {token_type:?}; only Bearer is supported"
+            ),
+            Error::DeviceCodeExpired => {
+                f.write_str("the device code expired before the user approved the request")
+            }
+            Error::Config(what) => write!(f, "invalid configuration: {what}"),
+            Error::Source(_) => f.write_str("the token source failed"),
+            Error::GrantLost(_) => {
+                f.write_str("the authorization grant is no longer valid; new credentials are needed")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Transport(cause) | Error::Source(cause) => Some(&**cause),
+            Error::GrantLost(cause) => Some(&**cause),
+            _ => None,
         }
     }
 }
 
 fn transient_status(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// Reads a `Retry-After` header (RFC 9110 §10.2.3) as a delay from `now`: delta-seconds or an
+/// HTTP-date (a past date is zero), capped at `MAX_RETRY_AFTER`; `None` if absent or garbage.
+pub(crate) fn parse_retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // All digits but too many for a u64 is still a (very long) delay.
+        let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 /// The body of an OAuth 2.0 error response (RFC 6749 §5.2).
@@ -286,5 +446,108 @@ impl From<&str> for ErrorCode {
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    fn headers(retry_after: &str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_str(retry_after).unwrap(),
+        );
+        headers
+    }
+
+    fn oauth2(code: &str, retry_after: Option<Duration>) -> Error {
+        Error::OAuth2 {
+            status: StatusCode::BAD_REQUEST,
+            error: ServerError::new(ErrorCode::from(code)),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn error_is_clone_send_sync_static() {
+        fn check<T: Clone + Send + Sync + 'static>() {}
+        check::<Error>();
+    }
+
+    #[test]
+    fn retry_after_delta_seconds() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let read = |v: &str| parse_retry_after(&headers(v), now);
+        assert_eq!(read("2"), Some(Duration::from_secs(2)));
+        assert_eq!(read(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(read("0"), Some(Duration::ZERO));
+        assert_eq!(read("86401"), Some(MAX_RETRY_AFTER));
+        assert_eq!(read("99999999999999999999999999"), Some(MAX_RETRY_AFTER));
+        for garbage in ["", "-1", "1.5", "soon", "2 s", "+3", "0x10"] {
+            assert_eq!(read(garbage), None, "{garbage:?}");
+        }
+        assert_eq!(parse_retry_after(&http::HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn retry_after_http_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let read = |v: &str| parse_retry_after(&headers(v), now);
+        let in_40s = httpdate::fmt_http_date(now + Duration::from_secs(40));
+        assert_eq!(read(&in_40s), Some(Duration::from_secs(40)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(40));
+        assert_eq!(read(&past), Some(Duration::ZERO));
+        let next_year = httpdate::fmt_http_date(now + Duration::from_secs(365 * 86400));
+        assert_eq!(read(&next_year), Some(MAX_RETRY_AFTER));
+        // The obsolete forms RFC 9110 still asks recipients to accept.
+        let t = httpdate::fmt_http_date(now + Duration::from_secs(5));
+        let t: httpdate::HttpDate = t.parse().unwrap();
+        assert_eq!(SystemTime::from(t), now + Duration::from_secs(5));
+        assert_eq!(read("Sun Nov  6 08:49:37 1994"), Some(Duration::ZERO));
+        assert_eq!(read("Sunday, 06-Nov-94 08:49:37 GMT"), Some(Duration::ZERO));
+        assert_eq!(read("Thu, 32 Jan 2030 00:00:00 GMT"), None);
+    }
+
+    #[test]
+    fn retry_after_of_each_variant() {
+        let wait = Some(Duration::from_secs(7));
+        let status = Error::HttpStatus {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            retry_after: wait,
+        };
+        assert_eq!(status.retry_after(), wait);
+        assert_eq!(oauth2("slow_down", wait).retry_after(), wait);
+        assert_eq!(Error::source_error(status.clone()).retry_after(), wait);
+        assert_eq!(Error::source_error("plain text").retry_after(), None);
+        assert_eq!(Error::Timeout(Duration::from_secs(1)).retry_after(), None);
+        assert_eq!(Error::grant_lost(status).retry_after(), wait);
+    }
+
+    #[test]
+    fn grant_lost_delegates_to_its_cause() {
+        let cause = oauth2("invalid_grant", None);
+        let lost = Error::grant_lost(cause.clone());
+        assert!(lost.is_grant_lost());
+        assert!(!cause.is_grant_lost());
+        assert!(!lost.is_transient());
+        assert_eq!(lost.code(), Some(&ErrorCode::InvalidGrant));
+        assert_eq!(lost.status(), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(lost.server_error(), cause.server_error());
+        // A transient cause does not make a lost grant transient.
+        assert!(!Error::grant_lost(oauth2("server_error", None)).is_transient());
+        // Not nested twice.
+        let again = Error::grant_lost(lost.clone());
+        assert!(matches!(&again, Error::GrantLost(inner) if !inner.is_grant_lost()));
+        assert!(Error::source_error(lost.clone()).is_grant_lost());
+
+        // Its message is its own part; the cause is the source.
+        let message = lost.to_string();
+        assert!(!message.contains("invalid_grant"), "{message}");
+        let source = lost.source().expect("the cause is the source");
+        assert_eq!(source.to_string(), cause.to_string());
+        assert!(source.downcast_ref::<Error>().is_some());
     }
 }

@@ -10,7 +10,7 @@
 //! [`HttpClient::with_max_body_size`]); a larger body is [`Error::BodyTooLarge`].
 //!
 //! ```
-//! use std::time::Duration;
+//! use std::time::{Duration, SystemTime};
 //! use bytes::Bytes;
 //! use http_body_util::Full;
 //! use tower_oauth2::HttpClient;
@@ -31,7 +31,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body::Body;
@@ -40,6 +40,7 @@ use http_body_util::{BodyExt, Collected, Full, LengthLimitError, Limited};
 use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
+use crate::clock::Clock;
 use crate::error::{BoxError, Error};
 
 /// The default limit on a response body: 1 MiB.
@@ -65,6 +66,8 @@ pub(crate) struct ReadResponse {
     pub(crate) status: http::StatusCode,
     pub(crate) headers: http::HeaderMap,
     pub(crate) body: Bytes,
+    /// When the body had been read, by the endpoint's clock.
+    pub(crate) received_at: SystemTime,
 }
 
 impl HttpClient {
@@ -144,9 +147,14 @@ impl HttpClient {
         self
     }
 
-    /// Sends a request and reads its whole response, within the timeout and size limit.
-    pub(crate) async fn send(&self, request: http::Request<Full<Bytes>>) -> Result<ReadResponse, Error> {
-        let exchange = self.exchange(request);
+    /// Sends a request and reads its whole response, within the timeout and size limit;
+    /// `clock` stamps the moment the response was read.
+    pub(crate) async fn send(
+        &self,
+        request: http::Request<Full<Bytes>>,
+        clock: &dyn Clock,
+    ) -> Result<ReadResponse, Error> {
+        let exchange = self.exchange(request, clock);
         match self.timeout {
             Some(limit) => tokio::time::timeout(limit, exchange)
                 .await
@@ -155,7 +163,11 @@ impl HttpClient {
         }
     }
 
-    async fn exchange(&self, request: http::Request<Full<Bytes>>) -> Result<ReadResponse, Error> {
+    async fn exchange(
+        &self,
+        request: http::Request<Full<Bytes>>,
+        clock: &dyn Clock,
+    ) -> Result<ReadResponse, Error> {
         let response = self
             .service
             .clone()
@@ -182,6 +194,7 @@ impl HttpClient {
             status: parts.status,
             headers: parts.headers,
             body,
+            received_at: clock.now(),
         })
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, ErrorCode, ServerError};
+use crate::error::{parse_retry_after, Error, ErrorCode, ServerError};
 use crate::http_client::ReadResponse;
 use crate::secret::Secret;
 
@@ -192,11 +192,13 @@ pub(crate) fn response_fields(response: &ReadResponse) -> Result<Map<String, Val
 /// Turns an answer of the authorization server into an error if it is one: an OAuth 2.0 error
 /// object (whatever the status), or a non-2xx status. Returns the fields otherwise.
 pub(crate) fn check_response(response: &ReadResponse) -> Result<Map<String, Value>, Error> {
+    let retry_after = || parse_retry_after(&response.headers, response.received_at);
     let fields = match response_fields(response) {
         Ok(fields) => fields,
         Err(_) if !response.status.is_success() => {
             return Err(Error::HttpStatus {
                 status: response.status,
+                retry_after: retry_after(),
             })
         }
         Err(e) => return Err(e),
@@ -210,11 +212,13 @@ pub(crate) fn check_response(response: &ReadResponse) -> Result<Map<String, Valu
                 description: text("error_description"),
                 uri: text("error_uri"),
             },
+            retry_after: retry_after(),
         });
     }
     if !response.status.is_success() {
         return Err(Error::HttpStatus {
             status: response.status,
+            retry_after: retry_after(),
         });
     }
     Ok(fields)
