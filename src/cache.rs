@@ -9,10 +9,39 @@
 //!   starts in the background if none is running and no backoff is pending;
 //! - **expired** (or absent): requests wait for a refresh, and all of them share one.
 //!
+//! "Expired" means past the token's expiry minus a **leeway** (default: 5 s, at most a quarter
+//! of the token's lifetime, at least 1 s for tokens of 2 s and more): servers compute expiry
+//! in whole seconds and clocks drift, so a token is never sent in its last moments. The
+//! refresh-ahead window is measured back from that leeway-adjusted expiry,
+//! [`valid_until`](TokenCache::valid_until).
+//!
 //! Refreshes run as tokio tasks of their own, so a request that gives up (dropped, timed out)
-//! cancels neither the refresh nor the other requests waiting on it. A failed refresh never
-//! throws away a token that is still valid; the next attempt waits out a jittered, exponential
-//! backoff, so a dead authorization server is not hit by every request.
+//! cancels neither the refresh nor the other requests waiting on it. A refresh whose task is
+//! lost with its runtime (a `#[tokio::test]` that ended, a runtime shut down) is forgotten,
+//! and the next request starts a new one on its own runtime.
+//!
+//! # Failures
+//!
+//! A failed refresh never throws away a token that is still valid; the next attempt waits out
+//! a jittered, exponential backoff, so a dead authorization server is not hit by every request:
+//!
+//! - after a **transient** error (transport, timeout, 5xx, 429, `temporarily_unavailable`) the
+//!   backoff starts at 1 s and doubles up to 60 s, but the next attempt is never later than
+//!   the current token's `valid_until`, and while no valid token exists it is at most 5 s
+//!   ([`backoff_without_token`](TokenCacheBuilder::backoff_without_token)), so a server that
+//!   comes back is used at once;
+//! - a `Retry-After` sent with the error ([`Error::retry_after`]) is the floor of the next
+//!   attempt (capped at the longest backoff);
+//! - after a **permanent** error (`invalid_client`, a malformed response, ...) the backoff
+//!   jumps to its maximum at once, and the log says so;
+//! - a **lost grant** ([`Error::GrantLost`]: the server refused the refresh token) drops the
+//!   cached token, which the server has revoked with the grant, and requests fail at once
+//!   with that error until the application supplies new credentials (see
+//!   [`RefreshToken::on_grant_lost`](crate::RefreshToken::on_grant_lost)).
+//!
+//! While no valid token exists, requests that arrive during a backoff fail at once with the
+//! last error instead of waiting; [`last_error`](TokenCache::last_error) shows it to health
+//! checks while a valid token is still served.
 //!
 //! ```
 //! use std::time::Duration;
@@ -58,6 +87,39 @@ pub const DEFAULT_JITTER: f64 = 0.2;
 pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
 /// Default longest backoff after repeated failed refreshes.
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Default longest backoff after a transient failure while no valid token exists.
+pub const DEFAULT_BACKOFF_WITHOUT_TOKEN: Duration = Duration::from_secs(5);
+/// Default expiry leeway: a token is not used in the last 5 s before its expiry (at most a
+/// quarter of its lifetime; see [`TokenCacheBuilder::leeway`]).
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
+
+/// When to try again after a refresh whose response was lost (a transport error or a timeout
+/// after the request was sent) while the current token is still valid.
+///
+/// The server may have acted on the lost request. With refresh-token rotation it then holds a
+/// new refresh token the client never saw, and the client can only send the old one again:
+///
+/// - servers with a reuse grace period (Auth0's reuse interval, Okta's grace period, Keycloak
+///   with revoke-refresh-token off) accept the old refresh token for a short while, so trying
+///   again **soon** succeeds, and trying late may not;
+/// - servers with strict reuse detection (RFC 9700 §4.14.2; oidc-provider, Keycloak with
+///   revoke-refresh-token on) revoke the whole grant when the old refresh token comes back,
+///   whenever that is; trying again only **near expiry** keeps the current access token in
+///   use until then instead of losing it at once.
+///
+/// The default is [`Soon`](Self::Soon): it is right for servers with a grace period and
+/// for grants without rotation, and on strict servers it makes a lost grant known (and the
+/// application's [`on_grant_lost`](crate::RefreshToken::on_grant_lost) hook run) at once
+/// rather than a little later.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LostResponseRetry {
+    /// Retry after the usual backoff (1 s, doubling).
+    #[default]
+    Soon,
+    /// Retry shortly before the current token's `valid_until` (one minimum backoff before it).
+    NearExpiry,
+}
 
 /// A cached token, with its prebuilt `Authorization` header and the times that decide its
 /// state.
@@ -67,6 +129,8 @@ pub(crate) struct Entry {
     /// Identifies this token, so a 401 invalidates exactly the token that was sent.
     pub(crate) generation: u64,
     stale_at: Option<SystemTime>,
+    /// The token's expiry minus the leeway: the token is not sent from then on.
+    valid_until: Option<SystemTime>,
     expires_at: Option<SystemTime>,
     token: Token,
 }
@@ -76,6 +140,7 @@ impl fmt::Debug for Entry {
         f.debug_struct("Entry")
             .field("generation", &self.generation)
             .field("stale_at", &self.stale_at)
+            .field("valid_until", &self.valid_until)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
@@ -162,13 +227,18 @@ struct Config {
     refresh_ahead: Duration,
     max_refresh_fraction: f64,
     jitter: f64,
+    leeway: Duration,
     min_backoff: Duration,
     max_backoff: Duration,
+    backoff_without_token: Duration,
+    lost_response: LostResponseRetry,
 }
 
 #[derive(Default)]
 struct RefreshState {
-    in_flight: Option<SharedRefresh>,
+    /// The running refresh, and the number that tells it from the ones before it.
+    in_flight: Option<(u64, SharedRefresh)>,
+    next_refresh_id: u64,
     /// After a failure: no new attempt before this time.
     retry_at: Option<SystemTime>,
     /// The error of the last failed attempt, given to requests that arrive during backoff.
@@ -186,7 +256,8 @@ pub struct TokenCacheBuilder {
 
 impl TokenCacheBuilder {
     /// How long before expiry a token becomes stale and a background refresh starts (default
-    /// 60 s). Clamped to a fraction of each token's lifetime (see
+    /// 60 s), counted back from [`valid_until`](TokenCache::valid_until). With the jitter, it
+    /// is clamped to a fraction of each token's lifetime (see
     /// [`max_refresh_fraction`](Self::max_refresh_fraction)) so short-lived tokens are not
     /// stale from birth.
     pub fn refresh_ahead(mut self, window: Duration) -> Self {
@@ -194,8 +265,8 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// The largest part of a token's lifetime the refresh-ahead window may take (default 0.5,
-    /// clamped to 0..=1).
+    /// The largest part of a token's lifetime (after the leeway) the refresh-ahead window may
+    /// take, jitter included (default 0.5, clamped to 0..=1).
     pub fn max_refresh_fraction(mut self, fraction: f64) -> Self {
         self.config.max_refresh_fraction = clamp_fraction(fraction);
         self
@@ -203,16 +274,63 @@ impl TokenCacheBuilder {
 
     /// Random extra window, as a fraction of the window (default 0.2: a 60 s window becomes
     /// 60 to 72 s), so that many replicas do not refresh in the same second. 0 turns it off.
+    /// The jittered window still respects [`max_refresh_fraction`](Self::max_refresh_fraction).
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.config.jitter = clamp_fraction(fraction);
         self
     }
 
+    /// How long before its expiry a token stops being sent (default 5 s; `Duration::ZERO`
+    /// trusts the expiry to the instant).
+    ///
+    /// Servers compute expiry as `floor(now) + expires_in`, so a token can die up to a second
+    /// before the client believes, and clocks drift. The leeway used for a token is this
+    /// value, but at most a quarter of the token's lifetime, and at least 1 s (or half the
+    /// lifetime, for tokens shorter than 2 s) so that whole-second rounding is always covered:
+    ///
+    /// | lifetime | leeway (default) |
+    /// |---|---|
+    /// | 1 h | 5 s |
+    /// | 8 s | 2 s |
+    /// | 2 s | 1 s |
+    /// | 1 s | 0.5 s |
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// let cache = TokenCache::builder(source_fn(|| async { Ok(Token::bearer("t")) }))
+    ///     .leeway(Duration::from_secs(10)) // as Go's x/oauth2
+    ///     .build();
+    /// # let _ = cache;
+    /// ```
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.config.leeway = leeway;
+        self
+    }
+
     /// The backoff after a failed refresh: `min` after the first failure, doubling up to
-    /// `max` (defaults 1 s and 60 s), each with up to 50 % random reduction.
+    /// `max` (defaults 1 s and 60 s), each with up to 50 % random reduction. A permanent
+    /// error goes to `max` at once.
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.config.min_backoff = min;
         self.config.max_backoff = max.max(min);
+        self
+    }
+
+    /// The longest backoff after a transient failure while no valid token exists (default
+    /// 5 s, never less than the minimum backoff): requests fail during a backoff, so it is
+    /// kept short; single-flight keeps it to one token request per attempt.
+    pub fn backoff_without_token(mut self, max: Duration) -> Self {
+        self.config.backoff_without_token = max;
+        self
+    }
+
+    /// When to try again after a refresh whose response was lost while the current token is
+    /// still valid (default [`LostResponseRetry::Soon`]); see [`LostResponseRetry`] for the
+    /// trade-off.
+    pub fn lost_response_retry(mut self, when: LostResponseRetry) -> Self {
+        self.config.lost_response = when;
         self
     }
 
@@ -262,6 +380,22 @@ fn clamp_fraction(fraction: f64) -> f64 {
     }
 }
 
+impl Config {
+    /// The leeway for a token of `lifetime`: the configured one, at most a quarter of the
+    /// lifetime, at least 1 s (half the lifetime below 2 s) to cover whole-second rounding.
+    fn leeway_for(&self, lifetime: Duration) -> Duration {
+        let floor = Duration::from_secs(1).min(lifetime / 2);
+        self.leeway.min((lifetime / 4).max(floor))
+    }
+
+    /// The refresh-ahead window for a token that stays valid for `usable` more: the configured
+    /// window with its jitter (`spread` in 0..=1), all within the largest fraction.
+    fn window_for(&self, usable: Duration, spread: f64) -> Duration {
+        let jittered = self.refresh_ahead.mul_f64(1.0 + self.jitter * spread);
+        jittered.min(usable.mul_f64(self.max_refresh_fraction))
+    }
+}
+
 impl TokenCache {
     /// A cache over `source` with the default settings.
     pub fn new(source: impl TokenSource + 'static) -> Self {
@@ -282,8 +416,11 @@ impl TokenCache {
                 refresh_ahead: DEFAULT_REFRESH_AHEAD,
                 max_refresh_fraction: DEFAULT_MAX_REFRESH_FRACTION,
                 jitter: DEFAULT_JITTER,
+                leeway: DEFAULT_LEEWAY,
                 min_backoff: DEFAULT_MIN_BACKOFF,
                 max_backoff: DEFAULT_MAX_BACKOFF,
+                backoff_without_token: DEFAULT_BACKOFF_WITHOUT_TOKEN,
+                lost_response: LostResponseRetry::default(),
             },
         }
     }
@@ -297,13 +434,24 @@ impl TokenCache {
             .map(|entry| entry.token.clone())
     }
 
-    /// When the current token expires: `None` if there is no token or it never expires.
+    /// When the current token expires, as the server said: `None` if there is no token or it
+    /// never expires.
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.inner
             .current
             .load()
             .as_ref()
             .and_then(|entry| entry.expires_at)
+    }
+
+    /// Until when the current token is sent: its expiry minus the leeway (see
+    /// [`TokenCacheBuilder::leeway`]). `None` if there is no token or it never expires.
+    pub fn valid_until(&self) -> Option<SystemTime> {
+        self.inner
+            .current
+            .load()
+            .as_ref()
+            .and_then(|entry| entry.valid_until)
     }
 
     /// When the current token becomes stale and a background refresh starts.
@@ -395,7 +543,7 @@ impl TokenCache {
             if now < stale_at {
                 return Lookup::Ready(entry.header.clone(), entry.generation);
             }
-            if entry.expires_at.is_none_or(|expires_at| now < expires_at) {
+            if entry.valid_until.is_none_or(|valid_until| now < valid_until) {
                 // Stale but valid: serve it, and make sure a refresh is on its way.
                 if unix_millis(now) >= inner.no_refresh_before_ms.load(Ordering::Acquire) {
                     self.refresh_in_background(now);
@@ -441,39 +589,222 @@ impl TokenCache {
     }
 
     fn is_valid(&self, entry: &Entry) -> bool {
-        entry.expires_at.is_none_or(|at| self.inner.clock.now() < at)
+        entry.valid_until.is_none_or(|at| self.inner.clock.now() < at)
+    }
+
+    /// The current token's `valid_until` if it is still valid (`SystemTime` far in the future
+    /// for a token that never expires), `None` if there is no valid token.
+    fn current_valid_until(&self) -> Option<Option<SystemTime>> {
+        let current = self.inner.current.load();
+        let entry = current.as_ref().filter(|entry| self.is_valid(entry))?;
+        Some(entry.valid_until)
     }
 
     /// Returns the running refresh, or starts one. Called with the state locked.
     fn start_refresh(&self, state: &mut RefreshState) -> SharedRefresh {
-        if let Some(shared) = &state.in_flight {
+        self.start_refresh_inner(state, true)
+    }
+
+    /// Starts a refresh as a task on the caller's tokio runtime (or, outside one, as a future
+    /// its waiters drive). If that task is lost with its runtime before it ends and `restart`
+    /// is set, the waiter that finds out starts one more on its own runtime.
+    fn start_refresh_inner(&self, state: &mut RefreshState, restart: bool) -> SharedRefresh {
+        if let Some((_, shared)) = &state.in_flight {
             return shared.clone();
         }
         self.inner.no_refresh_before_ms.store(u64::MAX, Ordering::Release);
-        let cache = self.clone();
-        let task = async move { cache.run_refresh().await };
+        let id = state.next_refresh_id;
+        state.next_refresh_id = id.wrapping_add(1);
+        // Created outside the task's future, so that it is dropped (and forgets this refresh)
+        // even if the task is dropped before it first runs.
+        let guard = InFlight {
+            cache: self.clone(),
+            id,
+            ended: false,
+        };
+        let task = guard.run();
         let future: Pin<Box<dyn Future<Output = RefreshResult> + Send>> =
             match tokio::runtime::Handle::try_current() {
                 // Its own task: the refresh outlives any request that waits on it.
                 Ok(runtime) => {
                     let handle = runtime.spawn(task);
+                    let cache = self.clone();
                     Box::pin(async move {
-                        handle.await.unwrap_or_else(|_| {
-                            Err(Error::source_error("the token refresh task was cancelled"))
-                        })
+                        match handle.await {
+                            Ok(result) => result,
+                            Err(err) if err.is_panic() => {
+                                Err(Error::source_error("the token refresh task panicked"))
+                            }
+                            // Cancelled: its runtime shut down. The guard forgot it; start
+                            // again here, once.
+                            Err(_) if restart => {
+                                tracing::debug!(
+                                    "the token refresh task was lost with its runtime; starting a new one"
+                                );
+                                let shared = {
+                                    let mut state = cache.inner.lock_state();
+                                    cache.start_refresh_inner(&mut state, false)
+                                };
+                                shared.await
+                            }
+                            Err(_) => Err(Error::source_error(
+                                "the token refresh task was cancelled: its tokio runtime shut down",
+                            )),
+                        }
                     })
                 }
                 // Outside a tokio runtime the waiters drive the refresh themselves.
                 Err(_) => Box::pin(task),
             };
         let shared = future.shared();
-        state.in_flight = Some(shared.clone());
+        state.in_flight = Some((id, shared.clone()));
         shared
     }
 
-    /// Runs one refresh and records its outcome.
-    async fn run_refresh(&self) -> RefreshResult {
+    /// Records the outcome of a refresh with the state locked, and returns it.
+    fn finish_refresh(
+        &self,
+        state: &mut RefreshState,
+        result: Result<Token, Error>,
+        started: Instant,
+    ) -> RefreshResult {
         let inner = &*self.inner;
+        match result.and_then(|token| self.entry_for(token)) {
+            Ok(entry) => {
+                let entry = Arc::new(entry);
+                inner.current.store(Some(entry.clone()));
+                state.failures = 0;
+                state.retry_at = None;
+                state.last_error = None;
+                tracing::info!(
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    expires_at = ?entry.expires_at,
+                    valid_until = ?entry.valid_until,
+                    stale_at = ?entry.stale_at,
+                    "token refreshed"
+                );
+                Ok(entry)
+            }
+            Err(err) => Err(self.record_failure(state, err, started)),
+        }
+    }
+
+    fn record_failure(&self, state: &mut RefreshState, err: Error, started: Instant) -> Error {
+        let config = &self.inner.config;
+        let now = self.inner.clock.now();
+        let duration_ms = started.elapsed().as_millis() as u64;
+        state.last_error = Some(err.clone());
+        if err.is_grant_lost() {
+            // The server revoked the grant, and with it the token we hold. Requests fail at
+            // once until the source has new credentials; it answers from memory until then,
+            // so no backoff is needed to spare the server.
+            self.inner.current.store(None);
+            state.failures = 0;
+            state.retry_at = None;
+            tracing::error!(
+                error = %err,
+                duration_ms,
+                "the grant was lost: the cached token is dropped and requests fail until new credentials are supplied"
+            );
+            return err;
+        }
+        state.failures = state.failures.saturating_add(1);
+        let valid_until = self.current_valid_until();
+        let transient = err.is_transient();
+        let ceiling = if transient {
+            let exponent = state.failures.saturating_sub(1).min(20);
+            let ceiling = config
+                .min_backoff
+                .saturating_mul(1 << exponent)
+                .min(config.max_backoff);
+            if valid_until.is_none() {
+                ceiling.min(config.backoff_without_token.max(config.min_backoff))
+            } else {
+                ceiling
+            }
+        } else {
+            config.max_backoff
+        };
+        // Between half the ceiling and the ceiling, never below the minimum.
+        let backoff = ceiling
+            .mul_f64(rand::rng().random_range(0.5..=1.0))
+            .max(config.min_backoff);
+        let mut retry_at = now + backoff;
+        if let Some(Some(valid_until)) = valid_until {
+            if config.lost_response == LostResponseRetry::NearExpiry
+                && matches!(err, Error::Transport(_) | Error::Timeout(_))
+            {
+                let margin = config
+                    .min_backoff
+                    .min(valid_until.duration_since(now).unwrap_or_default() / 2);
+                retry_at = retry_at.max(valid_until - margin);
+            }
+            // A server that is back before the token expires must be asked before then.
+            retry_at = retry_at.min(valid_until);
+        }
+        if let Some(retry_after) = err.retry_after() {
+            retry_at = retry_at.max(now + retry_after.min(config.max_backoff));
+        }
+        state.retry_at = Some(retry_at);
+        let retry_in_ms = retry_at.duration_since(now).unwrap_or_default().as_millis() as u64;
+        let keeping_valid_token = valid_until.is_some();
+        tracing::warn!(
+            error = %err,
+            transient,
+            failures = state.failures,
+            retry_in_ms,
+            duration_ms,
+            keeping_valid_token,
+            "token refresh failed{}",
+            if transient { "; will retry" } else { " with a permanent error; backing off to the maximum" }
+        );
+        err
+    }
+
+    /// Builds the cache entry for a new token: its header and the times that decide its state.
+    fn entry_for(&self, token: Token) -> Result<Entry, Error> {
+        let mut header =
+            HeaderValue::try_from(format!("Bearer {}", token.access_token().expose())).map_err(|_| {
+                Error::source_error("the access token contains characters not allowed in an HTTP header")
+            })?;
+        header.set_sensitive(true);
+        // A clone's bytes are reference-counted from the start, so the clone on every request
+        // skips the check for a first-time promotion to shared bytes.
+        let header = header.clone();
+        let expires_at = token.expires_at();
+        let config = &self.inner.config;
+        let now = self.inner.clock.now();
+        let times = expires_at.map(|expires_at| {
+            let lifetime = expires_at.duration_since(now).unwrap_or_default();
+            let valid_until = expires_at - config.leeway_for(lifetime);
+            let usable = valid_until.duration_since(now).unwrap_or_default();
+            let window = config.window_for(usable, rand::rng().random_range(0.0..=1.0));
+            (valid_until - window, valid_until)
+        });
+        Ok(Entry {
+            header,
+            generation: self.inner.next_generation.fetch_add(1, Ordering::Relaxed),
+            stale_at: times.map(|(stale_at, _)| stale_at),
+            valid_until: times.map(|(_, valid_until)| valid_until),
+            expires_at,
+            token,
+        })
+    }
+}
+
+/// One refresh, from start to end. If it is dropped before it ends (its task was lost with a
+/// runtime that shut down), it forgets the refresh so the next request can start another.
+struct InFlight {
+    cache: TokenCache,
+    id: u64,
+    ended: bool,
+}
+
+impl InFlight {
+    /// Fetches a token from the source and records the outcome.
+    async fn run(mut self) -> RefreshResult {
+        let cache = self.cache.clone();
+        let inner = &*cache.inner;
         let started = Instant::now();
         let span = tracing::info_span!("oauth2_token_refresh");
         tracing::debug!(parent: &span, "token refresh started");
@@ -485,92 +816,34 @@ impl TokenCache {
         .unwrap_or_else(|_| Err(Error::source_error("the token source panicked")));
         let _entered = span.entered();
         let mut state = inner.lock_state();
-        state.in_flight = None;
-        let outcome = match result {
-            Ok(token) => match self.entry_for(token) {
-                Ok(entry) => {
-                    let entry = Arc::new(entry);
-                    inner.current.store(Some(entry.clone()));
-                    state.failures = 0;
-                    state.retry_at = None;
-                    state.last_error = None;
-                    tracing::info!(
-                        duration_ms = started.elapsed().as_millis() as u64,
-                        expires_at = ?entry.expires_at,
-                        stale_at = ?entry.stale_at,
-                        "token refreshed"
-                    );
-                    Ok(entry)
-                }
-                Err(err) => Err(self.record_failure(&mut state, err, started)),
-            },
-            Err(err) => Err(self.record_failure(&mut state, err, started)),
-        };
-        let retry_at_ms = state.retry_at.map_or(0, |at| unix_millis(at).saturating_add(1));
-        inner.no_refresh_before_ms.store(retry_at_ms, Ordering::Release);
+        let outcome = cache.finish_refresh(&mut state, result, started);
+        self.end(&mut state);
         outcome
     }
 
-    fn record_failure(&self, state: &mut RefreshState, err: Error, started: Instant) -> Error {
-        let config = &self.inner.config;
-        state.failures = state.failures.saturating_add(1);
-        let exponent = state.failures.saturating_sub(1).min(20);
-        let ceiling = config
-            .min_backoff
-            .saturating_mul(1 << exponent)
-            .min(config.max_backoff);
-        // Between half the ceiling and the ceiling, never below the minimum.
-        let backoff = ceiling
-            .mul_f64(rand::rng().random_range(0.5..=1.0))
-            .max(config.min_backoff);
-        state.retry_at = Some(self.inner.clock.now() + backoff);
-        state.last_error = Some(err.clone());
-        let has_valid_token = self
+    /// Clears the in-flight marker (if it is still ours) and lets stale-path requests start
+    /// the next refresh when the backoff allows.
+    fn end(&mut self, state: &mut RefreshState) {
+        self.ended = true;
+        if state.in_flight.as_ref().is_some_and(|(id, _)| *id == self.id) {
+            state.in_flight = None;
+        }
+        let retry_at_ms = state.retry_at.map_or(0, |at| unix_millis(at).saturating_add(1));
+        self.cache
             .inner
-            .current
-            .load()
-            .as_ref()
-            .is_some_and(|entry| self.is_valid(entry));
-        tracing::warn!(
-            error = %err,
-            transient = err.is_transient(),
-            failures = state.failures,
-            backoff_ms = backoff.as_millis() as u64,
-            duration_ms = started.elapsed().as_millis() as u64,
-            keeping_valid_token = has_valid_token,
-            "token refresh failed"
-        );
-        err
+            .no_refresh_before_ms
+            .store(retry_at_ms, Ordering::Release);
     }
+}
 
-    /// Builds the cache entry for a new token: its header and the time it becomes stale.
-    fn entry_for(&self, token: Token) -> Result<Entry, Error> {
-        let mut header =
-            HeaderValue::try_from(format!("Bearer {}", token.access_token().expose())).map_err(|_| {
-                Error::source_error("the access token contains characters not allowed in an HTTP header")
-            })?;
-        header.set_sensitive(true);
-        // A clone's bytes are reference-counted from the start, so the clone on every request
-        // skips the check for a first-time promotion to shared bytes.
-        let header = header.clone();
-        let expires_at = token.expires_at();
-        let stale_at = expires_at.map(|expires_at| {
-            let now = self.inner.clock.now();
-            let lifetime = expires_at.duration_since(now).unwrap_or_default();
-            let config = &self.inner.config;
-            let window = config
-                .refresh_ahead
-                .min(lifetime.mul_f64(config.max_refresh_fraction));
-            let jitter = window.mul_f64(config.jitter * rand::rng().random_range(0.0..=1.0));
-            expires_at - (window + jitter).min(lifetime)
-        });
-        Ok(Entry {
-            header,
-            generation: self.inner.next_generation.fetch_add(1, Ordering::Relaxed),
-            stale_at,
-            expires_at,
-            token,
-        })
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.ended {
+            tracing::debug!("a token refresh was dropped before it ended; forgetting it");
+            let cache = self.cache.clone();
+            let mut state = cache.inner.lock_state();
+            self.end(&mut state);
+        }
     }
 }
 
@@ -586,6 +859,7 @@ impl fmt::Debug for TokenCache {
         f.debug_struct("TokenCache")
             .field("has_token", &self.inner.current.load().is_some())
             .field("expires_at", &self.expires_at())
+            .field("valid_until", &self.valid_until())
             .field("stale_at", &self.stale_at())
             .field("config", &self.inner.config)
             .finish_non_exhaustive()

@@ -55,7 +55,7 @@ mod secret;
 mod source;
 mod token;
 
-pub use cache::{TokenCache, TokenCacheBuilder};
+pub use cache::{LostResponseRetry, TokenCache, TokenCacheBuilder};
 pub use client_auth::ClientAuth;
 pub use client_credentials::ClientCredentials;
 pub use device_code::{DeviceAuthorization, DeviceCode};

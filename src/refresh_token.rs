@@ -27,10 +27,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::endpoint::{param_setters, with_params, Params, TokenEndpoint};
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::secret::Secret;
 use crate::source::{TokenFuture, TokenSource};
 use crate::token::Token;
@@ -63,14 +63,75 @@ pub(crate) async fn redeem(
     Ok(token)
 }
 
+/// A hook called once when a grant is lost.
+type GrantLostHook = Arc<dyn Fn(Error) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Whether a refresh-token grant error means the grant is gone for good (RFC 6749 §5.2): the
+/// refresh token is invalid, expired or revoked (`invalid_grant`, also what servers with reuse
+/// detection answer when a rotated refresh token comes back), or the client may no longer use
+/// it (`invalid_client`, `unauthorized_client`).
+fn loses_the_grant(err: &Error) -> bool {
+    matches!(
+        err.code(),
+        Some(ErrorCode::InvalidGrant | ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient)
+    )
+}
+
 /// Gets tokens by redeeming a refresh token.
+///
+/// # A lost grant
+///
+/// When the server refuses the refresh token for good (`invalid_grant`, `invalid_client` or
+/// `unauthorized_client`: expired, revoked, or revoked with the whole grant because a rotated
+/// refresh token was sent twice), the grant is lost. The source then:
+///
+/// - returns [`Error::GrantLost`] (with the server's error as its cause) from every fetch,
+///   without sending that refresh token again;
+/// - calls the [`on_grant_lost`](Self::on_grant_lost) hook once, so the application can start a
+///   new login;
+/// - works again as soon as [`set_refresh_token`](Self::set_refresh_token) gives it a new
+///   refresh token.
+///
+/// A [`TokenCache`](crate::TokenCache) over this source drops its cached token when the grant
+/// is lost (the server revoked it with the grant), and its requests fail at once with the
+/// `GrantLost` error until then.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use tower_oauth2::{ClientAuth, OAuth2Layer, RefreshToken, TokenEndpoint};
+///
+/// # async fn login_again() -> String { String::new() }
+/// # fn run() -> Result<(), tower_oauth2::Error> {
+/// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-app"))?;
+/// let source = Arc::new(RefreshToken::new(endpoint, "stored-refresh-token").on_grant_lost(|err| async move {
+///     eprintln!("signed out: {err}");
+/// }));
+/// let layer = OAuth2Layer::new(source.clone());
+/// // Later, when the user has logged in again:
+/// # let new_refresh_token = String::new();
+/// source.set_refresh_token(new_refresh_token);
+/// # let _ = layer; Ok(()) }
+/// ```
 pub struct RefreshToken {
     endpoint: TokenEndpoint,
     params: Params,
-    /// The refresh token to redeem next. Held for the whole refresh, hook included, so that
-    /// refreshes never overlap.
-    current: tokio::sync::Mutex<Secret>,
+    /// Held for a whole refresh, hooks included, so that refreshes never overlap and a refresh
+    /// token is never redeemed twice at once.
+    turn: tokio::sync::Mutex<()>,
+    grant: Mutex<Grant>,
     on_new_token: Option<NewTokenHook>,
+    on_grant_lost: Option<GrantLostHook>,
+}
+
+/// The state of the grant.
+struct Grant {
+    /// The refresh token to redeem next; `None` once the grant is lost.
+    refresh_token: Option<Secret>,
+    /// Why the grant was lost.
+    lost: Option<Error>,
+    /// Counts the refresh tokens set from outside, so that a refresh that was running with an
+    /// older one neither overwrites nor loses a newer one.
+    epoch: u64,
 }
 
 impl RefreshToken {
@@ -79,8 +140,14 @@ impl RefreshToken {
         RefreshToken {
             endpoint,
             params: Params::new(),
-            current: tokio::sync::Mutex::new(refresh_token.into()),
+            turn: tokio::sync::Mutex::new(()),
+            grant: Mutex::new(Grant {
+                refresh_token: Some(refresh_token.into()),
+                lost: None,
+                epoch: 0,
+            }),
             on_new_token: None,
+            on_grant_lost: None,
         }
     }
 
@@ -116,22 +183,90 @@ impl RefreshToken {
         self
     }
 
-    /// The refresh token the next refresh will redeem (waits for a running refresh to end).
-    pub async fn current_refresh_token(&self) -> Secret {
-        self.current.lock().await.clone()
+    /// Calls `hook` once when the grant is lost (see [the type's docs](Self#a-lost-grant)),
+    /// with the [`Error::GrantLost`] that fetches return from then on, and waits for it. Use it
+    /// to sign the user out or start a new login, then give the source the new refresh token
+    /// with [`set_refresh_token`](Self::set_refresh_token).
+    pub fn on_grant_lost<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Error) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_grant_lost = Some(Arc::new(move |err| Box::pin(hook(err))));
+        self
+    }
+
+    /// Gives the source a new refresh token (after a new login, say): the next fetch redeems
+    /// it, whether or not the grant was lost. A refresh already running finishes with the
+    /// refresh token it started with, and does not replace this one.
+    pub fn set_refresh_token(&self, refresh_token: impl Into<Secret>) {
+        let mut grant = self.lock_grant();
+        grant.refresh_token = Some(refresh_token.into());
+        grant.lost = None;
+        grant.epoch = grant.epoch.wrapping_add(1);
+    }
+
+    /// The refresh token the next refresh will redeem, `None` once the grant is lost (waits for
+    /// a running refresh to end).
+    pub async fn current_refresh_token(&self) -> Option<Secret> {
+        let _turn = self.turn.lock().await;
+        self.lock_grant().refresh_token.clone()
+    }
+
+    /// Why the grant was lost, if it was: the same [`Error::GrantLost`] fetches return.
+    pub fn grant_lost(&self) -> Option<Error> {
+        self.lock_grant().lost.clone()
     }
 
     /// Redeems the current refresh token for a new token.
     pub async fn fetch(&self) -> Result<Token, Error> {
-        let mut current = self.current.lock().await;
-        let token = redeem(&self.endpoint, &self.params, &current).await?;
-        if let Some(next) = token.refresh_token() {
-            *current = next.clone();
+        let _turn = self.turn.lock().await;
+        let (refresh_token, epoch) = {
+            let grant = self.lock_grant();
+            match (&grant.lost, &grant.refresh_token) {
+                (Some(lost), _) => return Err(lost.clone()),
+                (None, Some(refresh_token)) => (refresh_token.clone(), grant.epoch),
+                (None, None) => return Err(Error::Config("the source has no refresh token".to_owned())),
+            }
+        };
+        match redeem(&self.endpoint, &self.params, &refresh_token).await {
+            Ok(token) => {
+                {
+                    let mut grant = self.lock_grant();
+                    if grant.epoch == epoch {
+                        grant.refresh_token = token.refresh_token().cloned();
+                    }
+                }
+                if let Some(hook) = &self.on_new_token {
+                    hook(token.clone()).await;
+                }
+                Ok(token)
+            }
+            Err(err) if loses_the_grant(&err) => {
+                let lost = Error::grant_lost(err);
+                {
+                    let mut grant = self.lock_grant();
+                    if grant.epoch != epoch {
+                        // A new refresh token came while the old one was refused: the grant
+                        // lives on with it.
+                        return Err(lost);
+                    }
+                    grant.refresh_token = None;
+                    grant.lost = Some(lost.clone());
+                }
+                tracing::warn!(error = %lost, "the refresh token was refused; the grant is lost");
+                if let Some(hook) = &self.on_grant_lost {
+                    hook(lost.clone()).await;
+                }
+                Err(lost)
+            }
+            Err(err) => Err(err),
         }
-        if let Some(hook) = &self.on_new_token {
-            hook(token.clone()).await;
-        }
-        Ok(token)
+    }
+
+    fn lock_grant(&self) -> MutexGuard<'_, Grant> {
+        // No code panics while holding it; stay usable anyway.
+        self.grant.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -149,7 +284,9 @@ impl fmt::Debug for RefreshToken {
             .field("endpoint", &self.endpoint)
             .field("params", &self.params)
             .field("refresh_token", &"[redacted]")
+            .field("grant_lost", &self.lock_grant().lost.is_some())
             .field("on_new_token", &self.on_new_token.is_some())
+            .field("on_grant_lost", &self.on_grant_lost.is_some())
             .finish()
     }
 }

@@ -187,7 +187,7 @@ async fn wrong_secret_is_invalid_client() {
             .await
             .expect_err("a wrong secret must fail");
         match &err {
-            Error::OAuth2 { status, error } => {
+            Error::OAuth2 { status, error, .. } => {
                 assert_eq!(error.code, ErrorCode::InvalidClient, "{method}: {err}");
                 assert_eq!(*status, StatusCode::UNAUTHORIZED, "{method}: {err}");
             }
@@ -360,7 +360,7 @@ async fn refresh_rotation_case(auth: ClientAuth, expected_authorization: Option<
                 }
             }
         });
-    assert_eq!(source.current_refresh_token().await.expose(), rt0);
+    assert_eq!(source.current_refresh_token().await.unwrap().expose(), rt0);
 
     let token1 = source.fetch_token().await.expect("first refresh");
     let rt1 = token1
@@ -369,7 +369,7 @@ async fn refresh_rotation_case(auth: ClientAuth, expected_authorization: Option<
         .expose()
         .to_owned();
     assert_ne!(rt1, rt0, "the server rotates refresh tokens");
-    assert_eq!(source.current_refresh_token().await.expose(), rt1);
+    assert_eq!(source.current_refresh_token().await.unwrap().expose(), rt1);
 
     let token2 = source.fetch_token().await.expect("second refresh");
     let rt2 = token2
@@ -379,7 +379,7 @@ async fn refresh_rotation_case(auth: ClientAuth, expected_authorization: Option<
         .to_owned();
     assert_ne!(rt2, rt1);
     assert_ne!(rt2, rt0);
-    assert_eq!(source.current_refresh_token().await.expose(), rt2);
+    assert_eq!(source.current_refresh_token().await.unwrap().expose(), rt2);
     assert_eq!(
         *hooked.lock().unwrap(),
         vec![rt1.clone(), rt2.clone()],

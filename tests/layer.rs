@@ -129,10 +129,10 @@ async fn stale_tokens_are_served_while_one_background_refresh_runs() {
     let service = layered(&cache, http1());
     cache.prefetch().await.unwrap();
     let old = token_value(&cache);
-    // A 30 s window: stale from 70 s.
+    // A 30 s window before `valid_until` (5 s leeway): stale from 65 s.
     assert_eq!(
         cache.stale_at().unwrap(),
-        cache.expires_at().unwrap() - Duration::from_secs(30)
+        cache.expires_at().unwrap() - Duration::from_secs(35)
     );
 
     // The token endpoint is slow: 500 ms, and held besides until the requests are done, so
@@ -573,6 +573,7 @@ async fn the_refresh_ahead_window_is_clamped_and_jittered() {
         .clock(clock.clone())
         .refresh_ahead(Duration::from_secs(60))
         .jitter(0.0)
+        .leeway(Duration::ZERO)
         .build();
     cache.prefetch().await.unwrap();
     let expires_at = cache.expires_at().unwrap();
@@ -592,7 +593,7 @@ async fn the_refresh_ahead_window_is_clamped_and_jittered() {
         let cache = TokenCache::builder(source).clock(clock.clone()).build();
         cache.prefetch().await.unwrap();
         let window = cache
-            .expires_at()
+            .valid_until()
             .unwrap()
             .duration_since(cache.stale_at().unwrap())
             .unwrap();

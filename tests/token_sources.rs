@@ -336,7 +336,7 @@ async fn refresh_token_rotation_redeems_each_token_once() {
         // The hook has already seen this refresh token, and every earlier one, in order.
         assert_eq!(*seen.lock().unwrap(), chain[1..]);
         assert_eq!(seen.lock().unwrap().len(), i + 1);
-        assert_eq!(source.current_refresh_token().await.expose(), new_rt);
+        assert_eq!(source.current_refresh_token().await.unwrap().expose(), new_rt);
         assert_eq!(resource_status(&server, token.access_token().expose()).await, 200);
     }
 
@@ -359,7 +359,7 @@ async fn refresh_token_rotation_redeems_each_token_once() {
             sent
         );
     }
-    assert_eq!(source.current_refresh_token().await.expose(), chain[3]);
+    assert_eq!(source.current_refresh_token().await.unwrap().expose(), chain[3]);
     assert!(!server.is_refresh_token_valid(&rt0));
     assert!(!server.is_refresh_token_valid(&chain[1]));
     assert!(!server.is_refresh_token_valid(&chain[2]));
@@ -374,7 +374,7 @@ async fn refresh_token_from_token() {
     let stored = Token::bearer("old-access").with_refresh_token(rt.clone());
 
     let source = RefreshToken::from_token(open_endpoint(&server, &clock), &stored).expect("source");
-    assert_eq!(source.current_refresh_token().await.expose(), rt);
+    assert_eq!(source.current_refresh_token().await.unwrap().expose(), rt);
     let token = source.fetch().await.expect("refresh");
 
     assert_eq!(server.requests()[0].param("refresh_token"), Some(rt.as_str()));
@@ -412,7 +412,7 @@ async fn refresh_token_without_rotation_keeps_the_old_one() {
     assert_eq!(first.refresh_token().map(Secret::expose), Some(rt.as_str()));
     assert_eq!(second.refresh_token().map(Secret::expose), Some(rt.as_str()));
     assert_ne!(first.access_token(), second.access_token());
-    assert_eq!(source.current_refresh_token().await.expose(), rt);
+    assert_eq!(source.current_refresh_token().await.unwrap().expose(), rt);
     assert_eq!(*seen.lock().unwrap(), [Some(rt.clone()), Some(rt.clone())]);
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
@@ -422,15 +422,27 @@ async fn refresh_token_without_rotation_keeps_the_old_one() {
 }
 
 #[tokio::test]
-async fn refresh_token_rejected_is_invalid_grant_and_keeps_state() {
+async fn refresh_token_rejected_loses_the_grant_until_a_new_one_is_set() {
     let server = AuthServer::start().await;
     let clock = ManualClock::new();
     let source = RefreshToken::new(open_endpoint(&server, &clock), "rt-never-issued");
     let err = expect_err(source.fetch().await);
+    assert!(err.is_grant_lost());
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
     assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
     assert!(!err.is_transient());
-    assert_eq!(source.current_refresh_token().await.expose(), "rt-never-issued");
+    assert!(source.current_refresh_token().await.is_none());
+    assert!(source.grant_lost().is_some());
+    // The dead refresh token is not sent again.
+    let again = expect_err(source.fetch().await);
+    assert!(again.is_grant_lost());
+    assert_eq!(server.token_requests(), 1);
+    // A new refresh token brings the source back.
+    let rt = server.issue_refresh_token("test-client");
+    source.set_refresh_token(rt.clone());
+    assert!(source.grant_lost().is_none());
+    source.fetch().await.expect("works again");
+    assert_eq!(server.requests()[1].param("refresh_token"), Some(rt.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -467,7 +479,7 @@ async fn concurrent_refreshes_never_redeem_a_token_twice() {
     assert_eq!(distinct.len(), 8, "a refresh token was redeemed twice: {sent:?}");
     // The refreshes form one chain: rt0, then each response's token, in order.
     assert_eq!(sent[0], rt0);
-    let last = source.current_refresh_token().await.expose().to_owned();
+    let last = source.current_refresh_token().await.unwrap().expose().to_owned();
     let mut expected: Vec<String> = returned.iter().filter(|rt| **rt != last).cloned().collect();
     expected.push(rt0);
     expected.sort();
@@ -1149,7 +1161,7 @@ async fn http_errors_without_oauth_body() {
     for (response, status) in cases {
         let err = expect_err(fetch_scripted(&server, &clock, response).await);
         assert!(
-            matches!(&err, Error::HttpStatus { status: s } if s.as_u16() == status),
+            matches!(&err, Error::HttpStatus { status: s, .. } if s.as_u16() == status),
             "{status}: {err:?}"
         );
         assert_eq!(err.status().map(|s| s.as_u16()), Some(status));
@@ -1161,7 +1173,7 @@ async fn http_errors_without_oauth_body() {
     let err =
         expect_err(fetch_scripted(&server, &clock, Scripted::raw(404, "text/plain", "not found")).await);
     assert!(
-        matches!(&err, Error::HttpStatus { status } if status.as_u16() == 404),
+        matches!(&err, Error::HttpStatus { status, .. } if status.as_u16() == 404),
         "{err:?}"
     );
     assert!(!err.is_transient());

@@ -18,7 +18,6 @@
 //! `resource_tokens`, counters).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -182,6 +181,14 @@ struct Config {
     device_interval: Option<u64>,
     device_expires_in: u64,
     device_script: Vec<DevicePoll>,
+    /// Refresh-token reuse detection (RFC 9700 §4.14.2): a rotated-away refresh token that
+    /// comes back revokes its whole grant.
+    reuse_detection: bool,
+    /// While set, every `/token` request is answered with this (an outage).
+    token_outage: Option<Scripted>,
+    /// The next this many `/token` requests are acted on (tokens issued, rotated), then the
+    /// connection is dropped without an answer.
+    drop_after_acting: usize,
 }
 
 struct DeviceCode {
@@ -197,6 +204,10 @@ struct Tokens {
     /// Valid refresh token => owning client (None: issued while no client was registered).
     refresh: HashMap<String, Option<String>>,
     devices: HashMap<String, DeviceCode>,
+    /// Refresh token (valid or rotated away) => its grant.
+    grant_of: HashMap<String, u64>,
+    /// Grant => the access tokens issued with it.
+    grant_access: HashMap<u64, Vec<String>>,
 }
 
 #[derive(Default)]
@@ -495,6 +506,23 @@ impl State {
                     None => false,
                     Some(owner) => any_client || *owner == client_id,
                 };
+                let reuse_detection = lock(&self.config).reuse_detection;
+                if !ok && reuse_detection && !tokens.refresh.contains_key(rt) {
+                    if let Some(&grant) = tokens.grant_of.get(rt) {
+                        // A rotated-away refresh token came back: revoke the whole grant.
+                        let tokens = &mut *tokens;
+                        let grant_of = &tokens.grant_of;
+                        tokens.refresh.retain(|t, _| grant_of.get(t) != Some(&grant));
+                        for at in tokens.grant_access.remove(&grant).unwrap_or_default() {
+                            tokens.access.remove(&at);
+                        }
+                        return oauth_error(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_grant",
+                            "refresh token reuse detected; the grant is revoked",
+                        );
+                    }
+                }
                 if !ok {
                     return oauth_error(
                         StatusCode::BAD_REQUEST,
@@ -502,14 +530,17 @@ impl State {
                         "refresh token is invalid, revoked, or issued to another client",
                     );
                 }
+                let grant = *tokens.grant_of.entry(rt.to_owned()).or_insert_with(next_n);
                 if rotate {
                     let owner = tokens.refresh.remove(rt).flatten();
                     let new_rt = new_refresh_token();
                     tokens.refresh.insert(new_rt.clone(), owner);
+                    tokens.grant_of.insert(new_rt.clone(), grant);
                     body.insert("refresh_token".into(), json!(new_rt));
                 }
                 let at = new_access_token();
                 tokens.access.insert(at.clone());
+                tokens.grant_access.entry(grant).or_default().push(at.clone());
                 body.insert("access_token".into(), json!(at));
             }
             DEVICE_CODE_GRANT => {
@@ -636,7 +667,19 @@ async fn sleep_nonzero(d: Duration) {
     }
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Resp {
+/// The test asked for the connection to be dropped without an answer.
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, DropConnection> {
     #[derive(PartialEq)]
     enum Route {
         Token,
@@ -647,20 +690,20 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Resp {
         "/token" => Route::Token,
         "/device_authorization" => Route::Device,
         "/resource" => Route::Resource,
-        _ => return text_response(StatusCode::NOT_FOUND, "not found"),
+        _ => return Ok(text_response(StatusCode::NOT_FOUND, "not found")),
     };
     if route == Route::Resource {
         state.resource_requests.fetch_add(1, Ordering::SeqCst);
         let (parts, body) = req.into_parts();
         // Drain (and ignore) any request body.
         let _ = Limited::new(body, MAX_BODY).collect().await;
-        return state.resource(&parts.headers);
+        return Ok(state.resource(&parts.headers));
     }
     if req.method() != Method::POST {
         let mut resp = text_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
         resp.headers_mut()
             .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
-        return resp;
+        return Ok(resp);
     }
     let counter = if route == Route::Token {
         &state.token_requests
@@ -697,23 +740,34 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Resp {
             s.device.pop_front()
         }
     };
+    let scripted = match scripted {
+        Some(s) => Some(s),
+        None if route == Route::Token => lock(&state.config).token_outage.clone(),
+        None => None,
+    };
     if let Some(s) = scripted {
         sleep_nonzero(s.delay).await;
-        return s.to_response();
+        return Ok(s.to_response());
     }
     if !body_ok {
-        return oauth_error(
+        return Ok(oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "could not read request body",
-        );
+        ));
     }
     if route == Route::Token {
         let delay = lock(&state.config).token_delay;
         sleep_nonzero(delay).await;
-        state.token(&rec)
+        let response = state.token(&rec);
+        let mut config = lock(&state.config);
+        if config.drop_after_acting > 0 {
+            config.drop_after_acting -= 1;
+            return Err(DropConnection);
+        }
+        Ok(response)
     } else {
-        state.device_authorization(&rec)
+        Ok(state.device_authorization(&rec))
     }
 }
 
@@ -754,6 +808,9 @@ impl AuthServer {
                 device_interval: Some(5),
                 device_expires_in: 600,
                 device_script: Vec::new(),
+                reuse_detection: false,
+                token_outage: None,
+                drop_after_acting: 0,
             }),
             tokens: Mutex::new(Tokens::default()),
             scripts: Mutex::new(Scripts::default()),
@@ -787,7 +844,7 @@ impl AuthServer {
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(state, req).await) }
+                        async move { handle(state, req).await }
                     });
                     let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
                 });
@@ -845,6 +902,26 @@ impl AuthServer {
         lock(&self.state.config).rotate_refresh_tokens = on;
     }
 
+    /// Refresh-token reuse detection (default off): when a refresh token that was rotated away
+    /// is presented again, the whole grant (its refresh tokens and every access token issued
+    /// with it) is revoked and the answer is `invalid_grant`, as RFC 9700 §4.14.2 describes
+    /// and oidc-provider does.
+    pub fn set_reuse_detection(&self, on: bool) {
+        lock(&self.state.config).reuse_detection = on;
+    }
+
+    /// An outage: while `Some`, every `/token` request (after the scripted ones) is answered
+    /// with `response`; `None` ends it.
+    pub fn set_token_outage(&self, response: Option<Scripted>) {
+        lock(&self.state.config).token_outage = response;
+    }
+
+    /// The next `n` `/token` requests are acted on (tokens issued, refresh tokens rotated),
+    /// then their connection is dropped without an answer: a response lost on the way.
+    pub fn drop_after_acting(&self, n: usize) {
+        lock(&self.state.config).drop_after_acting = n;
+    }
+
     /// Delay before the default logic answers `/token` (default zero).
     pub fn set_token_delay(&self, d: Duration) {
         lock(&self.state.config).token_delay = d;
@@ -898,9 +975,9 @@ impl AuthServer {
     /// Issues a valid refresh token owned by `client_id`.
     pub fn issue_refresh_token(&self, client_id: &str) -> String {
         let rt = new_refresh_token();
-        lock(&self.state.tokens)
-            .refresh
-            .insert(rt.clone(), Some(client_id.to_owned()));
+        let mut tokens = lock(&self.state.tokens);
+        tokens.refresh.insert(rt.clone(), Some(client_id.to_owned()));
+        tokens.grant_of.insert(rt.clone(), next_n());
         rt
     }
 
