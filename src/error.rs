@@ -265,7 +265,10 @@ impl fmt::Display for Error {
                 f,
                 "the authorization server answered HTTP {status} without an OAuth 2.0 error body"
             ),
-            Error::Transport(_) => f.write_str("could not reach the authorization server"),
+            Error::Transport(cause) => match cause.downcast_ref::<BodyReadError>() {
+                Some(body) => fmt::Display::fmt(body, f),
+                None => f.write_str("could not get a response from the authorization server"),
+            },
             Error::Timeout(limit) => write!(f, "the authorization server did not answer within {limit:?}"),
             Error::BodyTooLarge { limit } => write!(
                 f,
@@ -294,10 +297,78 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Transport(cause) | Error::Source(cause) => Some(&**cause),
+            // The crate's own wrapper says its part in `Display`; its cause comes next.
+            Error::Transport(cause) => match cause.downcast_ref::<BodyReadError>() {
+                Some(body) => body.source(),
+                None => Some(&**cause),
+            },
+            Error::Source(cause) => Some(&**cause),
             Error::GrantLost(cause) => Some(&**cause),
             _ => None,
         }
+    }
+}
+
+/// The cause of an [`Error::Transport`] that happened after the response head arrived, while
+/// its body was being read. `Error::Transport` shows this error's message as its own and
+/// continues the chain with its cause.
+#[derive(Debug)]
+pub(crate) struct BodyReadError {
+    /// The body ended before it was complete: the connection closed before the announced
+    /// `Content-Length` or the last chunk.
+    incomplete: bool,
+    cause: Option<BoxError>,
+}
+
+impl BodyReadError {
+    /// The body stream failed with `cause`.
+    pub(crate) fn from_cause(cause: BoxError) -> Self {
+        BodyReadError {
+            incomplete: is_unexpected_eof(&*cause),
+            cause: Some(cause),
+        }
+    }
+
+    /// The body ended, without an error, short of its `Content-Length`.
+    pub(crate) fn incomplete() -> Self {
+        BodyReadError {
+            incomplete: true,
+            cause: None,
+        }
+    }
+}
+
+/// Whether an `io::Error` of kind `UnexpectedEof` is in the chain: how hyper (and so reqwest)
+/// reports a connection closed before the end of a `Content-Length` or chunked body.
+fn is_unexpected_eof(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut level = Some(err);
+    while let Some(err) = level {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
+        }
+        level = err.source();
+    }
+    false
+}
+
+impl fmt::Display for BodyReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.incomplete {
+            "the connection closed before the response body was complete"
+        } else {
+            "reading the authorization server's response body failed"
+        })
+    }
+}
+
+impl std::error::Error for BodyReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -41,7 +41,7 @@ use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
 use crate::clock::Clock;
-use crate::error::{BoxError, Error};
+use crate::error::{BodyReadError, BoxError, Error};
 
 /// The default limit on a response body: 1 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
@@ -186,10 +186,15 @@ impl HttpClient {
                 if e.is::<LengthLimitError>() {
                     Error::BodyTooLarge { limit }
                 } else {
-                    transport_error(e)
+                    Error::Transport(Arc::new(BodyReadError::from_cause(e)))
                 }
             })?
             .to_bytes();
+        if is_short_of_content_length(&parts.headers, body.len()) {
+            // A service that does not check the length itself (hyper does) handed over less
+            // than the server announced: the connection closed early.
+            return Err(Error::Transport(Arc::new(BodyReadError::incomplete())));
+        }
         Ok(ReadResponse {
             status: parts.status,
             headers: parts.headers,
@@ -201,6 +206,26 @@ impl HttpClient {
 
 fn transport_error(err: BoxError) -> Error {
     Error::Transport(Arc::from(err))
+}
+
+/// Whether `received` bytes are fewer than the response's `Content-Length` announced. Only for
+/// bodies without a `Content-Encoding`, which a client may have decoded to another length.
+fn is_short_of_content_length(headers: &http::HeaderMap, received: usize) -> bool {
+    if headers
+        .get(http::header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        return false;
+    }
+    let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    match (lengths.next(), lengths.next()) {
+        (Some(length), None) => length
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|announced| (received as u64) < announced),
+        _ => false,
+    }
 }
 
 impl fmt::Debug for HttpClient {

@@ -144,3 +144,183 @@ async fn retry_after_http_date_counts_from_the_endpoint_clock() {
     );
     assert_eq!(err.retry_after(), Some(Duration::ZERO));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Truncated bodies
+// ---------------------------------------------------------------------------------------------
+
+#[path = "support/raw_server.rs"]
+mod raw_server;
+
+use raw_server::RawServer;
+
+const TOKEN_JSON: &str =
+    r#"{"access_token":"abcdefghijklmnopqrstuvwxyz0123456789","token_type":"Bearer","expires_in":3600}"#;
+
+async fn fetch_raw(server: &RawServer) -> Result<Token, Error> {
+    let endpoint = TokenEndpoint::builder(server.url("/token"), ClientAuth::none("c"))
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    ClientCredentials::new(endpoint).fetch().await
+}
+
+/// What a truncated body must give: a transient transport error that says what happened.
+fn assert_incomplete_body(err: &Error) {
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the connection closed before the response body was complete"
+    );
+    assert_eq!(err.status(), None);
+}
+
+#[tokio::test]
+async fn body_shorter_than_content_length_is_a_transient_transport_error() {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n";
+    let server = RawServer::start(format!("{head}{}", &TOKEN_JSON[..40])).await;
+    assert_incomplete_body(&expect_err(fetch_raw(&server).await));
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
+async fn chunked_body_cut_midway_is_a_transient_transport_error() {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    // A whole 30-byte chunk, then a 64-byte chunk of which 20 bytes arrive.
+    let body = format!("1e\r\n{}\r\n40\r\n{}", &TOKEN_JSON[..30], &TOKEN_JSON[30..50]);
+    let server = RawServer::start(format!("{head}{body}")).await;
+    assert_incomplete_body(&expect_err(fetch_raw(&server).await));
+}
+
+#[tokio::test]
+async fn complete_but_malformed_body_stays_permanent() {
+    // The body ends where the connection closes (no length announced): complete, and broken.
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+    let server = RawServer::start(format!("{head}{}", &TOKEN_JSON[..40])).await;
+    let err = expect_err(fetch_raw(&server).await);
+    assert!(matches!(err, Error::MalformedResponse { .. }), "{err:?}");
+    assert!(!err.is_transient());
+
+    // A full chunked body with broken JSON.
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let server = RawServer::start(format!("{head}5\r\n{{\"a\":\r\n0\r\n\r\n")).await;
+    let err = expect_err(fetch_raw(&server).await);
+    assert!(matches!(err, Error::MalformedResponse { .. }), "{err:?}");
+    assert!(!err.is_transient());
+}
+
+/// A client of your own that hands over whatever body it got, without checking it against the
+/// `Content-Length` (here: forwards a real loopback exchange and keeps only the first 40 bytes).
+#[tokio::test]
+async fn custom_client_body_short_of_content_length_is_incomplete() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt as _, Full};
+    use tower_oauth2::HttpClient;
+
+    let server = AuthServer::start().await;
+    server.push_token_response(Scripted::raw(200, "application/json", TOKEN_JSON));
+    let inner = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let service = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+        let inner = inner.clone();
+        async move {
+            let response = inner.request(request).await?;
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, tower_oauth2::BoxError>(http::Response::from_parts(parts, Full::new(body.slice(..40))))
+        }
+    });
+    let endpoint = TokenEndpoint::builder(server.token_url(), ClientAuth::none("c"))
+        .http_client(HttpClient::new(service))
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let err = expect_err(ClientCredentials::new(endpoint).fetch().await);
+    assert_incomplete_body(&err);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The error chain
+// ---------------------------------------------------------------------------------------------
+
+/// Every level of `err`'s `source()` chain, outermost first.
+fn chain<'a>(err: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut levels = vec![err];
+    while let Some(next) = levels.last().and_then(|e| e.source()) {
+        levels.push(next);
+    }
+    levels
+}
+
+/// No level repeats what a deeper level says (as `{:#}` of anyhow or eyre would print it).
+fn assert_each_level_says_its_own_part(err: &(dyn std::error::Error + 'static)) {
+    let messages: Vec<String> = chain(err).iter().map(|e| e.to_string()).collect();
+    for (i, outer) in messages.iter().enumerate() {
+        assert!(!outer.is_empty(), "{messages:#?}");
+        for inner in &messages[i + 1..] {
+            assert!(
+                !outer.contains(inner.as_str()),
+                "level {i} repeats a cause: {messages:#?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn connection_refused_chain_reaches_the_io_error_once() {
+    // A port nobody listens on any more.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let endpoint = TokenEndpoint::builder(format!("http://{addr}/token"), ClientAuth::none("c"))
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let err = expect_err(ClientCredentials::new(endpoint).fetch().await);
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(err.is_transient());
+    assert_each_level_says_its_own_part(&err);
+    let io = chain(&err)
+        .into_iter()
+        .find_map(|e| e.downcast_ref::<std::io::Error>())
+        .expect("the chain reaches the io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+    // The first cause is the client's own error, not a wrapper around it.
+    let first = std::error::Error::source(&err).expect("a source");
+    assert!(
+        first
+            .downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some(),
+        "{first:?}"
+    );
+
+    // The same error returned by a token source of your own.
+    let wrapped = Error::source_error(err.clone());
+    assert_each_level_says_its_own_part(&wrapped);
+    let levels = chain(&wrapped);
+    assert!(levels[1].downcast_ref::<Error>().is_some());
+    assert!(levels
+        .iter()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some()));
+    assert!(wrapped.is_transient());
+}
+
+#[tokio::test]
+async fn truncated_body_chain_says_each_part_once() {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n";
+    let server = RawServer::start(format!("{head}{}", &TOKEN_JSON[..40])).await;
+    let err = expect_err(fetch_raw(&server).await);
+    assert_each_level_says_its_own_part(&err);
+    assert!(chain(&err).iter().any(|e| e
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)));
+}
+
+#[test]
+fn source_and_grant_errors_say_their_own_part() {
+    let err = Error::source_error("vault sealed");
+    assert_eq!(err.to_string(), "the token source failed");
+    assert_eq!(chain(&err).len(), 2);
+    assert_each_level_says_its_own_part(&err);
+}
