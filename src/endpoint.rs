@@ -38,7 +38,22 @@ use crate::client_auth::ClientAuth;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::http_client::{HttpClient, ReadResponse};
+use crate::secret::Redactions;
 use crate::token::{parse_token_response, Token};
+
+/// Form fields whose values are secrets: cut out of any server text that echoes them.
+const SECRET_FIELDS: &[&str] = &[
+    "client_secret",
+    "refresh_token",
+    "device_code",
+    "code",
+    "code_verifier",
+    "password",
+    "assertion",
+    "client_assertion",
+    "subject_token",
+    "actor_token",
+];
 
 /// One client at one token endpoint. Cheap to clone (clones share everything).
 #[derive(Clone)]
@@ -144,10 +159,26 @@ impl TokenEndpoint {
             .header(USER_AGENT, concat!("tower-oauth2/", env!("CARGO_PKG_VERSION")))
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| Error::Config(format!("cannot build a request to {url}: {e}")))?;
+        let mut redactions = Redactions::default();
+        if let Some(secret) = self.inner.auth.secret() {
+            redactions.add(secret.expose());
+        }
+        if let Some(authorization) = &credentials.authorization {
+            if let Some(encoded) = authorization.to_str().ok().and_then(|v| v.strip_prefix("Basic ")) {
+                redactions.add(encoded);
+            }
+        }
+        for (name, value) in params {
+            if SECRET_FIELDS.contains(name) {
+                redactions.add(value);
+            }
+        }
         if let Some(authorization) = credentials.authorization {
             request.headers_mut().insert(AUTHORIZATION, authorization);
         }
-        self.inner.http.send(request, &*self.inner.clock).await
+        let mut response = self.inner.http.send(request, &*self.inner.clock).await?;
+        response.redactions = redactions;
+        Ok(response)
     }
 }
 

@@ -42,6 +42,7 @@ use tower::ServiceExt;
 
 use crate::clock::Clock;
 use crate::error::{BodyReadError, BoxError, Error};
+use crate::secret::Redactions;
 
 /// The default limit on a response body: 1 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
@@ -68,6 +69,8 @@ pub(crate) struct ReadResponse {
     pub(crate) body: Bytes,
     /// When the body had been read, by the endpoint's clock.
     pub(crate) received_at: SystemTime,
+    /// The secrets the request carried, to cut out of server text (set by the endpoint).
+    pub(crate) redactions: Redactions,
 }
 
 impl HttpClient {
@@ -200,6 +203,7 @@ impl HttpClient {
             headers: parts.headers,
             body,
             received_at: clock.now(),
+            redactions: Redactions::default(),
         })
     }
 }

@@ -324,3 +324,294 @@ fn source_and_grant_errors_say_their_own_part() {
     assert_eq!(chain(&err).len(), 2);
     assert_each_level_says_its_own_part(&err);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Unsendable access tokens
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn access_token_outside_vschar_is_refused_without_echoing_it() {
+    let server = AuthServer::start().await;
+    let clock = ManualClock::new();
+    let bad_tokens = [
+        "secret-part\nInjected: header",
+        "secret-part\r",
+        "secret-part\u{7f}",
+        "secret-part\u{0}",
+        "secret-part\ttab",
+        "secret-partü",
+        "secret-part\u{1b}[2J",
+    ];
+    for bad in bad_tokens {
+        let err = expect_err(
+            fetch_scripted(
+                &server,
+                &clock,
+                Scripted::json(200, json!({"access_token": bad, "token_type": "Bearer"})),
+            )
+            .await,
+        );
+        assert!(matches!(err, Error::MalformedResponse { .. }), "{bad:?}: {err:?}");
+        assert!(!err.is_transient());
+        for shown in [err.to_string(), format!("{err:?}"), format!("{err:#?}")] {
+            assert!(!shown.contains("secret-part"), "{shown}");
+        }
+        assert!(err.to_string().contains("access_token"), "{err}");
+    }
+
+    // Every visible ASCII character, space included, is fine.
+    let all_vschar: String = (0x20u8..=0x7e).map(char::from).collect();
+    let token = fetch_scripted(
+        &server,
+        &clock,
+        Scripted::json(200, json!({"access_token": all_vschar, "token_type": "Bearer"})),
+    )
+    .await
+    .expect("VSCHAR token");
+    assert_eq!(token.access_token().expose(), all_vschar);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server text in messages and logs
+// ---------------------------------------------------------------------------------------------
+
+/// Forged log line and terminal escapes, as a hostile server (or proxy) would send them.
+const HOSTILE: &str = "bad\nINFO forged log line\r\n\u{1b}[2J\u{1b}]0;title\u{7}\u{9b}31m\u{202e}olleh\u{7f}";
+
+fn assert_printable(text: &str) {
+    assert!(
+        !text.chars().any(char::is_control),
+        "control character in {text:?}"
+    );
+    assert!(!text.contains('\u{202e}'), "bidi override in {text:?}");
+}
+
+#[tokio::test]
+async fn server_text_is_escaped_in_messages() {
+    let server = AuthServer::start().await;
+    let clock = ManualClock::new();
+    let err = expect_err(
+        fetch_scripted(
+            &server,
+            &clock,
+            Scripted::json(
+                400,
+                json!({"error": format!("weird{HOSTILE}"), "error_description": HOSTILE, "error_uri": HOSTILE}),
+            ),
+        )
+        .await,
+    );
+    let server_error = err.server_error().expect("an OAuth 2.0 error");
+    // Stored sanitized: nothing downstream can print it raw.
+    for stored in [
+        server_error.code.as_str(),
+        server_error.description.as_deref().unwrap(),
+        server_error.uri.as_deref().unwrap(),
+    ] {
+        assert_printable(stored);
+        assert!(stored.contains("\\n") && stored.contains("\\u{1b}"), "{stored}");
+    }
+    assert_eq!(
+        server_error.description.as_deref(),
+        Some(
+            "bad\\nINFO forged log line\\r\\n\\u{1b}[2J\\u{1b}]0;title\\u{7}\\u{9b}31m\\u{202e}olleh\\u{7f}"
+        )
+    );
+    assert!(matches!(&server_error.code, ErrorCode::Other(_)));
+    assert_printable(&err.to_string());
+    assert_printable(&format!("{err:?}"));
+
+    // A known code is still recognised.
+    let err = expect_err(
+        fetch_scripted(
+            &server,
+            &clock,
+            Scripted::json(
+                400,
+                json!({"error": "invalid_scope", "error_description": HOSTILE}),
+            ),
+        )
+        .await,
+    );
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidScope));
+    assert_printable(&err.to_string());
+
+    // An unknown token type too.
+    let err = expect_err(
+        fetch_scripted(
+            &server,
+            &clock,
+            Scripted::json(200, json!({"access_token": "at", "token_type": HOSTILE})),
+        )
+        .await,
+    );
+    assert!(
+        matches!(&err, Error::UnsupportedTokenType(t) if !t.chars().any(char::is_control)),
+        "{err:?}"
+    );
+    assert_printable(&err.to_string());
+}
+
+#[tokio::test]
+async fn long_server_text_is_cut_on_a_char_boundary() {
+    let server = AuthServer::start().await;
+    let clock = ManualClock::new();
+    let long = "é€😀".repeat(2000);
+    let err = expect_err(
+        fetch_scripted(
+            &server,
+            &clock,
+            Scripted::json(
+                400,
+                json!({"error": "invalid_request", "error_description": long, "error_uri": long}),
+            ),
+        )
+        .await,
+    );
+    let server_error = err.server_error().unwrap();
+    for stored in [
+        server_error.description.as_deref().unwrap(),
+        server_error.uri.as_deref().unwrap(),
+    ] {
+        assert!(stored.chars().count() <= 301, "{} chars", stored.chars().count());
+        assert!(stored.chars().count() > 200);
+        assert!(stored.ends_with('…'));
+        assert!(long.starts_with(stored.trim_end_matches('…')));
+    }
+    assert!(err.to_string().chars().count() < 800, "{err}");
+}
+
+/// Collects what `tracing`'s fmt subscriber writes, for the current thread.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn server_text_is_escaped_in_log_events() {
+    let server = AuthServer::start().await;
+    let clock = ManualClock::new();
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let err = expect_err(
+        fetch_scripted(
+            &server,
+            &clock,
+            Scripted::json(
+                400,
+                json!({"error": "invalid_request", "error_description": HOSTILE}),
+            ),
+        )
+        .await,
+    );
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidRequest));
+    let text = logs.text();
+    assert!(text.contains("token request failed"), "{text}");
+    // One event per line: nothing the server sent started a line of its own.
+    for line in text.lines() {
+        assert!(!line.starts_with("INFO forged"), "{text}");
+        assert_printable(line);
+    }
+    assert!(text.contains("forged log line"), "{text}");
+}
+
+#[tokio::test]
+async fn echoed_client_secret_is_redacted() {
+    let server = AuthServer::start().await;
+    let clock = ManualClock::new();
+    let secret = "Top s3cret/+=";
+    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    for auth in [
+        ClientAuth::client_secret_post("my-client", secret),
+        ClientAuth::client_secret_basic("my-client", secret),
+    ] {
+        let method = auth.method();
+        let basic = format!("my-client:{form}");
+        let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, basic);
+        let mut echo = format!(
+            "bad request: grant_type=client_credentials&client_id=my-client&client_secret={form} \
+             (secret '{secret}', %20 spelling {})",
+            form.replace('+', "%20")
+        );
+        if method == "client_secret_basic" {
+            echo.push_str(&format!(" header 'Basic {basic}'"));
+        }
+        server.push_token_response(Scripted::json(
+            401,
+            json!({"error": "invalid_client", "error_description": echo, "error_uri": format!("https://as/?s={secret}")}),
+        ));
+        let err = expect_err(
+            ClientCredentials::new(endpoint_with(&server, auth, &clock))
+                .fetch()
+                .await,
+        );
+        let server_error = err.server_error().expect("OAuth 2.0 error");
+        let description = server_error.description.as_deref().unwrap();
+        for shown in [
+            description.to_owned(),
+            server_error.uri.clone().unwrap(),
+            err.to_string(),
+            format!("{err:?}"),
+        ] {
+            assert!(!shown.contains("s3cret"), "{method}: {shown}");
+            assert!(!shown.contains(&basic), "{method}: {shown}");
+        }
+        let expected = if method == "client_secret_basic" { 4 } else { 3 };
+        assert_eq!(
+            description.matches("[redacted]").count(),
+            expected,
+            "{method}: {description}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn echoed_refresh_token_is_redacted() {
+    let server = AuthServer::start().await;
+    let clock = ManualClock::new();
+    let refresh_token = "rt-Very Secret+1";
+    server.push_token_response(Scripted::json(
+        400,
+        json!({
+            "error": "invalid_grant",
+            "error_description": format!("unknown refresh_token={} ({refresh_token})",
+                url::form_urlencoded::byte_serialize(refresh_token.as_bytes()).collect::<String>()),
+        }),
+    ));
+    let source = tower_oauth2::RefreshToken::new(
+        endpoint_with(&server, ClientAuth::none("c"), &clock),
+        refresh_token,
+    );
+    let err = expect_err(source.fetch().await);
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
+    let description = err.server_error().unwrap().description.clone().unwrap();
+    assert_eq!(description, "unknown refresh_token=[redacted] ([redacted])");
+    assert!(!format!("{err} {err:?}").contains("Very"));
+}
