@@ -83,12 +83,12 @@ pub struct DeviceAuthorization {
 }
 
 impl DeviceAuthorization {
-    /// The code the user enters at the verification URI.
+    /// The code the user enters at the verification URI (never empty, no control characters).
     pub fn user_code(&self) -> &str {
         &self.user_code
     }
 
-    /// Where the user goes to enter the code.
+    /// Where the user goes to enter the code (never empty, no control characters).
     pub fn verification_uri(&self) -> &str {
         &self.verification_uri
     }

@@ -124,6 +124,12 @@ impl TokenEndpoint {
     /// plus the client's authentication, and parses the response into a [`Token`].
     ///
     /// The token's expiry counts from the moment the request was sent.
+    ///
+    /// If the server echoes a secret of the request in its error text, the secret is replaced
+    /// with `[redacted]`: the client secret, and the values of the fields `client_secret`,
+    /// `refresh_token`, `device_code`, `code`, `code_verifier`, `password`, `assertion`,
+    /// `client_assertion`, `subject_token` and `actor_token` (see
+    /// [`ServerError`](crate::ServerError)).
     pub async fn request_token(&self, params: &[(&str, &str)]) -> Result<Token, Error> {
         let grant_type = params
             .iter()

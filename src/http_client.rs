@@ -7,7 +7,11 @@
 //! root certificates, a 30 s timeout, and no redirect following.
 //!
 //! Whatever the service, response bodies are read up to a limit (1 MiB unless changed with
-//! [`HttpClient::with_max_body_size`]); a larger body is [`Error::BodyTooLarge`].
+//! [`HttpClient::with_max_body_size`]); a larger body is [`Error::BodyTooLarge`]. A body cut
+//! short (the connection closed before its `Content-Length` or last chunk, or a service handing
+//! over fewer bytes than an unencoded body's `Content-Length`) is a transient
+//! [`Error::Transport`] ("the connection closed before the response body was complete"), not
+//! a malformed response.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
