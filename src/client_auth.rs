@@ -87,6 +87,14 @@ impl ClientAuth {
         }
     }
 
+    /// The client secret, for the methods that have one.
+    pub(crate) fn secret(&self) -> Option<&Secret> {
+        match &self.method {
+            Method::SecretBasic(secret) | Method::SecretPost(secret) => Some(secret),
+            Method::None => None,
+        }
+    }
+
     /// The header and form fields that authenticate one request.
     pub(crate) fn credentials(&self) -> Credentials {
         match &self.method {

@@ -1,11 +1,28 @@
 //! The device authorization grant (RFC 8628), for CLIs and devices without a browser.
 //!
-//! [`DeviceCode`] sends the device authorization request (§3.1), hands the user code and
-//! verification URI to your callback (§3.3), then polls the token endpoint (§3.4) every
-//! `interval` seconds (5 when the server gives none), adding 5 s on each `slow_down` (§3.5). It
-//! stops with the server's `access_denied` or `expired_token` error
+//! [`DeviceCode`] sends the device authorization request (§3.1) with the source's `scope` and
+//! other extra parameters, hands the user code and verification URI to your callback (§3.3),
+//! then polls the token endpoint (§3.4) every `interval` seconds (5 when the server gives none,
+//! at least 1), adding 5 s on each `slow_down` (§3.5). A poll carries only `grant_type`,
+//! `device_code` and the client's authentication (`client_id` for a public client), as §3.4
+//! defines it.
+//!
+//! On a transient failure (connection error, 5xx, 429) the interval doubles, up to 60 s; a
+//! `Retry-After` on the failed poll ([`Error::retry_after`]) is the floor of the next wait,
+//! capped at 60 s too.
+//!
+//! It stops with the server's `access_denied` or `expired_token` error
 //! ([`Error::OAuth2`] with [`ErrorCode::AccessDenied`] / [`ErrorCode::ExpiredToken`]), or with
-//! [`Error::DeviceCodeExpired`] when its own clock says the code has expired.
+//! [`Error::DeviceCodeExpired`] when its own clock says the code has expired: a wait that would
+//! end at or past the code's expiry is cut to end at the expiry, and the source returns
+//! `DeviceCodeExpired` then, without one more poll (the interval would not allow it, and the
+//! server would answer `expired_token`). So it never waits past `expires_in`.
+//!
+//! The device authorization response must have a non-empty `device_code`, `user_code` and
+//! `verification_uri` (or Google's `verification_url`), and what the user is shown (the user
+//! code and the URIs) must have no control characters; otherwise it is
+//! [`Error::MalformedResponse`]. The device code is a secret: it is never shown, and cut out of
+//! server messages that echo it.
 //!
 //! Once it has a token, later fetches redeem the refresh token if one was issued, and go back
 //! to a new device authorization only when that fails with `invalid_grant`.
@@ -33,7 +50,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::endpoint::{param_setters, parse_endpoint_url, with_params, Params, TokenEndpoint};
-use crate::error::{Error, ErrorCode};
+use crate::error::{sanitize_server_text, Error, ErrorCode};
 use crate::refresh_token::{new_token_hook, redeem, NewTokenHook};
 use crate::secret::Secret;
 use crate::source::{TokenFuture, TokenSource};
@@ -66,12 +83,12 @@ pub struct DeviceAuthorization {
 }
 
 impl DeviceAuthorization {
-    /// The code the user enters at the verification URI.
+    /// The code the user enters at the verification URI (never empty, no control characters).
     pub fn user_code(&self) -> &str {
         &self.user_code
     }
 
-    /// Where the user goes to enter the code.
+    /// Where the user goes to enter the code (never empty, no control characters).
     pub fn verification_uri(&self) -> &str {
         &self.verification_uri
     }
@@ -137,8 +154,8 @@ impl DeviceCode {
             params: Params::new(),
             on_user_code: Arc::new(|auth: &DeviceAuthorization| {
                 tracing::info!(
-                    user_code = auth.user_code(),
-                    verification_uri = auth.verification_uri(),
+                    user_code = %sanitize_server_text(auth.user_code()),
+                    verification_uri = %sanitize_server_text(auth.verification_uri()),
                     "waiting for the user to approve this device"
                 );
             }),
@@ -191,31 +208,52 @@ impl DeviceCode {
         let auth = self.request_authorization().await?;
         (self.on_user_code)(&auth);
         let mut interval = auth.interval.max(MIN_INTERVAL);
-        let grant = [
+        // RFC 8628 §3.4: the poll has the grant type and the device code, plus the client's
+        // authentication (or `client_id`), and nothing else: the source's extra parameters
+        // went with the device authorization request.
+        let form = [
             ("grant_type", DEVICE_CODE_GRANT),
             ("device_code", auth.device_code.expose()),
         ];
-        let form = with_params(&grant, &self.params);
+        let mut wait = interval;
         loop {
-            clock.sleep(interval).await;
+            let remaining = auth
+                .expires_at
+                .duration_since(clock.now())
+                .unwrap_or(Duration::ZERO);
+            if wait >= remaining {
+                // The next poll would come at or after the expiry: wait for the expiry, not
+                // past it, and stop there.
+                clock.sleep(remaining).await;
+                return Err(Error::DeviceCodeExpired);
+            }
+            clock.sleep(wait).await;
             if clock.now() >= auth.expires_at {
                 return Err(Error::DeviceCodeExpired);
             }
-            match self.endpoint.request_token(&form).await {
+            let err = match self.endpoint.request_token(&form).await {
                 Ok(token) => return Ok(token),
-                Err(err) => match err.code() {
-                    Some(ErrorCode::AuthorizationPending) => {}
-                    Some(ErrorCode::SlowDown) => {
-                        interval += SLOW_DOWN_STEP;
-                        tracing::debug!(?interval, "slow_down: polling less often");
-                    }
-                    // RFC 8628 §3.5: back off on connection failures; likewise on 5xx and 429.
-                    _ if err.is_transient() => {
-                        interval = (interval * 2).min(MAX_INTERVAL).max(auth.interval);
-                        tracing::debug!(error = %err, ?interval, "device flow poll failed; backing off");
-                    }
-                    _ => return Err(err),
-                },
+                Err(err) => err,
+            };
+            match err.code() {
+                Some(ErrorCode::AuthorizationPending) => {}
+                Some(ErrorCode::SlowDown) => {
+                    interval += SLOW_DOWN_STEP;
+                    tracing::debug!(?interval, "slow_down: polling less often");
+                }
+                // RFC 8628 §3.5: back off on connection failures; likewise on 5xx and 429.
+                _ if err.is_transient() => {
+                    interval = (interval * 2).min(MAX_INTERVAL).max(auth.interval);
+                    tracing::debug!(error = %err, ?interval, "device flow poll failed; backing off");
+                }
+                _ => return Err(err),
+            }
+            wait = interval;
+            // A `Retry-After` (on a 429 or 503, say) is the floor of the next wait, within the
+            // longest interval.
+            if let Some(asked) = err.retry_after() {
+                wait = wait.max(asked.min(MAX_INTERVAL));
+                tracing::debug!(?wait, "the authorization server asked to retry later");
             }
         }
     }
@@ -228,31 +266,52 @@ impl DeviceCode {
             .await?;
         let status = response.status;
         let mut fields = check_response(&response)?;
-        let required = |value: Option<String>, name: &str| {
-            value.ok_or_else(|| Error::MalformedResponse {
-                status,
-                reason: format!("the device authorization response has no `{name}`"),
-            })
+        let malformed = |reason: String| Error::MalformedResponse { status, reason };
+        // RFC 8628 §3.2: required, so an empty value is as good as none. What the user is
+        // shown must be printable.
+        let required = |value: Option<String>, name: &str| match value {
+            None => Err(malformed(format!(
+                "the device authorization response has no `{name}`"
+            ))),
+            Some(v) if v.is_empty() => Err(malformed(format!(
+                "the device authorization response has an empty `{name}`"
+            ))),
+            Some(v) => Ok(v),
+        };
+        let printable = |value: String, name: &str| {
+            if value.chars().any(char::is_control) {
+                Err(malformed(format!("`{name}` contains control characters")))
+            } else {
+                Ok(value)
+            }
         };
         let device_code = required(string_field(&mut fields, "device_code", status)?, "device_code")?;
         let user_code = required(string_field(&mut fields, "user_code", status)?, "user_code")?;
+        let user_code = printable(user_code, "user_code")?;
         // Google says `verification_url`.
         let verification_uri = match string_field(&mut fields, "verification_uri", status)? {
             Some(uri) => Some(uri),
             None => string_field(&mut fields, "verification_url", status)?,
         };
         let verification_uri = required(verification_uri, "verification_uri")?;
-        let verification_uri_complete = string_field(&mut fields, "verification_uri_complete", status)?;
+        let verification_uri = printable(verification_uri, "verification_uri")?;
+        let verification_uri_complete = string_field(&mut fields, "verification_uri_complete", status)?
+            .filter(|uri| !uri.is_empty())
+            .map(|uri| printable(uri, "verification_uri_complete"))
+            .transpose()?;
         let expires_in = required_duration(&fields, "expires_in", status)?;
         let interval = seconds_field(&fields, "interval", status)?.unwrap_or(DEFAULT_INTERVAL);
         fields.remove("expires_in");
         fields.remove("interval");
+        let expires_at = sent_at
+            .checked_add(expires_in)
+            .ok_or_else(|| malformed("`expires_in` is too large".to_owned()))?;
         Ok(DeviceAuthorization {
             device_code: Secret::new(device_code),
             user_code,
             verification_uri,
             verification_uri_complete,
-            expires_at: sent_at + expires_in,
+            expires_at,
             interval,
             extra: fields,
         })

@@ -38,7 +38,22 @@ use crate::client_auth::ClientAuth;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::http_client::{HttpClient, ReadResponse};
+use crate::secret::Redactions;
 use crate::token::{parse_token_response, Token};
+
+/// Form fields whose values are secrets: cut out of any server text that echoes them.
+const SECRET_FIELDS: &[&str] = &[
+    "client_secret",
+    "refresh_token",
+    "device_code",
+    "code",
+    "code_verifier",
+    "password",
+    "assertion",
+    "client_assertion",
+    "subject_token",
+    "actor_token",
+];
 
 /// One client at one token endpoint. Cheap to clone (clones share everything).
 #[derive(Clone)]
@@ -109,6 +124,12 @@ impl TokenEndpoint {
     /// plus the client's authentication, and parses the response into a [`Token`].
     ///
     /// The token's expiry counts from the moment the request was sent.
+    ///
+    /// If the server echoes a secret of the request in its error text, the secret is replaced
+    /// with `[redacted]`: the client secret, and the values of the fields `client_secret`,
+    /// `refresh_token`, `device_code`, `code`, `code_verifier`, `password`, `assertion`,
+    /// `client_assertion`, `subject_token` and `actor_token` (see
+    /// [`ServerError`](crate::ServerError)).
     pub async fn request_token(&self, params: &[(&str, &str)]) -> Result<Token, Error> {
         let grant_type = params
             .iter()
@@ -144,10 +165,26 @@ impl TokenEndpoint {
             .header(USER_AGENT, concat!("tower-oauth2/", env!("CARGO_PKG_VERSION")))
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| Error::Config(format!("cannot build a request to {url}: {e}")))?;
+        let mut redactions = Redactions::default();
+        if let Some(secret) = self.inner.auth.secret() {
+            redactions.add(secret.expose());
+        }
+        if let Some(authorization) = &credentials.authorization {
+            if let Some(encoded) = authorization.to_str().ok().and_then(|v| v.strip_prefix("Basic ")) {
+                redactions.add(encoded);
+            }
+        }
+        for (name, value) in params {
+            if SECRET_FIELDS.contains(name) {
+                redactions.add(value);
+            }
+        }
         if let Some(authorization) = credentials.authorization {
             request.headers_mut().insert(AUTHORIZATION, authorization);
         }
-        self.inner.http.send(request, &*self.inner.clock).await
+        let mut response = self.inner.http.send(request, &*self.inner.clock).await?;
+        response.redactions = redactions;
+        Ok(response)
     }
 }
 

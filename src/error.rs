@@ -1,15 +1,25 @@
 //! The crate's error type, including OAuth 2.0 error responses: RFC 6749 §5.2, the device
 //! flow's codes from RFC 8628 §3.5, and RFC 8707's `invalid_target`.
 //!
+//! - [`Error::is_transient`] says whether trying again may help; [`Error::retry_after`] how
+//!   long the server asked to wait (its `Retry-After` header, RFC 9110 §10.2.3).
+//! - [`Error::GrantLost`] ([`Error::is_grant_lost`]) means new credentials are needed.
+//! - Server text is stored made safe to print (secrets the request carried redacted, control
+//!   characters escaped, length capped): see [`ServerError`].
+//! - Each level of the `source()` chain says its own part once.
+//!
 //! ```
 //! use tower_oauth2::{Error, ErrorCode};
 //!
-//! fn explain(err: &Error) -> &'static str {
+//! fn explain(err: &Error) -> String {
 //!     match err.code() {
-//!         Some(ErrorCode::InvalidClient) => "check the client id and secret",
-//!         Some(ErrorCode::InvalidGrant) => "the refresh token is gone: log in again",
-//!         _ if err.is_transient() => "try again later",
-//!         _ => "give up",
+//!         _ if err.is_grant_lost() => "the grant is gone: log in again".to_owned(),
+//!         Some(ErrorCode::InvalidClient) => "check the client id and secret".to_owned(),
+//!         _ if err.is_transient() => match err.retry_after() {
+//!             Some(wait) => format!("try again in {} s", wait.as_secs()),
+//!             None => "try again later".to_owned(),
+//!         },
+//!         _ => "give up".to_owned(),
 //!     }
 //! }
 //! # let _ = explain;
@@ -31,8 +41,15 @@ pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 /// Everything that can go wrong when getting a token.
 ///
 /// Cheap to clone, so that every request waiting on one shared token refresh can get the same
-/// error. No variant ever contains a secret: server-supplied text is limited to the standard
-/// `error`, `error_description` and `error_uri` fields.
+/// error. No variant ever contains a secret, and server-supplied text (the `error`,
+/// `error_description` and `error_uri` fields, an unknown `token_type`) is stored already made
+/// safe to print: see [`ServerError`].
+///
+/// Each level of the [`source`](std::error::Error::source) chain says its own part once:
+/// [`Error::Transport`], [`Error::Source`] and [`Error::GrantLost`] describe what failed and
+/// leave the cause to `source()`, so error reporters that print the chain (anyhow's `{:#}`,
+/// eyre) print each message once, and walking `source()` reaches the underlying error (the
+/// hyper or `std::io::Error` of a refused connection, say).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
@@ -57,7 +74,9 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
     /// The request could not be sent or the response could not be read (DNS, connection
-    /// refused, TLS, connection reset, ...).
+    /// refused, TLS, connection reset, ...), including a response body cut short (the
+    /// connection closed before its `Content-Length` or its last chunk). Always transient.
+    /// The transport's error is the [source](std::error::Error::source).
     Transport(Arc<dyn std::error::Error + Send + Sync + 'static>),
     /// The authorization server did not answer in time.
     Timeout(Duration),
@@ -66,8 +85,10 @@ pub enum Error {
         /// The limit, in bytes.
         limit: usize,
     },
-    /// The response could not be understood: not JSON or form data, or a required field is
-    /// missing or has the wrong type.
+    /// The response could not be understood: not JSON or form data, a required field is
+    /// missing, empty or has the wrong type, or an `access_token` has characters that cannot
+    /// be sent in an HTTP header. The body was complete: a body cut short is
+    /// [`Error::Transport`].
     MalformedResponse {
         /// The HTTP status of the response.
         status: StatusCode,
@@ -75,14 +96,16 @@ pub enum Error {
         reason: String,
     },
     /// The server issued a token of a type other than `Bearer` (RFC 6750), which this crate
-    /// would not know how to present.
+    /// would not know how to present. The type is made safe to print like
+    /// [`ServerError`]'s text.
     UnsupportedTokenType(String),
     /// The device code expired before the user approved the request (RFC 8628 §3.5), detected
     /// by the client's own clock.
     DeviceCodeExpired,
     /// The crate was configured with an invalid value (a malformed URL, say).
     Config(String),
-    /// A user-supplied [`TokenSource`](crate::TokenSource) failed.
+    /// A user-supplied [`TokenSource`](crate::TokenSource) failed; its error is the
+    /// [source](std::error::Error::source).
     Source(Arc<dyn std::error::Error + Send + Sync + 'static>),
     /// The grant is gone for good: the authorization server refused its refresh token
     /// (`invalid_grant`, `invalid_client` or `unauthorized_client`), and new credentials are
@@ -265,7 +288,10 @@ impl fmt::Display for Error {
                 f,
                 "the authorization server answered HTTP {status} without an OAuth 2.0 error body"
             ),
-            Error::Transport(_) => f.write_str("could not reach the authorization server"),
+            Error::Transport(cause) => match cause.downcast_ref::<BodyReadError>() {
+                Some(body) => fmt::Display::fmt(body, f),
+                None => f.write_str("could not get a response from the authorization server"),
+            },
             Error::Timeout(limit) => write!(f, "the authorization server did not answer within {limit:?}"),
             Error::BodyTooLarge { limit } => write!(
                 f,
@@ -275,10 +301,11 @@ impl fmt::Display for Error {
                 f,
                 "malformed response from the authorization server (HTTP {status}): {reason}"
             ),
-            Error::UnsupportedTokenType(token_type) => write!(
-                f,
-                "the authorization server issued a token of type {token_type:?}; only Bearer is supported"
-            ),
+            Error::UnsupportedTokenType(token_type) => {
+                f.write_str("the authorization server issued a token of type `")?;
+                write_escaped(f, token_type)?;
+                f.write_str("`; only Bearer is supported")
+            }
             Error::DeviceCodeExpired => {
                 f.write_str("the device code expired before the user approved the request")
             }
@@ -294,9 +321,130 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Transport(cause) | Error::Source(cause) => Some(&**cause),
+            // The crate's own wrapper says its part in `Display`; its cause comes next.
+            Error::Transport(cause) => match cause.downcast_ref::<BodyReadError>() {
+                Some(body) => body.source(),
+                None => Some(&**cause),
+            },
+            Error::Source(cause) => Some(&**cause),
             Error::GrantLost(cause) => Some(&**cause),
             _ => None,
+        }
+    }
+}
+
+/// The cause of an [`Error::Transport`] that happened after the response head arrived, while
+/// its body was being read. `Error::Transport` shows this error's message as its own and
+/// continues the chain with its cause.
+#[derive(Debug)]
+pub(crate) struct BodyReadError {
+    /// The body ended before it was complete: the connection closed before the announced
+    /// `Content-Length` or the last chunk.
+    incomplete: bool,
+    cause: Option<BoxError>,
+}
+
+impl BodyReadError {
+    /// The body stream failed with `cause`.
+    pub(crate) fn from_cause(cause: BoxError) -> Self {
+        BodyReadError {
+            incomplete: is_unexpected_eof(&*cause),
+            cause: Some(cause),
+        }
+    }
+
+    /// The body ended, without an error, short of its `Content-Length`.
+    pub(crate) fn incomplete() -> Self {
+        BodyReadError {
+            incomplete: true,
+            cause: None,
+        }
+    }
+}
+
+/// Whether an `io::Error` of kind `UnexpectedEof` is in the chain: how hyper (and so reqwest)
+/// reports a connection closed before the end of a `Content-Length` or chunked body.
+fn is_unexpected_eof(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut level = Some(err);
+    while let Some(err) = level {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
+        }
+        level = err.source();
+    }
+    false
+}
+
+impl fmt::Display for BodyReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.incomplete {
+            "the connection closed before the response body was complete"
+        } else {
+            "reading the authorization server's response body failed"
+        })
+    }
+}
+
+impl std::error::Error for BodyReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The most characters of server-supplied text kept in an error (after escaping); longer text
+/// is cut on a character boundary and ends with `…`.
+pub(crate) const MAX_SERVER_TEXT: usize = 300;
+
+/// Makes text from the authorization server safe to print: control characters (newlines,
+/// terminal escape sequences, ...) and invisible or direction-changing format characters are
+/// escaped as `\n`, `\r`, `\t` or `\u{..}`, and the result is cut to [`MAX_SERVER_TEXT`]
+/// characters.
+pub(crate) fn sanitize_server_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_SERVER_TEXT + 8));
+    let mut kept = 0;
+    for c in text.chars() {
+        let piece = Escaped(c).to_string();
+        let len = piece.chars().count();
+        if kept + len > MAX_SERVER_TEXT {
+            out.push('…');
+            break;
+        }
+        out.push_str(&piece);
+        kept += len;
+    }
+    out
+}
+
+/// Writes `text` with the characters [`sanitize_server_text`] escapes escaped (idempotent:
+/// escaped text has none left).
+fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    text.chars().try_for_each(|c| fmt::Display::fmt(&Escaped(c), f))
+}
+
+/// Shows a character as itself, or escaped if printing it raw could forge or hide text:
+/// control characters (C0, DEL, C1) and invisible or direction-changing format characters.
+struct Escaped(char);
+
+impl fmt::Display for Escaped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        match self.0 {
+            '\n' => f.write_str("\\n"),
+            '\r' => f.write_str("\\r"),
+            '\t' => f.write_str("\\t"),
+            c if c.is_control()
+                || matches!(c,
+                    '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+                    | '\u{2060}'..='\u{2069}' | '\u{FEFF}') =>
+            {
+                write!(f, "\\u{{{:x}}}", u32::from(c))
+            }
+            c => f.write_char(c),
         }
     }
 }
@@ -323,14 +471,33 @@ pub(crate) fn parse_retry_after(headers: &http::HeaderMap, now: SystemTime) -> O
 }
 
 /// The body of an OAuth 2.0 error response (RFC 6749 §5.2).
+///
+/// The text the server sent is stored made safe to print, when the response is read, so that
+/// no `Display`, `Debug` or log field downstream can show it raw:
+/// - a secret the request carried (client secret, refresh token, device code, authorization
+///   code, PKCE verifier, password, assertions, token-exchange tokens) that the server echoes
+///   is replaced with `[redacted]`, also in its form-urlencoded spellings;
+/// - control characters (newlines, terminal escape sequences, DEL) and invisible or
+///   direction-changing format characters are escaped as `\n`, `\r`, `\t` or `\u{..}`;
+/// - each field is cut to 300 characters, on a character boundary, ending with `…`.
+///
+/// `Display` escapes control characters again, for a `ServerError` built by hand.
+///
+/// ```
+/// use tower_oauth2::{ErrorCode, ServerError};
+///
+/// let mut error = ServerError::new(ErrorCode::InvalidRequest);
+/// error.description = Some("bad\nrequest".to_owned());
+/// assert_eq!(error.to_string(), "`invalid_request`: bad\\nrequest");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerError {
     /// The `error` code.
     pub code: ErrorCode,
-    /// The `error_description`, human-readable text from the server.
+    /// The `error_description`, human-readable text from the server (made safe to print).
     pub description: Option<String>,
-    /// The `error_uri`, a page about the error.
+    /// The `error_uri`, a page about the error (made safe to print).
     pub uri: Option<String>,
 }
 
@@ -345,14 +512,21 @@ impl ServerError {
     }
 }
 
+/// Shows the code, description and URI with control and invisible characters escaped, even in
+/// a `ServerError` built by hand.
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`", self.code)?;
+        f.write_str("`")?;
+        write_escaped(f, self.code.as_str())?;
+        f.write_str("`")?;
         if let Some(description) = &self.description {
-            write!(f, ": {description}")?;
+            f.write_str(": ")?;
+            write_escaped(f, description)?;
         }
         if let Some(uri) = &self.uri {
-            write!(f, " (see {uri})")?;
+            f.write_str(" (see ")?;
+            write_escaped(f, uri)?;
+            f.write_str(")")?;
         }
         Ok(())
     }
@@ -396,7 +570,7 @@ pub enum ErrorCode {
     ExpiredToken,
     /// `invalid_target` (RFC 8707 §2): a `resource` value was refused.
     InvalidTarget,
-    /// Any other code, as the server sent it.
+    /// Any other code, as the server sent it (made safe to print, like [`ServerError`]'s text).
     Other(String),
 }
 
@@ -549,5 +723,49 @@ mod tests {
         let source = lost.source().expect("the cause is the source");
         assert_eq!(source.to_string(), cause.to_string());
         assert!(source.downcast_ref::<Error>().is_some());
+    }
+
+    #[test]
+    fn server_text_is_escaped_and_capped() {
+        assert_eq!(
+            sanitize_server_text("plain text, ünïcode ok"),
+            "plain text, ünïcode ok"
+        );
+        assert_eq!(
+            sanitize_server_text("a\nb\r\tc\u{1b}[31md\u{7f}e\u{9b}f\u{202e}g\u{0}"),
+            "a\\nb\\r\\tc\\u{1b}[31md\\u{7f}e\\u{9b}f\\u{202e}g\\u{0}"
+        );
+        let long = "é".repeat(1000);
+        let cut = sanitize_server_text(&long);
+        assert_eq!(cut.chars().count(), MAX_SERVER_TEXT + 1);
+        assert!(cut.ends_with("é…"));
+        // An escape is never cut in half.
+        let edge = format!("{}\u{1b}", "x".repeat(MAX_SERVER_TEXT - 2));
+        assert_eq!(
+            sanitize_server_text(&edge),
+            format!("{}…", "x".repeat(MAX_SERVER_TEXT - 2))
+        );
+        // Exactly at the limit: kept whole.
+        let exact = "y".repeat(MAX_SERVER_TEXT);
+        assert_eq!(sanitize_server_text(&exact), exact);
+    }
+
+    #[test]
+    fn display_escapes_server_text_built_by_hand() {
+        let error = ServerError {
+            code: ErrorCode::from("bad\ncode"),
+            description: Some("line\nforged".to_owned()),
+            uri: Some("https://x/\u{1b}]8;;".to_owned()),
+        };
+        let shown = error.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert_eq!(shown, "`bad\\ncode`: line\\nforged (see https://x/\\u{1b}]8;;)");
+        // Escaping is idempotent: sanitized text shows as stored.
+        let stored = sanitize_server_text("a\nb");
+        let mut again = ServerError::new(ErrorCode::InvalidRequest);
+        again.description = Some(stored.clone());
+        assert_eq!(again.to_string(), format!("`invalid_request`: {stored}"));
+        let unsupported = Error::UnsupportedTokenType("mac\r\nX".to_owned()).to_string();
+        assert!(!unsupported.chars().any(char::is_control), "{unsupported}");
     }
 }

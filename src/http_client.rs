@@ -7,7 +7,11 @@
 //! root certificates, a 30 s timeout, and no redirect following.
 //!
 //! Whatever the service, response bodies are read up to a limit (1 MiB unless changed with
-//! [`HttpClient::with_max_body_size`]); a larger body is [`Error::BodyTooLarge`].
+//! [`HttpClient::with_max_body_size`]); a larger body is [`Error::BodyTooLarge`]. A body cut
+//! short (the connection closed before its `Content-Length` or last chunk, or a service handing
+//! over fewer bytes than an unencoded body's `Content-Length`) is a transient
+//! [`Error::Transport`] ("the connection closed before the response body was complete"), not
+//! a malformed response.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -41,7 +45,8 @@ use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
 use crate::clock::Clock;
-use crate::error::{BoxError, Error};
+use crate::error::{BodyReadError, BoxError, Error};
+use crate::secret::Redactions;
 
 /// The default limit on a response body: 1 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
@@ -68,6 +73,8 @@ pub(crate) struct ReadResponse {
     pub(crate) body: Bytes,
     /// When the body had been read, by the endpoint's clock.
     pub(crate) received_at: SystemTime,
+    /// The secrets the request carried, to cut out of server text (set by the endpoint).
+    pub(crate) redactions: Redactions,
 }
 
 impl HttpClient {
@@ -186,21 +193,47 @@ impl HttpClient {
                 if e.is::<LengthLimitError>() {
                     Error::BodyTooLarge { limit }
                 } else {
-                    transport_error(e)
+                    Error::Transport(Arc::new(BodyReadError::from_cause(e)))
                 }
             })?
             .to_bytes();
+        if is_short_of_content_length(&parts.headers, body.len()) {
+            // A service that does not check the length itself (hyper does) handed over less
+            // than the server announced: the connection closed early.
+            return Err(Error::Transport(Arc::new(BodyReadError::incomplete())));
+        }
         Ok(ReadResponse {
             status: parts.status,
             headers: parts.headers,
             body,
             received_at: clock.now(),
+            redactions: Redactions::default(),
         })
     }
 }
 
 fn transport_error(err: BoxError) -> Error {
     Error::Transport(Arc::from(err))
+}
+
+/// Whether `received` bytes are fewer than the response's `Content-Length` announced. Only for
+/// bodies without a `Content-Encoding`, which a client may have decoded to another length.
+fn is_short_of_content_length(headers: &http::HeaderMap, received: usize) -> bool {
+    if headers
+        .get(http::header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        return false;
+    }
+    let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    match (lengths.next(), lengths.next()) {
+        (Some(length), None) => length
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|announced| (received as u64) < announced),
+        _ => false,
+    }
 }
 
 impl fmt::Debug for HttpClient {

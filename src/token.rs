@@ -8,6 +8,22 @@
 //! - a response body in `application/x-www-form-urlencoded` (GitHub's default) as well as JSON;
 //! - an `error` field in a response with HTTP 200 is an error, never a token.
 //!
+//! What is refused although servers send it:
+//! - an `access_token` with a character outside `%x20-7E` (RFC 6749 Appendix A.12: control
+//!   characters, DEL, non-ASCII), which could never be sent in an `Authorization` header, is
+//!   [`Error::MalformedResponse`] when the response is read (the message never shows the value).
+//!
+//! Server text that ends up in errors (`error`, `error_description`, `error_uri`, an unknown
+//! `token_type`) is made safe to print when the response is read, so that nothing downstream
+//! (`Display`, `Debug`, log fields) can print it raw: any secret the request carried (client
+//! secret, refresh token, device code, authorization code, PKCE verifier, password,
+//! assertions, token-exchange tokens), if the server echoes it, becomes `[redacted]`, also in
+//! its form-urlencoded spellings; control characters (newlines, terminal escape sequences,
+//! DEL) and invisible or direction-changing format characters are escaped as `\n`, `\r`,
+//! `\t` or `\u{..}`; and the text is cut to 300 characters, ending with `…`.
+//!
+//! `Retry-After` on an error response is read into [`Error::retry_after`].
+//!
 //! A response without `expires_in` gives a token that never expires, unless a default lifetime
 //! was set with [`TokenEndpointBuilder::default_lifetime`](crate::TokenEndpointBuilder::default_lifetime).
 
@@ -16,7 +32,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use crate::error::{parse_retry_after, Error, ErrorCode, ServerError};
+use crate::error::{parse_retry_after, sanitize_server_text, Error, ErrorCode, ServerError};
 use crate::http_client::ReadResponse;
 use crate::secret::Secret;
 
@@ -204,11 +220,16 @@ pub(crate) fn check_response(response: &ReadResponse) -> Result<Map<String, Valu
         Err(e) => return Err(e),
     };
     if let Some(Value::String(code)) = fields.get("error") {
-        let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+        let text = |name: &str| {
+            fields
+                .get(name)
+                .and_then(Value::as_str)
+                .map(|text| server_text(response, text))
+        };
         return Err(Error::OAuth2 {
             status: response.status,
             error: ServerError {
-                code: ErrorCode::from(code.as_str()),
+                code: ErrorCode::from(server_text(response, code).as_str()),
                 description: text("error_description"),
                 uri: text("error_uri"),
             },
@@ -222,6 +243,12 @@ pub(crate) fn check_response(response: &ReadResponse) -> Result<Map<String, Valu
         });
     }
     Ok(fields)
+}
+
+/// Server-supplied text made safe to print: the request's secrets cut out, control characters
+/// escaped, the length capped.
+pub(crate) fn server_text(response: &ReadResponse, text: &str) -> String {
+    sanitize_server_text(&response.redactions.apply(text))
 }
 
 /// Reads a duration in seconds sent as a number or as a numeric string.
@@ -278,9 +305,18 @@ pub(crate) fn parse_token_response(
             status,
             reason: "the response has no `access_token`".to_owned(),
         })?;
+    if !access_token.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        // Never echo the value: it is (meant to be) a secret.
+        return Err(Error::MalformedResponse {
+            status,
+            reason: "the `access_token` has characters outside %x20-7E (RFC 6749 Appendix A.12), \
+                     so it cannot be sent in an Authorization header"
+                .to_owned(),
+        });
+    }
     let token_type = string_field(&mut fields, "token_type", status)?.unwrap_or_else(|| "Bearer".to_owned());
     if !token_type.eq_ignore_ascii_case("bearer") {
-        return Err(Error::UnsupportedTokenType(token_type));
+        return Err(Error::UnsupportedTokenType(server_text(response, &token_type)));
     }
     let lifetime = seconds_field(&fields, "expires_in", status)?.or(default_lifetime);
     fields.remove("expires_in");
