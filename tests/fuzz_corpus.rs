@@ -32,12 +32,14 @@ fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
 }
 
-/// The files directly in `dir` (none if it does not exist), sorted.
+/// The files directly in `dir` (none if it does not exist), sorted; hidden files
+/// (`.gitkeep`) are not inputs.
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = match fs::read_dir(dir) {
         Ok(entries) => entries
             .map(|entry| entry.expect("a readable directory entry").path())
             .filter(|path| path.is_file())
+            .filter(|path| !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
             .collect(),
         Err(_) => Vec::new(),
     };

@@ -459,3 +459,22 @@ pub fn check_answer(err: &Error, response: &Scripted) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Whether `failure` matches one of the `|`-separated texts of the environment variable
+/// `FUZZ_IGNORE` (read once), so that fuzzing can look past known failures. Used by the fuzz
+/// targets only: the replay test ignores nothing.
+#[allow(dead_code)]
+pub fn ignored(failure: &str) -> bool {
+    static IGNORE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    IGNORE
+        .get_or_init(|| {
+            std::env::var("FUZZ_IGNORE")
+                .unwrap_or_default()
+                .split('|')
+                .filter(|text| !text.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .iter()
+        .any(|text| failure.contains(text.as_str()))
+}
