@@ -39,7 +39,11 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
         Ok(entries) => entries
             .map(|entry| entry.expect("a readable directory entry").path())
             .filter(|path| path.is_file())
-            .filter(|path| !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .filter(|path| {
+                !path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
             .collect(),
         Err(_) => Vec::new(),
     };

@@ -78,7 +78,9 @@ pub fn check(data: &[u8]) -> Result<(), String> {
         return Err(format!("{fetches} fetches sent {} requests", requests.len()));
     }
     let mut secrets = Secrets::default();
-    secrets.add(REFRESH_TOKEN);
+    if refresh {
+        secrets.add(REFRESH_TOKEN);
+    }
     let mut expected_refresh_token = REFRESH_TOKEN.to_owned();
     for ((result, response), request) in results.iter().zip(&script.responses).zip(&requests) {
         let basic = request.headers.get(http::header::AUTHORIZATION).is_some();
