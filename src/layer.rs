@@ -37,7 +37,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -46,6 +46,7 @@ use tower_service::Service;
 use crate::cache::{LocalEntry, Lookup, TokenCache, TokenWait};
 use crate::error::BoxError;
 use crate::source::TokenSource;
+use crate::www_authenticate;
 
 /// A [`Layer`] that authenticates requests with OAuth 2.0 bearer tokens from a
 /// [`TokenCache`].
@@ -72,11 +73,13 @@ impl OAuth2Layer {
         }
     }
 
-    /// When on (default off), a `401` response whose `WWW-Authenticate` header says
-    /// `error="invalid_token"` (RFC 6750 §3.1) invalidates the token that request carried,
-    /// unless a newer one has replaced it already, so the next request gets a new token. To
-    /// also retry such a request once, stack [`RetryOnInvalidToken`](crate::RetryOnInvalidToken)
-    /// above this layer.
+    /// When on (default off), a `401` response with a `Bearer` (or `DPoP`) challenge whose
+    /// `error` is `invalid_token` (RFC 6750 §3.1; `WWW-Authenticate` parsed as RFC 9110
+    /// §11.6.1 says, see [`www_authenticate`]) invalidates the token
+    /// that request carried, unless a newer one has replaced it already, so the next request
+    /// gets a new token. A mention of `invalid_token` anywhere else in the header (an
+    /// `error_description`, another scheme's `realm`) is not enough. To also retry such a
+    /// request once, stack [`RetryOnInvalidToken`](crate::RetryOnInvalidToken) above this layer.
     pub fn invalidate_on_401(mut self, on: bool) -> Self {
         self.invalidate_on_401 = on;
         self
@@ -276,11 +279,15 @@ where
     }
 }
 
-/// Whether a response is a 401 whose challenge says the token is invalid (RFC 6750 §3.1).
+/// Whether a response is a 401 that says the token it answers is dead (RFC 6750 §3.1): one of
+/// its `WWW-Authenticate` challenges is `Bearer` (or `DPoP`, RFC 9449 §7.1, which uses the same
+/// error codes) with the parameter `error` equal to `invalid_token`, quoted or not. Any other
+/// mention of `invalid_token` (in an `error_description`, a `realm`, under another scheme) does
+/// not count; see [`www_authenticate`].
 pub(crate) fn is_invalid_token(status: http::StatusCode, headers: &http::HeaderMap) -> bool {
     status == http::StatusCode::UNAUTHORIZED
-        && headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .any(|value| value.to_str().is_ok_and(|v| v.contains("invalid_token")))
+        && www_authenticate::parse_headers(headers).iter().any(|challenge| {
+            (challenge.is_scheme("Bearer") || challenge.is_scheme("DPoP"))
+                && challenge.param("error") == Some("invalid_token")
+        })
 }

@@ -54,6 +54,7 @@ mod retry;
 mod secret;
 mod source;
 mod token;
+pub mod www_authenticate;
 
 pub use cache::{LostResponseRetry, TokenCache, TokenCacheBuilder};
 pub use client_auth::ClientAuth;

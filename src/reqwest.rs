@@ -43,8 +43,10 @@ impl OAuth2Middleware {
         }
     }
 
-    /// When on (default off), a `401` response whose `WWW-Authenticate` says
-    /// `error="invalid_token"` invalidates the token the request carried (never a newer one),
+    /// When on (default off), a `401` response with a `Bearer` (or `DPoP`) challenge whose
+    /// `error` is `invalid_token` (parsed by [`www_authenticate`](crate::www_authenticate):
+    /// a mention in an `error_description` or under another scheme does not count)
+    /// invalidates the token the request carried (never a newer one),
     /// and the request is sent once more with a new token if its body can be cloned
     /// ([`reqwest::Request::try_clone`]); a streaming body is never sent twice.
     pub fn retry_on_401(mut self, on: bool) -> Self {

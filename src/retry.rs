@@ -1,5 +1,7 @@
 //! Retrying a request once when the resource server rejects its token (RFC 6750 §3.1:
-//! `401` with `WWW-Authenticate: Bearer error="invalid_token"`).
+//! `401` with `WWW-Authenticate: Bearer error="invalid_token"`, or a `DPoP` challenge with that
+//! error; the header is parsed by [`www_authenticate`](crate::www_authenticate), so a mere
+//! mention of `invalid_token` elsewhere in it does not count).
 //!
 //! [`OAuth2Layer::invalidate_on_401`](crate::OAuth2Layer::invalidate_on_401) drops the token that
 //! was rejected; [`RetryOnInvalidToken`], a [`tower::retry::Policy`] for tower's `RetryLayer`
