@@ -27,6 +27,7 @@
 //! 1 if not (or if the time guard cut the run short), 2 on bad arguments. Set `RUST_LOG` (for
 //! example `RUST_LOG=tower_oauth2=info`) to see the cache's refreshes on stderr.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt;
@@ -193,6 +194,8 @@ struct AuthServer {
     /// Requests refused for bad credentials or a bad form (the client's fault: should stay 0).
     refused: AtomicU64,
     faults: [AtomicU64; 5],
+    /// The last fault injected, numbered from 1, to blame the failures that follow it.
+    last_fault: Mutex<Option<(u64, Fault)>>,
 }
 
 /// The error a service returns to make hyper close the connection without answering.
@@ -244,6 +247,9 @@ impl AuthServer {
         };
         if let Some(fault) = fault {
             self.faults[fault as usize].fetch_add(1, Relaxed);
+            let mut last = self.last_fault.lock().unwrap_or_else(|e| e.into_inner());
+            let number = last.map_or(0, |(number, _)| number) + 1;
+            *last = Some((number, fault));
         }
         match fault {
             Some(Fault::Unavailable) => {
@@ -515,12 +521,33 @@ struct Run {
     cut_by_guard: AtomicBool,
     rss_warm: AtomicU64,
     rss_middle: AtomicU64,
+    heap_warm: AtomicU64,
+    heap_middle: AtomicU64,
     rss_peak: AtomicU64,
+    auth: Arc<AuthServer>,
+    /// Failed requests by the last fault injected before them (index 5: no fault before).
+    failed_after: [AtomicU64; 6],
+    /// Faults followed by at least one failed request, by kind.
+    faults_with_failures: [AtomicU64; 5],
+    /// The number of the last fault blamed for a failure (0: none yet).
+    last_blamed: AtomicU64,
 }
 
 impl Run {
     fn fail(&self, kind: Failure, message: String) {
         self.failures[kind as usize].fetch_add(1, Relaxed);
+        let last_fault = *self.auth.last_fault.lock().unwrap_or_else(|e| e.into_inner());
+        match last_fault {
+            Some((number, fault)) => {
+                self.failed_after[fault as usize].fetch_add(1, Relaxed);
+                if self.last_blamed.swap(number, Relaxed) != number {
+                    self.faults_with_failures[fault as usize].fetch_add(1, Relaxed);
+                }
+            }
+            None => {
+                self.failed_after[FAULTS.len()].fetch_add(1, Relaxed);
+            }
+        }
         let mut messages = self.messages.lock().unwrap_or_else(|e| e.into_inner());
         let distinct = messages.keys().filter(|(k, _)| *k == kind as usize).count();
         let key = (kind as usize, message);
@@ -593,8 +620,10 @@ where
         let done = run.done.fetch_add(1, Relaxed) + 1;
         if done == run.requests / 10 {
             run.rss_warm.store(rss_bytes(), Relaxed);
+            run.heap_warm.store(live_heap(), Relaxed);
         } else if done == run.requests / 2 {
             run.rss_middle.store(rss_bytes(), Relaxed);
+            run.heap_middle.store(live_heap(), Relaxed);
         }
     }
 }
@@ -613,6 +642,52 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text.escape_debug().to_string()
+}
+
+/// The system allocator, counting the bytes the process holds (allocated, not yet freed).
+/// RSS also moves with what the allocator keeps cached; a leak shows here as a steady rise.
+struct LiveHeap;
+
+static LIVE_HEAP: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call goes to `System` unchanged; only a counter is updated beside it.
+unsafe impl GlobalAlloc for LiveHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            LIVE_HEAP.fetch_add(layout.size() as u64, Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            LIVE_HEAP.fetch_add(layout.size() as u64, Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE_HEAP.fetch_sub(layout.size() as u64, Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            LIVE_HEAP.fetch_add(new_size as u64, Relaxed);
+            LIVE_HEAP.fetch_sub(layout.size() as u64, Relaxed);
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: LiveHeap = LiveHeap;
+
+fn live_heap() -> u64 {
+    LIVE_HEAP.load(Relaxed)
 }
 
 /// Resident set size from `/proc/self/statm` (0 where there is none).
@@ -649,7 +724,7 @@ fn progress(run: &Run, auth: &AuthServer, resource: &ResourceServer) -> String {
     let rss = rss_bytes();
     run.rss_peak.fetch_max(rss, Relaxed);
     format!(
-        "[{:>6.1} s] sent {} ok {} failed {} ({}) | RS expired {} | token requests {} (faults {}) | RSS {}",
+        "[{:>6.1} s] sent {} ok {} failed {} ({}) | RS expired {} | token requests {} (faults {}) | RSS {} heap {}",
         run.start.elapsed().as_secs_f64(),
         run.done.load(Relaxed),
         run.succeeded.load(Relaxed),
@@ -659,6 +734,7 @@ fn progress(run: &Run, auth: &AuthServer, resource: &ResourceServer) -> String {
         auth.token_requests.load(Relaxed),
         faults,
         mib(rss),
+        mib(live_heap()),
     )
 }
 
@@ -709,6 +785,7 @@ async fn soak(options: Options) -> Result<bool, BoxError> {
         issued: AtomicU64::new(0),
         refused: AtomicU64::new(0),
         faults: Default::default(),
+        last_fault: Mutex::new(None),
     });
     let resource = Arc::new(ResourceServer::new(&jwt_key));
     let auth_address = {
@@ -768,7 +845,7 @@ async fn soak(options: Options) -> Result<bool, BoxError> {
         }
     }
 
-    let rss_start = rss_bytes();
+    let (rss_start, heap_start) = (rss_bytes(), live_heap());
     let start = Instant::now();
     let run = Arc::new(Run {
         requests: options.requests,
@@ -784,7 +861,13 @@ async fn soak(options: Options) -> Result<bool, BoxError> {
         cut_by_guard: AtomicBool::new(false),
         rss_warm: AtomicU64::new(0),
         rss_middle: AtomicU64::new(0),
+        heap_warm: AtomicU64::new(0),
+        heap_middle: AtomicU64::new(0),
         rss_peak: AtomicU64::new(rss_start),
+        auth: auth.clone(),
+        failed_after: Default::default(),
+        faults_with_failures: Default::default(),
+        last_blamed: AtomicU64::new(0),
     });
     let token_requests_before = auth.token_requests.load(Relaxed);
 
@@ -806,7 +889,7 @@ async fn soak(options: Options) -> Result<bool, BoxError> {
     }
     let elapsed = start.elapsed();
     reporter.abort();
-    let rss_end = rss_bytes();
+    let (rss_end, heap_end) = (rss_bytes(), live_heap());
     run.rss_peak.fetch_max(rss_end, Relaxed);
     println!("{} (end)", progress(&run, &auth, &resource));
 
@@ -822,6 +905,7 @@ async fn soak(options: Options) -> Result<bool, BoxError> {
         .collect();
     let total_faults: u64 = auth.faults.iter().map(|n| n.load(Relaxed)).sum();
     let (rss_warm, rss_middle) = (run.rss_warm.load(Relaxed), run.rss_middle.load(Relaxed));
+    let (heap_warm, heap_middle) = (run.heap_warm.load(Relaxed), run.heap_middle.load(Relaxed));
     println!();
     println!(
         "requests      sent {sent} of {}, succeeded {}, failed {failed}",
@@ -848,6 +932,25 @@ async fn soak(options: Options) -> Result<bool, BoxError> {
         auth.refused.load(Relaxed),
         faults.join(", ")
     );
+    if failed > 0 {
+        // Each failed request is blamed on the last fault injected before it.
+        let mut blame: Vec<String> = FAULTS
+            .iter()
+            .map(|&fault| {
+                format!(
+                    "{fault:?} {} (after {} of {} such faults)",
+                    run.failed_after[fault as usize].load(Relaxed),
+                    run.faults_with_failures[fault as usize].load(Relaxed),
+                    auth.faults[fault as usize].load(Relaxed),
+                )
+            })
+            .collect();
+        blame.push(format!(
+            "no fault before {}",
+            run.failed_after[FAULTS.len()].load(Relaxed)
+        ));
+        println!("failed after  {}", blame.join(", "));
+    }
     println!(
         "lifetimes     {lifetimes:.1} token lifetimes of {} s, {:.2} token requests per lifetime",
         options.lifetime,
@@ -868,9 +971,16 @@ async fn soak(options: Options) -> Result<bool, BoxError> {
         (rss_end as f64 - rss_warm as f64) / (1024.0 * 1024.0),
     );
     println!(
-        "table row     | {} | {} | {sent} | {failed} | {} | {} | {} | {expired} | {token_requests} ({total_faults} faults) | {:.2} | {:.0} s | {} / {} / {} |",
-        options.fail_rate,
-        options.lifetime,
+        "live heap     start {}, after warm-up {}, middle {}, end {} (end - warm-up: {:+.1} KiB)",
+        mib(heap_start),
+        mib(heap_warm),
+        mib(heap_middle),
+        mib(heap_end),
+        (heap_end as f64 - heap_warm as f64) / 1024.0,
+    );
+    // One row of the table in BENCHMARKS.md ("Soak"), code and command columns left out.
+    println!(
+        "table row     | {sent} | {failed} | {} / {} / {} | {expired} | {token_requests} ({total_faults}) | {:.2} | {lifetimes:.0} | {:.0} s | {} / {} / {} | {} / {} |",
         run.failures[Failure::Token as usize].load(Relaxed),
         run.failures[Failure::Unauthorized as usize].load(Relaxed),
         run.failures[Failure::Transport as usize].load(Relaxed)
@@ -881,6 +991,8 @@ async fn soak(options: Options) -> Result<bool, BoxError> {
         mib(rss_warm),
         mib(rss_middle),
         mib(rss_end),
+        mib(heap_warm),
+        mib(heap_end),
     );
 
     let cut = run.cut_by_guard.load(Relaxed) || sent < options.requests;
