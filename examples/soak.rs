@@ -196,6 +196,7 @@ struct AuthServer {
     faults: [AtomicU64; 5],
     /// The last fault injected, numbered from 1, to blame the failures that follow it.
     last_fault: Mutex<Option<(u64, Fault)>>,
+    connections: Arc<Connections>,
 }
 
 /// The error a service returns to make hyper close the connection without answering.
@@ -384,6 +385,7 @@ struct ResourceServer {
     expired: AtomicU64,
     /// Missing, malformed, or bad signature (should stay 0).
     invalid: AtomicU64,
+    connections: Arc<Connections>,
 }
 
 impl ResourceServer {
@@ -401,6 +403,7 @@ impl ResourceServer {
             ok: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             invalid: AtomicU64::new(0),
+            connections: Arc::default(),
         }
     }
 
@@ -436,8 +439,15 @@ fn unauthorized(description: &'static str) -> Response<Full<Bytes>> {
     answer
 }
 
+/// A server's connections: open now, and accepted in all.
+#[derive(Default)]
+struct Connections {
+    open: AtomicU64,
+    accepted: AtomicU64,
+}
+
 /// Serves `handle` over HTTP/1.1 on a loopback port; returns the address.
-async fn serve<F, Fut, E>(handle: F) -> std::io::Result<SocketAddr>
+async fn serve<F, Fut, E>(handle: F, connections: Arc<Connections>) -> std::io::Result<SocketAddr>
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, E>> + Send + 'static,
@@ -457,11 +467,15 @@ where
             };
             let _ = stream.set_nodelay(true);
             let handle = handle.clone();
+            let connections = connections.clone();
+            connections.accepted.fetch_add(1, Relaxed);
+            connections.open.fetch_add(1, Relaxed);
             tokio::spawn(async move {
                 // Errors here are closed connections, the dropped-answer fault among them.
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service_fn(handle))
                     .await;
+                connections.open.fetch_sub(1, Relaxed);
             });
         }
     });
@@ -724,7 +738,7 @@ fn progress(run: &Run, auth: &AuthServer, resource: &ResourceServer) -> String {
     let rss = rss_bytes();
     run.rss_peak.fetch_max(rss, Relaxed);
     format!(
-        "[{:>6.1} s] sent {} ok {} failed {} ({}) | RS expired {} | token requests {} (faults {}) | RSS {} heap {}",
+        "[{:>6.1} s] sent {} ok {} failed {} ({}) | RS expired {} | token requests {} (faults {}) | RSS {} heap {} | connections RS {}/{} AS {}/{} (open/accepted)",
         run.start.elapsed().as_secs_f64(),
         run.done.load(Relaxed),
         run.succeeded.load(Relaxed),
@@ -735,6 +749,10 @@ fn progress(run: &Run, auth: &AuthServer, resource: &ResourceServer) -> String {
         faults,
         mib(rss),
         mib(live_heap()),
+        resource.connections.open.load(Relaxed),
+        resource.connections.accepted.load(Relaxed),
+        auth.connections.open.load(Relaxed),
+        auth.connections.accepted.load(Relaxed),
     )
 }
 
@@ -786,22 +804,31 @@ async fn soak(options: Options) -> Result<bool, BoxError> {
         refused: AtomicU64::new(0),
         faults: Default::default(),
         last_fault: Mutex::new(None),
+        connections: Arc::default(),
     });
     let resource = Arc::new(ResourceServer::new(&jwt_key));
     let auth_address = {
         let auth = auth.clone();
-        serve(move |request| {
-            let auth = auth.clone();
-            async move { auth.handle(request).await }
-        })
+        let connections = auth.connections.clone();
+        serve(
+            move |request| {
+                let auth = auth.clone();
+                async move { auth.handle(request).await }
+            },
+            connections,
+        )
         .await?
     };
     let resource_address = {
         let resource = resource.clone();
-        serve(move |request| {
-            let resource = resource.clone();
-            async move { resource.handle(request).await }
-        })
+        let connections = resource.connections.clone();
+        serve(
+            move |request| {
+                let resource = resource.clone();
+                async move { resource.handle(request).await }
+            },
+            connections,
+        )
         .await?
     };
 
