@@ -23,6 +23,12 @@
 //!   `i` is not sent before `start + i / R` (the schedule is the only wait: no sleep between
 //!   requests), and the run stops after N requests or `--max-seconds`, whichever comes first.
 //!
+//! The report (and a progress line every 10 s) gives requests sent, succeeded and failed by
+//! kind, each failure blamed on the last fault injected before it, the RS's counts, token
+//! requests per token lifetime, RSS (`/proc/self/statm`) and live heap bytes (counted by a
+//! wrapper around the system allocator) at start, after warm-up, middle and end, and the
+//! servers' connections.
+//!
 //! Goal: 0 failed requests and 0 expired tokens at the RS. The exit code is 0 if it is met,
 //! 1 if not (or if the time guard cut the run short), 2 on bad arguments. Set `RUST_LOG` (for
 //! example `RUST_LOG=tower_oauth2=info`) to see the cache's refreshes on stderr.
@@ -101,7 +107,7 @@ impl Options {
         let mut max_seconds = None;
         while let Some(arg) = args.next() {
             if arg == "-h" || arg == "--help" {
-                return Err(String::new());
+                return Err("help".into());
             }
             let (name, value) = match arg.split_once('=') {
                 Some((name, value)) => (name.to_owned(), value.to_owned()),
@@ -632,10 +638,11 @@ where
             }
         }
         let done = run.done.fetch_add(1, Relaxed) + 1;
-        if done == run.requests / 10 {
+        if done == (run.requests / 10).max(1) {
             run.rss_warm.store(rss_bytes(), Relaxed);
             run.heap_warm.store(live_heap(), Relaxed);
-        } else if done == run.requests / 2 {
+        }
+        if done == (run.requests / 2).max(1) {
             run.rss_middle.store(rss_bytes(), Relaxed);
             run.heap_middle.store(live_heap(), Relaxed);
         }
@@ -725,8 +732,23 @@ fn page_size() -> u64 {
     4096
 }
 
+/// Bytes in MiB; "-" for 0, a point the run did not reach.
 fn mib(bytes: u64) -> String {
+    if bytes == 0 {
+        return "-".to_owned();
+    }
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// `end - warm_up` in KiB, if the run got past its warm-up.
+fn growth(warm_up: u64, end: u64) -> String {
+    if warm_up == 0 {
+        return "no warm-up point".to_owned();
+    }
+    format!(
+        "end - warm-up: {:+.0} KiB",
+        (end as f64 - warm_up as f64) / 1024.0
+    )
 }
 
 fn progress(run: &Run, auth: &AuthServer, resource: &ResourceServer) -> String {
@@ -762,11 +784,12 @@ fn progress(run: &Run, auth: &AuthServer, resource: &ResourceServer) -> String {
 async fn main() -> ExitCode {
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
+        Err(message) if message == "help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(message) => {
-            if !message.is_empty() {
-                eprintln!("{message}");
-            }
-            eprintln!("{USAGE}");
+            eprintln!("{message}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -989,21 +1012,21 @@ async fn soak(options: Options) -> Result<bool, BoxError> {
         sent as f64 / elapsed.as_secs_f64()
     );
     println!(
-        "RSS           start {}, after warm-up (10 %) {}, middle {}, end {}, peak {} (end - warm-up: {:+.1} MiB)",
+        "RSS           start {}, after warm-up (10 %) {}, middle {}, end {}, peak {} ({})",
         mib(rss_start),
         mib(rss_warm),
         mib(rss_middle),
         mib(rss_end),
         mib(run.rss_peak.load(Relaxed)),
-        (rss_end as f64 - rss_warm as f64) / (1024.0 * 1024.0),
+        growth(rss_warm, rss_end),
     );
     println!(
-        "live heap     start {}, after warm-up {}, middle {}, end {} (end - warm-up: {:+.1} KiB)",
+        "live heap     start {}, after warm-up {}, middle {}, end {} ({})",
         mib(heap_start),
         mib(heap_warm),
         mib(heap_middle),
         mib(heap_end),
-        (heap_end as f64 - heap_warm as f64) / 1024.0,
+        growth(heap_warm, heap_end),
     );
     // One row of the table in BENCHMARKS.md ("Soak"), code and command columns left out.
     println!(
