@@ -702,7 +702,7 @@ impl TokenCache {
             state.failures = 0;
             state.retry_at = None;
             tracing::error!(
-                error = %err,
+                error = %err.report(),
                 duration_ms,
                 "the grant was lost: the cached token is dropped and requests fail until new credentials are supplied"
             );
@@ -749,7 +749,7 @@ impl TokenCache {
         let retry_in_ms = retry_at.duration_since(now).unwrap_or_default().as_millis() as u64;
         let keeping_valid_token = valid_until.is_some();
         tracing::warn!(
-            error = %err,
+            error = %err.report(),
             transient,
             failures = state.failures,
             retry_in_ms,

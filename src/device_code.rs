@@ -241,10 +241,11 @@ impl DeviceCode {
                     interval += SLOW_DOWN_STEP;
                     tracing::debug!(?interval, "slow_down: polling less often");
                 }
-                // RFC 8628 §3.5: back off on connection failures; likewise on 5xx and 429.
+                // RFC 8628 §3.5: back off on connection failures; likewise on 5xx and 429. The
+                // backoff's cap never shortens an interval that `slow_down`s made longer.
                 _ if err.is_transient() => {
-                    interval = (interval * 2).min(MAX_INTERVAL).max(auth.interval);
-                    tracing::debug!(error = %err, ?interval, "device flow poll failed; backing off");
+                    interval = (interval * 2).min(MAX_INTERVAL).max(interval);
+                    tracing::debug!(error = %err.report(), ?interval, "device flow poll failed; backing off");
                 }
                 _ => return Err(err),
             }

@@ -142,7 +142,7 @@ impl TokenEndpoint {
             let result = parse_token_response(&response, sent_at, self.inner.default_lifetime);
             match &result {
                 Ok(token) => tracing::debug!(expires_at = ?token.expires_at(), "token response received"),
-                Err(err) => tracing::debug!(error = %err, "token request failed"),
+                Err(err) => tracing::debug!(error = %err.report(), "token request failed"),
             }
             result
         }

@@ -426,6 +426,32 @@ fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
     text.chars().try_for_each(|c| fmt::Display::fmt(&Escaped(c), f))
 }
 
+/// An error with its causes, for log fields: `error: cause: cause`, each cause escaped and
+/// cut like server text, at most eight levels deep. `Display` alone says only the error's own
+/// part (the chain is for reporters that walk `source()`); a log line has to say it all.
+pub(crate) struct Report<'a>(&'a Error);
+
+impl Error {
+    /// This error and its causes, for a log field.
+    pub(crate) fn report(&self) -> Report<'_> {
+        Report(self)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.0, f)?;
+        let mut cause = std::error::Error::source(self.0);
+        for _ in 0..8 {
+            let Some(error) = cause else { break };
+            f.write_str(": ")?;
+            f.write_str(&sanitize_server_text(&error.to_string()))?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
 /// Shows a character as itself, or escaped if printing it raw could forge or hide text:
 /// control characters (C0, DEL, C1) and invisible or direction-changing format characters.
 struct Escaped(char);
@@ -627,6 +653,17 @@ impl fmt::Display for ErrorCode {
 mod tests {
     use super::*;
     use std::error::Error as _;
+
+    #[test]
+    fn a_report_says_every_level_once_escaped() {
+        let err = Error::source_error(Error::transport(std::io::Error::other("reset\nby peer")));
+        let report = err.report().to_string();
+        assert_eq!(
+            report,
+            format!("{err}: could not get a response from the authorization server: reset\\nby peer")
+        );
+        assert!(!report.contains('\n'));
+    }
 
     fn headers(retry_after: &str) -> http::HeaderMap {
         let mut headers = http::HeaderMap::new();

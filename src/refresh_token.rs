@@ -254,7 +254,7 @@ impl RefreshToken {
                     grant.refresh_token = None;
                     grant.lost = Some(lost.clone());
                 }
-                tracing::warn!(error = %lost, "the refresh token was refused; the grant is lost");
+                tracing::warn!(error = %lost.report(), "the refresh token was refused; the grant is lost");
                 if let Some(hook) = &self.on_grant_lost {
                     hook(lost.clone()).await;
                 }

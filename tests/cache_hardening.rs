@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use auth_server::{AuthServer, ClientAuthMethod, Scripted};
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -167,14 +168,13 @@ fn a_refresh_that_never_ran_is_forgotten() {
         .enable_all()
         .build()
         .unwrap();
-    // `refresh()` spawns the task on rt1; dropping rt1 drops the task before it is polled.
-    let pending = rt1.block_on(async {
-        let cache = cache.clone();
-        // Returns the join of the refresh without letting the task run.
-        tokio::spawn(async move { cache.refresh().await })
+    // Polled once, `refresh()` spawns its task on rt1 and is then dropped; rt1 never runs the
+    // task, and dropping rt1 drops it.
+    rt1.block_on(async {
+        assert!(cache.refresh().now_or_never().is_none());
     });
     drop(rt1);
-    drop(pending);
+    assert_eq!(server.token_requests(), 0);
     let rt2 = runtime();
     rt2.block_on(bounded(async {
         let token = cache.refresh().await.expect("a new refresh on this runtime");
