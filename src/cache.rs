@@ -39,8 +39,9 @@
 //!   with that error until the application supplies new credentials (see
 //!   [`RefreshToken::on_grant_lost`](crate::RefreshToken::on_grant_lost)).
 //!
-//! While no valid token exists, requests that arrive during a backoff fail at once with the
-//! last error instead of waiting; [`last_error`](TokenCache::last_error) shows it to health
+//! While no valid token exists, requests that arrive during a backoff wait for the next
+//! attempt if it is due within 2 s ([`wait_for_retry`](TokenCacheBuilder::wait_for_retry)),
+//! and otherwise fail at once with the last error instead of waiting; [`last_error`](TokenCache::last_error) shows it to health
 //! checks while a valid token is still served.
 //!
 //! ```
@@ -89,6 +90,9 @@ pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Default longest backoff after a transient failure while no valid token exists.
 pub const DEFAULT_BACKOFF_WITHOUT_TOKEN: Duration = Duration::from_secs(5);
+/// Default longest wait of a request for the next attempt after a failure, while no valid
+/// token exists (see [`TokenCacheBuilder::wait_for_retry`]).
+pub const DEFAULT_WAIT_FOR_RETRY: Duration = Duration::from_secs(2);
 /// Default expiry leeway: a token is not used in the last 5 s before its expiry (at most a
 /// quarter of its lifetime; see [`TokenCacheBuilder::leeway`]).
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
@@ -186,6 +190,8 @@ pub(crate) struct TokenWait(WaitState);
 
 enum WaitState {
     Refresh(SharedRefresh),
+    /// Waiting for the next attempt, due soon after a failure.
+    Retry(Pin<Box<dyn Future<Output = RefreshResult> + Send>>),
     Failed(Option<Error>),
 }
 
@@ -195,6 +201,7 @@ impl Future for TokenWait {
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<RefreshResult> {
         match &mut self.0 {
             WaitState::Refresh(shared) => Pin::new(shared).poll(cx),
+            WaitState::Retry(retry) => retry.as_mut().poll(cx),
             WaitState::Failed(error) => std::task::Poll::Ready(Err(error
                 .take()
                 .unwrap_or_else(|| Error::Config("TokenWait polled after completion".to_owned())))),
@@ -231,6 +238,7 @@ struct Config {
     min_backoff: Duration,
     max_backoff: Duration,
     backoff_without_token: Duration,
+    wait_for_retry: Duration,
     lost_response: LostResponseRetry,
 }
 
@@ -323,6 +331,19 @@ impl TokenCacheBuilder {
     /// kept short; single-flight keeps it to one token request per attempt.
     pub fn backoff_without_token(mut self, max: Duration) -> Self {
         self.config.backoff_without_token = max;
+        self
+    }
+
+    /// While no valid token exists, a request that arrives during a backoff waits for the
+    /// next attempt if it is due within `max` (default 2 s), as it would wait for a running
+    /// refresh, and fails at once with the last error if it is due later. A request waits for
+    /// one attempt at most. `Duration::ZERO` makes every such request fail at once.
+    ///
+    /// A short wait keeps a brief failure from failing requests: a token endpoint that
+    /// answers `503` with `Retry-After: 1` just before the token expires makes requests wait
+    /// a moment for the next attempt instead of failing until it.
+    pub fn wait_for_retry(mut self, max: Duration) -> Self {
+        self.config.wait_for_retry = max;
         self
     }
 
@@ -420,6 +441,7 @@ impl TokenCache {
                 min_backoff: DEFAULT_MIN_BACKOFF,
                 max_backoff: DEFAULT_MAX_BACKOFF,
                 backoff_without_token: DEFAULT_BACKOFF_WITHOUT_TOKEN,
+                wait_for_retry: DEFAULT_WAIT_FOR_RETRY,
                 lost_response: LostResponseRetry::default(),
             },
         }
@@ -580,12 +602,48 @@ impl TokenCache {
         }
         if state.in_flight.is_none() {
             if let (Some(retry_at), Some(error)) = (state.retry_at, &state.last_error) {
-                if self.inner.clock.now() < retry_at {
-                    return TokenWait(WaitState::Failed(Some(error.clone())));
+                let now = self.inner.clock.now();
+                if let Ok(delay) = retry_at.duration_since(now) {
+                    if !delay.is_zero() {
+                        // The next attempt is due soon: wait for it, as for a running refresh.
+                        if delay <= self.inner.config.wait_for_retry
+                            && tokio::runtime::Handle::try_current().is_ok()
+                        {
+                            return TokenWait(WaitState::Retry(Box::pin(self.clone().retry_after(delay))));
+                        }
+                        return TokenWait(WaitState::Failed(Some(error.clone())));
+                    }
                 }
             }
         }
         TokenWait(WaitState::Refresh(self.start_refresh(&mut state)))
+    }
+
+    /// Waits `delay` (to the end of a backoff), then joins the refresh of whoever got there
+    /// first, or starts it. If another attempt failed meanwhile and pushed the backoff further,
+    /// its error is the answer: a request waits for one attempt at most.
+    async fn retry_after(self, delay: Duration) -> RefreshResult {
+        self.inner.clock.sleep(delay).await;
+        let shared = {
+            let mut state = self.inner.lock_state();
+            if let Some(entry) = self
+                .inner
+                .current
+                .load_full()
+                .filter(|entry| self.is_valid(entry))
+            {
+                return Ok(entry);
+            }
+            if state.in_flight.is_none() {
+                if let (Some(retry_at), Some(error)) = (state.retry_at, &state.last_error) {
+                    if self.inner.clock.now() < retry_at {
+                        return Err(error.clone());
+                    }
+                }
+            }
+            self.start_refresh(&mut state)
+        };
+        shared.await
     }
 
     fn is_valid(&self, entry: &Entry) -> bool {

@@ -532,13 +532,51 @@ async fn retry_after_is_capped_at_the_maximum_backoff() {
     );
     let err = send(&service, &server).await.unwrap_err();
     assert_eq!(as_error(&err).retry_after(), Some(secs(86400)));
-    clock.advance(secs(29));
+    clock.advance(secs(27));
     assert!(
         send(&service, &server).await.is_err(),
-        "within Retry-After: fails at once"
+        "3 s before the capped Retry-After ends: fails at once"
     );
     assert_eq!(server.token_requests(), 1);
-    clock.advance(secs(2));
+    clock.advance(secs(4));
     assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
     assert_eq!(server.token_requests(), 2);
+}
+
+/// A `503` with `Retry-After: 1` just before the token's `valid_until`: requests that find no
+/// valid token wait the moment until the next attempt instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_wait_for_an_attempt_due_soon_instead_of_failing() {
+    let server = AuthServer::start().await;
+    let clock = ManualClock::new();
+    let cache = builder(&server, &clock).build();
+    let service = layered(&cache);
+    cache.prefetch().await.unwrap();
+    let valid_until = cache.valid_until().unwrap();
+    let old = token_value(&cache);
+
+    // The background refresh, half a second before `valid_until`, is told to come back in 1 s.
+    clock.advance(valid_until.duration_since(clock.now()).unwrap() - Duration::from_millis(500));
+    server.push_token_response(
+        Scripted::json(503, json!({"error": "temporarily_unavailable"})).with_header("retry-after", "1"),
+    );
+    assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
+    eventually("the failed refresh", || cache.last_error().is_some()).await;
+
+    // Past `valid_until`, 0.4 s before the next attempt: the request waits for it.
+    clock.advance(Duration::from_millis(600));
+    assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
+    assert_eq!(server.token_requests(), 3);
+    assert_ne!(token_value(&cache), old);
+
+    // An attempt due later than `wait_for_retry` is not waited for: the error comes at once.
+    server.push_token_response(
+        Scripted::json(503, json!({"error": "temporarily_unavailable"})).with_header("retry-after", "30"),
+    );
+    cache.invalidate();
+    let err = send(&service, &server).await.unwrap_err();
+    assert_eq!(as_error(&err).retry_after(), Some(secs(30)));
+    let err = send(&service, &server).await.unwrap_err();
+    assert_eq!(as_error(&err).code(), Some(&ErrorCode::TemporarilyUnavailable));
+    assert_eq!(server.token_requests(), 4, "no attempt within Retry-After");
 }

@@ -481,67 +481,6 @@ async fn long_server_text_is_cut_on_a_char_boundary() {
     assert!(err.to_string().chars().count() < 800, "{err}");
 }
 
-/// Collects what `tracing`'s fmt subscriber writes, for the current thread.
-#[derive(Clone, Default)]
-struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl LogBuffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-#[tokio::test]
-async fn server_text_is_escaped_in_log_events() {
-    let server = AuthServer::start().await;
-    let clock = ManualClock::new();
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let err = expect_err(
-        fetch_scripted(
-            &server,
-            &clock,
-            Scripted::json(
-                400,
-                json!({"error": "invalid_request", "error_description": HOSTILE}),
-            ),
-        )
-        .await,
-    );
-    assert_eq!(err.code(), Some(&ErrorCode::InvalidRequest));
-    let text = logs.text();
-    assert!(text.contains("token request failed"), "{text}");
-    // One event per line: nothing the server sent started a line of its own.
-    for line in text.lines() {
-        assert!(!line.starts_with("INFO forged"), "{text}");
-        assert_printable(line);
-    }
-    assert!(text.contains("forged log line"), "{text}");
-}
-
 #[tokio::test]
 async fn echoed_client_secret_is_redacted() {
     let server = AuthServer::start().await;
