@@ -39,10 +39,10 @@
 //!   with that error until the application supplies new credentials (see
 //!   [`RefreshToken::on_grant_lost`](crate::RefreshToken::on_grant_lost)).
 //!
-//! While no valid token exists, requests that arrive during a backoff wait for the next
-//! attempt if it is due within 2 s ([`wait_for_retry`](TokenCacheBuilder::wait_for_retry)),
-//! and otherwise fail at once with the last error instead of waiting; [`last_error`](TokenCache::last_error) shows it to health
-//! checks while a valid token is still served.
+//! While no valid token exists, requests wait through failed attempts and backoffs of up to
+//! 3 s in all ([`wait_for_retry`](TokenCacheBuilder::wait_for_retry)), and otherwise fail at
+//! once with the last error instead of waiting; [`last_error`](TokenCache::last_error) shows
+//! it to health checks while a valid token is still served.
 //!
 //! ```
 //! use std::time::Duration;
@@ -90,9 +90,9 @@ pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Default longest backoff after a transient failure while no valid token exists.
 pub const DEFAULT_BACKOFF_WITHOUT_TOKEN: Duration = Duration::from_secs(5);
-/// Default longest wait of a request for the next attempt after a failure, while no valid
-/// token exists (see [`TokenCacheBuilder::wait_for_retry`]).
-pub const DEFAULT_WAIT_FOR_RETRY: Duration = Duration::from_secs(2);
+/// Default patience of a request with backoffs while no valid token exists (see
+/// [`TokenCacheBuilder::wait_for_retry`]).
+pub const DEFAULT_WAIT_FOR_RETRY: Duration = Duration::from_secs(3);
 /// Default expiry leeway: a token is not used in the last 5 s before its expiry (at most a
 /// quarter of its lifetime; see [`TokenCacheBuilder::leeway`]).
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
@@ -189,10 +189,20 @@ type SharedRefresh = Shared<Pin<Box<dyn Future<Output = RefreshResult> + Send>>>
 pub(crate) struct TokenWait(WaitState);
 
 enum WaitState {
-    Refresh(SharedRefresh),
-    /// Waiting for the next attempt, due soon after a failure.
-    Retry(Pin<Box<dyn Future<Output = RefreshResult> + Send>>),
+    Waiting(Pin<Box<dyn Future<Output = RefreshResult> + Send>>),
     Failed(Option<Error>),
+}
+
+/// One step of a request that waits for a token.
+enum Step {
+    /// A valid token is there.
+    Ready(Arc<Entry>),
+    /// Wait for this refresh.
+    Join(SharedRefresh),
+    /// Sleep to the end of the backoff.
+    Sleep(Duration),
+    /// Give up with this error.
+    Fail(Error),
 }
 
 impl Future for TokenWait {
@@ -200,8 +210,7 @@ impl Future for TokenWait {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<RefreshResult> {
         match &mut self.0 {
-            WaitState::Refresh(shared) => Pin::new(shared).poll(cx),
-            WaitState::Retry(retry) => retry.as_mut().poll(cx),
+            WaitState::Waiting(wait) => wait.as_mut().poll(cx),
             WaitState::Failed(error) => std::task::Poll::Ready(Err(error
                 .take()
                 .unwrap_or_else(|| Error::Config("TokenWait polled after completion".to_owned())))),
@@ -334,14 +343,19 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// While no valid token exists, a request that arrives during a backoff waits for the
-    /// next attempt if it is due within `max` (default 2 s), as it would wait for a running
-    /// refresh, and fails at once with the last error if it is due later. A request waits for
-    /// one attempt at most. `Duration::ZERO` makes every such request fail at once.
+    /// A request's patience with backoffs while no valid token exists (default 3 s: enough
+    /// for two failed attempts in a row, whose backoffs are at most 1 s and 2 s).
     ///
-    /// A short wait keeps a brief failure from failing requests: a token endpoint that
-    /// answers `503` with `Retry-After: 1` just before the token expires makes requests wait
-    /// a moment for the next attempt instead of failing until it.
+    /// A request that finds no valid token waits for the running refresh (or starts one). If
+    /// that attempt fails with a transient error, or a backoff is pending when it arrives, the
+    /// request sleeps to the next attempt and waits for it too, as long as the backoffs it
+    /// sleeps through add up to at most `max` (and for four attempts at most); otherwise it
+    /// fails at once with the last error. Permanent errors fail at once. `Duration::ZERO`
+    /// makes requests fail at the first failed attempt and during every backoff.
+    ///
+    /// So a brief failure does not fail requests: a token endpoint that answers `503` with
+    /// `Retry-After: 1` just before the token expires, or drops one connection, makes requests
+    /// wait a moment longer instead of failing.
     pub fn wait_for_retry(mut self, max: Duration) -> Self {
         self.config.wait_for_retry = max;
         self
@@ -586,64 +600,77 @@ impl TokenCache {
     }
 
     /// The slow path: there is no valid token. Joins the running refresh, or starts one, or,
-    /// during a backoff after a failure, fails at once with the last error.
+    /// during a backoff after a failure, waits for the next attempt if it is due soon and fails
+    /// at once with the last error otherwise.
     #[cold]
     fn wait_for_refresh(&self) -> TokenWait {
-        let mut state = self.inner.lock_state();
+        let step = {
+            let mut state = self.inner.lock_state();
+            self.next_step(&mut state, self.inner.config.wait_for_retry)
+        };
+        match step {
+            Step::Fail(error) => TokenWait(WaitState::Failed(Some(error))),
+            step => TokenWait(WaitState::Waiting(Box::pin(self.clone().wait(step)))),
+        }
+    }
+
+    /// What a request without a valid token does next, with `patience` left for backoffs.
+    fn next_step(&self, state: &mut RefreshState, patience: Duration) -> Step {
         // Another request may have stored a token since our lookup.
-        if let Some(entry) = self.inner.current.load_full() {
-            if self.is_valid(&entry) {
-                return TokenWait(WaitState::Refresh(
-                    (Box::pin(std::future::ready(Ok(entry)))
-                        as Pin<Box<dyn Future<Output = RefreshResult> + Send>>)
-                        .shared(),
-                ));
-            }
+        if let Some(entry) = self
+            .inner
+            .current
+            .load_full()
+            .filter(|entry| self.is_valid(entry))
+        {
+            return Step::Ready(entry);
         }
         if state.in_flight.is_none() {
             if let (Some(retry_at), Some(error)) = (state.retry_at, &state.last_error) {
-                let now = self.inner.clock.now();
-                if let Ok(delay) = retry_at.duration_since(now) {
+                if let Ok(delay) = retry_at.duration_since(self.inner.clock.now()) {
                     if !delay.is_zero() {
-                        // The next attempt is due soon: wait for it, as for a running refresh.
-                        if delay <= self.inner.config.wait_for_retry
-                            && tokio::runtime::Handle::try_current().is_ok()
-                        {
-                            return TokenWait(WaitState::Retry(Box::pin(self.clone().retry_after(delay))));
-                        }
-                        return TokenWait(WaitState::Failed(Some(error.clone())));
+                        // Sleeping needs a runtime; without one, fail at once.
+                        let can_sleep = tokio::runtime::Handle::try_current().is_ok();
+                        return if delay <= patience && can_sleep {
+                            Step::Sleep(delay)
+                        } else {
+                            Step::Fail(error.clone())
+                        };
                     }
                 }
             }
         }
-        TokenWait(WaitState::Refresh(self.start_refresh(&mut state)))
+        Step::Join(self.start_refresh(state))
     }
 
-    /// Waits `delay` (to the end of a backoff), then joins the refresh of whoever got there
-    /// first, or starts it. If another attempt failed meanwhile and pushed the backoff further,
-    /// its error is the answer: a request waits for one attempt at most.
-    async fn retry_after(self, delay: Duration) -> RefreshResult {
-        self.inner.clock.sleep(delay).await;
-        let shared = {
-            let mut state = self.inner.lock_state();
-            if let Some(entry) = self
-                .inner
-                .current
-                .load_full()
-                .filter(|entry| self.is_valid(entry))
-            {
-                return Ok(entry);
-            }
-            if state.in_flight.is_none() {
-                if let (Some(retry_at), Some(error)) = (state.retry_at, &state.last_error) {
-                    if self.inner.clock.now() < retry_at {
-                        return Err(error.clone());
+    /// Waits for a token: joins refreshes, and after a transient failure sleeps to the next
+    /// attempt while the backoffs fit in the request's patience
+    /// ([`wait_for_retry`](TokenCacheBuilder::wait_for_retry)), at most four attempts.
+    async fn wait(self, mut step: Step) -> RefreshResult {
+        let mut patience = self.inner.config.wait_for_retry;
+        let mut attempts = 0;
+        loop {
+            match step {
+                Step::Ready(entry) => return Ok(entry),
+                Step::Fail(error) => return Err(error),
+                Step::Sleep(delay) => {
+                    patience = patience.saturating_sub(delay);
+                    self.inner.clock.sleep(delay).await;
+                }
+                Step::Join(shared) => {
+                    attempts += 1;
+                    match shared.await {
+                        Ok(entry) => return Ok(entry),
+                        Err(error) if !error.is_transient() || attempts >= 4 => return Err(error),
+                        Err(_) => {}
                     }
                 }
             }
-            self.start_refresh(&mut state)
-        };
-        shared.await
+            step = {
+                let mut state = self.inner.lock_state();
+                self.next_step(&mut state, patience)
+            };
+        }
     }
 
     fn is_valid(&self, entry: &Entry) -> bool {

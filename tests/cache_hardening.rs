@@ -386,7 +386,8 @@ async fn a_server_back_before_expiry_causes_no_failure() {
 async fn without_a_valid_token_the_backoff_stays_short() {
     let server = AuthServer::start().await;
     let clock = ManualClock::new();
-    let cache = builder(&server, &clock).build();
+    // No patience: each request sees one attempt or the backoff, nothing else.
+    let cache = builder(&server, &clock).wait_for_retry(Duration::ZERO).build();
     let service = layered(&cache);
     server.set_token_outage(Some(Scripted::json(
         503,
@@ -400,6 +401,26 @@ async fn without_a_valid_token_the_backoff_stays_short() {
     }
     server.set_token_outage(None);
     assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
+}
+
+/// With the default patience, a request waits through short backoffs: a token endpoint
+/// that fails twice in a row fails no request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waits_through_brief_failures() {
+    let server = AuthServer::start().await;
+    let clock = ManualClock::new();
+    let cache = builder(&server, &clock).build();
+    let service = layered(&cache);
+    server.push_token_response(Scripted::json(503, json!({"error": "temporarily_unavailable"})));
+    server.push_token_response(Scripted::json(500, json!({"error": "server_error"})));
+    assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
+    assert_eq!(server.token_requests(), 3);
+    // A permanent error is not waited through.
+    cache.invalidate();
+    server.push_token_response(Scripted::json(401, json!({"error": "invalid_client"})));
+    let err = send(&service, &server).await.unwrap_err();
+    assert_eq!(as_error(&err).code(), Some(&ErrorCode::InvalidClient));
+    assert_eq!(server.token_requests(), 4);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -532,13 +553,13 @@ async fn retry_after_is_capped_at_the_maximum_backoff() {
     );
     let err = send(&service, &server).await.unwrap_err();
     assert_eq!(as_error(&err).retry_after(), Some(secs(86400)));
-    clock.advance(secs(27));
+    clock.advance(secs(26));
     assert!(
         send(&service, &server).await.is_err(),
-        "3 s before the capped Retry-After ends: fails at once"
+        "4 s before the capped Retry-After ends: fails at once"
     );
     assert_eq!(server.token_requests(), 1);
-    clock.advance(secs(4));
+    clock.advance(secs(5));
     assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
     assert_eq!(server.token_requests(), 2);
 }
