@@ -37,7 +37,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!("tower-oauth2 quickstart");
     println!("  authorization server  {}", server.token_url());
     println!("  resource server       {}", server.resource_url());
-    println!("  tokens live {TOKEN_LIFETIME} s; the layer refreshes them 1.5 s ahead of expiry\n");
+    println!(
+        "  tokens live {TOKEN_LIFETIME} s; the layer stops sending a token 1 s before it expires (the leeway)"
+    );
+    println!("  and refreshes it in the background 1.5 s before that\n");
 
     // 2. A token source, a cache, and the layer over hyper-util's client.
     let endpoint = TokenEndpoint::new(
@@ -80,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
         };
         let left = cache
-            .expires_at()
+            .valid_until()
             .and_then(|at| at.duration_since(SystemTime::now()).ok())
             .map_or_else(|| "-".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()));
         let mut note = String::new();
@@ -91,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             );
         }
         println!(
-            "  t={:>5.2}s  GET /resource  {status:<6}  token {}  (cached token expires in {left}){note}",
+            "  t={:>5.2}s  GET /resource  {status:<6}  token {}  (cached token usable for {left}){note}",
             start.elapsed().as_secs_f64(),
             fingerprint(&used),
         );
