@@ -40,7 +40,7 @@
 //!   [`RefreshToken::on_grant_lost`](crate::RefreshToken::on_grant_lost)).
 //!
 //! While no valid token exists, requests wait through failed attempts and backoffs of up to
-//! 3 s in all ([`wait_for_retry`](TokenCacheBuilder::wait_for_retry)), and otherwise fail at
+//! 10 s in all ([`wait_for_retry`](TokenCacheBuilder::wait_for_retry)), and otherwise fail at
 //! once with the last error instead of waiting; [`last_error`](TokenCache::last_error) shows
 //! it to health checks while a valid token is still served.
 //!
@@ -92,7 +92,7 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub const DEFAULT_BACKOFF_WITHOUT_TOKEN: Duration = Duration::from_secs(5);
 /// Default patience of a request with backoffs while no valid token exists (see
 /// [`TokenCacheBuilder::wait_for_retry`]).
-pub const DEFAULT_WAIT_FOR_RETRY: Duration = Duration::from_secs(3);
+pub const DEFAULT_WAIT_FOR_RETRY: Duration = Duration::from_secs(10);
 /// Default expiry leeway: a token is not used in the last 5 s before its expiry (at most a
 /// quarter of its lifetime; see [`TokenCacheBuilder::leeway`]).
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
@@ -343,13 +343,13 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// A request's patience with backoffs while no valid token exists (default 3 s: enough
-    /// for two failed attempts in a row, whose backoffs are at most 1 s and 2 s).
+    /// A request's patience with backoffs while no valid token exists (default 10 s: enough
+    /// for three or four failed attempts in a row, whose backoffs are at most 1, 2, 4 and 5 s).
     ///
     /// A request that finds no valid token waits for the running refresh (or starts one). If
     /// that attempt fails with a transient error, or a backoff is pending when it arrives, the
     /// request sleeps to the next attempt and waits for it too, as long as the backoffs it
-    /// sleeps through add up to at most `max` (and for four attempts at most); otherwise it
+    /// sleeps through add up to at most `max` (and for six attempts at most); otherwise it
     /// fails at once with the last error. Permanent errors fail at once. `Duration::ZERO`
     /// makes requests fail at the first failed attempt and during every backoff.
     ///
@@ -645,7 +645,7 @@ impl TokenCache {
 
     /// Waits for a token: joins refreshes, and after a transient failure sleeps to the next
     /// attempt while the backoffs fit in the request's patience
-    /// ([`wait_for_retry`](TokenCacheBuilder::wait_for_retry)), at most four attempts.
+    /// ([`wait_for_retry`](TokenCacheBuilder::wait_for_retry)), at most six attempts.
     async fn wait(self, mut step: Step) -> RefreshResult {
         let mut patience = self.inner.config.wait_for_retry;
         let mut attempts = 0;
@@ -661,7 +661,7 @@ impl TokenCache {
                     attempts += 1;
                     match shared.await {
                         Ok(entry) => return Ok(entry),
-                        Err(error) if !error.is_transient() || attempts >= 4 => return Err(error),
+                        Err(error) if !error.is_transient() || attempts >= 6 => return Err(error),
                         Err(_) => {}
                     }
                 }
