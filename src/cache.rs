@@ -93,6 +93,9 @@ pub const DEFAULT_BACKOFF_WITHOUT_TOKEN: Duration = Duration::from_secs(5);
 /// Default patience of a request with backoffs while no valid token exists (see
 /// [`TokenCacheBuilder::wait_for_retry`]).
 pub const DEFAULT_WAIT_FOR_RETRY: Duration = Duration::from_secs(10);
+/// The longest duration a setting takes (a year): longer ones are cut to it, so that no
+/// computation with them can overflow.
+const LONGEST_SETTING: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Default expiry leeway: a token is not used in the last 5 s before its expiry (at most a
 /// quarter of its lifetime; see [`TokenCacheBuilder::leeway`]).
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
@@ -278,7 +281,7 @@ impl TokenCacheBuilder {
     /// [`max_refresh_fraction`](Self::max_refresh_fraction)) so short-lived tokens are not
     /// stale from birth.
     pub fn refresh_ahead(mut self, window: Duration) -> Self {
-        self.config.refresh_ahead = window;
+        self.config.refresh_ahead = window.min(LONGEST_SETTING);
         self
     }
 
@@ -322,7 +325,7 @@ impl TokenCacheBuilder {
     /// # let _ = cache;
     /// ```
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.config.leeway = leeway;
+        self.config.leeway = leeway.min(LONGEST_SETTING);
         self
     }
 
@@ -330,8 +333,8 @@ impl TokenCacheBuilder {
     /// `max` (defaults 1 s and 60 s), each with up to 50 % random reduction. A permanent
     /// error goes to `max` at once.
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.config.min_backoff = min;
-        self.config.max_backoff = max.max(min);
+        self.config.min_backoff = min.min(LONGEST_SETTING);
+        self.config.max_backoff = max.max(min).min(LONGEST_SETTING);
         self
     }
 
@@ -339,7 +342,7 @@ impl TokenCacheBuilder {
     /// 5 s, never less than the minimum backoff): requests fail during a backoff, so it is
     /// kept short; single-flight keeps it to one token request per attempt.
     pub fn backoff_without_token(mut self, max: Duration) -> Self {
-        self.config.backoff_without_token = max;
+        self.config.backoff_without_token = max.min(LONGEST_SETTING);
         self
     }
 
@@ -357,7 +360,7 @@ impl TokenCacheBuilder {
     /// `Retry-After: 1` just before the token expires, or drops one connection, makes requests
     /// wait a moment longer instead of failing.
     pub fn wait_for_retry(mut self, max: Duration) -> Self {
-        self.config.wait_for_retry = max;
+        self.config.wait_for_retry = max.min(LONGEST_SETTING);
         self
     }
 

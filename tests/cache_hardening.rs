@@ -601,3 +601,32 @@ async fn requests_wait_for_an_attempt_due_soon_instead_of_failing() {
     assert_eq!(as_error(&err).code(), Some(&ErrorCode::TemporarilyUnavailable));
     assert_eq!(server.token_requests(), 4, "no attempt within Retry-After");
 }
+
+/// Settings at `Duration::MAX` are cut to a year: no overflow, no panic, on any failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_settings_do_not_overflow() {
+    let server = AuthServer::start().await;
+    let clock = ManualClock::new();
+    let cache = builder(&server, &clock)
+        .refresh_ahead(Duration::MAX)
+        .leeway(Duration::MAX)
+        .backoff(Duration::MAX, Duration::MAX)
+        .backoff_without_token(Duration::MAX)
+        .wait_for_retry(Duration::MAX)
+        .jitter(1.0)
+        .build();
+    let service = layered(&cache);
+    server.set_token_outage(Some(Scripted::json(
+        503,
+        json!({"error": "temporarily_unavailable"}),
+    )));
+    let err = send(&service, &server).await.unwrap_err();
+    assert_eq!(as_error(&err).code(), Some(&ErrorCode::TemporarilyUnavailable));
+    server.set_token_outage(Some(Scripted::json(401, json!({"error": "invalid_client"}))));
+    clock.advance(secs(400 * 24 * 3600));
+    let err = send(&service, &server).await.unwrap_err();
+    assert_eq!(as_error(&err).code(), Some(&ErrorCode::InvalidClient));
+    server.set_token_outage(None);
+    clock.advance(secs(400 * 24 * 3600));
+    assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
+}
