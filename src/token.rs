@@ -229,7 +229,13 @@ pub(crate) fn check_response(response: &ReadResponse) -> Result<Map<String, Valu
         return Err(Error::OAuth2 {
             status: response.status,
             error: ServerError {
-                code: ErrorCode::from(server_text(response, code).as_str()),
+                // A code the crate knows is a protocol word, kept as it is (redacting a short
+                // secret that happens to be inside it would turn `expired_token` into an
+                // unknown code); any other code is server text like the rest.
+                code: match ErrorCode::from(code.as_str()) {
+                    ErrorCode::Other(_) => ErrorCode::from(server_text(response, code).as_str()),
+                    known => known,
+                },
                 description: text("error_description"),
                 uri: text("error_uri"),
             },

@@ -325,3 +325,26 @@ async fn an_echoed_device_code_is_redacted() {
     );
     assert!(!format!("{err} {err:?}").contains(device_code));
 }
+
+/// A device code that happens to be a short word inside an error code (a fuzzer's find):
+/// redacting it must not turn `expired_token` into an unknown code that polling would not
+/// recognise.
+#[tokio::test]
+async fn a_short_device_code_inside_an_error_code_keeps_the_code() {
+    let (server, clock) = server_and_clock().await;
+    let (source, _) = device_source(&server, &clock);
+    server.push_device_authorization_response(Scripted::json(
+        200,
+        json!({
+            "device_code": "expired",
+            "user_code": "WDJB-MJHT",
+            "verification_uri": "https://example.com/device",
+            "expires_in": 600,
+            "interval": 5,
+        }),
+    ));
+    server.push_token_response(Scripted::json(400, json!({"error": "expired_token"})));
+    let err = expect_err(source.fetch().await);
+    assert_eq!(err.code(), Some(&ErrorCode::ExpiredToken), "{err:?}");
+    assert_eq!(server.token_requests(), 1, "expired_token ends the flow");
+}
