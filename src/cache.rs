@@ -680,8 +680,8 @@ impl TokenCache {
         entry.valid_until.is_none_or(|at| self.inner.clock.now() < at)
     }
 
-    /// The current token's `valid_until` if it is still valid (`SystemTime` far in the future
-    /// for a token that never expires), `None` if there is no valid token.
+    /// The current token's `valid_until` if it is still valid (`Some(None)` for a token that
+    /// never expires), `None` if there is no valid token.
     fn current_valid_until(&self) -> Option<Option<SystemTime>> {
         let current = self.inner.current.load();
         let entry = current.as_ref().filter(|entry| self.is_valid(entry))?;
