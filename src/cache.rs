@@ -71,7 +71,6 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwapOption;
 use futures_util::future::{FutureExt, Shared};
 use http::HeaderValue;
-use rand::Rng;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
@@ -815,7 +814,7 @@ impl TokenCache {
         };
         // Between half the ceiling and the ceiling, never below the minimum.
         let backoff = ceiling
-            .mul_f64(rand::rng().random_range(0.5..=1.0))
+            .mul_f64(0.5 + 0.5 * fastrand::f64())
             .max(config.min_backoff);
         let mut retry_at = now + backoff;
         if let Some(Some(valid_until)) = valid_until {
@@ -866,7 +865,7 @@ impl TokenCache {
             let lifetime = expires_at.duration_since(now).unwrap_or_default();
             let valid_until = expires_at - config.leeway_for(lifetime);
             let usable = valid_until.duration_since(now).unwrap_or_default();
-            let window = config.window_for(usable, rand::rng().random_range(0.0..=1.0));
+            let window = config.window_for(usable, fastrand::f64());
             (valid_until - window, valid_until)
         });
         Ok(Entry {

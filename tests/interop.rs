@@ -733,7 +733,10 @@ mod harness {
             Ok(())
         });
         if let Err(message) = result {
-            panic!("{message}");
+            // One line per test, not a panic report: `resume_unwind` fails the test without
+            // running the panic hook (no "thread ... panicked at" and backtrace note).
+            eprintln!("interop: {message}");
+            std::panic::resume_unwind(Box::new(message.clone()));
         }
     }
 
