@@ -88,7 +88,7 @@ pub fn check(data: &[u8]) -> Result<(), String> {
             Err(err) => err,
         };
         check_error(err, is_answer_error, &secrets)?;
-        return check_answer(err, answers[0]);
+        return check_answer(err, answers[0], first);
     };
     if *requests_before != 1 {
         return Err(format!(
@@ -163,7 +163,7 @@ pub fn check(data: &[u8]) -> Result<(), String> {
                 return Err(format!("the flow ended on `{code}`"));
             }
             if !polls.is_empty() {
-                check_answer(err, last)?;
+                check_answer(err, last, &requests[requests.len() - 1])?;
             }
         }
     }

@@ -23,8 +23,8 @@ use tower_oauth2::{
 };
 
 use crate::common::{
-    block_on, capture_logs, check_answer, check_error, check_logs, check_token, is_answer_error, Script,
-    Scripted, Secrets, Server, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TOKEN_URL,
+    block_on, capture_logs, check_answer, check_error, check_logs, check_token, is_answer_error, Recorded,
+    Script, Scripted, Secrets, Server, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TOKEN_URL,
 };
 
 /// Checks one input; `Err` describes the first property that failed.
@@ -109,7 +109,7 @@ pub fn check(data: &[u8]) -> Result<(), String> {
             }
             Err(err) => {
                 check_error(err, is_answer_error, &secrets)?;
-                check_typed(err, response, max)?;
+                check_typed(err, response, request, max)?;
             }
         }
     }
@@ -118,7 +118,7 @@ pub fn check(data: &[u8]) -> Result<(), String> {
 }
 
 /// The error says what the server answered, and a body over the limit is `BodyTooLarge`.
-fn check_typed(err: &Error, response: &Scripted, max: usize) -> Result<(), String> {
+fn check_typed(err: &Error, response: &Scripted, request: &Recorded, max: usize) -> Result<(), String> {
     let too_large = response.body.len() > max;
     if too_large != matches!(err, Error::BodyTooLarge { limit } if *limit == max) {
         return Err(format!(
@@ -129,5 +129,5 @@ fn check_typed(err: &Error, response: &Scripted, max: usize) -> Result<(), Strin
     if too_large {
         return Ok(());
     }
-    check_answer(err, response)
+    check_answer(err, response, request)
 }
