@@ -12,6 +12,7 @@
 //!   and is `Error::OAuth2` with the server's code whenever the body (read as JSON) is an
 //!   object with a string `error`; a body over the limit is `BodyTooLarge`, and only then;
 //! - the refresh token sent is the last one issued (RFC 6749 §6 rotation), or the first;
+//!   once a fetch returns `GrantLost`, later fetches return it too and send nothing;
 //! - no secret (client secret, refresh tokens, access tokens) in any Display, Debug or log
 //!   line, and no raw control character in an error's Display or a log line.
 
@@ -73,9 +74,22 @@ pub fn check(data: &[u8]) -> Result<(), String> {
         })
     });
 
+    // A refresh-token source that lost its grant sends nothing more: every later fetch
+    // returns `GrantLost` at once.
+    let sending = if refresh {
+        results
+            .iter()
+            .position(|r| matches!(r, Err(Error::GrantLost(_))))
+            .map_or(fetches, |lost| lost + 1)
+    } else {
+        fetches
+    };
     let requests = server.requests();
-    if requests.len() != fetches {
-        return Err(format!("{fetches} fetches sent {} requests", requests.len()));
+    if requests.len() != sending {
+        return Err(format!(
+            "{fetches} fetches sent {} requests, expected {sending}",
+            requests.len()
+        ));
     }
     let mut secrets = Secrets::default();
     if refresh {
@@ -111,6 +125,12 @@ pub fn check(data: &[u8]) -> Result<(), String> {
                 check_error(err, is_answer_error, &secrets)?;
                 check_typed(err, response, request, max)?;
             }
+        }
+    }
+    for result in &results[sending..] {
+        match result {
+            Err(err @ Error::GrantLost(_)) => check_error(err, is_answer_error, &secrets)?,
+            other => return Err(format!("a fetch after the grant was lost gave {other:?}")),
         }
     }
     secrets.check("the source's Debug", &source_debug, &[])?;
