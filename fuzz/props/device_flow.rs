@@ -8,9 +8,10 @@
 //! Properties:
 //! - the device authorization request comes first; the user is shown the code at most once,
 //!   and before any poll; every poll is a device_code grant for the same device code;
-//! - polls are at least 1 s and at least the server's `interval` apart, the gap never
-//!   shrinks, and a `slow_down` widens it by at least 5 s (RFC 8628 §3.5); no poll is sent
-//!   once the device code has expired;
+//! - polls are at least 1 s and at least the server's `interval` apart, the interval (the
+//!   gap between polls, leaving out a wait a `Retry-After` lengthened) never shrinks, and a
+//!   `slow_down` widens it by at least 5 s (RFC 8628 §3.5); no poll is sent once the device
+//!   code has expired;
 //! - `authorization_pending` and `slow_down` never end the flow; a token comes only from a 2xx
 //!   response and passes the token checks; `DeviceCodeExpired` only once the clock says so;
 //!   other errors are of a kind a server answer can cause and carry its status;
@@ -88,7 +89,7 @@ pub fn check(data: &[u8]) -> Result<(), String> {
             Err(err) => err,
         };
         check_error(err, is_answer_error, &secrets)?;
-        return check_answer(err, answers[0]);
+        return check_answer(err, answers[0], first);
     };
     if *requests_before != 1 {
         return Err(format!(
@@ -117,30 +118,35 @@ pub fn check(data: &[u8]) -> Result<(), String> {
     // Timing: gaps between the device authorization answer and each poll.
     let floor = auth.interval().max(Duration::from_secs(1));
     let mut previous_at = *shown_at;
-    let mut previous_gap = Duration::ZERO;
+    // The last gap that no `Retry-After` lengthened: the polling interval at that point.
+    let mut interval_gap = Duration::ZERO;
     for (i, poll) in polls.iter().enumerate() {
         let gap = poll.at.duration_since(previous_at).unwrap_or_default();
         if gap < floor {
             return Err(format!("poll {i} came {gap:?} after the last, under {floor:?}"));
         }
-        // A `Retry-After` lengthens one wait only; the interval itself never shrinks.
-        let after_retry_after = i > 0 && answers[i - 1].headers.contains_key("retry-after");
-        if gap < previous_gap && !after_retry_after {
+        // A `Retry-After` (on the answer to the previous poll) lengthens one wait only: the
+        // interval itself never shrinks, and a `slow_down` widens the interval by 5 s, not
+        // the wait a `Retry-After` lengthened.
+        let lengthened = i > 0 && answers[i].headers.contains_key("retry-after");
+        if gap < interval_gap {
             return Err(format!(
-                "poll {i} came {gap:?} after the last: the gap shrank from {previous_gap:?}"
+                "poll {i} came {gap:?} after the last: the interval shrank from {interval_gap:?}"
             ));
         }
         let slowed = i > 0 && answers[i].json_string("error").as_deref() == Some("slow_down");
-        if slowed && gap < previous_gap + Duration::from_secs(5) {
+        if slowed && gap < interval_gap + Duration::from_secs(5) {
             return Err(format!(
-                "poll {i} came {gap:?} after a slow_down, {previous_gap:?} before it"
+                "poll {i} came {gap:?} after a slow_down, the interval was {interval_gap:?}"
             ));
         }
         if poll.at >= auth.expires_at() {
             return Err(format!("poll {i} was sent after the device code expired"));
         }
         previous_at = poll.at;
-        previous_gap = gap;
+        if !lengthened {
+            interval_gap = gap;
+        }
     }
 
     let last = answers.last().copied().unwrap_or(&fallback);
@@ -163,7 +169,7 @@ pub fn check(data: &[u8]) -> Result<(), String> {
                 return Err(format!("the flow ended on `{code}`"));
             }
             if !polls.is_empty() {
-                check_answer(err, last)?;
+                check_answer(err, last, &requests[requests.len() - 1])?;
             }
         }
     }

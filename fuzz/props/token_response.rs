@@ -12,6 +12,7 @@
 //!   and is `Error::OAuth2` with the server's code whenever the body (read as JSON) is an
 //!   object with a string `error`; a body over the limit is `BodyTooLarge`, and only then;
 //! - the refresh token sent is the last one issued (RFC 6749 §6 rotation), or the first;
+//!   once a fetch returns `GrantLost`, later fetches return it too and send nothing;
 //! - no secret (client secret, refresh tokens, access tokens) in any Display, Debug or log
 //!   line, and no raw control character in an error's Display or a log line.
 
@@ -23,8 +24,8 @@ use tower_oauth2::{
 };
 
 use crate::common::{
-    block_on, capture_logs, check_answer, check_error, check_logs, check_token, is_answer_error, Script,
-    Scripted, Secrets, Server, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TOKEN_URL,
+    block_on, capture_logs, check_answer, check_error, check_logs, check_token, is_answer_error, Recorded,
+    Script, Scripted, Secrets, Server, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TOKEN_URL,
 };
 
 /// Checks one input; `Err` describes the first property that failed.
@@ -73,9 +74,22 @@ pub fn check(data: &[u8]) -> Result<(), String> {
         })
     });
 
+    // A refresh-token source that lost its grant sends nothing more: every later fetch
+    // returns `GrantLost` at once.
+    let sending = if refresh {
+        results
+            .iter()
+            .position(|r| matches!(r, Err(Error::GrantLost(_))))
+            .map_or(fetches, |lost| lost + 1)
+    } else {
+        fetches
+    };
     let requests = server.requests();
-    if requests.len() != fetches {
-        return Err(format!("{fetches} fetches sent {} requests", requests.len()));
+    if requests.len() != sending {
+        return Err(format!(
+            "{fetches} fetches sent {} requests, expected {sending}",
+            requests.len()
+        ));
     }
     let mut secrets = Secrets::default();
     if refresh {
@@ -109,8 +123,14 @@ pub fn check(data: &[u8]) -> Result<(), String> {
             }
             Err(err) => {
                 check_error(err, is_answer_error, &secrets)?;
-                check_typed(err, response, max)?;
+                check_typed(err, response, request, max)?;
             }
+        }
+    }
+    for result in &results[sending..] {
+        match result {
+            Err(err @ Error::GrantLost(_)) => check_error(err, is_answer_error, &secrets)?,
+            other => return Err(format!("a fetch after the grant was lost gave {other:?}")),
         }
     }
     secrets.check("the source's Debug", &source_debug, &[])?;
@@ -118,7 +138,7 @@ pub fn check(data: &[u8]) -> Result<(), String> {
 }
 
 /// The error says what the server answered, and a body over the limit is `BodyTooLarge`.
-fn check_typed(err: &Error, response: &Scripted, max: usize) -> Result<(), String> {
+fn check_typed(err: &Error, response: &Scripted, request: &Recorded, max: usize) -> Result<(), String> {
     let too_large = response.body.len() > max;
     if too_large != matches!(err, Error::BodyTooLarge { limit } if *limit == max) {
         return Err(format!(
@@ -129,5 +149,5 @@ fn check_typed(err: &Error, response: &Scripted, max: usize) -> Result<(), Strin
     if too_large {
         return Ok(());
     }
-    check_answer(err, response)
+    check_answer(err, response, request)
 }
