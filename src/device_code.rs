@@ -185,7 +185,7 @@ impl DeviceCode {
     pub async fn fetch(&self) -> Result<Token, Error> {
         let mut refresh_token = self.refresh_token.lock().await;
         let token = match refresh_token.as_ref() {
-            Some(current) => match redeem(&self.endpoint, &self.params, current).await {
+            Some(current) => match redeem(&self.endpoint, &self.params, current, None).await {
                 Err(err) if err.code() == Some(&ErrorCode::InvalidGrant) => {
                     tracing::info!("refresh token rejected; starting a new device authorization");
                     *refresh_token = None;
@@ -263,7 +263,11 @@ impl DeviceCode {
         let sent_at = self.endpoint.clock().now();
         let response = self
             .endpoint
-            .post_form(&self.device_authorization_url, &with_params(&[], &self.params))
+            .post_form(
+                &self.device_authorization_url,
+                &with_params(&[], &self.params),
+                &[],
+            )
             .await?;
         let status = response.status;
         let mut fields = check_response(&response)?;

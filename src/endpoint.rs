@@ -131,6 +131,16 @@ impl TokenEndpoint {
     /// `client_assertion`, `subject_token` and `actor_token` (see
     /// [`ServerError`](crate::ServerError)).
     pub async fn request_token(&self, params: &[(&str, &str)]) -> Result<Token, Error> {
+        self.request_token_redacting(params, &[]).await
+    }
+
+    /// [`request_token`](Self::request_token), also redacting `also` (secrets the request
+    /// does not carry but the server may know, such as a refresh token rotated out).
+    pub(crate) async fn request_token_redacting(
+        &self,
+        params: &[(&str, &str)],
+        also: &[&str],
+    ) -> Result<Token, Error> {
         let grant_type = params
             .iter()
             .find(|(k, _)| *k == "grant_type")
@@ -138,7 +148,7 @@ impl TokenEndpoint {
         let span = tracing::debug_span!("token_request", url = %self.inner.token_url, grant_type);
         async {
             let sent_at = self.inner.clock.now();
-            let response = self.post_form(&self.inner.token_url, params).await?;
+            let response = self.post_form(&self.inner.token_url, params, also).await?;
             let result = parse_token_response(&response, sent_at, self.inner.default_lifetime);
             match &result {
                 Ok(token) => tracing::debug!(expires_at = ?token.expires_at(), "token response received"),
@@ -151,8 +161,14 @@ impl TokenEndpoint {
     }
 
     /// POSTs a form to `url` (the token endpoint or another endpoint of the same server that
-    /// authenticates clients the same way) and reads the response.
-    pub(crate) async fn post_form(&self, url: &Url, params: &[(&str, &str)]) -> Result<ReadResponse, Error> {
+    /// authenticates clients the same way) and reads the response. Server text in it will
+    /// have the request's secrets, and `also`, redacted.
+    pub(crate) async fn post_form(
+        &self,
+        url: &Url,
+        params: &[(&str, &str)],
+        also: &[&str],
+    ) -> Result<ReadResponse, Error> {
         let credentials = self.inner.auth.credentials();
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter().copied())
@@ -178,6 +194,9 @@ impl TokenEndpoint {
             if SECRET_FIELDS.contains(name) {
                 redactions.add(value);
             }
+        }
+        for value in also {
+            redactions.add(value);
         }
         if let Some(authorization) = credentials.authorization {
             request.headers_mut().insert(AUTHORIZATION, authorization);

@@ -48,17 +48,22 @@ where
 }
 
 /// Redeems `refresh_token`. The returned token carries the refresh token to use next time: the
-/// rotated one, or `refresh_token` itself when the server sent none.
+/// rotated one, or `refresh_token` itself when the server sent none. `previous`, the refresh
+/// token rotated out before this one, is redacted from server text too.
 pub(crate) async fn redeem(
     endpoint: &TokenEndpoint,
     params: &Params,
     refresh_token: &Secret,
+    previous: Option<&Secret>,
 ) -> Result<Token, Error> {
     let grant = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose()),
     ];
-    let mut token = endpoint.request_token(&with_params(&grant, params)).await?;
+    let also: Vec<&str> = previous.map(Secret::expose).into_iter().collect();
+    let mut token = endpoint
+        .request_token_redacting(&with_params(&grant, params), &also)
+        .await?;
     token.inherit_refresh_token(Some(refresh_token));
     Ok(token)
 }
@@ -127,6 +132,8 @@ pub struct RefreshToken {
 struct Grant {
     /// The refresh token to redeem next; `None` once the grant is lost.
     refresh_token: Option<Secret>,
+    /// The refresh token it replaced, which the server may still echo.
+    previous: Option<Secret>,
     /// Why the grant was lost.
     lost: Option<Error>,
     /// Counts the refresh tokens set from outside, so that a refresh that was running with an
@@ -143,6 +150,7 @@ impl RefreshToken {
             turn: tokio::sync::Mutex::new(()),
             grant: Mutex::new(Grant {
                 refresh_token: Some(refresh_token.into()),
+                previous: None,
                 lost: None,
                 epoch: 0,
             }),
@@ -202,6 +210,7 @@ impl RefreshToken {
     pub fn set_refresh_token(&self, refresh_token: impl Into<Secret>) {
         let mut grant = self.lock_grant();
         grant.refresh_token = Some(refresh_token.into());
+        grant.previous = None;
         grant.lost = None;
         grant.epoch = grant.epoch.wrapping_add(1);
     }
@@ -221,19 +230,20 @@ impl RefreshToken {
     /// Redeems the current refresh token for a new token.
     pub async fn fetch(&self) -> Result<Token, Error> {
         let _turn = self.turn.lock().await;
-        let (refresh_token, epoch) = {
+        let (refresh_token, previous, epoch) = {
             let grant = self.lock_grant();
             match (&grant.lost, &grant.refresh_token) {
                 (Some(lost), _) => return Err(lost.clone()),
-                (None, Some(refresh_token)) => (refresh_token.clone(), grant.epoch),
+                (None, Some(refresh_token)) => (refresh_token.clone(), grant.previous.clone(), grant.epoch),
                 (None, None) => return Err(Error::Config("the source has no refresh token".to_owned())),
             }
         };
-        match redeem(&self.endpoint, &self.params, &refresh_token).await {
+        match redeem(&self.endpoint, &self.params, &refresh_token, previous.as_ref()).await {
             Ok(token) => {
                 {
                     let mut grant = self.lock_grant();
-                    if grant.epoch == epoch {
+                    if grant.epoch == epoch && token.refresh_token() != Some(&refresh_token) {
+                        grant.previous = Some(refresh_token);
                         grant.refresh_token = token.refresh_token().cloned();
                     }
                 }
