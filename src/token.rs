@@ -220,12 +220,16 @@ pub(crate) fn check_response(response: &ReadResponse) -> Result<Map<String, Valu
         Err(e) => return Err(e),
     };
     if let Some(Value::String(code)) = fields.get("error") {
-        let text = |name: &str| {
-            fields
-                .get(name)
-                .and_then(Value::as_str)
-                .map(|text| server_text(response, text))
-        };
+        // Tokens the same answer carries beside its error are secrets too: cut them out of the
+        // error's text as well.
+        let mut redactions = response.redactions.clone();
+        for name in ["access_token", "refresh_token", "id_token", "device_code"] {
+            if let Some(Value::String(value)) = fields.get(name) {
+                redactions.add(value);
+            }
+        }
+        let clean = |text: &str| sanitize_server_text(&redactions.apply(text));
+        let text = |name: &str| fields.get(name).and_then(Value::as_str).map(clean);
         return Err(Error::OAuth2 {
             status: response.status,
             error: ServerError {
@@ -233,7 +237,7 @@ pub(crate) fn check_response(response: &ReadResponse) -> Result<Map<String, Valu
                 // secret that happens to be inside it would turn `expired_token` into an
                 // unknown code); any other code is server text like the rest.
                 code: match ErrorCode::from(code.as_str()) {
-                    ErrorCode::Other(_) => ErrorCode::from(server_text(response, code).as_str()),
+                    ErrorCode::Other(_) => ErrorCode::from(clean(code).as_str()),
                     known => known,
                 },
                 description: text("error_description"),

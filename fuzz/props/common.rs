@@ -359,6 +359,24 @@ impl Secrets {
         }
     }
 
+    /// These secrets less the server-issued ones that appear in one of `disclosed` (answers the
+    /// server sent before it issued them: the server's own disclosure, which the crate cannot
+    /// know was a secret when it logged it). The fixed client secret and refresh token stay.
+    pub fn without_disclosed(&self, disclosed: &[&[u8]]) -> Secrets {
+        let inside = |secret: &str| {
+            disclosed
+                .iter()
+                .any(|text| text.windows(secret.len()).any(|w| w == secret.as_bytes()))
+        };
+        Secrets(
+            self.0
+                .iter()
+                .filter(|s| *s == CLIENT_SECRET || *s == REFRESH_TOKEN || !inside(s))
+                .cloned()
+                .collect(),
+        )
+    }
+
     /// `text` (the Debug or Display of `what`) shows none of the secrets, except those that
     /// are inside one of the `shown` values, which `what` shows by design (a scope, a user
     /// code: the server's choice to put a secret there is not a leak by this crate).
