@@ -185,7 +185,7 @@ impl DeviceCode {
     pub async fn fetch(&self) -> Result<Token, Error> {
         let mut refresh_token = self.refresh_token.lock().await;
         let token = match refresh_token.as_ref() {
-            Some(current) => match redeem(&self.endpoint, &self.params, current, None).await {
+            Some(current) => match redeem(&self.endpoint, &self.params, current, &[]).await {
                 Err(err) if err.code() == Some(&ErrorCode::InvalidGrant) => {
                     tracing::info!("refresh token rejected; starting a new device authorization");
                     *refresh_token = None;

