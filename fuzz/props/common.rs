@@ -542,8 +542,14 @@ fn form_encode(value: &str) -> String {
 
 /// The error carries the status of the response it came from, and the server's code
 /// whenever the body, read as JSON, is an object with a string `error`, unless the crate must
-/// rewrite that code (see below). `request` is the request the response answered.
-pub fn check_answer(err: &Error, response: &Scripted, request: &Recorded) -> Result<(), String> {
+/// rewrite that code (see below). `request` is the request the response answered; `held`, other
+/// secrets the client held then (refresh tokens it rotated out), which the crate redacts too.
+pub fn check_answer(
+    err: &Error,
+    response: &Scripted,
+    request: &Recorded,
+    held: &[String],
+) -> Result<(), String> {
     if let Some(status) = err.status() {
         if status != response.status {
             return Err(format!(
@@ -558,7 +564,12 @@ pub fn check_answer(err: &Error, response: &Scripted, request: &Recorded) -> Res
         // secrets the request carried are redacted whatever they look like, marker or not;
         // but a registered code is the server's word, not an echo, and must come back as it
         // is, whatever secret happens to be spelled inside it.
-        let sent = sent_secrets(request);
+        let mut sent = sent_secrets(request);
+        sent.extend(held.iter().cloned());
+        // Tokens the same answer carries beside its error are redacted from its text too.
+        for field in ["access_token", "refresh_token", "id_token", "device_code"] {
+            sent.extend(response.json_string(field).filter(|value| !value.is_empty()));
+        }
         let plain = |code: &str| {
             REGISTERED_CODES.contains(&code)
                 || (code.len() <= 200

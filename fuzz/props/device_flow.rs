@@ -89,7 +89,7 @@ pub fn check(data: &[u8]) -> Result<(), String> {
             Err(err) => err,
         };
         check_error(err, is_answer_error, &secrets)?;
-        return check_answer(err, answers[0], first);
+        return check_answer(err, answers[0], first, &[]);
     };
     if *requests_before != 1 {
         return Err(format!(
@@ -169,7 +169,7 @@ pub fn check(data: &[u8]) -> Result<(), String> {
                 return Err(format!("the flow ended on `{code}`"));
             }
             if !polls.is_empty() {
-                check_answer(err, last, &requests[requests.len() - 1])?;
+                check_answer(err, last, &requests[requests.len() - 1], &[])?;
             }
         }
     }

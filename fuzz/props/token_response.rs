@@ -96,6 +96,8 @@ pub fn check(data: &[u8]) -> Result<(), String> {
         secrets.add(REFRESH_TOKEN);
     }
     let mut expected_refresh_token = REFRESH_TOKEN.to_owned();
+    // Refresh tokens the source rotated out (it redacts them from later answers).
+    let mut held: Vec<String> = Vec::new();
     for ((result, response), request) in results.iter().zip(&script.responses).zip(&requests) {
         let basic = request.headers.get(http::header::AUTHORIZATION).is_some();
         let posted = request.field("client_secret") == Some(CLIENT_SECRET);
@@ -122,12 +124,18 @@ pub fn check(data: &[u8]) -> Result<(), String> {
                 }
                 check_token(token, &secrets)?;
                 if let Some(next) = token.refresh_token() {
+                    if refresh && next.expose() != expected_refresh_token {
+                        held.push(std::mem::replace(
+                            &mut expected_refresh_token,
+                            next.expose().to_owned(),
+                        ));
+                    }
                     expected_refresh_token = next.expose().to_owned();
                 }
             }
             Err(err) => {
                 check_error(err, is_answer_error, &secrets)?;
-                check_typed(err, response, request, max)?;
+                check_typed(err, response, request, max, &held)?;
             }
         }
     }
@@ -142,7 +150,13 @@ pub fn check(data: &[u8]) -> Result<(), String> {
 }
 
 /// The error says what the server answered, and a body over the limit is `BodyTooLarge`.
-fn check_typed(err: &Error, response: &Scripted, request: &Recorded, max: usize) -> Result<(), String> {
+fn check_typed(
+    err: &Error,
+    response: &Scripted,
+    request: &Recorded,
+    max: usize,
+    held: &[String],
+) -> Result<(), String> {
     let too_large = response.body.len() > max;
     if too_large != matches!(err, Error::BodyTooLarge { limit } if *limit == max) {
         return Err(format!(
@@ -153,5 +167,5 @@ fn check_typed(err: &Error, response: &Scripted, request: &Recorded, max: usize)
     if too_large {
         return Ok(());
     }
-    check_answer(err, response, request)
+    check_answer(err, response, request, held)
 }
