@@ -50,7 +50,7 @@ pub mod layer;
 mod refresh_token;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
-mod retry;
+pub mod retry;
 mod secret;
 mod source;
 mod token;
@@ -65,7 +65,7 @@ pub use error::{BoxError, Error, ErrorCode, ServerError};
 pub use http_client::{HttpClient, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT};
 pub use layer::{OAuth2, OAuth2Layer, ResponseFuture};
 pub use refresh_token::RefreshToken;
-pub use retry::{ReplayBody, RetryOnInvalidToken};
+pub use retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
 pub use secret::Secret;
 pub use source::{source_fn, FnSource, TokenFuture, TokenSource};
 pub use token::Token;
