@@ -109,7 +109,9 @@ enum ProxyChoice {
 ///
 /// # fn run() -> Result<(), tower_oauth2::Error> {
 /// // A private CA (its certificate in PEM), a proxy with credentials, and a shorter timeout.
-/// # let pem = include_bytes!("../../tests/support/doc_ca.pem");
+/// # let ca = rcgen::generate_simple_self_signed(vec!["auth.internal".to_owned()]).unwrap();
+/// # let pem = ca.cert.pem().into_bytes();
+/// # let pem = pem.as_slice();
 /// let http = HttpClient::hyper_builder()
 ///     .proxy("http://svc:its-password@proxy.internal:3128", "localhost,.internal,10.0.0.0/8")?
 ///     .add_root_certificates_pem(pem)?
@@ -191,15 +193,20 @@ impl HyperClientBuilder {
         if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
             return Err(invalid());
         }
-        let matcher = Matcher::builder().all(url).no(no_proxy).build();
         // hyper-util parses the URL again (as an `http::Uri`): make sure it took it.
-        if matcher
+        if Matcher::builder()
+            .all(url)
+            .build()
             .intercept(&Uri::from_static("http://proxy-check.invalid/"))
             .is_none()
         {
             return Err(invalid());
         }
-        self.proxy = ProxyChoice::Explicit(Arc::new(matcher));
+        self.proxy = if bypasses_all(no_proxy) {
+            ProxyChoice::Direct
+        } else {
+            ProxyChoice::Explicit(Arc::new(Matcher::builder().all(url).no(no_proxy).build()))
+        };
         Ok(self)
     }
 
@@ -217,8 +224,8 @@ impl HyperClientBuilder {
     pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
         let before = self.extra_roots.len();
         for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert
-                .map_err(|e| Error::Config(format!("the PEM root certificates cannot be read: {e}")))?;
+            let cert =
+                cert.map_err(|e| Error::Config(format!("the PEM root certificates cannot be read: {e}")))?;
             self.extra_roots.push(cert);
         }
         if self.extra_roots.len() == before {
@@ -245,7 +252,14 @@ impl HyperClientBuilder {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = self.tls_config(provider)?;
         let matcher = match &self.proxy {
-            ProxyChoice::Env => Some(Arc::new(Matcher::from_env())),
+            ProxyChoice::Env => {
+                // The variable hyper-util reads, in the order it reads them.
+                let no_proxy = ["NO_PROXY", "no_proxy"]
+                    .iter()
+                    .find_map(|name| std::env::var(name).ok())
+                    .unwrap_or_default();
+                (!bypasses_all(&no_proxy)).then(|| Arc::new(Matcher::from_env()))
+            }
             ProxyChoice::Direct => None,
             ProxyChoice::Explicit(matcher) => Some(matcher.clone()),
         };
@@ -292,10 +306,7 @@ impl HyperClientBuilder {
                 }
                 for (i, cert) in self.extra_roots.iter().enumerate() {
                     store.add(cert.clone()).map_err(|e| {
-                        Error::Config(format!(
-                            "added root certificate {} cannot be used: {e}",
-                            i + 1
-                        ))
+                        Error::Config(format!("added root certificate {} cannot be used: {e}", i + 1))
                     })?;
                 }
                 if store.is_empty() {
@@ -355,6 +366,12 @@ impl fmt::Debug for HyperClientBuilder {
             .field("added_root_certificates", &self.extra_roots.len())
             .finish()
     }
+}
+
+/// Whether a `NO_PROXY` list holds the `*` entry, which curl reads as "no proxy for any host".
+/// hyper-util's matcher (0.1.21) applies `*` to host names only, not to IP addresses.
+fn bypasses_all(no_proxy: &str) -> bool {
+    no_proxy.split(',').any(|entry| entry.trim() == "*")
 }
 
 /// Adds `Proxy-Authorization` to a request for an `http` URL that goes to a proxy with

@@ -60,10 +60,8 @@ impl HttpClient {
                     Ok(collected) => collected.to_bytes(),
                     Err(never) => match never {},
                 };
-                let request = reqwest::Request::try_from(http::Request::from_parts(
-                    parts,
-                    reqwest::Body::from(body),
-                ))?;
+                let request =
+                    reqwest::Request::try_from(http::Request::from_parts(parts, reqwest::Body::from(body)))?;
                 let response = client.execute(request).await?;
                 Ok::<_, reqwest::Error>(http::Response::<reqwest::Body>::from(response))
             }
