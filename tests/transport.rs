@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use auth_server::AuthServer;
 use base64::Engine as _;
-use proxy::{Proxy, Seen};
+use proxy::{Proxy, Seen, Socks5};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::{TcpListener, TcpStream};
@@ -288,10 +288,89 @@ async fn no_proxy_ignores_any_proxy() {
     assert_eq!(server.token_requests(), 1);
 }
 
+#[tokio::test]
+async fn socks5h_leaves_name_resolution_to_the_proxy() {
+    let server = AuthServer::start().await;
+    let tls = TlsEndpoint::start(server.addr()).await;
+    let socks = Socks5::start(None).await;
+    let by_name = format!("http://localhost:{}/token", server.addr().port());
+    fetch(&by_name, via(&socks.url("socks5h", None), ""))
+        .await
+        .expect("http via socks5h");
+    // TLS runs end to end through the SOCKS tunnel.
+    let http = HttpClient::hyper_builder()
+        .proxy(&socks.url("socks5h", None), "")
+        .unwrap()
+        .add_root_certificates_pem(tls.ca_pem.as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    fetch(&tls.token_url(), http).await.expect("https via socks5h");
+    assert_eq!(
+        socks.targets(),
+        vec![
+            format!("localhost:{}", server.addr().port()),
+            tls.addr.to_string()
+        ]
+    );
+    assert_eq!(server.token_requests(), 2);
+}
+
+#[tokio::test]
+async fn socks5_resolves_names_locally() {
+    let server = AuthServer::start().await;
+    let socks = Socks5::start(None).await;
+    let port = server.addr().port();
+    let result = fetch(
+        &format!("http://localhost:{port}/token"),
+        via(&socks.url("socks5", None), ""),
+    )
+    .await;
+    // The proxy is sent an address, not the name: the first one the client resolved.
+    let first = tokio::net::lookup_host(("localhost", port))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    assert_eq!(socks.targets(), vec![first.to_string()]);
+    if first.is_ipv4() {
+        // (The test server listens on 127.0.0.1 only.)
+        result.expect("token");
+        assert_eq!(server.token_requests(), 1);
+    }
+}
+
+#[tokio::test]
+async fn socks5_authenticates_with_the_url_credentials() {
+    let server = AuthServer::start().await;
+    let socks = Socks5::start(Some(("svc", "s0cks pass"))).await;
+    let good = socks.url("socks5", Some(("svc", "s0cks%20pass")));
+    fetch(&server.token_url(), via(&good, ""))
+        .await
+        .expect("socks5 with credentials");
+    assert_eq!(socks.users(), vec!["svc".to_owned()]);
+    assert_eq!(socks.targets(), vec![server.addr().to_string()]);
+
+    let bad = socks.url("socks5", Some(("svc", "wr0ng-socks-pass")));
+    let err = fetch(&server.token_url(), via(&bad, ""))
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(err.is_transient());
+    let mut text = format!("{err:?}");
+    let mut level: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(e) = level {
+        text.push_str(&format!(" / {e}"));
+        level = e.source();
+    }
+    assert!(!text.contains("wr0ng-socks-pass"), "{text}");
+    assert_eq!(server.token_requests(), 1);
+}
+
 #[test]
 fn proxy_urls_are_checked_and_never_echoed() {
     for bad in [
-        "socks5://user:hunter2@proxy:1080",
+        "socks4://user:hunter2@proxy:1080",
         "ftp://user:hunter2@proxy",
         "not a url hunter2",
         "http://user:hunter2@",

@@ -13,10 +13,10 @@ use http::uri::Scheme;
 use http::Uri;
 use http_body_util::Full;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
-use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::proxy::{SocksV5, Tunnel};
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -87,10 +87,11 @@ enum ProxyChoice {
 /// `https` URL goes through an HTTP `CONNECT` tunnel (TLS runs end to end with the token
 /// endpoint); a request to an `http` URL is sent to the proxy in absolute form. Credentials
 /// in the proxy URL (`http://user:password@proxy:3128`, percent-encoded) are sent as `Basic`
-/// `Proxy-Authorization`. The proxy itself may be an `http://` or an `https://` URL; SOCKS
-/// proxies (`socks5://`, ...) are not supported by this transport: a request that would use
-/// one fails with a transport error that says so (use [`HttpClient::reqwest`] with reqwest's
-/// `socks` feature). As curl does, the variables are ignored in a CGI process
+/// `Proxy-Authorization`. The proxy itself may be an `http://` or an `https://` URL, or a
+/// SOCKS5 proxy: `socks5h://` (the proxy resolves host names) or `socks5://` (this client
+/// resolves them), with optional `user:password@` (SOCKS5 username/password authentication)
+/// and port 1080 by default. Other schemes (`socks4://`, ...) are not supported: a request
+/// that would use one fails with a transport error that says so. As curl does, the variables are ignored in a CGI process
 /// (`REQUEST_METHOD` set), where `HTTP_PROXY` could come from a request header.
 ///
 /// Proxy credentials never appear in this builder's or the client's `Debug` output, nor in
@@ -165,8 +166,8 @@ impl HyperClientBuilder {
         self
     }
 
-    /// Sends every request through the proxy at `url` (`http://` or `https://`, with
-    /// optional percent-encoded `user:password@` for `Basic` proxy authentication), except
+    /// Sends every request through the proxy at `url` (`http://`, `https://`, `socks5://` or
+    /// `socks5h://`, with optional percent-encoded `user:password@`), except
     /// to the hosts in `no_proxy`, a list in the syntax of `NO_PROXY` (`""` for none). The
     /// environment variables are then ignored.
     ///
@@ -177,20 +178,20 @@ impl HyperClientBuilder {
     /// use tower_oauth2::HttpClient;
     ///
     /// let builder = HttpClient::hyper_builder().proxy("http://proxy.internal:3128", "localhost")?;
-    /// assert!(HttpClient::hyper_builder().proxy("socks5://proxy:1080", "").is_err());
+    /// assert!(HttpClient::hyper_builder().proxy("socks4://proxy:1080", "").is_err());
     /// # let _ = builder;
     /// # Ok::<(), tower_oauth2::Error>(())
     /// ```
     pub fn proxy(mut self, url: &str, no_proxy: &str) -> Result<Self, Error> {
         let invalid = || {
             Error::Config(
-                "invalid proxy URL: expected http:// or https://, an optional \
-                 user:password@, a host and an optional port"
+                "invalid proxy URL: expected http://, https://, socks5:// or socks5h://, an \
+                 optional user:password@, a host and an optional port"
                     .to_owned(),
             )
         };
         let parsed = url::Url::parse(url).map_err(|_| invalid())?;
-        if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
+        if !matches!(parsed.scheme(), "http" | "https" | "socks5" | "socks5h") || !parsed.has_host() {
             return Err(invalid());
         }
         // hyper-util parses the URL again (as an `http::Uri`): make sure it took it.
@@ -406,8 +407,8 @@ impl fmt::Display for UnsupportedProxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "the proxy scheme `{}` is not supported by the hyper transport (only http:// and \
-             https:// proxies are)",
+            "the proxy scheme `{}` is not supported by the hyper transport (http://, https://, \
+             socks5:// and socks5h:// proxies are)",
             self.scheme.escape_debug()
         )
     }
@@ -427,6 +428,59 @@ struct ProxyConnector {
 
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<ProxyStream, BoxError>> + Send>>;
 
+impl ProxyConnector {
+    /// A connection to `dst` through a SOCKS5 proxy: the proxy resolves host names with
+    /// `socks5h://`, this client does (without blocking) with `socks5://`.
+    fn through_socks5(&self, proxy: &Intercept, dst: Uri, remote_dns: bool) -> ConnectFuture {
+        let mut socks =
+            SocksV5::new(with_default_port(proxy.uri(), 1080), self.direct.clone()).local_dns(false);
+        if let Some((user, password)) = proxy.raw_auth() {
+            socks = socks.with_auth(user.to_owned(), password.to_owned());
+        }
+        let default_port = if dst.scheme() == Some(&Scheme::HTTPS) {
+            443
+        } else {
+            80
+        };
+        Box::pin(async move {
+            let mut dst = with_default_port(&dst, default_port);
+            if !remote_dns {
+                dst = resolved(&dst).await?;
+            }
+            let io = socks.oneshot(dst).await?;
+            Ok(ProxyStream::new(MaybeHttpsStream::Http(io), false))
+        })
+    }
+}
+
+/// `uri` with its port made explicit.
+fn with_default_port(uri: &Uri, port: u16) -> Uri {
+    if uri.port().is_some() {
+        return uri.clone();
+    }
+    let host = uri.host().unwrap_or_default();
+    let scheme = uri.scheme_str().unwrap_or("http");
+    format!("{scheme}://{host}:{port}/")
+        .parse()
+        .unwrap_or_else(|_| uri.clone())
+}
+
+/// `uri` (with a port) with its host name resolved to the first of its addresses.
+async fn resolved(uri: &Uri) -> Result<Uri, BoxError> {
+    let host = uri.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(uri.clone());
+    }
+    let port = uri.port_u16().unwrap_or(80);
+    let addr = tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the host name has no address"))?;
+    let scheme = uri.scheme_str().unwrap_or("http");
+    Ok(format!("{scheme}://{addr}/").parse()?)
+}
+
 impl tower_service::Service<Uri> for ProxyConnector {
     type Response = ProxyStream;
     type Error = BoxError;
@@ -445,9 +499,15 @@ impl tower_service::Service<Uri> for ProxyConnector {
                 Ok(ProxyStream::new(MaybeHttpsStream::Http(io), false))
             });
         };
-        if !is_http_proxy(proxy.uri()) {
-            let scheme = proxy.uri().scheme_str().unwrap_or_default().to_owned();
-            return Box::pin(async move { Err(UnsupportedProxy { scheme }.into()) });
+        match proxy.uri().scheme_str() {
+            Some("http" | "https") => {}
+            Some(scheme @ ("socks5" | "socks5h")) => {
+                return self.through_socks5(&proxy, dst, scheme == "socks5h");
+            }
+            other => {
+                let scheme = other.unwrap_or_default().to_owned();
+                return Box::pin(async move { Err(UnsupportedProxy { scheme }.into()) });
+            }
         }
         if dst.scheme() == Some(&Scheme::HTTPS) {
             let mut tunnel = Tunnel::new(proxy.uri().clone(), self.to_proxy.clone());

@@ -150,3 +150,123 @@ async fn handle(
         Err(_) => Ok(empty(502)),
     }
 }
+
+/// An in-process SOCKS5 proxy (RFC 1928, CONNECT only) with optional username/password
+/// authentication (RFC 1929). It records the target of each CONNECT as `host:port`, the host
+/// as the client sent it (a name when the client left resolution to the proxy).
+#[derive(Clone)]
+pub struct Socks5 {
+    addr: SocketAddr,
+    state: Arc<SocksState>,
+}
+
+struct SocksState {
+    targets: Mutex<Vec<String>>,
+    users: Mutex<Vec<String>>,
+    required: Option<(String, String)>,
+}
+
+impl Socks5 {
+    /// A SOCKS5 proxy without authentication, or requiring `user`/`password` if given.
+    pub async fn start(required: Option<(&str, &str)>) -> Socks5 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(SocksState {
+            targets: Mutex::new(Vec::new()),
+            users: Mutex::new(Vec::new()),
+            required: required.map(|(u, p)| (u.to_owned(), p.to_owned())),
+        });
+        let accept_state = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = accept_state.clone();
+                tokio::spawn(async move {
+                    let _ = socks5_session(state, stream).await;
+                });
+            }
+        });
+        Socks5 { addr, state }
+    }
+
+    /// `scheme://127.0.0.1:port` (`socks5` or `socks5h`), with `user:password@` if given.
+    pub fn url(&self, scheme: &str, credentials: Option<(&str, &str)>) -> String {
+        match credentials {
+            Some((user, password)) => format!("{scheme}://{user}:{password}@{}", self.addr),
+            None => format!("{scheme}://{}", self.addr),
+        }
+    }
+
+    /// The targets of the CONNECT requests, in order.
+    pub fn targets(&self) -> Vec<String> {
+        self.state.targets.lock().unwrap().clone()
+    }
+
+    /// The usernames that authenticated.
+    pub fn users(&self) -> Vec<String> {
+        self.state.users.lock().unwrap().clone()
+    }
+}
+
+async fn socks5_session(state: Arc<SocksState>, mut client: TcpStream) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut head = [0u8; 2];
+    client.read_exact(&mut head).await?;
+    let mut methods = vec![0u8; head[1] as usize];
+    client.read_exact(&mut methods).await?;
+    let method = if state.required.is_some() { 2 } else { 0 };
+    if head[0] != 5 || !methods.contains(&method) {
+        client.write_all(&[5, 0xff]).await?;
+        return Ok(());
+    }
+    client.write_all(&[5, method]).await?;
+    if let Some((user, password)) = &state.required {
+        let mut version_and_len = [0u8; 2];
+        client.read_exact(&mut version_and_len).await?;
+        let mut got_user = vec![0u8; version_and_len[1] as usize];
+        client.read_exact(&mut got_user).await?;
+        let mut len = [0u8; 1];
+        client.read_exact(&mut len).await?;
+        let mut got_password = vec![0u8; len[0] as usize];
+        client.read_exact(&mut got_password).await?;
+        if got_user != user.as_bytes() || got_password != password.as_bytes() {
+            client.write_all(&[1, 1]).await?;
+            return Ok(());
+        }
+        state.users.lock().unwrap().push(user.clone());
+        client.write_all(&[1, 0]).await?;
+    }
+    let mut request = [0u8; 4];
+    client.read_exact(&mut request).await?;
+    let host = match request[3] {
+        1 => {
+            let mut ip = [0u8; 4];
+            client.read_exact(&mut ip).await?;
+            std::net::Ipv4Addr::from(ip).to_string()
+        }
+        3 => {
+            let mut len = [0u8; 1];
+            client.read_exact(&mut len).await?;
+            let mut name = vec![0u8; len[0] as usize];
+            client.read_exact(&mut name).await?;
+            String::from_utf8_lossy(&name).into_owned()
+        }
+        4 => {
+            let mut ip = [0u8; 16];
+            client.read_exact(&mut ip).await?;
+            format!("[{}]", std::net::Ipv6Addr::from(ip))
+        }
+        _ => return Ok(()),
+    };
+    let mut port = [0u8; 2];
+    client.read_exact(&mut port).await?;
+    let target = format!("{host}:{}", u16::from_be_bytes(port));
+    state.targets.lock().unwrap().push(target.clone());
+    let Ok(mut backend) = TcpStream::connect(&target).await else {
+        client.write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+        return Ok(());
+    };
+    client.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+    tokio::io::copy_bidirectional(&mut client, &mut backend).await?;
+    Ok(())
+}
