@@ -169,6 +169,40 @@ async fn https_token_endpoint_is_reached_through_a_connect_tunnel() {
 }
 
 #[tokio::test]
+async fn an_https_proxy_is_reached_over_tls() {
+    let server = AuthServer::start().await;
+    let proxy = Proxy::start().await;
+    // The proxy behind TLS (a certificate of another private CA); the token endpoint too.
+    let proxy_tls = TlsEndpoint::start(proxy.addr()).await;
+    let endpoint_tls = TlsEndpoint::start(server.addr()).await;
+    let http = HttpClient::hyper_builder()
+        .proxy(&format!("https://{}", proxy_tls.addr), "")
+        .unwrap()
+        .tls_roots(TlsRoots::CustomOnly)
+        .add_root_certificates_pem(proxy_tls.ca_pem.as_bytes())
+        .unwrap()
+        .add_root_certificates_pem(endpoint_tls.ca_pem.as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    fetch(&server.token_url(), http.clone())
+        .await
+        .expect("http via an https proxy");
+    fetch(&endpoint_tls.token_url(), http)
+        .await
+        .expect("https via an https proxy");
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].target.as_str()),
+        ("POST", server.token_url().as_str())
+    );
+    assert_eq!(seen[1].method, "CONNECT");
+    assert_eq!(seen[1].target, endpoint_tls.addr.to_string());
+    assert_eq!(server.token_requests(), 2);
+}
+
+#[tokio::test]
 async fn no_proxy_hosts_are_reached_directly() {
     let server = AuthServer::start().await;
     let proxy = Proxy::start().await;

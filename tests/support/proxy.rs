@@ -80,6 +80,11 @@ impl Proxy {
         Proxy { addr, state }
     }
 
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// `http://127.0.0.1:port`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
