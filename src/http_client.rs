@@ -4,7 +4,9 @@
 //! returns an `http::Response` with a body, so you can bring your own client, with your own
 //! timeouts, proxies and TLS settings. The default (cargo feature `hyper-client`, on by
 //! default) is hyper-util's client over hyper-rustls with the `ring` provider and Mozilla's
-//! root certificates, a 30 s timeout, and no redirect following.
+//! root certificates, the proxy environment variables honoured, a 30 s timeout, and no
+//! redirect following: see [`HyperClientBuilder`] for proxies and trust roots. With feature
+//! `reqwest`, [`HttpClient::reqwest`] uses the application's own `reqwest::Client`.
 //!
 //! Whatever the service, response bodies are read up to a limit (1 MiB unless changed with
 //! [`HttpClient::with_max_body_size`]); a larger body is [`Error::BodyTooLarge`]. A body cut
@@ -47,6 +49,14 @@ use tower::ServiceExt;
 use crate::clock::Clock;
 use crate::error::{BodyReadError, BoxError, Error};
 use crate::secret::Redactions;
+
+#[cfg(feature = "hyper-client")]
+mod hyper_transport;
+#[cfg(feature = "reqwest")]
+mod reqwest_adapter;
+
+#[cfg(feature = "hyper-client")]
+pub use hyper_transport::{HyperClientBuilder, TlsRoots};
 
 /// The default limit on a response body: 1 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
@@ -108,7 +118,11 @@ impl HttpClient {
     }
 
     /// hyper-util's client with hyper-rustls (`ring`, webpki roots, HTTP/1.1 and HTTP/2,
-    /// `http` and `https` URLs), a [30 s](DEFAULT_TIMEOUT) timeout and no redirects.
+    /// `http` and `https` URLs), the proxy environment variables (`HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, read now) honoured as curl does, a
+    /// [30 s](DEFAULT_TIMEOUT) timeout and no redirects. The same as
+    /// `HttpClient::hyper_builder().build()`: see [`HyperClientBuilder`] for the details and
+    /// the other choices (an explicit proxy or none, the OS trust store, a private CA).
     ///
     /// Needs a tokio runtime when requests are sent.
     ///
@@ -119,19 +133,24 @@ impl HttpClient {
     /// ```
     #[cfg(feature = "hyper-client")]
     pub fn hyper() -> Result<Self, Error> {
-        use hyper_util::client::legacy::Client;
-        use hyper_util::rt::TokioExecutor;
+        HyperClientBuilder::new().build()
+    }
 
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(|e| Error::Config(format!("TLS setup failed: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
-        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(HttpClient::new(client).with_timeout(DEFAULT_TIMEOUT))
+    /// A builder for the hyper-based client, to choose its proxy and trust roots.
+    ///
+    /// ```
+    /// use tower_oauth2::{HttpClient, TlsRoots};
+    ///
+    /// let client = HttpClient::hyper_builder()
+    ///     .no_proxy()
+    ///     .tls_roots(TlsRoots::WebPki)
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    #[cfg(feature = "hyper-client")]
+    pub fn hyper_builder() -> HyperClientBuilder {
+        HyperClientBuilder::new()
     }
 
     /// Limits the time for one exchange with the authorization server, from sending the

@@ -63,6 +63,8 @@ pub use device_code::{DeviceAuthorization, DeviceCode};
 pub use endpoint::{Params, TokenEndpoint, TokenEndpointBuilder};
 pub use error::{BoxError, Error, ErrorCode, ServerError};
 pub use http_client::{HttpClient, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT};
+#[cfg(feature = "hyper-client")]
+pub use http_client::{HyperClientBuilder, TlsRoots};
 pub use layer::{OAuth2, OAuth2Layer, ResponseFuture};
 pub use refresh_token::RefreshToken;
 pub use retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
