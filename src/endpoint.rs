@@ -220,8 +220,8 @@ impl fmt::Debug for TokenEndpoint {
 }
 
 impl TokenEndpointBuilder {
-    /// The HTTP client to send requests with (default: [`HttpClient::hyper`], with the
-    /// `hyper-client` feature).
+    /// The HTTP client to send requests with (default: `HttpClient::hyper()`, with the
+    /// `hyper-client` feature; without it, an [`HttpClient`] must be given).
     pub fn http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
         self
