@@ -39,7 +39,7 @@
 //! |---|---|---|
 //! | [`layer`] | [`OAuth2Layer`]: the tower middleware that puts the token on each request | RFC 6750 §2.1 |
 //! | [`cache`] | [`TokenCache`]: the shared token, refresh-ahead, single-flight, backoff | |
-//! | [`retry`] | [`RetryOnInvalidToken`]: one retry when a resource server rejects the token | RFC 6750 §3.1 |
+//! | [`retry`] | [`OAuth2Layer::with_retry`]: retries that get a new token after a `401 invalid_token` or wait out a transient token error; [`Replayable`] bodies | RFC 6750 §3.1 |
 //! | [`www_authenticate`] | The `WWW-Authenticate` challenge parser the retry relies on | RFC 9110 §11.6.1 |
 //! | [`source`] | [`TokenSource`], and [`source_fn`] for tokens from anywhere | |
 //! | [`client_credentials`] | [`ClientCredentials`]: the client acting on its own behalf | RFC 6749 §4.4 |
@@ -93,7 +93,7 @@ pub use error::{BoxError, Error, ErrorCode, ServerError};
 pub use http_client::{HttpClient, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT};
 pub use layer::{OAuth2, OAuth2Layer, ResponseFuture};
 pub use refresh_token::RefreshToken;
-pub use retry::{ReplayBody, RetryOnInvalidToken};
+pub use retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
 pub use secret::Secret;
 pub use source::{source_fn, FnSource, TokenFuture, TokenSource};
 pub use token::Token;
