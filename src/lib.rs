@@ -60,6 +60,7 @@
 //! |---|---|---|
 //! | `hyper-client` | yes | The default token-endpoint transport, [`HttpClient::hyper`](http_client/struct.HttpClient.html#method.hyper): hyper-util's client over hyper-rustls (ring provider, Mozilla's root certificates). Without it, give each [`TokenEndpoint`] an [`HttpClient`] of your own. |
 //! | `reqwest` | no | The [`reqwest`](reqwest/index.html) module: a `reqwest_middleware::Middleware` sharing the layer's token cache. |
+//! | `reqwest-retry` | no | With `reqwest`: [`reqwest::RetryTokenErrors`](reqwest/struct.RetryTokenErrors.html), a `reqwest_retry` strategy that retries transient token errors. |
 //!
 //! Items that need a feature are labelled with it in these docs.
 #![deny(missing_docs)]
