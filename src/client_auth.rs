@@ -23,6 +23,21 @@ use url::form_urlencoded;
 use crate::secret::Secret;
 
 /// How the client authenticates to the authorization server, with its credentials.
+///
+/// `Debug` shows the client id and the method, never the secret.
+///
+/// ```
+/// use tower_oauth2::{ClientAuth, TokenEndpoint};
+///
+/// let confidential = ClientAuth::client_secret_basic("my-service", "its-secret");
+/// let public = ClientAuth::none("my-cli");
+/// assert!(format!("{public:?}").contains("my-cli"));
+/// assert!(!format!("{confidential:?}").contains("its-secret"));
+///
+/// let endpoint = TokenEndpoint::new("https://auth.example.com/token", confidential)?;
+/// assert_eq!(endpoint.client_auth().client_id(), "my-service");
+/// # Ok::<(), tower_oauth2::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ClientAuth {
     client_id: String,
@@ -49,6 +64,13 @@ impl ClientAuth {
     /// `client_secret_basic`: HTTP Basic authentication with the client id and secret, each
     /// form-urlencoded before base64 as RFC 6749 §2.3.1 requires, so secrets with `:`, `%`,
     /// `+` or spaces work.
+    ///
+    /// ```
+    /// use tower_oauth2::ClientAuth;
+    ///
+    /// let auth = ClientAuth::client_secret_basic("my-service", "s3cr:et%+");
+    /// assert_eq!(auth.method(), "client_secret_basic");
+    /// ```
     pub fn client_secret_basic(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
         ClientAuth {
             client_id: client_id.into(),
@@ -57,6 +79,13 @@ impl ClientAuth {
     }
 
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    ///
+    /// ```
+    /// use tower_oauth2::ClientAuth;
+    ///
+    /// let auth = ClientAuth::client_secret_post("my-service", "its-secret");
+    /// assert_eq!(auth.method(), "client_secret_post");
+    /// ```
     pub fn client_secret_post(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
         ClientAuth {
             client_id: client_id.into(),
@@ -65,6 +94,13 @@ impl ClientAuth {
     }
 
     /// `none`: a public client, which sends only its `client_id` in the body.
+    ///
+    /// ```
+    /// use tower_oauth2::ClientAuth;
+    ///
+    /// let auth = ClientAuth::none("my-cli");
+    /// assert_eq!(auth.method(), "none");
+    /// ```
     pub fn none(client_id: impl Into<String>) -> Self {
         ClientAuth {
             client_id: client_id.into(),
@@ -73,12 +109,24 @@ impl ClientAuth {
     }
 
     /// The client id.
+    ///
+    /// ```
+    /// let auth = tower_oauth2::ClientAuth::client_secret_post("my-service", "its-secret");
+    /// assert_eq!(auth.client_id(), "my-service");
+    /// ```
     pub fn client_id(&self) -> &str {
         &self.client_id
     }
 
     /// The method's registered name (`client_secret_basic`, `client_secret_post`, `none`), as
     /// in the `token_endpoint_auth_method` of RFC 7591.
+    ///
+    /// ```
+    /// use tower_oauth2::ClientAuth;
+    ///
+    /// assert_eq!(ClientAuth::none("my-cli").method(), "none");
+    /// assert_eq!(ClientAuth::client_secret_basic("a", "b").method(), "client_secret_basic");
+    /// ```
     pub fn method(&self) -> &'static str {
         match self.method {
             Method::SecretBasic(_) => "client_secret_basic",

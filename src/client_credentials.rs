@@ -22,6 +22,47 @@ use crate::source::{TokenFuture, TokenSource};
 use crate::token::Token;
 
 /// Gets tokens with the client credentials grant: the client acting on its own behalf.
+///
+/// Each fetch sends `grant_type=client_credentials`, the source's parameters
+/// ([`scope`](Self::scope), [`audience`](Self::audience), [`resource`](Self::resource),
+/// [`param`](Self::param)) and the client's authentication.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, Full};
+/// use tower_oauth2::{ClientAuth, ClientCredentials, HttpClient, TokenEndpoint};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+/// // A stand-in for the authorization server: it keeps the form it got and issues a token.
+/// let form = Arc::new(Mutex::new(String::new()));
+/// let seen = form.clone();
+/// let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+///     let seen = seen.clone();
+///     async move {
+///         let body = request.into_body().collect().await?.to_bytes();
+///         *seen.lock().unwrap() = String::from_utf8_lossy(&body).into_owned();
+///         Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+///             br#"{"access_token":"abc","token_type":"Bearer","expires_in":3600}"#,
+///         ))))
+///     }
+/// });
+/// let endpoint = TokenEndpoint::builder(
+///     "https://auth.example.com/token",
+///     ClientAuth::client_secret_post("my-service", "its-secret"),
+/// )
+/// .http_client(HttpClient::new(server))
+/// .build()?;
+///
+/// let source = ClientCredentials::new(endpoint).scope("orders:read");
+/// let token = source.fetch().await?;
+/// assert_eq!(token.access_token().expose(), "abc");
+/// assert_eq!(
+///     *form.lock().unwrap(),
+///     "grant_type=client_credentials&scope=orders%3Aread&client_id=my-service&client_secret=its-secret"
+/// );
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ClientCredentials {
     endpoint: TokenEndpoint,
@@ -30,6 +71,18 @@ pub struct ClientCredentials {
 
 impl ClientCredentials {
     /// A source for `endpoint`, with no scope or other parameters yet.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, ClientCredentials, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::new(
+    ///     "https://auth.example.com/token",
+    ///     ClientAuth::client_secret_basic("my-service", "its-secret"),
+    /// )?;
+    /// let source = ClientCredentials::new(endpoint);
+    /// # let _ = source;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn new(endpoint: TokenEndpoint) -> Self {
         ClientCredentials {
             endpoint,
@@ -38,6 +91,30 @@ impl ClientCredentials {
     }
 
     /// Requests a new token.
+    ///
+    /// This is what [`TokenSource::fetch_token`] does; put the source behind a
+    /// [`TokenCache`](crate::TokenCache) or an [`OAuth2Layer`](crate::OAuth2Layer) rather than
+    /// calling it for each request.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// use tower_oauth2::{ClientAuth, ClientCredentials, HttpClient, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","token_type":"Bearer","expires_in":3600}"#,
+    /// #     ))))
+    /// # });
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("app"))
+    ///     .http_client(HttpClient::new(server)) // a stand-in authorization server
+    ///     .build()?;
+    /// let token = ClientCredentials::new(endpoint).fetch().await?;
+    /// assert_eq!(token.access_token().expose(), "abc");
+    /// assert!(token.lifetime().is_some());
+    /// # Ok(()) }
+    /// ```
     pub async fn fetch(&self) -> Result<Token, Error> {
         let form = with_params(&[("grant_type", "client_credentials")], &self.params);
         self.endpoint.request_token(&form).await

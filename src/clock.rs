@@ -24,24 +24,88 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// A boxed, `Send` future returned by [`Clock::sleep`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_oauth2::clock::{Clock, Sleep, SystemClock};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sleep: Sleep = SystemClock.sleep(Duration::from_millis(1));
+/// sleep.await;
+/// # }
+/// ```
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// A source of the current time and of delays.
 ///
 /// Wall-clock time ([`SystemTime`]) is used so that a token's expiry can be stored and restored
 /// across process restarts.
+///
+/// Implement it to run the crate on another time source (a simulation, say); most
+/// applications use [`SystemClock`], and tests [`ManualClock`].
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tower_oauth2::clock::{Clock, Sleep};
+///
+/// /// The real time, shifted: for a host whose clock is known to be off.
+/// #[derive(Debug)]
+/// struct Shifted(Duration);
+///
+/// impl Clock for Shifted {
+///     fn now(&self) -> SystemTime {
+///         SystemTime::now() + self.0
+///     }
+///     fn sleep(&self, duration: Duration) -> Sleep {
+///         Box::pin(tokio::time::sleep(duration))
+///     }
+/// }
+///
+/// let clock = Shifted(Duration::from_secs(3600));
+/// assert!(clock.now() > SystemTime::now());
+/// assert!(clock.now_coarse() > SystemTime::now()); // defaults to `now`
+/// ```
 pub trait Clock: fmt::Debug + Send + Sync + 'static {
     /// The current time.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_oauth2::clock::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::starting_at(SystemTime::UNIX_EPOCH);
+    /// assert_eq!(clock.now(), SystemTime::UNIX_EPOCH);
+    /// ```
     fn now(&self) -> SystemTime;
 
     /// The current time, possibly a few milliseconds behind, for checks that run on every
     /// request (is the cached token still fresh?) and so must be cheap. Defaults to
     /// [`now`](Clock::now).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::clock::{Clock, SystemClock};
+    /// use tower_oauth2::Token;
+    ///
+    /// let token = Token::bearer("abc").with_expires_at(SystemClock.now() + Duration::from_secs(3600));
+    /// // On every request: cheap, and a few milliseconds off at most.
+    /// assert!(!token.is_expired_at(SystemClock.now_coarse()));
+    /// ```
     fn now_coarse(&self) -> SystemTime {
         self.now()
     }
 
     /// Waits for `duration` of this clock's time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::clock::{Clock, ManualClock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let clock = ManualClock::new();
+    /// clock.sleep(Duration::from_secs(60)).await; // a manual clock jumps instead of waiting
+    /// assert_eq!(clock.elapsed(), Duration::from_secs(60));
+    /// # }
+    /// ```
     fn sleep(&self, duration: Duration) -> Sleep;
 }
 
@@ -138,11 +202,28 @@ struct ManualState {
 
 impl ManualClock {
     /// A clock that starts at 2030-01-01T00:00:00Z.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tower_oauth2::clock::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(1_893_456_000));
+    /// ```
     pub fn new() -> Self {
         Self::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_893_456_000))
     }
 
     /// A clock that starts at `start`.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use tower_oauth2::clock::{Clock, ManualClock};
+    ///
+    /// let start = SystemTime::now();
+    /// let clock = ManualClock::starting_at(start);
+    /// assert_eq!(clock.now(), start);
+    /// ```
     pub fn starting_at(start: SystemTime) -> Self {
         ManualClock {
             state: Arc::new(Mutex::new(ManualState { start, now: start })),
@@ -150,12 +231,37 @@ impl ManualClock {
     }
 
     /// Moves the clock forward.
+    ///
+    /// Clones share the time: advance the one your test holds, and the endpoint, cache or
+    /// layer given a clone sees it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::clock::{Clock, ManualClock};
+    /// use tower_oauth2::Token;
+    ///
+    /// let clock = ManualClock::new();
+    /// let token = Token::bearer("abc").with_expires_at(clock.now() + Duration::from_secs(60));
+    /// let shared = clock.clone();
+    /// clock.advance(Duration::from_secs(60));
+    /// assert!(token.is_expired_at(shared.now()));
+    /// ```
     pub fn advance(&self, by: Duration) {
         let mut state = self.lock();
         state.now += by;
     }
 
     /// How far the clock has moved since it was created.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::clock::ManualClock;
+    ///
+    /// let clock = ManualClock::new();
+    /// clock.advance(Duration::from_secs(5));
+    /// clock.advance(Duration::from_secs(10));
+    /// assert_eq!(clock.elapsed(), Duration::from_secs(15));
+    /// ```
     pub fn elapsed(&self) -> Duration {
         let state = self.lock();
         state.now.duration_since(state.start).unwrap_or_default()

@@ -56,6 +56,24 @@ const SECRET_FIELDS: &[&str] = &[
 ];
 
 /// One client at one token endpoint. Cheap to clone (clones share everything).
+///
+/// `Debug` shows the URL, the client id and the method, never the client secret.
+///
+/// ```
+/// use tower_oauth2::{ClientAuth, TokenEndpoint};
+///
+/// let endpoint = TokenEndpoint::new(
+///     "https://auth.example.com/token",
+///     ClientAuth::client_secret_basic("my-service", "its-secret"),
+/// )?;
+/// assert_eq!(endpoint.client_auth().client_id(), "my-service");
+/// assert!(!format!("{endpoint:?}").contains("its-secret"));
+///
+/// // Refused: not http(s), or credentials in the URL.
+/// assert!(TokenEndpoint::new("ftp://auth.example.com/token", ClientAuth::none("cli")).is_err());
+/// assert!(TokenEndpoint::new("https://me:pw@auth.example.com/token", ClientAuth::none("cli")).is_err());
+/// # Ok::<(), tower_oauth2::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct TokenEndpoint {
     inner: Arc<Inner>,
@@ -70,6 +88,20 @@ struct Inner {
 }
 
 /// Builds a [`TokenEndpoint`]; see [`TokenEndpoint::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_oauth2::clock::ManualClock;
+/// use tower_oauth2::{ClientAuth, HttpClient, TokenEndpoint};
+///
+/// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+///     .http_client(HttpClient::hyper()?.with_timeout(Duration::from_secs(10)))
+///     .clock(ManualClock::new())
+///     .default_lifetime(Duration::from_secs(300))
+///     .build()?;
+/// # let _ = endpoint;
+/// # Ok::<(), tower_oauth2::Error>(())
+/// ```
 #[must_use]
 pub struct TokenEndpointBuilder {
     token_url: String,
@@ -81,6 +113,17 @@ pub struct TokenEndpointBuilder {
 
 impl TokenEndpoint {
     /// Starts building an endpoint for `token_url` with the client authentication `auth`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::{ClientAuth, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .default_lifetime(Duration::from_secs(300))
+    ///     .build()?;
+    /// # let _ = endpoint;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn builder(token_url: impl Into<String>, auth: ClientAuth) -> TokenEndpointBuilder {
         TokenEndpointBuilder {
             token_url: token_url.into(),
@@ -106,16 +149,44 @@ impl TokenEndpoint {
     }
 
     /// The token endpoint's URL.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::new("https://auth.example.com/oauth2/token", ClientAuth::none("cli"))?;
+    /// assert_eq!(endpoint.token_url().host_str(), Some("auth.example.com"));
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn token_url(&self) -> &Url {
         &self.inner.token_url
     }
 
     /// The client and its authentication method.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("cli"))?;
+    /// assert_eq!(endpoint.client_auth().method(), "none");
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn client_auth(&self) -> &ClientAuth {
         &self.inner.auth
     }
 
     /// The clock this endpoint computes expiry with.
+    ///
+    /// ```
+    /// use tower_oauth2::clock::{Clock, ManualClock};
+    /// use tower_oauth2::{ClientAuth, TokenEndpoint};
+    ///
+    /// let clock = ManualClock::new();
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// assert_eq!(endpoint.clock().now(), clock.now());
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
     }
@@ -130,6 +201,38 @@ impl TokenEndpoint {
     /// `refresh_token`, `device_code`, `code`, `code_verifier`, `password`, `assertion`,
     /// `client_assertion`, `subject_token` and `actor_token` (see
     /// [`ServerError`](crate::ServerError)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// use tower_oauth2::clock::{Clock, ManualClock};
+    /// use tower_oauth2::{ClientAuth, HttpClient, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","token_type":"Bearer","expires_in":"3600","issued_token_type":"urn:ietf:params:oauth:token-type:access_token"}"#,
+    /// #     ))))
+    /// # });
+    /// let clock = ManualClock::new();
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(HttpClient::new(server)) // a stand-in authorization server
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// // RFC 8693 token exchange, say: any grant the crate has no source for.
+    /// let token = endpoint
+    ///     .request_token(&[
+    ///         ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+    ///         ("subject_token", "the-user-token"),
+    ///         ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+    ///     ])
+    ///     .await?;
+    /// assert_eq!(token.access_token().expose(), "abc");
+    /// assert_eq!(token.expires_at(), Some(clock.now() + Duration::from_secs(3600)));
+    /// assert!(token.extra().contains_key("issued_token_type"));
+    /// # Ok(()) }
+    /// ```
     pub async fn request_token(&self, params: &[(&str, &str)]) -> Result<Token, Error> {
         self.request_token_redacting(params, &[]).await
     }
@@ -220,14 +323,38 @@ impl fmt::Debug for TokenEndpoint {
 }
 
 impl TokenEndpointBuilder {
-    /// The HTTP client to send requests with (default: [`HttpClient::hyper`], with the
-    /// `hyper-client` feature).
+    /// The HTTP client to send requests with (default: `HttpClient::hyper()`, with the
+    /// `hyper-client` feature; without it, an [`HttpClient`] must be given).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::{ClientAuth, HttpClient, TokenEndpoint};
+    ///
+    /// let http = HttpClient::hyper()?.with_max_body_size(64 * 1024);
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(http)
+    ///     .build()?;
+    /// # let _ = endpoint;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
         self
     }
 
     /// The clock to compute expiry and wait with (default: [`SystemClock`]).
+    ///
+    /// ```
+    /// use tower_oauth2::clock::ManualClock;
+    /// use tower_oauth2::{ClientAuth, TokenEndpoint};
+    ///
+    /// // In tests: time moves only when the test says so.
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .clock(ManualClock::new())
+    ///     .build()?;
+    /// # let _ = endpoint;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -237,6 +364,30 @@ impl TokenEndpointBuilder {
     /// it optional). Without this, such a token never expires and is used until invalidated;
     /// so does one whose expiry would be past what [`SystemTime`](std::time::SystemTime) can
     /// represent (`Duration::MAX`, for example).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// use tower_oauth2::clock::{Clock, ManualClock};
+    /// use tower_oauth2::{ClientAuth, HttpClient, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","token_type":"Bearer"}"#,
+    /// #     ))))
+    /// # });
+    /// let clock = ManualClock::new();
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(HttpClient::new(server)) // answers without `expires_in`
+    ///     .clock(clock.clone())
+    ///     .default_lifetime(Duration::from_secs(300))
+    ///     .build()?;
+    /// let token = endpoint.request_token(&[("grant_type", "client_credentials")]).await?;
+    /// assert_eq!(token.expires_at(), Some(clock.now() + Duration::from_secs(300)));
+    /// # Ok(()) }
+    /// ```
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
         self.default_lifetime = Some(lifetime);
         self
@@ -244,6 +395,15 @@ impl TokenEndpointBuilder {
 
     /// Builds the endpoint. Fails if the URL is not an absolute `http` or `https` URL, or if
     /// no HTTP client was given and the `hyper-client` feature is off.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, Error, TokenEndpoint};
+    ///
+    /// let built = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli")).build();
+    /// assert!(built.is_ok());
+    /// let relative = TokenEndpoint::builder("/token", ClientAuth::none("cli")).build();
+    /// assert!(matches!(relative, Err(Error::Config(_))));
+    /// ```
     pub fn build(self) -> Result<TokenEndpoint, Error> {
         let token_url = parse_endpoint_url(&self.token_url)?;
         let http = match self.http {
@@ -328,32 +488,71 @@ pub struct Params {
 
 impl Params {
     /// No parameters.
+    ///
+    /// ```
+    /// assert_eq!(tower_oauth2::Params::new().iter().count(), 0);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets `scope` (space-separated), replacing an earlier one.
+    ///
+    /// ```
+    /// use tower_oauth2::Params;
+    ///
+    /// let params = Params::new().scope("read").scope("read write");
+    /// assert_eq!(params.get_all("scope").collect::<Vec<_>>(), ["read write"]);
+    /// ```
     pub fn scope(self, scope: impl Into<String>) -> Self {
         self.set("scope", scope)
     }
 
     /// Sets `audience` (Auth0, Okta and others), replacing an earlier one.
+    ///
+    /// ```
+    /// use tower_oauth2::Params;
+    ///
+    /// let params = Params::new().audience("https://api.example.com");
+    /// assert_eq!(params.get_all("audience").next(), Some("https://api.example.com"));
+    /// ```
     pub fn audience(self, audience: impl Into<String>) -> Self {
         self.set("audience", audience)
     }
 
     /// Adds an RFC 8707 `resource` indicator; call once per resource.
+    ///
+    /// ```
+    /// use tower_oauth2::Params;
+    ///
+    /// let params = Params::new().resource("https://a.example.com/").resource("https://b.example.com/");
+    /// assert_eq!(params.get_all("resource").count(), 2);
+    /// ```
     pub fn resource(self, resource: impl Into<String>) -> Self {
         self.param("resource", resource)
     }
 
     /// Adds any parameter (repeatable).
+    ///
+    /// ```
+    /// use tower_oauth2::Params;
+    ///
+    /// let params = Params::new().param("claims", "a").param("claims", "b");
+    /// assert_eq!(params.get_all("claims").collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.pairs.push((name.into(), value.into()));
         self
     }
 
     /// Sets a parameter, replacing every earlier value of it.
+    ///
+    /// ```
+    /// use tower_oauth2::Params;
+    ///
+    /// let params = Params::new().param("tenant", "a").param("tenant", "b").set("tenant", "c");
+    /// assert_eq!(params.get_all("tenant").collect::<Vec<_>>(), ["c"]);
+    /// ```
     pub fn set(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         let name = name.into();
         self.pairs.retain(|(k, _)| *k != name);
@@ -362,6 +561,14 @@ impl Params {
     }
 
     /// Every value of the parameter `name`.
+    ///
+    /// ```
+    /// use tower_oauth2::Params;
+    ///
+    /// let params = Params::new().scope("read");
+    /// assert_eq!(params.get_all("scope").collect::<Vec<_>>(), ["read"]);
+    /// assert_eq!(params.get_all("audience").next(), None);
+    /// ```
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.pairs
             .iter()
@@ -370,6 +577,13 @@ impl Params {
     }
 
     /// All parameters, in order.
+    ///
+    /// ```
+    /// use tower_oauth2::Params;
+    ///
+    /// let params = Params::new().scope("read").param("tenant", "acme");
+    /// assert_eq!(params.iter().collect::<Vec<_>>(), [("scope", "read"), ("tenant", "acme")]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
@@ -382,35 +596,96 @@ impl fmt::Debug for Params {
 }
 
 /// Gives a token source `scope`, `audience`, `resource` and `param` setters that fill its
-/// `params: Params` field.
+/// `params: Params` field, each with an example that builds that source (one arm per source:
+/// a new source adds its arm with the expression that builds it from `endpoint`).
 macro_rules! param_setters {
-    ($ty:ty) => {
+    (ClientCredentials) => {
+        $crate::endpoint::param_setters!(@impl ClientCredentials, "ClientCredentials::new(endpoint)");
+    };
+    (RefreshToken) => {
+        $crate::endpoint::param_setters!(@impl RefreshToken, "RefreshToken::new(endpoint, \"stored-refresh-token\")");
+    };
+    (DeviceCode) => {
+        $crate::endpoint::param_setters!(@impl DeviceCode, "DeviceCode::new(endpoint, \"https://auth.example.com/device\")?");
+    };
+    (@impl $ty:ident, $new:literal) => {
         impl $ty {
-            /// Sets `scope` (space-separated) on every request of this source.
+            /// Sets `scope` (space-separated) on every request of this source, replacing an
+            /// earlier one.
+            ///
+            /// ```
+            #[doc = concat!("use tower_oauth2::{ClientAuth, TokenEndpoint, ", stringify!($ty), "};")]
+            ///
+            /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("app"))?;
+            #[doc = concat!("let source = ", $new, ".scope(\"openid offline_access\");")]
+            /// # let _ = source;
+            /// # Ok::<(), tower_oauth2::Error>(())
+            /// ```
             pub fn scope(mut self, scope: impl Into<String>) -> Self {
                 self.params = self.params.scope(scope);
                 self
             }
 
-            /// Sets `audience` on every request of this source.
+            /// Sets `audience` (Auth0, Okta and others) on every request of this source,
+            /// replacing an earlier one.
+            ///
+            /// ```
+            #[doc = concat!("use tower_oauth2::{ClientAuth, TokenEndpoint, ", stringify!($ty), "};")]
+            ///
+            /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("app"))?;
+            #[doc = concat!("let source = ", $new, ".audience(\"https://api.example.com\");")]
+            /// # let _ = source;
+            /// # Ok::<(), tower_oauth2::Error>(())
+            /// ```
             pub fn audience(mut self, audience: impl Into<String>) -> Self {
                 self.params = self.params.audience(audience);
                 self
             }
 
-            /// Adds an RFC 8707 `resource` indicator to every request of this source.
+            /// Adds an RFC 8707 `resource` indicator to every request of this source; call once
+            /// per resource.
+            ///
+            /// ```
+            #[doc = concat!("use tower_oauth2::{ClientAuth, TokenEndpoint, ", stringify!($ty), "};")]
+            ///
+            /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("app"))?;
+            #[doc = concat!("let source = ", $new)]
+            ///     .resource("https://orders.example.com/")
+            ///     .resource("https://files.example.com/");
+            /// # let _ = source;
+            /// # Ok::<(), tower_oauth2::Error>(())
+            /// ```
             pub fn resource(mut self, resource: impl Into<String>) -> Self {
                 self.params = self.params.resource(resource);
                 self
             }
 
-            /// Adds any parameter to every request of this source.
+            /// Adds any parameter to every request of this source (repeatable).
+            ///
+            /// ```
+            #[doc = concat!("use tower_oauth2::{ClientAuth, TokenEndpoint, ", stringify!($ty), "};")]
+            ///
+            /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("app"))?;
+            #[doc = concat!("let source = ", $new, ".param(\"tenant\", \"acme\");")]
+            /// # let _ = source;
+            /// # Ok::<(), tower_oauth2::Error>(())
+            /// ```
             pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
                 self.params = self.params.param(name, value);
                 self
             }
 
             /// Replaces all extra parameters of this source.
+            ///
+            /// ```
+            #[doc = concat!("use tower_oauth2::{ClientAuth, Params, TokenEndpoint, ", stringify!($ty), "};")]
+            ///
+            /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("app"))?;
+            /// let params = Params::new().scope("read").param("tenant", "acme");
+            #[doc = concat!("let source = ", $new, ".params(params);")]
+            /// # let _ = source;
+            /// # Ok::<(), tower_oauth2::Error>(())
+            /// ```
             pub fn params(mut self, params: $crate::Params) -> Self {
                 self.params = params;
                 self

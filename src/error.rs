@@ -32,6 +32,14 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 
 /// A boxed error from a transport or a user-supplied token source.
+///
+/// ```
+/// use tower_oauth2::{BoxError, Error};
+///
+/// let cause: BoxError = "the vault is sealed".into();
+/// let err = Error::source_error(cause);
+/// assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "the vault is sealed");
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The longest delay [`Error::retry_after`] reports: a server asking for more is read as
@@ -50,6 +58,28 @@ pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 /// leave the cause to `source()`, so error reporters that print the chain (anyhow's `{:#}`,
 /// eyre) print each message once, and walking `source()` reaches the underlying error (the
 /// hyper or `std::io::Error` of a refused connection, say).
+///
+/// ```
+/// use tower_oauth2::{source_fn, Error, ErrorCode, Token, TokenSource};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let source = source_fn(|| async {
+///     Err::<Token, _>(Error::HttpStatus {
+///         status: http::StatusCode::SERVICE_UNAVAILABLE,
+///         retry_after: Some(std::time::Duration::from_secs(5)),
+///     })
+/// });
+/// let err = source.fetch_token().await.unwrap_err();
+/// assert!(err.is_transient());
+/// assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(5)));
+/// assert_eq!(err.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+/// assert_eq!(err.code(), None::<&ErrorCode>);
+/// assert_eq!(
+///     err.to_string(),
+///     "the authorization server answered HTTP 503 Service Unavailable without an OAuth 2.0 error body"
+/// );
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
@@ -158,11 +188,38 @@ impl From<BoxError> for Error {
 
 impl Error {
     /// Wraps the error of a user-supplied token source.
+    ///
+    /// It is transient, and has a [`retry_after`](Error::retry_after), if `err` is an `Error`
+    /// that has.
+    ///
+    /// ```
+    /// use tower_oauth2::{source_fn, Error, Token};
+    ///
+    /// let source = source_fn(|| async {
+    ///     let value = std::fs::read_to_string("/run/secrets/token").map_err(Error::source_error)?;
+    ///     Ok(Token::bearer(value.trim()))
+    /// });
+    /// # let _ = source;
+    /// let err = Error::source_error(std::io::Error::other("no such file"));
+    /// assert!(matches!(err, Error::Source(_)));
+    /// assert!(!err.is_transient());
+    /// ```
     pub fn source_error(err: impl Into<BoxError>) -> Self {
         Error::Source(Arc::from(err.into()))
     }
 
     /// Wraps a transport error.
+    ///
+    /// Always [transient](Error::is_transient). For an [`HttpClient`](crate::HttpClient)
+    /// of your own whose errors need no more than a message.
+    ///
+    /// ```
+    /// use tower_oauth2::Error;
+    ///
+    /// let err = Error::transport(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+    /// assert!(err.is_transient());
+    /// assert_eq!(err.to_string(), "could not get a response from the authorization server");
+    /// ```
     pub fn transport(err: impl Into<BoxError>) -> Self {
         Error::Transport(Arc::from(err.into()))
     }
@@ -185,6 +242,16 @@ impl Error {
     }
 
     /// The HTTP status of the authorization server's response, if there was one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::StatusCode;
+    /// use tower_oauth2::Error;
+    ///
+    /// let err = Error::HttpStatus { status: StatusCode::BAD_GATEWAY, retry_after: None };
+    /// assert_eq!(err.status(), Some(StatusCode::BAD_GATEWAY));
+    /// assert_eq!(Error::Timeout(Duration::from_secs(30)).status(), None);
+    /// ```
     pub fn status(&self) -> Option<StatusCode> {
         match self.cause() {
             Error::OAuth2 { status, .. }
@@ -195,6 +262,19 @@ impl Error {
     }
 
     /// The OAuth 2.0 error the server sent, if any.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_oauth2::{Error, ErrorCode, ServerError};
+    ///
+    /// let err = Error::OAuth2 {
+    ///     status: StatusCode::BAD_REQUEST,
+    ///     error: ServerError::new(ErrorCode::InvalidScope),
+    ///     retry_after: None,
+    /// };
+    /// assert_eq!(err.server_error().map(|e| &e.code), Some(&ErrorCode::InvalidScope));
+    /// assert!(Error::DeviceCodeExpired.server_error().is_none());
+    /// ```
     pub fn server_error(&self) -> Option<&ServerError> {
         match self.cause() {
             Error::OAuth2 { error, .. } => Some(error),
@@ -203,6 +283,18 @@ impl Error {
     }
 
     /// The OAuth 2.0 error code the server sent, if any.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_oauth2::{Error, ErrorCode, ServerError};
+    ///
+    /// let err = Error::OAuth2 {
+    ///     status: StatusCode::UNAUTHORIZED,
+    ///     error: ServerError::new(ErrorCode::from("invalid_client")),
+    ///     retry_after: None,
+    /// };
+    /// assert_eq!(err.code(), Some(&ErrorCode::InvalidClient));
+    /// ```
     pub fn code(&self) -> Option<&ErrorCode> {
         self.server_error().map(|e| &e.code)
     }
@@ -561,6 +653,14 @@ pub struct ServerError {
 
 impl ServerError {
     /// An error response with just a code.
+    ///
+    /// ```
+    /// use tower_oauth2::{ErrorCode, ServerError};
+    ///
+    /// let error = ServerError::new(ErrorCode::AccessDenied);
+    /// assert_eq!(error.to_string(), "`access_denied`");
+    /// assert_eq!(error.description, None);
+    /// ```
     pub fn new(code: ErrorCode) -> Self {
         ServerError {
             code,
@@ -634,6 +734,13 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The code as it appears on the wire.
+    ///
+    /// ```
+    /// use tower_oauth2::ErrorCode;
+    ///
+    /// assert_eq!(ErrorCode::SlowDown.as_str(), "slow_down");
+    /// assert_eq!(ErrorCode::Other("mfa_required".to_owned()).as_str(), "mfa_required");
+    /// ```
     pub fn as_str(&self) -> &str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",

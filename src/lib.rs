@@ -30,30 +30,59 @@
 //! # let _ = response; Ok(()) }
 //! ```
 //!
-//! Each RFC has its file: RFC 6749 client authentication in `client_auth.rs`, token
-//! responses and errors in `token.rs` and `error.rs`, the grants in `client_credentials.rs`,
-//! `refresh_token.rs` and `device_code.rs` (RFC 8628), RFC 6750's `invalid_token` retry in
-//! `retry.rs`; the layer's hot path is `layer.rs`, the cache `cache.rs`.
+//! # Modules
+//!
+//! Each concern, and each RFC, has its module. The types you use most are also re-exported at
+//! the crate root (`tower_oauth2::TokenCache` is [`cache::TokenCache`]).
+//!
+//! | Module | What it holds | Specification |
+//! |---|---|---|
+//! | [`layer`] | [`OAuth2Layer`]: the tower middleware that puts the token on each request | RFC 6750 §2.1 |
+//! | [`cache`] | [`TokenCache`]: the shared token, refresh-ahead, single-flight, backoff | |
+//! | [`retry`] | [`OAuth2Layer::with_retry`]: retries that get a new token after a `401 invalid_token` or wait out a transient token error; [`Replayable`] bodies | RFC 6750 §3.1 |
+//! | [`www_authenticate`] | The `WWW-Authenticate` challenge parser the retry relies on | RFC 9110 §11.6.1 |
+//! | [`source`] | [`TokenSource`], and [`source_fn`] for tokens from anywhere | |
+//! | [`client_credentials`] | [`ClientCredentials`]: the client acting on its own behalf | RFC 6749 §4.4 |
+//! | [`refresh_token`] | [`RefreshToken`]: redeeming, and rotating, a refresh token | RFC 6749 §6 |
+//! | [`device_code`] | [`DeviceCode`]: logging in a CLI or a device without a browser | RFC 8628 |
+//! | [`endpoint`] | [`TokenEndpoint`]: one client at one token endpoint, any grant; [`Params`] | RFC 6749 §3.2, RFC 8707 |
+//! | [`client_auth`] | [`ClientAuth`]: how the client authenticates | RFC 6749 §2.3 |
+//! | [`token`] | [`Token`], and how token responses are read | RFC 6749 §5.1 |
+//! | [`error`] | [`Error`], [`ErrorCode`], [`ServerError`]: what went wrong, and whether to retry | RFC 6749 §5.2, RFC 8628 §3.5, RFC 9110 §10.2.3 |
+//! | [`http_client`] | [`HttpClient`]: the transport to the authorization server | |
+//! | [`clock`] | [`Clock`](clock::Clock): injectable time, [`ManualClock`](clock::ManualClock) for tests | |
+//! | [`secret`] | [`Secret`]: a string that is never printed | |
+//! | [`reqwest`](reqwest/index.html) | `OAuth2Middleware` for reqwest-middleware (feature `reqwest`) | RFC 6750 §2.1 |
+//!
+//! # Cargo features
+//!
+//! | Feature | Default | What it adds |
+//! |---|---|---|
+//! | `hyper-client` | yes | The default token-endpoint transport, [`HttpClient::hyper`](http_client/struct.HttpClient.html#method.hyper): hyper-util's client over hyper-rustls (ring provider, Mozilla's root certificates). Without it, give each [`TokenEndpoint`] an [`HttpClient`] of your own. |
+//! | `reqwest` | no | The [`reqwest`](reqwest/index.html) module: a `reqwest_middleware::Middleware` sharing the layer's token cache. |
+//! | `reqwest-retry` | no | With `reqwest`: [`reqwest::RetryTokenErrors`](reqwest/struct.RetryTokenErrors.html), a `reqwest_retry` strategy that retries transient token errors. |
+//!
+//! Items that need a feature are labelled with it in these docs.
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cache;
-mod client_auth;
-mod client_credentials;
+pub mod client_auth;
+pub mod client_credentials;
 pub mod clock;
-mod device_code;
-mod endpoint;
-mod error;
-mod http_client;
+pub mod device_code;
+pub mod endpoint;
+pub mod error;
+pub mod http_client;
 pub mod layer;
-mod refresh_token;
+pub mod refresh_token;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 pub mod retry;
-mod secret;
-mod source;
-mod token;
+pub mod secret;
+pub mod source;
+pub mod token;
 pub mod www_authenticate;
 
 pub use cache::{LostResponseRetry, TokenCache, TokenCacheBuilder};

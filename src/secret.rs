@@ -20,11 +20,27 @@ pub struct Secret(Box<str>);
 
 impl Secret {
     /// Wraps a secret value.
+    ///
+    /// ```
+    /// use tower_oauth2::Secret;
+    ///
+    /// let from_env = Secret::new(String::from("value-of-CLIENT_SECRET"));
+    /// let literal: Secret = "hunter2".into();
+    /// # let _ = (from_env, literal);
+    /// ```
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into().into_boxed_str())
     }
 
     /// The secret value itself. Never log it.
+    ///
+    /// ```
+    /// use tower_oauth2::Token;
+    ///
+    /// let token = Token::bearer("abc");
+    /// let header = http::HeaderValue::from_str(&format!("Bearer {}", token.access_token().expose()));
+    /// assert!(header.is_ok());
+    /// ```
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -27,14 +27,71 @@ use crate::error::Error;
 use crate::token::Token;
 
 /// The future returned by [`TokenSource::fetch_token`].
+///
+/// ```
+/// use tower_oauth2::{Token, TokenFuture, TokenSource};
+///
+/// struct Fixed(&'static str);
+///
+/// impl TokenSource for Fixed {
+///     fn fetch_token(&self) -> TokenFuture<'_> {
+///         Box::pin(async move { Ok(Token::bearer(self.0)) })
+///     }
+/// }
+/// # let _ = Fixed("abc");
+/// ```
 pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Token, Error>> + Send + 'a>>;
 
 /// Gets a new token from somewhere, usually an authorization server.
 ///
 /// A source fetches; it does not cache. Caching, refresh-ahead and single-flight belong to the
 /// layer that calls it. The trait is dyn-compatible: `Arc<dyn TokenSource>` is a source too.
+///
+/// Implement it for a source of your own (or use [`source_fn`]); errors of your own go in
+/// [`Error::source_error`](crate::Error::source_error).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use tower_oauth2::{Error, Token, TokenFuture, TokenSource};
+///
+/// /// Reads the token a sidecar keeps fresh in a file.
+/// struct FromFile {
+///     path: std::path::PathBuf,
+///     reads: AtomicU32,
+/// }
+///
+/// impl TokenSource for FromFile {
+///     fn fetch_token(&self) -> TokenFuture<'_> {
+///         Box::pin(async move {
+///             self.reads.fetch_add(1, Ordering::Relaxed);
+///             let value = tokio::fs::read_to_string(&self.path).await.map_err(Error::source_error)?;
+///             Ok(Token::bearer(value.trim()))
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let path = std::env::temp_dir().join(format!("tower-oauth2-doc-{}", std::process::id()));
+/// std::fs::write(&path, "abc\n")?;
+/// let source = FromFile { path: path.clone(), reads: AtomicU32::new(0) };
+/// assert_eq!(source.fetch_token().await?.access_token().expose(), "abc");
+/// std::fs::remove_file(&path)?;
+/// assert!(matches!(source.fetch_token().await, Err(Error::Source(_))));
+/// assert_eq!(source.reads.load(Ordering::Relaxed), 2);
+/// # Ok(()) }
+/// ```
 pub trait TokenSource: Send + Sync {
     /// Gets a new token.
+    ///
+    /// ```
+    /// use tower_oauth2::{source_fn, Token, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let source = source_fn(|| async { Ok(Token::bearer("abc")) });
+    /// let token = source.fetch_token().await?;
+    /// assert_eq!(token.access_token().expose(), "abc");
+    /// # Ok(()) }
+    /// ```
     fn fetch_token(&self) -> TokenFuture<'_>;
 }
 
@@ -57,6 +114,17 @@ impl<T: TokenSource + ?Sized> TokenSource for &T {
 }
 
 /// A [`TokenSource`] made from an async closure; see [`source_fn`].
+///
+/// `Debug` shows nothing of the closure.
+///
+/// ```
+/// use tower_oauth2::{source_fn, FnSource, Token, TokenSource};
+///
+/// let source: FnSource<_> = source_fn(|| async { Ok(Token::bearer("abc")) });
+/// assert_eq!(format!("{source:?}"), "FnSource { .. }");
+/// let boxed: Box<dyn TokenSource> = Box::new(source);
+/// # let _ = boxed;
+/// ```
 #[derive(Clone)]
 pub struct FnSource<F> {
     f: F,

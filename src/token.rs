@@ -67,6 +67,16 @@ pub struct Token {
 impl Token {
     /// A Bearer token with no expiry, refresh token or scope; add them with the `with_`
     /// methods. Useful for [`TokenSource`](crate::TokenSource)s of your own.
+    ///
+    /// ```
+    /// use tower_oauth2::{source_fn, Token};
+    ///
+    /// let token = Token::bearer("abc");
+    /// assert_eq!(token.token_type(), "Bearer");
+    /// assert_eq!(token.expires_at(), None); // never expires
+    /// let source = source_fn(|| async { Ok(Token::bearer("from-a-file")) });
+    /// # let _ = source;
+    /// ```
     pub fn bearer(access_token: impl Into<Secret>) -> Self {
         Token {
             access_token: access_token.into(),
@@ -81,71 +91,284 @@ impl Token {
     }
 
     /// Sets when the token expires.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tower_oauth2::Token;
+    ///
+    /// let at = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    /// assert_eq!(Token::bearer("abc").with_expires_at(at).expires_at(), Some(at));
+    /// ```
     pub fn with_expires_at(mut self, expires_at: SystemTime) -> Self {
         self.expires_at = Some(expires_at);
         self
     }
 
     /// Sets the refresh token.
+    ///
+    /// ```
+    /// use tower_oauth2::Token;
+    ///
+    /// let token = Token::bearer("abc").with_refresh_token("rt");
+    /// assert_eq!(token.refresh_token().map(|rt| rt.expose()), Some("rt"));
+    /// ```
     pub fn with_refresh_token(mut self, refresh_token: impl Into<Secret>) -> Self {
         self.refresh_token = Some(refresh_token.into());
         self
     }
 
     /// Sets the granted scope.
+    ///
+    /// ```
+    /// use tower_oauth2::Token;
+    ///
+    /// assert_eq!(Token::bearer("abc").with_scope("read").scope(), Some("read"));
+    /// ```
     pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
         self
     }
 
     /// The access token.
+    ///
+    /// ```
+    /// use tower_oauth2::Token;
+    ///
+    /// let token = Token::bearer("abc");
+    /// let header = format!("Bearer {}", token.access_token().expose());
+    /// assert_eq!(header, "Bearer abc");
+    /// ```
     pub fn access_token(&self) -> &Secret {
         &self.access_token
     }
 
     /// The token type as the server sent it (always some spelling of `Bearer`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","token_type":"bearer"}"#,
+    /// #     ))))
+    /// # });
+    /// # let endpoint = tower_oauth2::TokenEndpoint::builder(
+    /// #     "https://auth.example.com/token",
+    /// #     tower_oauth2::ClientAuth::none("cli"),
+    /// # )
+    /// # .http_client(tower_oauth2::HttpClient::new(server))
+    /// # .build()?;
+    /// // The server answers {"access_token":"abc","token_type":"bearer"}
+    /// let token = endpoint.request_token(&[("grant_type", "client_credentials")]).await?;
+    /// assert_eq!(token.token_type(), "bearer");
+    /// # Ok(()) }
+    /// ```
     pub fn token_type(&self) -> &str {
         &self.token_type
     }
 
     /// When the token request was sent (`None` for tokens made with [`Token::bearer`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","expires_in":60}"#,
+    /// #     ))))
+    /// # });
+    /// # let endpoint = tower_oauth2::TokenEndpoint::builder(
+    /// #     "https://auth.example.com/token",
+    /// #     tower_oauth2::ClientAuth::none("cli"),
+    /// # )
+    /// # .http_client(tower_oauth2::HttpClient::new(server))
+    /// # .build()?;
+    /// // The server answers {"access_token":"abc","expires_in":60}
+    /// let token = endpoint.request_token(&[("grant_type", "client_credentials")]).await?;
+    /// assert!(token.issued_at().is_some());
+    /// assert!(tower_oauth2::Token::bearer("abc").issued_at().is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn issued_at(&self) -> Option<SystemTime> {
         self.issued_at
     }
 
     /// When the token expires: `expires_in` counted from the moment the request was sent, so
     /// network delay errs on the safe side. `None` means it does not expire.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","expires_in":60}"#,
+    /// #     ))))
+    /// # });
+    /// # let endpoint = tower_oauth2::TokenEndpoint::builder(
+    /// #     "https://auth.example.com/token",
+    /// #     tower_oauth2::ClientAuth::none("cli"),
+    /// # )
+    /// # .http_client(tower_oauth2::HttpClient::new(server))
+    /// # .build()?;
+    /// // The server answers {"access_token":"abc","expires_in":60}
+    /// let token = endpoint.request_token(&[("grant_type", "client_credentials")]).await?;
+    /// let issued_at = token.issued_at().unwrap();
+    /// assert_eq!(token.expires_at(), Some(issued_at + std::time::Duration::from_secs(60)));
+    /// # Ok(()) }
+    /// ```
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.expires_at
     }
 
     /// Whether the token has expired at `now`.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_oauth2::Token;
+    ///
+    /// let now = SystemTime::now();
+    /// let token = Token::bearer("abc").with_expires_at(now + Duration::from_secs(60));
+    /// assert!(!token.is_expired_at(now));
+    /// assert!(token.is_expired_at(now + Duration::from_secs(60)));
+    /// assert!(!Token::bearer("forever").is_expired_at(now));
+    /// ```
     pub fn is_expired_at(&self, now: SystemTime) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
     /// The lifetime the server gave the token (`expires_at - issued_at`), if known.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","expires_in":3600}"#,
+    /// #     ))))
+    /// # });
+    /// # let endpoint = tower_oauth2::TokenEndpoint::builder(
+    /// #     "https://auth.example.com/token",
+    /// #     tower_oauth2::ClientAuth::none("cli"),
+    /// # )
+    /// # .http_client(tower_oauth2::HttpClient::new(server))
+    /// # .build()?;
+    /// // The server answers {"access_token":"abc","expires_in":3600}
+    /// let token = endpoint.request_token(&[("grant_type", "client_credentials")]).await?;
+    /// assert_eq!(token.lifetime(), Some(std::time::Duration::from_secs(3600)));
+    /// # Ok(()) }
+    /// ```
     pub fn lifetime(&self) -> Option<Duration> {
         self.expires_at?.duration_since(self.issued_at?).ok()
     }
 
     /// The refresh token, if one was issued.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","refresh_token":"rt-1"}"#,
+    /// #     ))))
+    /// # });
+    /// # let endpoint = tower_oauth2::TokenEndpoint::builder(
+    /// #     "https://auth.example.com/token",
+    /// #     tower_oauth2::ClientAuth::none("cli"),
+    /// # )
+    /// # .http_client(tower_oauth2::HttpClient::new(server))
+    /// # .build()?;
+    /// // The server answers {"access_token":"abc","refresh_token":"rt-1"}
+    /// let token = endpoint.request_token(&[("grant_type", "client_credentials")]).await?;
+    /// if let Some(refresh_token) = token.refresh_token() {
+    ///     // store it (never log it): the next run can start from it
+    ///     assert_eq!(refresh_token.expose(), "rt-1");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn refresh_token(&self) -> Option<&Secret> {
         self.refresh_token.as_ref()
     }
 
     /// The granted scope, if the server said.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","scope":"read"}"#,
+    /// #     ))))
+    /// # });
+    /// # let endpoint = tower_oauth2::TokenEndpoint::builder(
+    /// #     "https://auth.example.com/token",
+    /// #     tower_oauth2::ClientAuth::none("cli"),
+    /// # )
+    /// # .http_client(tower_oauth2::HttpClient::new(server))
+    /// # .build()?;
+    /// // The server answers {"access_token":"abc","scope":"read"}
+    /// let token = endpoint.request_token(&[("grant_type", "client_credentials")]).await?;
+    /// assert_eq!(token.scope(), Some("read"));
+    /// # Ok(()) }
+    /// ```
     pub fn scope(&self) -> Option<&str> {
         self.scope.as_deref()
     }
 
     /// The OpenID Connect ID token, if one was issued.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","id_token":"eyJ.x.y"}"#,
+    /// #     ))))
+    /// # });
+    /// # let endpoint = tower_oauth2::TokenEndpoint::builder(
+    /// #     "https://auth.example.com/token",
+    /// #     tower_oauth2::ClientAuth::none("cli"),
+    /// # )
+    /// # .http_client(tower_oauth2::HttpClient::new(server))
+    /// # .build()?;
+    /// // The server answers {"access_token":"abc","id_token":"eyJ.x.y"}
+    /// let token = endpoint.request_token(&[("grant_type", "client_credentials")]).await?;
+    /// assert_eq!(token.id_token().map(|id| id.expose()), Some("eyJ.x.y"));
+    /// # Ok(()) }
+    /// ```
     pub fn id_token(&self) -> Option<&Secret> {
         self.id_token.as_ref()
     }
 
     /// Every other field of the token response, such as `issued_token_type` or
     /// `refresh_expires_in`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","refresh_expires_in":1800}"#,
+    /// #     ))))
+    /// # });
+    /// # let endpoint = tower_oauth2::TokenEndpoint::builder(
+    /// #     "https://auth.example.com/token",
+    /// #     tower_oauth2::ClientAuth::none("cli"),
+    /// # )
+    /// # .http_client(tower_oauth2::HttpClient::new(server))
+    /// # .build()?;
+    /// // The server answers {"access_token":"abc","refresh_expires_in":1800}
+    /// let token = endpoint.request_token(&[("grant_type", "client_credentials")]).await?;
+    /// assert_eq!(token.extra()["refresh_expires_in"], 1800);
+    /// # Ok(()) }
+    /// ```
     pub fn extra(&self) -> &Map<String, Value> {
         &self.extra
     }

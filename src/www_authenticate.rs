@@ -81,6 +81,11 @@ pub struct Challenge {
 
 impl Challenge {
     /// The authentication scheme as the server spelled it (`Bearer`, `bearer`, `DPoP`, ...).
+    ///
+    /// ```
+    /// let challenges = tower_oauth2::www_authenticate::parse(r#"dpop algs="ES256""#);
+    /// assert_eq!(challenges[0].scheme(), "dpop");
+    /// ```
     pub fn scheme(&self) -> &str {
         &self.scheme
     }
@@ -157,21 +162,46 @@ pub struct Challenges {
 
 impl Challenges {
     /// The challenges as a slice.
+    ///
+    /// ```
+    /// use tower_oauth2::www_authenticate::{self, Challenge};
+    ///
+    /// let challenges = www_authenticate::parse("Basic, Bearer");
+    /// let slice: &[Challenge] = challenges.as_slice();
+    /// assert!(slice.iter().any(|c| c.is_scheme("bearer")));
+    /// ```
     pub fn as_slice(&self) -> &[Challenge] {
         &self.list
     }
 
     /// An iterator over the challenges.
+    ///
+    /// ```
+    /// let challenges = tower_oauth2::www_authenticate::parse("Basic, Bearer");
+    /// let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme()).collect();
+    /// assert_eq!(schemes, ["Basic", "Bearer"]);
+    /// ```
     pub fn iter(&self) -> std::slice::Iter<'_, Challenge> {
         self.list.iter()
     }
 
     /// How many challenges were read.
+    ///
+    /// ```
+    /// assert_eq!(tower_oauth2::www_authenticate::parse("Basic, Bearer").len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.list.len()
     }
 
     /// Whether no challenge was read.
+    ///
+    /// ```
+    /// use tower_oauth2::www_authenticate;
+    ///
+    /// assert!(www_authenticate::parse("").is_empty());
+    /// assert!(www_authenticate::parse("=oops").is_empty()); // and `error()` says why
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
@@ -192,6 +222,11 @@ impl Challenges {
     }
 
     /// The challenges, as a `Vec`.
+    ///
+    /// ```
+    /// let challenges = tower_oauth2::www_authenticate::parse("Basic, Bearer").into_vec();
+    /// assert_eq!(challenges.len(), 2);
+    /// ```
     pub fn into_vec(self) -> Vec<Challenge> {
         self.list
     }
@@ -242,17 +277,41 @@ pub struct ParseError {
 
 impl ParseError {
     /// What was wrong.
+    ///
+    /// ```
+    /// use tower_oauth2::www_authenticate::{self, ParseErrorKind};
+    ///
+    /// let challenges = www_authenticate::parse(r#"Bearer realm="api"#);
+    /// assert_eq!(challenges.error().map(|e| e.kind()), Some(ParseErrorKind::UnterminatedQuotedString));
+    /// ```
     pub fn kind(&self) -> ParseErrorKind {
         self.kind
     }
 
     /// Which `WWW-Authenticate` field line (counting from 0, in the order of the header map)
     /// was malformed; always 0 for [`parse`].
+    ///
+    /// ```
+    /// use http::header::{HeaderMap, WWW_AUTHENTICATE};
+    /// use tower_oauth2::www_authenticate;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.append(WWW_AUTHENTICATE, "Basic realm=x".parse().unwrap());
+    /// headers.append(WWW_AUTHENTICATE, "Bearer realm=a/b".parse().unwrap());
+    /// let challenges = www_authenticate::parse_headers(&headers);
+    /// assert_eq!(challenges.len(), 2);
+    /// assert_eq!(challenges.error().map(|e| e.line()), Some(1));
+    /// ```
     pub fn line(&self) -> usize {
         self.line
     }
 
     /// The byte offset in that field line at which parsing stopped.
+    ///
+    /// ```
+    /// let challenges = tower_oauth2::www_authenticate::parse("Bearer realm=a/b");
+    /// assert_eq!(challenges.error().map(|e| e.offset()), Some(14)); // at the `/`
+    /// ```
     pub fn offset(&self) -> usize {
         self.offset
     }
@@ -277,6 +336,16 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// The kinds of [`ParseError`].
+///
+/// ```
+/// use tower_oauth2::www_authenticate::{self, ParseErrorKind};
+///
+/// let kind_of = |value: &str| www_authenticate::parse(value).error().map(|e| e.kind());
+/// assert_eq!(kind_of("Bearer error=invalid_token"), None);
+/// assert_eq!(kind_of("Bearer realm=a/b"), Some(ParseErrorKind::Syntax));
+/// assert_eq!(kind_of(r#"Bearer realm="a"#), Some(ParseErrorKind::UnterminatedQuotedString));
+/// assert_eq!(kind_of(&"Basic, ".repeat(17)), Some(ParseErrorKind::TooManyChallenges));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ParseErrorKind {
