@@ -47,12 +47,14 @@ mod endpoint;
 mod error;
 mod http_client;
 pub mod layer;
+mod persist;
 mod refresh_token;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 mod retry;
 mod secret;
 mod source;
+mod terminal;
 mod token;
 pub mod www_authenticate;
 
@@ -60,14 +62,17 @@ pub use cache::{LostResponseRetry, TokenCache, TokenCacheBuilder};
 pub use client_auth::ClientAuth;
 pub use client_credentials::ClientCredentials;
 pub use device_code::{DeviceAuthorization, DeviceCode};
+pub use device_code::{UserCodeError, DEFAULT_USER_CODE_TIMEOUT};
 pub use endpoint::{Params, TokenEndpoint, TokenEndpointBuilder};
 pub use error::{BoxError, Error, ErrorCode, ServerError};
 pub use http_client::{HttpClient, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT};
 pub use layer::{OAuth2, OAuth2Layer, ResponseFuture};
+pub use persist::{StoredToken, StoredTokenError};
 pub use refresh_token::RefreshToken;
 pub use retry::{ReplayBody, RetryOnInvalidToken};
 pub use secret::Secret;
 pub use source::{source_fn, FnSource, TokenFuture, TokenSource};
+pub use terminal::TerminalPrompt;
 pub use token::Token;
 
 /// The README's code, compiled as doctests.
