@@ -37,7 +37,7 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use ExitCode;
+use std::process::ExitCode;
 
 use bytes::Bytes;
 use http_body_util::Empty;
