@@ -210,7 +210,7 @@ async fn a_second_run_resumes_from_the_file_without_a_device_login() {
     assert!(second.resumed);
     assert_eq!(server.device_authorization_requests(), 0);
     assert_eq!(server.token_requests(), 1);
-    assert_eq!(refresh_requests(&server), [first_rt.clone()]);
+    assert_eq!(refresh_requests(&server), [first_rt.as_str()]);
     assert_eq!(get_resource(&server, &second.cache).await, 200);
     assert_eq!(
         last_resource_token(&server),
