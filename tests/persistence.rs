@@ -374,3 +374,87 @@ fn the_state_file_is_private_from_creation_and_replaced_atomically() {
     assert_eq!(names, [std::ffi::OsString::from("state.json")]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn without_rotation_the_stored_refresh_token_is_kept() {
+    let dir = temp_dir("no-rotation");
+    let state_file = dir.join("state.json");
+    let server = demo_server().await;
+    server.set_rotate_refresh_tokens(false);
+    let clock = ManualClock::new();
+    let first = run(&server, &state_file, &clock).await;
+    let rt = load_state(&state_file)
+        .unwrap()
+        .unwrap()
+        .refresh_token()
+        .cloned()
+        .unwrap();
+    // The refresh answer has no refresh token: the file must not lose the one it had.
+    tokio::time::timeout(LIMIT, first.cache.refresh())
+        .await
+        .unwrap()
+        .expect("refresh");
+    assert_eq!(
+        load_state(&state_file).unwrap().unwrap().refresh_token(),
+        Some(&rt)
+    );
+    drop(first);
+
+    clock.advance(Duration::from_secs(2 * 3600));
+    server.reset_counters();
+    let _second = run(&server, &state_file, &clock).await;
+    assert_eq!(server.device_authorization_requests(), 0);
+    assert_eq!(refresh_requests(&server), [rt.expose()]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_refresh_token_source_restarts_from_stored_state() {
+    let server = AuthServer::start().await;
+    server.add_client("svc", None, ClientAuthMethod::None);
+    let clock = ManualClock::new();
+    let endpoint = TokenEndpoint::builder(server.token_url(), ClientAuth::none("svc"))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    // What an earlier process stored: a valid access token and its refresh token.
+    let issued = tower_oauth2::RefreshToken::new(endpoint.clone(), server.issue_refresh_token("svc"))
+        .fetch()
+        .await
+        .expect("token");
+    let json = StoredToken::from_token(&issued).to_json();
+    server.reset_counters();
+
+    // The new process.
+    let stored = StoredToken::from_json(&json).unwrap();
+    let saved = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = saved.clone();
+    let source = tower_oauth2::RefreshToken::from_token(endpoint, &stored.to_token())
+        .unwrap()
+        .on_new_token(move |token| {
+            sink.lock()
+                .unwrap()
+                .push(StoredToken::from_token(&token).to_json());
+            async {}
+        });
+    let cache = TokenCache::builder(source)
+        .clock(clock.clone())
+        .initial_token(stored.to_token())
+        .build();
+    assert_eq!(get_resource(&server, &cache).await, 200);
+    assert_eq!(server.token_requests(), 0);
+    assert_eq!(last_resource_token(&server), issued.access_token().expose());
+
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(get_resource(&server, &cache).await, 200);
+    assert_eq!(
+        refresh_requests(&server),
+        [stored.refresh_token().unwrap().expose()]
+    );
+    let saved = saved.lock().unwrap();
+    assert_eq!(saved.len(), 1);
+    let rotated = StoredToken::from_json(&saved[0]).unwrap();
+    assert_ne!(rotated.refresh_token(), stored.refresh_token());
+    assert!(server.is_refresh_token_valid(rotated.refresh_token().unwrap().expose()));
+    assert_eq!(last_resource_token(&server), rotated.access_token().expose());
+}
