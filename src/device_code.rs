@@ -133,6 +133,14 @@ impl DeviceAuthorization {
     }
 
     /// Sets the URI that includes the user code.
+    ///
+    /// ```
+    /// use tower_oauth2::DeviceAuthorization;
+    ///
+    /// let auth = DeviceAuthorization::new("WDJB-MJHT", "https://example.com/device")
+    ///     .with_verification_uri_complete("https://example.com/d?c=WDJB-MJHT");
+    /// assert_eq!(auth.verification_uri_complete(), Some("https://example.com/d?c=WDJB-MJHT"));
+    /// ```
     pub fn with_verification_uri_complete(mut self, uri: impl Into<String>) -> Self {
         self.verification_uri_complete = Some(uri.into());
         self
@@ -321,6 +329,18 @@ impl DeviceCode {
 
     /// How long the user-code callback may take (default [`DEFAULT_USER_CODE_TIMEOUT`], 60 s,
     /// and never longer than the device code lives), measured in real time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::{ClientAuth, DeviceCode, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-bot"))?;
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+    ///     .on_user_code_async(|auth| async move { Ok::<_, std::io::Error>(()) })
+    ///     .user_code_timeout(Duration::from_secs(10));
+    /// # let _ = source;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn user_code_timeout(mut self, timeout: Duration) -> Self {
         self.user_code_timeout = timeout;
         self
@@ -541,6 +561,7 @@ impl fmt::Debug for DeviceCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceCode")
             .field("endpoint", &self.endpoint)
+            .field("user_code_timeout", &self.user_code_timeout)
             .field(
                 "device_authorization_url",
                 &self.device_authorization_url.as_str(),

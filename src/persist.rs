@@ -77,6 +77,17 @@ pub struct StoredToken {
 impl StoredToken {
     /// The state of `token`. Its expiry is rounded down to the second (a stored token is
     /// thought to expire a little early, never late).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tower_oauth2::{StoredToken, Token};
+    ///
+    /// let token = Token::bearer("at").with_expires_at(UNIX_EPOCH + Duration::from_millis(1_500));
+    /// let stored = StoredToken::from_token(&token);
+    /// assert_eq!(stored.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(1)));
+    /// assert_eq!(stored.token_type(), "Bearer");
+    /// assert!(stored.refresh_token().is_none() && stored.scope().is_none());
+    /// ```
     pub fn from_token(token: &Token) -> Self {
         StoredToken {
             access_token: token.access_token().clone(),
@@ -90,6 +101,16 @@ impl StoredToken {
     /// The token again, for [`TokenCacheBuilder::initial_token`](crate::TokenCacheBuilder::initial_token)
     /// or [`RefreshToken::from_token`](crate::RefreshToken::from_token). What a token response
     /// has beyond this state (the ID token, extra fields, when it was issued) is not kept.
+    ///
+    /// ```
+    /// use tower_oauth2::{StoredToken, Token};
+    ///
+    /// let stored = StoredToken::from_token(&Token::bearer("at").with_refresh_token("rt").with_scope("api"));
+    /// let token = stored.to_token();
+    /// assert_eq!(token.refresh_token().unwrap().expose(), "rt");
+    /// assert_eq!(token.scope(), Some("api"));
+    /// assert_eq!(token.expires_at(), None);
+    /// ```
     pub fn to_token(&self) -> Token {
         let mut token = Token::bearer(self.access_token.clone());
         if let Some(expires_at) = self.expires_at() {
@@ -105,6 +126,12 @@ impl StoredToken {
     }
 
     /// The access token.
+    ///
+    /// ```
+    /// # use tower_oauth2::{StoredToken, Token};
+    /// let stored = StoredToken::from_token(&Token::bearer("at"));
+    /// assert_eq!(stored.access_token().expose(), "at");
+    /// ```
     pub fn access_token(&self) -> &Secret {
         &self.access_token
     }
@@ -121,6 +148,12 @@ impl StoredToken {
     }
 
     /// The refresh token, if there is one.
+    ///
+    /// ```
+    /// # use tower_oauth2::{StoredToken, Token};
+    /// let stored = StoredToken::from_token(&Token::bearer("at").with_refresh_token("rt"));
+    /// assert_eq!(stored.refresh_token().map(|rt| rt.expose()), Some("rt"));
+    /// ```
     pub fn refresh_token(&self) -> Option<&Secret> {
         self.refresh_token.as_ref()
     }
@@ -132,6 +165,12 @@ impl StoredToken {
 
     /// The state as JSON, **secrets included**: write it only where the secrets belong (a file
     /// only its user can read, a secret store), never to a log.
+    ///
+    /// ```
+    /// # use tower_oauth2::{StoredToken, Token};
+    /// let json = StoredToken::from_token(&Token::bearer("at").with_refresh_token("rt")).to_json();
+    /// assert_eq!(json, r#"{"access_token":"at","refresh_token":"rt","token_type":"Bearer","version":1}"#);
+    /// ```
     pub fn to_json(&self) -> String {
         let mut object = Map::new();
         object.insert("version".into(), Value::from(FORMAT_VERSION));
@@ -223,6 +262,17 @@ impl fmt::Debug for StoredToken {
 
 /// Why [`StoredToken::from_json`] refused its input. No variant quotes the input, which holds
 /// secrets.
+///
+/// ```
+/// use tower_oauth2::{StoredToken, StoredTokenError};
+///
+/// let err = StoredToken::from_json(r#"{"version":1,"access_token":"at","expires_at":"soon"}"#).unwrap_err();
+/// assert_eq!(
+///     err,
+///     StoredTokenError::InvalidField { field: "expires_at", reason: "is not a whole number of seconds" },
+/// );
+/// assert_eq!(err.to_string(), "the stored token's `expires_at` is not a whole number of seconds");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoredTokenError {

@@ -52,6 +52,13 @@ impl Default for TerminalPrompt {
 
 impl TerminalPrompt {
     /// A prompt with the QR code on (when the `qrcode` feature is).
+    ///
+    /// ```
+    /// use tower_oauth2::{DeviceAuthorization, TerminalPrompt};
+    ///
+    /// let text = TerminalPrompt::new().render(&DeviceAuthorization::new("WDJB-MJHT", "https://example.com/device"));
+    /// assert_eq!(text, "To sign in, open https://example.com/device\nand enter the code: WDJB-MJHT\n");
+    /// ```
     pub fn new() -> Self {
         TerminalPrompt {
             #[cfg(feature = "qrcode")]
@@ -109,6 +116,14 @@ impl TerminalPrompt {
     }
 
     /// Writes the prompt to `out` (and flushes it).
+    ///
+    /// ```
+    /// use tower_oauth2::{DeviceAuthorization, TerminalPrompt};
+    ///
+    /// let auth = DeviceAuthorization::new("WDJB-MJHT", "https://example.com/device");
+    /// TerminalPrompt::new().write_to(&auth, &mut std::io::stdout())?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write_to<W: Write + ?Sized>(&self, auth: &DeviceAuthorization, out: &mut W) -> io::Result<()> {
         out.write_all(self.render(auth).as_bytes())?;
         out.flush()
