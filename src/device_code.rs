@@ -27,26 +27,6 @@
 //! Once it has a token, later fetches redeem the refresh token if one was issued, and go back
 //! to a new device authorization only when that fails with `invalid_grant`.
 //!
-//! # Telling the user
-//!
-//! The user code and the URI go to a callback: a plain function
-//! ([`on_user_code`](DeviceCode::on_user_code)), an async one for a service that sends the code
-//! by chat or e-mail ([`on_user_code_async`](DeviceCode::on_user_code_async)), or the ready-made
-//! [`TerminalPrompt`](crate::TerminalPrompt), which prints them (and, with the `qrcode` feature,
-//! a QR code of `verification_uri_complete`) to stderr. Polling starts when the callback has
-//! finished. An async callback that fails, or does not finish within
-//! [`user_code_timeout`](DeviceCode::user_code_timeout) (default 60 s, and never past the
-//! device code's expiry), ends the login with [`Error::Source`] wrapping a
-//! [`UserCodeError`], without a single poll.
-//!
-//! # Starting from a stored refresh token
-//!
-//! [`with_refresh_token`](DeviceCode::with_refresh_token) makes the first fetch redeem a
-//! refresh token kept from an earlier run (see [`StoredToken`](crate::StoredToken)) instead of
-//! starting a device login; only when the server refuses it (`invalid_grant`) does a new device
-//! login start. Every new token, with its rotated refresh token, goes to the
-//! [`on_new_token`](DeviceCode::on_new_token) hook, the place to store it again.
-//!
 //! ```no_run
 //! use tower_oauth2::{ClientAuth, DeviceCode, TokenEndpoint, TokenSource};
 //!
@@ -249,6 +229,45 @@ impl std::error::Error for UserCodeError {
 
 /// Gets tokens with the device authorization grant, then keeps them fresh with the refresh
 /// token.
+///
+/// # Telling the user
+///
+/// The user code and the URI go to a callback: a plain function
+/// ([`on_user_code`](Self::on_user_code)), an async one for a service that sends the code
+/// by chat or e-mail ([`on_user_code_async`](Self::on_user_code_async)), or the ready-made
+/// [`TerminalPrompt`](crate::TerminalPrompt), which prints them (and, with the `qrcode` feature,
+/// a QR code of `verification_uri_complete`) to stderr. Polling starts when the callback has
+/// finished. An async callback that fails, or does not finish within
+/// [`user_code_timeout`](Self::user_code_timeout) (default 60 s, and never past the
+/// device code's expiry), ends the login with [`Error::Source`] wrapping a
+/// [`UserCodeError`], without a single poll.
+///
+/// # Starting from a stored refresh token
+///
+/// [`with_refresh_token`](Self::with_refresh_token) makes the first fetch redeem a
+/// refresh token kept from an earlier run (see [`StoredToken`](crate::StoredToken)) instead of
+/// starting a device login; only when the server refuses it (`invalid_grant`) does a new device
+/// login start. Every new token, with its rotated refresh token, goes to the
+/// [`on_new_token`](Self::on_new_token) hook, the place to store it again.
+///
+/// # Example
+///
+/// ```no_run
+/// use tower_oauth2::{ClientAuth, DeviceCode, StoredToken, TerminalPrompt, TokenEndpoint, TokenSource};
+///
+/// # async fn save(_: String) {}
+/// # async fn run(stored: Option<StoredToken>) -> Result<(), tower_oauth2::Error> {
+/// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
+/// let mut source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+///     .scope("openid offline_access")
+///     .on_user_code(TerminalPrompt::new().into_callback())
+///     .on_new_token(|token| async move { save(StoredToken::from_token(&token).to_json()).await });
+/// if let Some(refresh_token) = stored.as_ref().and_then(StoredToken::refresh_token) {
+///     source = source.with_refresh_token(refresh_token.clone());
+/// }
+/// let token = source.fetch_token().await?; // a device login only if there is no usable refresh token
+/// # let _ = token; Ok(()) }
+/// ```
 pub struct DeviceCode {
     endpoint: TokenEndpoint,
     device_authorization_url: Url,

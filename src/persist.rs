@@ -1,36 +1,5 @@
 //! [`StoredToken`]: a token in a form that can be written down and read back, so that tokens
 //! survive a restart.
-//!
-//! The pieces fit together this way:
-//!
-//! - on every new token, the sources' async `on_new_token` hook
-//!   ([`RefreshToken::on_new_token`](crate::RefreshToken::on_new_token),
-//!   [`DeviceCode::on_new_token`](crate::DeviceCode::on_new_token)) gets it, with its rotated
-//!   refresh token: turn it into a `StoredToken` and write [`to_json`](StoredToken::to_json)
-//!   where it belongs (a file only the user can read, a secret store);
-//! - at start-up, read it back with [`from_json`](StoredToken::from_json), give its refresh
-//!   token to the source ([`RefreshToken::new`](crate::RefreshToken::new),
-//!   [`DeviceCode::with_refresh_token`](crate::DeviceCode::with_refresh_token)), and its access
-//!   token to the cache
-//!   ([`TokenCacheBuilder::initial_token`](crate::TokenCacheBuilder::initial_token)), which
-//!   uses it without a token request while it is valid.
-//!
-//! `examples/device_login.rs` does exactly this with a file written atomically with mode 0600.
-//!
-//! # Towards a pluggable store
-//!
-//! The format is meant to be the unit a token store keeps. A later `TokenStore` trait (async
-//! `load() -> Option<StoredToken>` and `save(&StoredToken)`, with file and Redis stores) plugs
-//! into the same two places: `save` runs in the `on_new_token` hook, and the cache consults
-//! `load` only when it needs a token (at start-up instead of an initial token, and before a
-//! refresh, so that a token another process already refreshed is used rather than fetched
-//! again). Nothing in this type ties it to a file.
-//!
-//! # Secrets
-//!
-//! `Debug` shows no access or refresh token; there is no `Display`. The secrets leave the value
-//! only through [`to_json`](StoredToken::to_json), an explicit call, and the accessors.
-//! Errors from [`from_json`](StoredToken::from_json) never quote the input.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -50,6 +19,40 @@ const FORMAT_VERSION: u64 = 1;
 /// `{"version":1,"access_token":"…","token_type":"Bearer","expires_at":1767225600,"refresh_token":"…","scope":"…"}`,
 /// where `expires_at`, `refresh_token` and `scope` may be absent.
 ///
+///
+/// The pieces fit together this way:
+///
+/// - on every new token, the sources' async `on_new_token` hook
+///   ([`RefreshToken::on_new_token`](crate::RefreshToken::on_new_token),
+///   [`DeviceCode::on_new_token`](crate::DeviceCode::on_new_token)) gets it, with its rotated
+///   refresh token: turn it into a `StoredToken` and write [`to_json`](StoredToken::to_json)
+///   where it belongs (a file only the user can read, a secret store);
+/// - at start-up, read it back with [`from_json`](StoredToken::from_json), give its refresh
+///   token to the source ([`RefreshToken::new`](crate::RefreshToken::new),
+///   [`DeviceCode::with_refresh_token`](crate::DeviceCode::with_refresh_token)), and its access
+///   token to the cache
+///   ([`TokenCacheBuilder::initial_token`](crate::TokenCacheBuilder::initial_token)), which
+///   uses it without a token request while it is valid.
+///
+/// `examples/device_login.rs` does exactly this with a file written atomically with mode 0600.
+///
+/// # Towards a pluggable store
+///
+/// The format is meant to be the unit a token store keeps. A later `TokenStore` trait (async
+/// `load() -> Option<StoredToken>` and `save(&StoredToken)`, with file and Redis stores) plugs
+/// into the same two places: `save` runs in the `on_new_token` hook, and the cache consults
+/// `load` only when it needs a token (at start-up instead of an initial token, and before a
+/// refresh, so that a token another process already refreshed is used rather than fetched
+/// again). Nothing in this type ties it to a file.
+///
+/// # Secrets
+///
+/// `Debug` shows no access or refresh token; there is no `Display`. The secrets leave the value
+/// only through [`to_json`](StoredToken::to_json), an explicit call, and the accessors.
+/// Errors from [`from_json`](StoredToken::from_json) never quote the input.
+///
+/// # Example
+///
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// use tower_oauth2::{StoredToken, Token};
@@ -60,7 +63,8 @@ const FORMAT_VERSION: u64 = 1;
 /// let json = StoredToken::from_token(&token).to_json(); // holds the secrets: store it safely
 /// let restored = StoredToken::from_json(&json)?;
 /// assert_eq!(restored.refresh_token().unwrap().expose(), "refresh");
-/// assert!(!format!("{restored:?}").contains("refresh\""));
+/// let debug = format!("{restored:?}");
+/// assert!(!debug.contains("\"access\"") && !debug.contains("\"refresh\""));
 /// let token = restored.to_token();
 /// assert_eq!(token.access_token().expose(), "access");
 /// # Ok::<(), tower_oauth2::StoredTokenError>(())
