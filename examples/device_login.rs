@@ -263,6 +263,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn StdError + Send + Sync>> {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg.to_string_lossy().starts_with('-'))
+    {
+        println!("usage: device_login [STATE_FILE]   (or ${STATE_ENV}; default: in the OS temp directory)");
+        return Ok(());
+    }
     let state_file = state_path(std::env::args_os().skip(1), std::env::var_os(STATE_ENV));
     let server_file = server_state_path(&state_file);
 
