@@ -1,5 +1,10 @@
-//! `OAuth2Layer` in a full tower stack over hyper-util's client:
-//! `RetryLayer` (transient failures) → `TimeoutLayer` → `OAuth2Layer` → hyper-util.
+//! `OAuth2Layer` in a full tower stack over hyper-util's client, in the order that works:
+//! a timeout for the whole request (all attempts) → `OAuth2Layer::with_retry()` (retries stacked
+//! above the token layer) → a timeout per call of the API → hyper-util.
+//!
+//! The authorization server is down for the first two token requests (503 with
+//! `Retry-After`), then recovers; later the API revokes the token, and the request is retried
+//! once with a new one. Every request succeeds.
 //!
 //! `cargo run --example hyper_client` (runs against the embedded demo servers on loopback).
 
@@ -12,50 +17,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tower::retry::{Policy, RetryLayer};
-use tower::timeout::error::Elapsed;
+use serde_json::json;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
-use tower_oauth2::{ClientAuth, ClientCredentials, OAuth2Layer, RetryOnInvalidToken, TokenEndpoint};
-
-/// Retries requests that failed for a reason that may pass: a timeout, a connection error, or
-/// a transient token error (the authorization server was down). Never retries an
-/// `invalid_client` or `invalid_grant`.
-#[derive(Clone)]
-struct RetryTransient {
-    attempts_left: usize,
-}
-
-impl<Res> Policy<http::Request<Full<Bytes>>, Res, BoxError> for RetryTransient {
-    type Future = tokio::time::Sleep;
-
-    fn retry(
-        &mut self,
-        _request: &mut http::Request<Full<Bytes>>,
-        result: &mut Result<Res, BoxError>,
-    ) -> Option<Self::Future> {
-        let Err(err) = result else { return None };
-        let transient = err.is::<Elapsed>()
-            || err
-                .downcast_ref::<tower_oauth2::Error>()
-                .is_some_and(tower_oauth2::Error::is_transient)
-            || err
-                .downcast_ref::<hyper_util::client::legacy::Error>()
-                .is_some_and(|e| e.is_connect());
-        if !transient || self.attempts_left == 0 {
-            return None;
-        }
-        self.attempts_left -= 1;
-        Some(tokio::time::sleep(Duration::from_millis(200)))
-    }
-
-    fn clone_request(&mut self, request: &http::Request<Full<Bytes>>) -> Option<http::Request<Full<Bytes>>> {
-        let mut copy = http::Request::new(request.body().clone());
-        *copy.method_mut() = request.method().clone();
-        *copy.uri_mut() = request.uri().clone();
-        *copy.headers_mut() = request.headers().clone();
-        Some(copy)
-    }
-}
+use tower_oauth2::{ClientAuth, ClientCredentials, OAuth2Layer, TokenEndpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -70,16 +34,25 @@ async fn main() -> Result<(), BoxError> {
         server.token_url(),
         ClientAuth::client_secret_post("orders-service", "its-secret"),
     )?;
-    let oauth2 =
-        OAuth2Layer::new(ClientCredentials::new(endpoint).scope("orders:read")).invalidate_on_401(true);
-    oauth2.cache().prefetch().await?;
+    let oauth2 = OAuth2Layer::new(ClientCredentials::new(endpoint).scope("orders:read"));
+
+    // The authorization server is down for a moment: two 503s, then tokens again.
+    for _ in 0..2 {
+        server.push_token_response(
+            auth_server::Scripted::json(503, json!({"error": "temporarily_unavailable"}))
+                .with_header("retry-after", "1"),
+        );
+    }
 
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let api = ServiceBuilder::new()
-        .layer(RetryLayer::new(RetryTransient { attempts_left: 3 }))
-        .layer(RetryLayer::new(RetryOnInvalidToken::once()))
+        // The whole request, token waits and retries included.
+        .timeout(Duration::from_secs(60))
+        // 401 invalid_token: drop the token and resend once; transient token errors: resend at
+        // the cache's next token attempt. Stacked above the token layer by construction.
+        .layer(oauth2.clone().with_retry())
+        // Each call of the API.
         .timeout(Duration::from_secs(10))
-        .layer(oauth2.clone())
         .service(client);
 
     for i in 1..=3 {
@@ -97,7 +70,7 @@ async fn main() -> Result<(), BoxError> {
         assert!(status.is_success());
     }
     println!(
-        "{} token requests for 3 API calls (one revoked token replaced)",
+        "{} token requests for 3 API calls (two failed while the server was down, one replaced a revoked token)",
         server.token_requests()
     );
     Ok(())

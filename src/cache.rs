@@ -551,6 +551,40 @@ impl TokenCache {
         self.inner.lock_state().last_error.clone()
     }
 
+    /// After a failed refresh, when the cache will next ask the authorization server: the end
+    /// of its backoff, which honours the server's `Retry-After`. `None` if no backoff is
+    /// pending (no failure, a refresh running, or the backoff is over).
+    ///
+    /// A retry policy of your own can wait until then, as
+    /// [`OAuth2Layer::with_retry`](crate::OAuth2Layer::with_retry) does: a request sent again
+    /// earlier gets the stored error back (or waits, within
+    /// [`wait_for_retry`](TokenCacheBuilder::wait_for_retry)).
+    ///
+    /// ```
+    /// # use tower_oauth2::{source_fn, Token, TokenCache};
+    /// let cache = TokenCache::new(source_fn(|| async { Ok(Token::bearer("t")) }));
+    /// assert_eq!(cache.next_attempt_at(), None);
+    /// ```
+    pub fn next_attempt_at(&self) -> Option<SystemTime> {
+        let state = self.inner.lock_state();
+        if state.in_flight.is_some() {
+            return None;
+        }
+        state.retry_at.filter(|at| *at > self.inner.clock.now())
+    }
+
+    /// How long until [`next_attempt_at`](Self::next_attempt_at), by the cache's clock.
+    pub(crate) fn time_to_next_attempt(&self) -> Duration {
+        self.next_attempt_at()
+            .and_then(|at| at.duration_since(self.inner.clock.now()).ok())
+            .unwrap_or_default()
+    }
+
+    /// Sleeps on the cache's clock.
+    pub(crate) fn sleep(&self, duration: Duration) -> crate::clock::Sleep {
+        self.inner.clock.sleep(duration)
+    }
+
     /// Fetches a token now if there is no valid one, so that start-up fails fast on bad
     /// credentials. Does nothing if the cache holds a valid token.
     pub async fn prefetch(&self) -> Result<(), Error> {

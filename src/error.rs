@@ -125,6 +125,35 @@ pub enum Error {
     /// # }
     /// ```
     GrantLost(Arc<Error>),
+    /// Not a token error: the service wrapped by the layer (or a layer stacked with it, such as
+    /// a timeout) failed. Made by the conversion from [`BoxError`] (`?` on a layered
+    /// service's error), which keeps a token error as it is and wraps anything else here; the
+    /// service's error is the [source](std::error::Error::source). Never transient by this
+    /// crate's judgement: inspect the source to decide.
+    ///
+    /// ```
+    /// use tower_oauth2::{BoxError, Error};
+    ///
+    /// let token_error: BoxError = Box::new(Error::DeviceCodeExpired);
+    /// assert!(matches!(Error::from(token_error), Error::DeviceCodeExpired));
+    ///
+    /// let other: BoxError = "connection refused".into();
+    /// let err = Error::from(other);
+    /// assert!(matches!(err, Error::Service(_)));
+    /// assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "connection refused");
+    /// ```
+    Service(Arc<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// `?` on the error of an [`OAuth2`](crate::OAuth2) service (a [`BoxError`]): a token error
+/// comes back as itself, anything else as [`Error::Service`].
+impl From<BoxError> for Error {
+    fn from(err: BoxError) -> Self {
+        match err.downcast::<Error>() {
+            Ok(token_error) => *token_error,
+            Err(other) => Error::Service(Arc::from(other)),
+        }
+    }
 }
 
 impl Error {
@@ -273,7 +302,8 @@ impl Error {
             | Error::UnsupportedTokenType(_)
             | Error::DeviceCodeExpired
             | Error::Config(_)
-            | Error::GrantLost(_) => false,
+            | Error::GrantLost(_)
+            | Error::Service(_) => false,
         }
     }
 }
@@ -314,6 +344,7 @@ impl fmt::Display for Error {
             Error::GrantLost(_) => {
                 f.write_str("the authorization grant is no longer valid; new credentials are needed")
             }
+            Error::Service(_) => f.write_str("the wrapped service failed"),
         }
     }
 }
@@ -328,6 +359,7 @@ impl std::error::Error for Error {
             },
             Error::Source(cause) => Some(&**cause),
             Error::GrantLost(cause) => Some(&**cause),
+            Error::Service(cause) => Some(&**cause),
             _ => None,
         }
     }

@@ -45,6 +45,7 @@ use tower_service::Service;
 
 use crate::cache::{LocalEntry, Lookup, TokenCache, TokenWait};
 use crate::error::BoxError;
+use crate::retry::OAuth2RetryLayer;
 use crate::source::TokenSource;
 use crate::www_authenticate;
 
@@ -79,10 +80,38 @@ impl OAuth2Layer {
     /// that request carried, unless a newer one has replaced it already, so the next request
     /// gets a new token. A mention of `invalid_token` anywhere else in the header (an
     /// `error_description`, another scheme's `realm`) is not enough. To also retry such a
-    /// request once, stack [`RetryOnInvalidToken`](crate::RetryOnInvalidToken) above this layer.
+    /// request once with a new token, use [`with_retry`](Self::with_retry), which turns this on.
     pub fn invalidate_on_401(mut self, on: bool) -> Self {
         self.invalidate_on_401 = on;
         self
+    }
+
+    /// This layer with retries of what it can fix, stacked above it in the one order that
+    /// works: a request rejected with `401 invalid_token` is sent once more with a new token
+    /// (invalidation on a 401 is turned on), and a request that failed with a transient token
+    /// error is sent again at the cache's next token attempt, honouring its backoff and the
+    /// server's `Retry-After`. See [`OAuth2RetryLayer`] for the settings and [`retry`](crate::retry) for
+    /// which request bodies can be retried.
+    ///
+    /// Do not stack a retry layer of your own *below* this layer for such errors: it would see
+    /// requests that already carry the token, and resend a rejected token.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower::ServiceBuilder;
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+    ///
+    /// let oauth2 = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) }));
+    /// let client = ServiceBuilder::new()
+    ///     .layer(oauth2.with_retry())
+    ///     .service_fn(|_req: http::Request<Full<Bytes>>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    ///     });
+    /// # let _ = client;
+    /// ```
+    pub fn with_retry(self) -> OAuth2RetryLayer {
+        OAuth2RetryLayer::new(self)
     }
 
     /// The cache, to prefetch, read, refresh or invalidate the token.

@@ -51,7 +51,7 @@ mod persist;
 mod refresh_token;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
-mod retry;
+pub mod retry;
 mod secret;
 mod source;
 mod terminal;
@@ -69,7 +69,7 @@ pub use http_client::{HttpClient, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT};
 pub use layer::{OAuth2, OAuth2Layer, ResponseFuture};
 pub use persist::{StoredToken, StoredTokenError};
 pub use refresh_token::RefreshToken;
-pub use retry::{ReplayBody, RetryOnInvalidToken};
+pub use retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
 pub use secret::Secret;
 pub use source::{source_fn, FnSource, TokenFuture, TokenSource};
 pub use terminal::TerminalPrompt;

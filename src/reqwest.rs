@@ -18,13 +18,176 @@
 //! let response = client.get("https://api.example.com/orders").send().await?;
 //! # let _ = response; Ok(()) }
 //! ```
+//!
+//! # Errors and retries
+//!
+//! A token error reaches the caller as [`reqwest_middleware::Error::Middleware`];
+//! [`token_error`] finds the typed [`Error`] in it (also through reqwest-retry's wrapping).
+//! reqwest-retry's `RetryTransientMiddleware` treats every middleware error as fatal; with the
+//! cargo feature `reqwest-retry`, [`RetryTokenErrors`] is a `RetryableStrategy` that retries
+//! transient token errors (and classifies everything else as reqwest-retry does). Stack the
+//! retry middleware first (outside) and the OAuth2 middleware after it, so that every attempt
+//! gets the current token: a retried request waits for the cache's next token attempt within
+//! the cache's [`wait_for_retry`](crate::TokenCacheBuilder::wait_for_retry) patience.
+//!
+//! ```no_run
+//! # #[cfg(feature = "reqwest-retry")]
+//! # async fn run(cache: tower_oauth2::TokenCache) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! use reqwest_middleware::ClientBuilder;
+//! use reqwest_retry::policies::ExponentialBackoff;
+//! use reqwest_retry::RetryTransientMiddleware;
+//! use tower_oauth2::reqwest::{token_error, OAuth2Middleware, RetryTokenErrors};
+//!
+//! let retry = RetryTransientMiddleware::new_with_policy_and_strategy(
+//!     ExponentialBackoff::builder().build_with_max_retries(3),
+//!     RetryTokenErrors::default(),
+//! );
+//! let client = ClientBuilder::new(reqwest::Client::new())
+//!     .with(retry) // outside: each attempt goes through the OAuth2 middleware
+//!     .with(OAuth2Middleware::new(cache).retry_on_401(true))
+//!     .build();
+//! match client.get("https://api.example.com/orders").send().await {
+//!     Ok(response) => println!("{}", response.status()),
+//!     Err(err) => match token_error(&err) {
+//!         Some(token_err) if token_err.is_grant_lost() => eprintln!("log in again"),
+//!         Some(token_err) => eprintln!("no token: {token_err}"),
+//!         None => eprintln!("request failed: {err}"),
+//!     },
+//! }
+//! # Ok(()) }
+//! ```
 
 use http::header::AUTHORIZATION;
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
 use crate::cache::TokenCache;
+use crate::error::Error;
 use crate::layer::is_invalid_token;
+
+/// The token error inside an error of a reqwest-middleware client, if it is one: the
+/// [`Error`] [`OAuth2Middleware`] failed with, found through the wrapping of reqwest-middleware
+/// and reqwest-retry. `None` for any other error (the resource server could not be reached,
+/// say).
+///
+/// ```
+/// use tower_oauth2::reqwest::token_error;
+/// use tower_oauth2::Error;
+///
+/// let err = reqwest_middleware::Error::middleware(Error::DeviceCodeExpired);
+/// assert!(matches!(token_error(&err), Some(Error::DeviceCodeExpired)));
+/// ```
+pub fn token_error(err: &reqwest_middleware::Error) -> Option<&Error> {
+    let reqwest_middleware::Error::Middleware(err) = err else {
+        return None;
+    };
+    // Each link of the chain: our error, or another middleware error wrapping it (reqwest-retry
+    // wraps it in `RetryError`, whose `Display` and `source` skip the levels in between).
+    err.chain().find_map(|cause| {
+        if let Some(token_error) = cause.downcast_ref::<Error>() {
+            return Some(token_error);
+        }
+        if let Some(inner) = cause.downcast_ref::<reqwest_middleware::Error>() {
+            return token_error(inner);
+        }
+        #[cfg(feature = "reqwest-retry")]
+        if let Some(
+            reqwest_retry::RetryError::Error(inner)
+            | reqwest_retry::RetryError::WithRetries { err: inner, .. },
+        ) = cause.downcast_ref::<reqwest_retry::RetryError>()
+        {
+            return token_error(inner);
+        }
+        None
+    })
+}
+
+/// A reqwest-retry [`RetryableStrategy`](reqwest_retry::RetryableStrategy) that retries
+/// requests that failed with a transient token error ([`Error::is_transient`]: the
+/// authorization server answered 5xx, 429 or `temporarily_unavailable`, or could not be
+/// reached), never those with a permanent one (bad credentials, a lost grant), and leaves
+/// every other outcome to the strategy it wraps (reqwest-retry's default: 5xx, 408, 429 and
+/// connection errors of the resource server). Cargo feature `reqwest-retry`.
+///
+/// ```
+/// use reqwest_retry::{policies::ExponentialBackoff, RetryTransientMiddleware};
+/// use tower_oauth2::reqwest::RetryTokenErrors;
+///
+/// let retry = RetryTransientMiddleware::new_with_policy_and_strategy(
+///     ExponentialBackoff::builder().build_with_max_retries(3),
+///     RetryTokenErrors::default(),
+/// );
+/// # let _ = retry;
+/// ```
+#[cfg(feature = "reqwest-retry")]
+#[derive(Clone)]
+pub struct RetryTokenErrors<S = reqwest_retry::DefaultRetryableStrategy> {
+    others: S,
+}
+
+#[cfg(feature = "reqwest-retry")]
+impl RetryTokenErrors {
+    /// Classifies token errors, and everything else as reqwest-retry's
+    /// [`DefaultRetryableStrategy`](reqwest_retry::DefaultRetryableStrategy) does.
+    ///
+    /// ```
+    /// let strategy = tower_oauth2::reqwest::RetryTokenErrors::new();
+    /// # let _ = strategy;
+    /// ```
+    pub fn new() -> Self {
+        RetryTokenErrors {
+            others: reqwest_retry::DefaultRetryableStrategy,
+        }
+    }
+}
+
+#[cfg(feature = "reqwest-retry")]
+impl Default for RetryTokenErrors {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "reqwest-retry")]
+impl<S> std::fmt::Debug for RetryTokenErrors<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryTokenErrors").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "reqwest-retry")]
+impl<S> RetryTokenErrors<S> {
+    /// Classifies token errors, and everything else with `others`.
+    ///
+    /// ```
+    /// use tower_oauth2::reqwest::RetryTokenErrors;
+    ///
+    /// let strategy = RetryTokenErrors::wrapping(reqwest_retry::DefaultRetryableStrategy);
+    /// # let _ = strategy;
+    /// ```
+    pub fn wrapping(others: S) -> Self {
+        RetryTokenErrors { others }
+    }
+}
+
+#[cfg(feature = "reqwest-retry")]
+impl<S: reqwest_retry::RetryableStrategy> reqwest_retry::RetryableStrategy for RetryTokenErrors<S> {
+    fn handle(
+        &self,
+        result: &Result<reqwest::Response, reqwest_middleware::Error>,
+    ) -> Option<reqwest_retry::Retryable> {
+        if let Err(err) = result {
+            if let Some(token_error) = token_error(err) {
+                return Some(if token_error.is_transient() {
+                    reqwest_retry::Retryable::Transient
+                } else {
+                    reqwest_retry::Retryable::Fatal
+                });
+            }
+        }
+        self.others.handle(result)
+    }
+}
 
 /// A reqwest-middleware [`Middleware`] that authenticates requests with bearer tokens from a
 /// [`TokenCache`]. Requests that already carry an `Authorization` header are left alone.

@@ -18,11 +18,10 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::Value;
-use tower::retry::RetryLayer;
 use tower::{Service as _, ServiceBuilder, ServiceExt as _};
 use tower_oauth2::{
     ClientAuth, ClientCredentials, DeviceCode, Error, ErrorCode, HttpClient, OAuth2Layer, RefreshToken,
-    RetryOnInvalidToken, Token, TokenCache, TokenEndpoint, TokenSource,
+    Token, TokenCache, TokenEndpoint, TokenSource,
 };
 
 use harness::{plain_client, Api, Recorder, Server, ServerConfig};
@@ -563,7 +562,7 @@ async fn layer_single_flight_under_concurrency() {
 }
 
 /// A token the server no longer accepts is dropped on its 401 when `invalidate_on_401` is on,
-/// and the next request gets a new one; with `RetryOnInvalidToken` stacked above, the rejected
+/// and the next request gets a new one; with `OAuth2Layer::with_retry`, the rejected
 /// request itself is retried with the new token.
 ///
 /// (A client_credentials token: revoking a token of a user grant makes oidc-provider revoke
@@ -616,8 +615,7 @@ async fn layer_invalidates_a_revoked_token_on_401() {
     revoke_current(cache.clone()).await;
     server.api().reset().await;
     let mut retrying = ServiceBuilder::new()
-        .layer(RetryLayer::new(RetryOnInvalidToken::once()))
-        .layer(layer)
+        .layer(layer.with_retry())
         .service(plain_client());
     let third = protected_via(&mut retrying, server.api()).await;
     assert_eq!(third.0, StatusCode::OK, "{}", third.1);

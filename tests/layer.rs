@@ -13,7 +13,7 @@ use auth_server::{AuthServer, Scripted};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Either, Full, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -23,8 +23,8 @@ use tower::retry::RetryLayer;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 use tower_oauth2::clock::ManualClock;
 use tower_oauth2::{
-    source_fn, ClientAuth, ClientCredentials, Error, ErrorCode, OAuth2Layer, RetryOnInvalidToken, Token,
-    TokenCache, TokenEndpoint,
+    source_fn, ClientAuth, ClientCredentials, Error, ErrorCode, OAuth2Layer, Replayable, Token, TokenCache,
+    TokenEndpoint,
 };
 
 type Body = Full<Bytes>;
@@ -332,13 +332,20 @@ async fn a_timed_out_request_does_not_cancel_the_shared_refresh_under_timeout_an
 }
 
 /// A resource-server client whose requests carry either a replayable or a streaming body.
-type MixedBody = Either<Full<Bytes>, UnsyncBoxBody<Bytes, Infallible>>;
+type MixedBody = Replayable<UnsyncBoxBody<Bytes, Infallible>>;
 
 fn streaming_body() -> MixedBody {
     let frames = futures_util::stream::iter(vec![Ok::<_, Infallible>(http_body::Frame::data(
         Bytes::from_static(b"streamed"),
     ))]);
-    Either::Right(StreamBody::new(frames).boxed_unsync())
+    Replayable::streaming(StreamBody::new(frames).boxed_unsync())
+}
+
+/// A small body, buffered so that it can be sent again.
+async fn replayable_body(bytes: &'static [u8]) -> MixedBody {
+    Replayable::buffer(Full::new(Bytes::from_static(bytes)).boxed_unsync(), 1024)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,8 +355,7 @@ async fn a_401_invalidates_that_token_and_a_replayable_request_is_retried_once()
     let cache = cache(&server, &clock);
     let client: Client<HttpConnector, MixedBody> = Client::builder(TokioExecutor::new()).build_http();
     let service = ServiceBuilder::new()
-        .layer(RetryLayer::new(RetryOnInvalidToken::once()))
-        .layer(OAuth2Layer::from_cache(cache.clone()).invalidate_on_401(true))
+        .layer(OAuth2Layer::from_cache(cache.clone()).with_retry())
         .service(client);
     cache.prefetch().await.unwrap();
     let first = token_value(&cache);
@@ -357,7 +363,7 @@ async fn a_401_invalidates_that_token_and_a_replayable_request_is_retried_once()
     // Replayable body: 401 with the revoked token, then one retry with a new token.
     server.revoke_access_token(&first);
     let request = Request::post(server.resource_url())
-        .body(Either::Left(Full::new(Bytes::from_static(b"{}"))))
+        .body(replayable_body(b"{}").await)
         .unwrap();
     let response = service.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -395,7 +401,7 @@ async fn a_401_invalidates_that_token_and_a_replayable_request_is_retried_once()
         json!({"access_token": "also-unknown", "token_type": "Bearer", "expires_in": 3600}),
     ));
     let request = Request::get(server.resource_url())
-        .body(Either::Left(Full::default()))
+        .body(replayable_body(b"").await)
         .unwrap();
     let response = service.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);

@@ -19,11 +19,8 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
-use tower::retry::RetryLayer;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_oauth2::{
-    ClientAuth, ClientCredentials, OAuth2Layer, RetryOnInvalidToken, TokenCache, TokenEndpoint,
-};
+use tower_oauth2::{ClientAuth, ClientCredentials, OAuth2Layer, TokenCache, TokenEndpoint};
 
 /// A resource server that answers every request `401` with the same challenge lines, and
 /// records the bearer token of each request.
@@ -185,13 +182,12 @@ async fn challenges_on_two_header_lines() {
     assert!(!dropped_by_the_layer(&[b"Bearer", b"error=invalid_token"]).await);
 }
 
-/// `RetryOnInvalidToken` above the layer: the number of requests the resource server saw.
+/// `OAuth2Layer::with_retry`: the number of requests the resource server saw.
 async fn attempts_with_the_retry_policy(line: &[u8]) -> usize {
     let auth = AuthServer::start().await;
     let resource = ResourceServer::start(&[line]).await;
     let service = ServiceBuilder::new()
-        .layer(RetryLayer::new(RetryOnInvalidToken::once()))
-        .layer(OAuth2Layer::from_cache(cache(&auth)).invalidate_on_401(true))
+        .layer(OAuth2Layer::from_cache(cache(&auth)).with_retry())
         .service(client());
     let response = service.oneshot(get(&resource.url)).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);

@@ -3,7 +3,7 @@
 //! `OAuth2Layer::invalidate_on_401(true)` over an in-memory inner service, and the
 //! `www_authenticate` parser on their headers.
 //!
-//! Options: `@retry` (tower's `RetryLayer` with `RetryOnInvalidToken::once()` above the
+//! Options: `@retry` (`OAuth2Layer::with_retry()`, retries stacked above the
 //! layer), `@off` (`invalidate_on_401(false)`).
 //!
 //! Properties:
@@ -24,10 +24,9 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
-use tower::retry::RetryLayer;
 use tower::{Layer, Service, ServiceExt};
 use tower_oauth2::www_authenticate::{self, Challenge, Challenges, MAX_CHALLENGES, MAX_PARAMS};
-use tower_oauth2::{source_fn, OAuth2Layer, RetryOnInvalidToken, Token, TokenCache};
+use tower_oauth2::{source_fn, OAuth2Layer, Token, TokenCache};
 
 use crate::common::{block_on, capture_logs, check_logs, lock, Script, Scripted, Secrets};
 
@@ -62,7 +61,8 @@ type Call = (String, Vec<HeaderValue>);
 
 fn check_layer(script: &Script) -> Result<(), String> {
     let retry = script.has("retry");
-    let on = !script.has("off");
+    // `with_retry` always invalidates a rejected token: `@off` only counts without `@retry`.
+    let on = retry || !script.has("off");
     let fetches = Arc::new(AtomicUsize::new(0));
     let source = {
         let fetches = fetches.clone();
@@ -99,7 +99,7 @@ fn check_layer(script: &Script) -> Result<(), String> {
     };
     let (answers, logs) = capture_logs(|| {
         if retry {
-            let service = RetryLayer::new(RetryOnInvalidToken::once()).layer(oauth2.layer(inner));
+            let service = oauth2.with_retry().layer(inner);
             block_on(drive(service, &queue))
         } else {
             block_on(drive(oauth2.layer(inner), &queue))
