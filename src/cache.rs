@@ -271,6 +271,7 @@ pub struct TokenCacheBuilder {
     source: Arc<dyn TokenSource>,
     clock: Arc<dyn Clock>,
     config: Config,
+    initial_token: Option<Token>,
 }
 
 impl TokenCacheBuilder {
@@ -378,9 +379,32 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// Builds the cache. It starts empty; see [`TokenCache::prefetch`].
+    /// A token to start with, one the application already has (restored from storage, say,
+    /// with [`StoredToken`](crate::StoredToken)). If it is still valid when the cache is built,
+    /// requests use it at once, without a token request, and it is refreshed ahead of its
+    /// expiry as usual; if it has expired, or cannot be sent in a header, it is ignored and the
+    /// first request fetches a token as if the cache had started empty.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// let stored = Token::bearer("restored").with_expires_at(SystemTime::now() + Duration::from_secs(3600));
+    /// let cache = TokenCache::builder(source_fn(|| async { Ok(Token::bearer("fetched")) }))
+    ///     .initial_token(stored)
+    ///     .build();
+    /// assert_eq!(cache.token().unwrap().access_token().expose(), "restored");
+    /// ```
+    pub fn initial_token(mut self, token: Token) -> Self {
+        self.initial_token = Some(token);
+        self
+    }
+
+    /// Builds the cache. It starts empty (see [`TokenCache::prefetch`]), or with the
+    /// [`initial_token`](Self::initial_token).
     pub fn build(self) -> TokenCache {
-        TokenCache {
+        let initial_token = self.initial_token;
+        let cache = TokenCache {
             inner: Arc::new(Inner {
                 current: ArcSwapOption::empty(),
                 no_refresh_before_ms: AtomicU64::new(0),
@@ -390,7 +414,15 @@ impl TokenCacheBuilder {
                 clock: self.clock,
                 config: self.config,
             }),
+        };
+        if let Some(token) = initial_token.filter(|token| !token.is_expired_at(cache.inner.clock.now())) {
+            match cache.entry_for(token) {
+                Ok(entry) if cache.is_valid(&entry) => cache.inner.current.store(Some(Arc::new(entry))),
+                Ok(_) => tracing::debug!("the initial token is within its leeway of expiry; ignored"),
+                Err(err) => tracing::warn!(error = %err.report(), "the initial token is unusable; ignored"),
+            }
         }
+        cache
     }
 }
 
@@ -460,6 +492,7 @@ impl TokenCache {
                 wait_for_retry: DEFAULT_WAIT_FOR_RETRY,
                 lost_response: LostResponseRetry::default(),
             },
+            initial_token: None,
         }
     }
 

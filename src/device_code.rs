@@ -46,11 +46,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use std::pin::Pin;
+
 use serde_json::{Map, Value};
 use url::Url;
 
 use crate::endpoint::{param_setters, parse_endpoint_url, with_params, Params, TokenEndpoint};
-use crate::error::{sanitize_server_text, Error, ErrorCode};
+use crate::error::{sanitize_server_text, BoxError, Error, ErrorCode};
 use crate::refresh_token::{new_token_hook, redeem, NewTokenHook};
 use crate::secret::Secret;
 use crate::source::{TokenFuture, TokenSource};
@@ -70,6 +72,9 @@ const MAX_INTERVAL: Duration = Duration::from_secs(60);
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
+/// How long an async user-code callback may take by default.
+pub const DEFAULT_USER_CODE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The device authorization response (RFC 8628 §3.2): what the user must see.
 #[derive(Clone)]
 pub struct DeviceAuthorization {
@@ -83,6 +88,44 @@ pub struct DeviceAuthorization {
 }
 
 impl DeviceAuthorization {
+    /// An authorization with a user code and a verification URI, valid for ten minutes, for
+    /// tests and previews of your own presentation (the device flow builds its own from the
+    /// server's answer; this one has no device code and cannot be polled).
+    ///
+    /// ```
+    /// use tower_oauth2::DeviceAuthorization;
+    ///
+    /// let auth = DeviceAuthorization::new("WDJB-MJHT", "https://example.com/device")
+    ///     .with_verification_uri_complete("https://example.com/device?user_code=WDJB-MJHT");
+    /// assert_eq!(auth.user_code(), "WDJB-MJHT");
+    /// assert!(auth.verification_uri_complete().is_some());
+    /// ```
+    pub fn new(user_code: impl Into<String>, verification_uri: impl Into<String>) -> Self {
+        DeviceAuthorization {
+            device_code: Secret::new(""),
+            user_code: user_code.into(),
+            verification_uri: verification_uri.into(),
+            verification_uri_complete: None,
+            expires_at: SystemTime::now() + Duration::from_secs(600),
+            interval: DEFAULT_INTERVAL,
+            extra: Map::new(),
+        }
+    }
+
+    /// Sets the URI that includes the user code.
+    ///
+    /// ```
+    /// use tower_oauth2::DeviceAuthorization;
+    ///
+    /// let auth = DeviceAuthorization::new("WDJB-MJHT", "https://example.com/device")
+    ///     .with_verification_uri_complete("https://example.com/d?c=WDJB-MJHT");
+    /// assert_eq!(auth.verification_uri_complete(), Some("https://example.com/d?c=WDJB-MJHT"));
+    /// ```
+    pub fn with_verification_uri_complete(mut self, uri: impl Into<String>) -> Self {
+        self.verification_uri_complete = Some(uri.into());
+        self
+    }
+
     /// The code the user enters at the verification URI (never empty, no control characters).
     pub fn user_code(&self) -> &str {
         &self.user_code
@@ -127,15 +170,110 @@ impl fmt::Debug for DeviceAuthorization {
     }
 }
 
-type UserCodeCallback = Arc<dyn Fn(&DeviceAuthorization) + Send + Sync>;
+type UserCodeFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+type UserCodeCallback = Arc<dyn Fn(&DeviceAuthorization) -> UserCodeFuture + Send + Sync>;
+
+/// Why the user-code callback ended a device login: it is the
+/// [source](std::error::Error::source) of the [`Error::Source`] the fetch returns.
+///
+/// ```
+/// use tower_oauth2::{Error, UserCodeError};
+///
+/// # fn check(err: &Error) {
+/// match UserCodeError::find(err) {
+///     Some(UserCodeError::TimedOut(after)) => eprintln!("could not reach the user within {after:?}"),
+///     Some(failed) => eprintln!("could not tell the user: {failed}"),
+///     None => eprintln!("{err}"),
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UserCodeError {
+    /// The async callback returned this error.
+    Failed(BoxError),
+    /// The async callback did not finish in time (see
+    /// [`DeviceCode::user_code_timeout`]).
+    TimedOut(Duration),
+}
+
+impl UserCodeError {
+    /// The `UserCodeError` inside `err`, if a user-code callback ended the login.
+    pub fn find(err: &Error) -> Option<&UserCodeError> {
+        match err {
+            Error::Source(cause) => cause.downcast_ref::<UserCodeError>(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for UserCodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserCodeError::Failed(_) => f.write_str("the user-code callback failed"),
+            UserCodeError::TimedOut(after) => {
+                write!(f, "the user-code callback did not finish within {after:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for UserCodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UserCodeError::Failed(cause) => Some(cause.as_ref()),
+            UserCodeError::TimedOut(_) => None,
+        }
+    }
+}
 
 /// Gets tokens with the device authorization grant, then keeps them fresh with the refresh
 /// token.
+///
+/// # Telling the user
+///
+/// The user code and the URI go to a callback: a plain function
+/// ([`on_user_code`](Self::on_user_code)), an async one for a service that sends the code
+/// by chat or e-mail ([`on_user_code_async`](Self::on_user_code_async)), or the ready-made
+/// [`TerminalPrompt`](crate::TerminalPrompt), which prints them (and, with the `qrcode` feature,
+/// a QR code of `verification_uri_complete`) to stderr. Polling starts when the callback has
+/// finished. An async callback that fails, or does not finish within
+/// [`user_code_timeout`](Self::user_code_timeout) (default 60 s, and never past the
+/// device code's expiry), ends the login with [`Error::Source`] wrapping a
+/// [`UserCodeError`], without a single poll.
+///
+/// # Starting from a stored refresh token
+///
+/// [`with_refresh_token`](Self::with_refresh_token) makes the first fetch redeem a
+/// refresh token kept from an earlier run (see [`StoredToken`](crate::StoredToken)) instead of
+/// starting a device login; only when the server refuses it (`invalid_grant`) does a new device
+/// login start. Every new token, with its rotated refresh token, goes to the
+/// [`on_new_token`](Self::on_new_token) hook, the place to store it again.
+///
+/// # Example
+///
+/// ```no_run
+/// use tower_oauth2::{ClientAuth, DeviceCode, StoredToken, TerminalPrompt, TokenEndpoint, TokenSource};
+///
+/// # async fn save(_: String) {}
+/// # async fn run(stored: Option<StoredToken>) -> Result<(), tower_oauth2::Error> {
+/// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
+/// let mut source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+///     .scope("openid offline_access")
+///     .on_user_code(TerminalPrompt::new().into_callback())
+///     .on_new_token(|token| async move { save(StoredToken::from_token(&token).to_json()).await });
+/// if let Some(refresh_token) = stored.as_ref().and_then(StoredToken::refresh_token) {
+///     source = source.with_refresh_token(refresh_token.clone());
+/// }
+/// let token = source.fetch_token().await?; // a device login only if there is no usable refresh token
+/// # let _ = token; Ok(()) }
+/// ```
 pub struct DeviceCode {
     endpoint: TokenEndpoint,
     device_authorization_url: Url,
     params: Params,
     on_user_code: UserCodeCallback,
+    user_code_timeout: Duration,
     on_new_token: Option<NewTokenHook>,
     /// The refresh token from the last token, if any. Held across a whole fetch so that
     /// fetches never overlap.
@@ -152,13 +290,15 @@ impl DeviceCode {
             endpoint,
             device_authorization_url: parse_endpoint_url(device_authorization_url.as_ref())?,
             params: Params::new(),
-            on_user_code: Arc::new(|auth: &DeviceAuthorization| {
+            on_user_code: Arc::new(|auth: &DeviceAuthorization| -> UserCodeFuture {
                 tracing::info!(
                     user_code = %sanitize_server_text(auth.user_code()),
                     verification_uri = %sanitize_server_text(auth.verification_uri()),
                     "waiting for the user to approve this device"
                 );
+                Box::pin(std::future::ready(Ok(())))
             }),
+            user_code_timeout: DEFAULT_USER_CODE_TIMEOUT,
             on_new_token: None,
             refresh_token: tokio::sync::Mutex::new(None),
         })
@@ -167,7 +307,84 @@ impl DeviceCode {
     /// Called with each device authorization, so the user can be told where to go and what to
     /// enter.
     pub fn on_user_code(mut self, callback: impl Fn(&DeviceAuthorization) + Send + Sync + 'static) -> Self {
-        self.on_user_code = Arc::new(callback);
+        self.on_user_code = Arc::new(move |auth: &DeviceAuthorization| -> UserCodeFuture {
+            callback(auth);
+            Box::pin(std::future::ready(Ok(())))
+        });
+        self
+    }
+
+    /// Like [`on_user_code`](Self::on_user_code), with an async callback that gets its own copy
+    /// of the authorization: to send the code by chat or e-mail, say. Polling starts when it
+    /// has finished. If it returns an error, or does not finish within
+    /// [`user_code_timeout`](Self::user_code_timeout), the login ends with [`Error::Source`]
+    /// wrapping a [`UserCodeError`] (find it with [`UserCodeError::find`]) and no poll is sent.
+    ///
+    /// ```no_run
+    /// use tower_oauth2::{ClientAuth, DeviceCode, TokenEndpoint};
+    ///
+    /// # async fn send_chat_message(_: String) -> Result<(), std::io::Error> { Ok(()) }
+    /// # fn run() -> Result<(), tower_oauth2::Error> {
+    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-bot"))?;
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+    ///     .on_user_code_async(|auth| async move {
+    ///         let text = format!("Open {} and enter {}", auth.verification_uri(), auth.user_code());
+    ///         send_chat_message(text).await
+    ///     });
+    /// # let _ = source; Ok(()) }
+    /// ```
+    pub fn on_user_code_async<F, Fut, E>(mut self, callback: F) -> Self
+    where
+        F: Fn(DeviceAuthorization) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.on_user_code = Arc::new(move |auth: &DeviceAuthorization| -> UserCodeFuture {
+            let future = callback(auth.clone());
+            Box::pin(async move { future.await.map_err(Into::into) })
+        });
+        self
+    }
+
+    /// How long the user-code callback may take (default [`DEFAULT_USER_CODE_TIMEOUT`], 60 s,
+    /// and never longer than the device code lives), measured in real time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::{ClientAuth, DeviceCode, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-bot"))?;
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+    ///     .on_user_code_async(|auth| async move { Ok::<_, std::io::Error>(()) })
+    ///     .user_code_timeout(Duration::from_secs(10));
+    /// # let _ = source;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn user_code_timeout(mut self, timeout: Duration) -> Self {
+        self.user_code_timeout = timeout;
+        self
+    }
+
+    /// Starts from a refresh token kept from an earlier run: the first fetch redeems it (the
+    /// refresh-token grant) instead of starting a device login, and a new device login starts
+    /// only if the server refuses it with `invalid_grant`.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, DeviceCode, StoredToken, TokenEndpoint};
+    ///
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let saved = r#"{"version":1,"access_token":"at","token_type":"Bearer","refresh_token":"rt"}"#;
+    /// let stored = StoredToken::from_json(saved)?;
+    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
+    /// let mut source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?;
+    /// if let Some(refresh_token) = stored.refresh_token() {
+    ///     source = source.with_refresh_token(refresh_token.clone());
+    /// }
+    /// # let _ = source; Ok(()) }
+    /// # run().unwrap();
+    /// ```
+    pub fn with_refresh_token(mut self, refresh_token: impl Into<Secret>) -> Self {
+        self.refresh_token = tokio::sync::Mutex::new(Some(refresh_token.into()));
         self
     }
 
@@ -206,7 +423,7 @@ impl DeviceCode {
     async fn authorize(&self) -> Result<Token, Error> {
         let clock = self.endpoint.clock().clone();
         let auth = self.request_authorization().await?;
-        (self.on_user_code)(&auth);
+        self.tell_the_user(&auth).await?;
         let mut interval = auth.interval.max(MIN_INTERVAL);
         // RFC 8628 §3.4: the poll has the grant type and the device code, plus the client's
         // authentication (or `client_id`), and nothing else: the source's extra parameters
@@ -257,6 +474,23 @@ impl DeviceCode {
                 tracing::debug!(?wait, "the authorization server asked to retry later");
             }
         }
+    }
+
+    /// Runs the user-code callback, within its timeout and the device code's lifetime.
+    async fn tell_the_user(&self, auth: &DeviceAuthorization) -> Result<(), Error> {
+        let lifetime = auth
+            .expires_at
+            .duration_since(self.endpoint.clock().now())
+            .unwrap_or(Duration::ZERO);
+        let limit = self.user_code_timeout.min(lifetime);
+        let told = (self.on_user_code)(auth);
+        let failure = match tokio::time::timeout(limit, told).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(cause)) => UserCodeError::Failed(cause),
+            Err(_) => UserCodeError::TimedOut(limit),
+        };
+        tracing::warn!(error = %failure, "the device login ends: the user could not be told the code");
+        Err(Error::source_error(failure))
     }
 
     async fn request_authorization(&self) -> Result<DeviceAuthorization, Error> {
@@ -346,6 +580,7 @@ impl fmt::Debug for DeviceCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceCode")
             .field("endpoint", &self.endpoint)
+            .field("user_code_timeout", &self.user_code_timeout)
             .field(
                 "device_authorization_url",
                 &self.device_authorization_url.as_str(),

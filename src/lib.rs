@@ -45,11 +45,13 @@
 //! | [`client_credentials`] | [`ClientCredentials`]: the client acting on its own behalf | RFC 6749 §4.4 |
 //! | [`refresh_token`] | [`RefreshToken`]: redeeming, and rotating, a refresh token | RFC 6749 §6 |
 //! | [`device_code`] | [`DeviceCode`]: logging in a CLI or a device without a browser | RFC 8628 |
+//! | [`terminal`] | [`TerminalPrompt`]: shows the device flow's code and URI (and a QR code) in a terminal | RFC 8628 §3.3 |
+//! | [`persist`] | [`StoredToken`]: a token's state saved as JSON, to resume after a restart | |
 //! | [`endpoint`] | [`TokenEndpoint`]: one client at one token endpoint, any grant; [`Params`] | RFC 6749 §3.2, RFC 8707 |
 //! | [`client_auth`] | [`ClientAuth`]: how the client authenticates | RFC 6749 §2.3 |
 //! | [`token`] | [`Token`], and how token responses are read | RFC 6749 §5.1 |
 //! | [`error`] | [`Error`], [`ErrorCode`], [`ServerError`]: what went wrong, and whether to retry | RFC 6749 §5.2, RFC 8628 §3.5, RFC 9110 §10.2.3 |
-//! | [`http_client`] | [`HttpClient`]: the transport to the authorization server | |
+//! | [`http_client`] | [`HttpClient`]: the transport to the authorization server, its proxies and trust roots | |
 //! | [`clock`] | [`Clock`](clock::Clock): injectable time, [`ManualClock`](clock::ManualClock) for tests | |
 //! | [`secret`] | [`Secret`]: a string that is never printed | |
 //! | [`reqwest`](reqwest/index.html) | `OAuth2Middleware` for reqwest-middleware (feature `reqwest`) | RFC 6750 §2.1 |
@@ -61,6 +63,9 @@
 //! | `hyper-client` | yes | The default token-endpoint transport, [`HttpClient::hyper`](http_client/struct.HttpClient.html#method.hyper): hyper-util's client over hyper-rustls (ring provider, Mozilla's root certificates). Without it, give each [`TokenEndpoint`] an [`HttpClient`] of your own. |
 //! | `reqwest` | no | The [`reqwest`](reqwest/index.html) module: a `reqwest_middleware::Middleware` sharing the layer's token cache. |
 //! | `reqwest-retry` | no | With `reqwest`: [`reqwest::RetryTokenErrors`](reqwest/struct.RetryTokenErrors.html), a `reqwest_retry` strategy that retries transient token errors. |
+//!
+//! | `platform-verifier` | no | `TlsRoots::Platform` for the default transport: the operating system's certificate verifier (rustls-platform-verifier), for private CAs installed on the machine. |
+//! | `qrcode` | no | [`TerminalPrompt::qr_code`]: a QR code of `verification_uri_complete` for the device flow. |
 //!
 //! Items that need a feature are labelled with it in these docs.
 #![deny(missing_docs)]
@@ -76,12 +81,14 @@ pub mod endpoint;
 pub mod error;
 pub mod http_client;
 pub mod layer;
+pub mod persist;
 pub mod refresh_token;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 pub mod retry;
 pub mod secret;
 pub mod source;
+pub mod terminal;
 pub mod token;
 pub mod www_authenticate;
 
@@ -89,16 +96,19 @@ pub use cache::{LostResponseRetry, TokenCache, TokenCacheBuilder};
 pub use client_auth::ClientAuth;
 pub use client_credentials::ClientCredentials;
 pub use device_code::{DeviceAuthorization, DeviceCode};
+pub use device_code::{UserCodeError, DEFAULT_USER_CODE_TIMEOUT};
 pub use endpoint::{Params, TokenEndpoint, TokenEndpointBuilder};
 pub use error::{BoxError, Error, ErrorCode, ServerError};
 pub use http_client::{HttpClient, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT};
 #[cfg(feature = "hyper-client")]
 pub use http_client::{HyperClientBuilder, TlsRoots};
 pub use layer::{OAuth2, OAuth2Layer, ResponseFuture};
+pub use persist::{StoredToken, StoredTokenError};
 pub use refresh_token::RefreshToken;
 pub use retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
 pub use secret::Secret;
 pub use source::{source_fn, FnSource, TokenFuture, TokenSource};
+pub use terminal::TerminalPrompt;
 pub use token::Token;
 
 /// The README's code, compiled as doctests.

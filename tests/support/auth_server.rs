@@ -1023,6 +1023,56 @@ impl AuthServer {
         lock(&self.state.log).resource_tokens.clone()
     }
 
+    /// The tokens issued so far (access tokens, refresh tokens with their owners and grants),
+    /// as JSON for [`AuthServer::import_tokens`] in a later process: what lets a demo server
+    /// that is started anew still honour the tokens an earlier one issued. The JSON holds live
+    /// tokens: keep it as private as the tokens.
+    pub fn export_tokens(&self) -> Value {
+        let tokens = lock(&self.state.tokens);
+        let refresh: serde_json::Map<String, Value> = tokens
+            .refresh
+            .iter()
+            .map(|(rt, owner)| (rt.clone(), json!(owner)))
+            .collect();
+        let grant_of: serde_json::Map<String, Value> = tokens
+            .grant_of
+            .iter()
+            .map(|(rt, grant)| (rt.clone(), json!(grant)))
+            .collect();
+        json!({
+            "access": tokens.access.iter().collect::<Vec<_>>(),
+            "refresh": refresh,
+            "grant_of": grant_of,
+        })
+    }
+
+    /// Adds the tokens of an [`AuthServer::export_tokens`] to this server's; fields it does
+    /// not understand are skipped.
+    pub fn import_tokens(&self, exported: &Value) {
+        let mut tokens = lock(&self.state.tokens);
+        if let Some(access) = exported["access"].as_array() {
+            tokens
+                .access
+                .extend(access.iter().filter_map(Value::as_str).map(str::to_owned));
+        }
+        if let Some(refresh) = exported["refresh"].as_object() {
+            for (rt, owner) in refresh {
+                tokens
+                    .refresh
+                    .insert(rt.clone(), owner.as_str().map(str::to_owned));
+            }
+        }
+        if let Some(grant_of) = exported["grant_of"].as_object() {
+            for (rt, grant) in grant_of {
+                if let Some(grant) = grant.as_u64() {
+                    // Later grants of this process must not reuse the number.
+                    COUNTER.fetch_max(grant + 1, Ordering::Relaxed);
+                    tokens.grant_of.insert(rt.clone(), grant);
+                }
+            }
+        }
+    }
+
     /// Zeroes the three counters and clears `requests` and `resource_tokens`.
     pub fn reset_counters(&self) {
         let mut log = lock(&self.state.log);
