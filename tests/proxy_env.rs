@@ -52,7 +52,9 @@ async fn fetch_default(url: &str) -> Result<Token, Error> {
 async fn the_default_client_honours_the_proxy_environment() {
     let server = AuthServer::start().await;
     let proxy = Proxy::start().await;
-    let url = server.token_url();
+    // A name only the proxy resolves (to 127.0.0.1): a loopback URL never goes to a proxy
+    // from the environment (checked at the end).
+    let url = format!("http://auth.test:{}/token", server.addr().port());
     let through_proxy = |n: usize| {
         assert_eq!(proxy.seen().len(), n, "{:?}", proxy.seen());
     };
@@ -80,10 +82,27 @@ async fn the_default_client_honours_the_proxy_environment() {
 
     // HTTPS_PROXY is for https URLs only.
     set_only(&[("HTTPS_PROXY", &proxy.url())]);
-    fetch_default(&url).await.expect("direct");
+    let err = fetch_default(&url)
+        .await
+        .expect_err("sent direct to a name no resolver knows");
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
     through_proxy(3);
 
-    // NO_PROXY: an IP, a CIDR block, `*`, and the lower-case name.
+    // NO_PROXY: a domain, an IP, a CIDR block, `*`, and the lower-case name. A direct
+    // request to auth.test fails (no resolver knows it), which shows it went direct.
+    for (name, list) in [
+        ("NO_PROXY", "auth.test"),
+        ("NO_PROXY", "example.com, .test"),
+        ("no_proxy", "auth.test"),
+    ] {
+        set_only(&[("HTTP_PROXY", &proxy.url()), (name, list)]);
+        let err = fetch_default(&url)
+            .await
+            .expect_err("sent direct to a name no resolver knows");
+        assert!(matches!(err, Error::Transport(_)), "{name}={list}: {err:?}");
+        through_proxy(3);
+    }
+    let loopback = server.token_url();
     for (name, list) in [
         ("NO_PROXY", "127.0.0.1"),
         ("NO_PROXY", "example.com,127.0.0.0/8"),
@@ -91,16 +110,27 @@ async fn the_default_client_honours_the_proxy_environment() {
         ("no_proxy", "127.0.0.1"),
     ] {
         set_only(&[("HTTP_PROXY", &proxy.url()), (name, list)]);
-        fetch_default(&url)
+        fetch_default(&loopback)
             .await
             .unwrap_or_else(|e| panic!("{name}={list}: {e:?}"));
+        through_proxy(3);
+    }
+
+    // Loopback destinations never go to a proxy from the environment, even without NO_PROXY:
+    // a proxy cannot reach this machine's 127.0.0.1 (a demo or test server, a sidecar).
+    for loopback in [
+        server.token_url(),
+        format!("http://localhost:{}/token", server.addr().port()),
+    ] {
+        set_only(&[("HTTP_PROXY", &proxy.url())]);
+        fetch_default(&loopback).await.expect("loopback goes direct");
         through_proxy(3);
     }
 
     // An explicit choice wins over the environment.
     set_only(&[("HTTP_PROXY", &proxy.url())]);
     let direct = HttpClient::hyper_builder().no_proxy().build().unwrap();
-    let endpoint = TokenEndpoint::builder(url.as_str(), ClientAuth::none("env-test"))
+    let endpoint = TokenEndpoint::builder(loopback.as_str(), ClientAuth::none("env-test"))
         .http_client(direct)
         .clock(ManualClock::new())
         .build()
@@ -117,6 +147,6 @@ async fn the_default_client_honours_the_proxy_environment() {
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
     assert!(format!("{err:?}").contains("socks4"), "{err:?}");
 
-    assert_eq!(server.token_requests(), 9);
+    assert_eq!(server.token_requests(), 10);
     set_only(&[]);
 }

@@ -72,7 +72,7 @@ enum ProxyChoice {
     /// No proxy.
     Direct,
     /// An explicit proxy, with its exceptions.
-    Explicit(Arc<Matcher>),
+    Explicit(Arc<ProxyRules>),
 }
 
 /// Builds the hyper-based [`HttpClient`] (cargo feature `hyper-client`, on by default):
@@ -91,8 +91,12 @@ enum ProxyChoice {
 /// SOCKS5 proxy: `socks5h://` (the proxy resolves host names) or `socks5://` (this client
 /// resolves them), with optional `user:password@` (SOCKS5 username/password authentication)
 /// and port 1080 by default. Other schemes (`socks4://`, ...) are not supported: a request
-/// that would use one fails with a transport error that says so. As curl does, the variables are ignored in a CGI process
-/// (`REQUEST_METHOD` set), where `HTTP_PROXY` could come from a request header.
+/// that would use one fails with a transport error that says so. As curl does, the variables
+/// are ignored in a CGI process (`REQUEST_METHOD` set), where `HTTP_PROXY` could come from a
+/// request header. Unlike curl, and as browsers do, loopback destinations (`localhost`,
+/// `127.0.0.0/8`, `::1`) never go to a proxy from the environment, whatever `NO_PROXY` says: a
+/// proxy cannot reach this machine's loopback interface, where local and test authorization
+/// servers listen. An explicit [`proxy`](Self::proxy) is obeyed for every destination.
 ///
 /// Proxy credentials never appear in this builder's or the client's `Debug` output, nor in
 /// errors.
@@ -206,7 +210,10 @@ impl HyperClientBuilder {
         self.proxy = if bypasses_all(no_proxy) {
             ProxyChoice::Direct
         } else {
-            ProxyChoice::Explicit(Arc::new(Matcher::builder().all(url).no(no_proxy).build()))
+            ProxyChoice::Explicit(Arc::new(ProxyRules {
+                matcher: Matcher::builder().all(url).no(no_proxy).build(),
+                loopback_direct: false,
+            }))
         };
         Ok(self)
     }
@@ -259,10 +266,15 @@ impl HyperClientBuilder {
                     .iter()
                     .find_map(|name| std::env::var(name).ok())
                     .unwrap_or_default();
-                (!bypasses_all(&no_proxy)).then(|| Arc::new(Matcher::from_env()))
+                (!bypasses_all(&no_proxy)).then(|| {
+                    Arc::new(ProxyRules {
+                        matcher: Matcher::from_env(),
+                        loopback_direct: true,
+                    })
+                })
             }
             ProxyChoice::Direct => None,
-            ProxyChoice::Explicit(matcher) => Some(matcher.clone()),
+            ProxyChoice::Explicit(rules) => Some(rules.clone()),
         };
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
@@ -361,7 +373,7 @@ impl fmt::Debug for HyperClientBuilder {
             ProxyChoice::Env => s.field("proxy", &"from the environment"),
             ProxyChoice::Direct => s.field("proxy", &"none"),
             // hyper-util's Debug shows the proxy's scheme, host and port, never credentials.
-            ProxyChoice::Explicit(matcher) => s.field("proxy", matcher),
+            ProxyChoice::Explicit(rules) => s.field("proxy", &rules.matcher),
         };
         s.field("tls_roots", &self.roots)
             .field("added_root_certificates", &self.extra_roots.len())
@@ -377,7 +389,7 @@ fn bypasses_all(no_proxy: &str) -> bool {
 
 /// Adds `Proxy-Authorization` to a request for an `http` URL that goes to a proxy with
 /// credentials.
-fn add_proxy_authorization(matcher: &Matcher, request: &mut http::Request<Full<Bytes>>) {
+fn add_proxy_authorization(matcher: &ProxyRules, request: &mut http::Request<Full<Bytes>>) {
     if request.uri().scheme() != Some(&Scheme::HTTP) {
         return;
     }
@@ -416,6 +428,40 @@ impl fmt::Display for UnsupportedProxy {
 
 impl std::error::Error for UnsupportedProxy {}
 
+/// The proxy rules in force: hyper-util's matcher, and whether loopback destinations go
+/// direct whatever it says.
+struct ProxyRules {
+    matcher: Matcher,
+    /// Set for rules read from the environment: a proxy cannot reach this machine's loopback
+    /// interface (a local demo server, a test server, a sidecar on `127.0.0.1`), so loopback
+    /// destinations never go to an environment-configured proxy, whatever `NO_PROXY` says, as
+    /// browsers do. An explicit [`HyperClientBuilder::proxy`] is obeyed as it is.
+    loopback_direct: bool,
+}
+
+impl ProxyRules {
+    fn intercept(&self, dst: &Uri) -> Option<Intercept> {
+        if self.loopback_direct && dst.host().is_some_and(is_loopback_host) {
+            return None;
+        }
+        self.matcher.intercept(dst)
+    }
+}
+
+/// `localhost` (and its subdomains, RFC 6761 §6.3), `127.0.0.0/8` and `::1`.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .len()
+            .checked_sub(".localhost".len())
+            .is_some_and(|at| host.is_char_boundary(at) && host[at..].eq_ignore_ascii_case(".localhost"))
+}
+
 /// Connects to the destination, directly or through the proxy the matcher picks for it.
 /// hyper-rustls's `HttpsConnector` wraps it and runs TLS with the destination over what it
 /// returns (for `https`).
@@ -423,7 +469,7 @@ impl std::error::Error for UnsupportedProxy {}
 struct ProxyConnector {
     direct: HttpConnector,
     to_proxy: HttpsConnector<HttpConnector>,
-    matcher: Option<Arc<Matcher>>,
+    matcher: Option<Arc<ProxyRules>>,
 }
 
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<ProxyStream, BoxError>> + Send>>;

@@ -135,7 +135,7 @@ async fn handle(
         let Some(target) = request.uri().authority().map(|a| a.to_string()) else {
             return Ok(empty(400));
         };
-        let Ok(mut backend) = TcpStream::connect(&target).await else {
+        let Ok(mut backend) = TcpStream::connect(&resolve_test_host(&target)).await else {
             return Ok(empty(502));
         };
         tokio::spawn(async move {
@@ -150,9 +150,30 @@ async fn handle(
         return Ok(empty(400));
     }
     request.headers_mut().remove(http::header::PROXY_AUTHORIZATION);
+    if let Some(authority) = request.uri().authority().map(|a| a.to_string()) {
+        let resolved = resolve_test_host(&authority);
+        if resolved != authority {
+            let mut parts = request.uri().clone().into_parts();
+            parts.authority = resolved.parse().ok();
+            if let Ok(uri) = http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+    }
     match upstream.request(request).await {
         Ok(response) => Ok(response.map(|body| body.map_err(Into::into).boxed())),
         Err(_) => Ok(empty(502)),
+    }
+}
+
+/// The proxy's own name resolution: a host under `.test` (RFC 6761's reserved domain, which
+/// no real resolver answers) is this machine, so that a test can send a client to
+/// `http://auth.test:PORT/` through the proxy while its server listens on 127.0.0.1. Anything
+/// else (`host:port`) is left as it is.
+pub fn resolve_test_host(authority: &str) -> String {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if host.ends_with(".test") => format!("127.0.0.1:{port}"),
+        _ => authority.to_owned(),
     }
 }
 
