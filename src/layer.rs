@@ -132,25 +132,24 @@ impl OAuth2Layer {
     /// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
     /// # }
     /// # use std::sync::atomic::{AtomicUsize, Ordering};
-    /// # use std::sync::Arc;
     /// use std::time::Duration;
     /// use tower::{ServiceBuilder, ServiceExt};
     /// use tower_oauth2::{source_fn, OAuth2Layer, Token, TokenCache};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
-    /// # let fetches = Arc::new(AtomicUsize::new(0));
-    /// # let counter = fetches.clone();
+    /// # let n = AtomicUsize::new(0);
+    /// // A source that hands out "t1", "t2", ...
     /// let cache = TokenCache::builder(source_fn(move || {
-    /// #   counter.fetch_add(1, Ordering::SeqCst);
-    ///     async { Ok(Token::bearer("t")) }
+    ///     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    ///     async move { Ok(token) }
     /// }))
     /// .refresh_ahead(Duration::from_secs(120))
     /// .build();
     /// let orders = ServiceBuilder::new().layer(OAuth2Layer::from_cache(cache.clone())).service_fn(echo);
     /// let billing = ServiceBuilder::new().layer(OAuth2Layer::from_cache(cache)).service_fn(echo);
-    /// orders.oneshot(http::Request::new(String::new())).await?;
-    /// billing.oneshot(http::Request::new(String::new())).await?;
-    /// assert_eq!(fetches.load(Ordering::SeqCst), 1); // one token for both
+    /// let request = || http::Request::new(String::new());
+    /// assert_eq!(orders.oneshot(request()).await?.body(), "Bearer t1");
+    /// assert_eq!(billing.oneshot(request()).await?.body(), "Bearer t1"); // one token for both
     /// # Ok(()) }
     /// ```
     pub fn from_cache(cache: TokenCache) -> Self {
