@@ -135,20 +135,21 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
 /// # let clock = ManualClock::new();
 /// # let expiry = clock.now() + Duration::from_secs(3600);
 /// # let calls = AtomicUsize::new(0);
-/// // The first fetch gets a token for an hour; the second loses its response.
-/// let cache = TokenCache::builder(source_fn(move || {
-///     let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
-///     async move {
-///         if first {
-///             Ok(Token::bearer("t").with_expires_at(expiry))
-///         } else {
-///             Err(Error::transport("connection reset"))
-///         }
-///     }
-/// }))
-/// .lost_response_retry(LostResponseRetry::NearExpiry)
-/// # .clock(clock)
-/// .build();
+/// # let source = source_fn(move || {
+/// #     let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+/// #     async move {
+/// #         if first {
+/// #             Ok(Token::bearer("t").with_expires_at(expiry))
+/// #         } else {
+/// #             Err(Error::transport("connection reset"))
+/// #         }
+/// #     }
+/// # });
+/// // `source` gives a token for an hour, then loses the response of every refresh.
+/// let cache = TokenCache::builder(source)
+///     .lost_response_retry(LostResponseRetry::NearExpiry)
+/// #   .clock(clock)
+///     .build();
 /// cache.prefetch().await.unwrap();
 /// assert!(cache.refresh().await.is_err());
 /// let valid_until = cache.valid_until().unwrap();
@@ -607,19 +608,21 @@ impl TokenCacheBuilder {
     /// let clock = ManualClock::new();
     /// # let expiry = clock.now() + Duration::from_secs(3600);
     /// # let fetched = AtomicBool::new(false);
-    /// let cache = TokenCache::builder(source_fn(move || {
-    ///     let first = !fetched.swap(true, Ordering::SeqCst);
-    ///     async move {
-    ///         if first {
-    ///             Ok(Token::bearer("t").with_expires_at(expiry))
-    ///         } else {
-    ///             Err(Error::Timeout(Duration::from_secs(30)))
-    ///         }
-    ///     }
-    /// }))
-    /// .lost_response_retry(LostResponseRetry::Soon)
-    /// .clock(clock.clone())
-    /// .build();
+    /// # let source = source_fn(move || {
+    /// #     let first = !fetched.swap(true, Ordering::SeqCst);
+    /// #     async move {
+    /// #         if first {
+    /// #             Ok(Token::bearer("t").with_expires_at(expiry))
+    /// #         } else {
+    /// #             Err(Error::Timeout(Duration::from_secs(30)))
+    /// #         }
+    /// #     }
+    /// # });
+    /// // `source` gives a token for an hour, then times out on every refresh.
+    /// let cache = TokenCache::builder(source)
+    ///     .lost_response_retry(LostResponseRetry::Soon)
+    ///     .clock(clock.clone())
+    ///     .build();
     /// cache.prefetch().await.unwrap();
     /// assert!(cache.refresh().await.is_err());
     /// assert_eq!(cache.next_attempt_at(), Some(clock.now() + Duration::from_secs(1)));
@@ -993,11 +996,12 @@ impl TokenCache {
     /// # use tower_oauth2::{source_fn, Token, TokenCache};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
     /// # let n = AtomicUsize::new(0);
-    /// // A source that hands out "t1", "t2", ...
-    /// let cache = TokenCache::new(source_fn(move || {
-    ///     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
-    ///     async move { Ok(token) }
-    /// }));
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let cache = TokenCache::new(source);
     /// cache.prefetch().await?;
     /// let new = cache.refresh().await?; // "t1" was still valid: replaced anyway
     /// assert_eq!(new.access_token().expose(), "t2");
@@ -1019,11 +1023,12 @@ impl TokenCache {
     /// # use tower_oauth2::{source_fn, Token, TokenCache};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
     /// # let n = AtomicUsize::new(0);
-    /// // A source that hands out "t1", "t2", ...
-    /// let cache = TokenCache::new(source_fn(move || {
-    ///     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
-    ///     async move { Ok(token) }
-    /// }));
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let cache = TokenCache::new(source);
     /// cache.prefetch().await?;
     /// cache.invalidate(); // say, the resource server rejected "t1"
     /// assert!(cache.token().is_none());

@@ -138,13 +138,14 @@ impl OAuth2Layer {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
     /// # let n = AtomicUsize::new(0);
-    /// // A source that hands out "t1", "t2", ...
-    /// let cache = TokenCache::builder(source_fn(move || {
-    ///     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
-    ///     async move { Ok(token) }
-    /// }))
-    /// .refresh_ahead(Duration::from_secs(120))
-    /// .build();
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let cache = TokenCache::builder(source)
+    ///     .refresh_ahead(Duration::from_secs(120))
+    ///     .build();
     /// let orders = ServiceBuilder::new().layer(OAuth2Layer::from_cache(cache.clone())).service_fn(echo);
     /// let billing = ServiceBuilder::new().layer(OAuth2Layer::from_cache(cache)).service_fn(echo);
     /// let request = || http::Request::new(String::new());
@@ -175,11 +176,12 @@ impl OAuth2Layer {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
     /// # let n = AtomicUsize::new(0);
-    /// // A source that hands out "t1", "t2", ...
-    /// let oauth2 = OAuth2Layer::new(source_fn(move || {
-    ///     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
-    ///     async move { Ok(token) }
-    /// }))
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let oauth2 = OAuth2Layer::new(source)
     /// .invalidate_on_401(true);
     /// let cache = oauth2.cache().clone();
     /// // A resource server that has revoked every token.
@@ -220,11 +222,12 @@ impl OAuth2Layer {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
     /// # let n = AtomicUsize::new(0);
-    /// // A source that hands out "t1", "t2", ...
-    /// let oauth2 = OAuth2Layer::new(source_fn(move || {
-    ///     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
-    ///     async move { Ok(token) }
-    /// }));
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let oauth2 = OAuth2Layer::new(source);
     /// let client = ServiceBuilder::new()
     ///     .layer(oauth2.with_retry())
     ///     .service_fn(|request: Request<String>| async move {

@@ -307,11 +307,12 @@ impl OAuth2Middleware {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     /// # let n = AtomicUsize::new(0);
-    /// // A source that hands out "t1", "t2", ...
-    /// let cache = TokenCache::new(source_fn(move || {
-    ///     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
-    ///     async move { Ok(token) }
-    /// }));
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let cache = TokenCache::new(source);
     /// let tower_layer = OAuth2Layer::from_cache(cache.clone());
     /// tower_layer.cache().prefetch().await?;
     /// let client = ClientBuilder::new(reqwest::Client::new())
@@ -363,11 +364,12 @@ impl OAuth2Middleware {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     /// # let n = AtomicUsize::new(0);
-    /// // A source that hands out "t1", "t2", ...
-    /// let cache = TokenCache::new(source_fn(move || {
-    ///     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
-    ///     async move { Ok(token) }
-    /// }));
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let cache = TokenCache::new(source);
     /// let client = ClientBuilder::new(reqwest::Client::new())
     ///     .with(OAuth2Middleware::new(cache).retry_on_401(true))
     ///     .with(RevokedT1) // answers 401 invalid_token to "t1", and echoes any other token
