@@ -1,6 +1,24 @@
 //! [`TokenCache`]: the shared, lock-free token cache behind [`OAuth2Layer`](crate::OAuth2Layer)
 //! and the reqwest middleware, with refresh-ahead, single-flight refreshes and backoff.
 //!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use tower_oauth2::{source_fn, Token, TokenCache};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+//! let expiry = SystemTime::now() + Duration::from_secs(3600);
+//! let cache = TokenCache::builder(source_fn(move || async move {
+//!     Ok(Token::bearer("abc").with_expires_at(expiry))
+//! }))
+//! .refresh_ahead(Duration::from_secs(120))
+//! .build();
+//! cache.prefetch().await?; // fail fast at start-up on bad credentials
+//! assert_eq!(cache.token().unwrap().access_token().expose(), "abc");
+//! assert_eq!(cache.valid_until(), Some(expiry - Duration::from_secs(5))); // the default leeway
+//! assert!(cache.stale_at() <= Some(expiry - Duration::from_secs(125))); // refreshed from then on
+//! # Ok(()) }
+//! ```
+//!
 //! The current token lives in an [`ArcSwapOption`]: reading it takes no lock. A token goes
 //! through three states:
 //!
@@ -43,21 +61,6 @@
 //! 10 s in all ([`wait_for_retry`](TokenCacheBuilder::wait_for_retry)), and otherwise fail at
 //! once with the last error instead of waiting; [`last_error`](TokenCache::last_error) shows
 //! it to health checks while a valid token is still served.
-//!
-//! ```
-//! use std::time::Duration;
-//! use tower_oauth2::{source_fn, Token, TokenCache};
-//!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
-//! let cache = TokenCache::builder(source_fn(|| async {
-//!     Ok(Token::bearer("abc").with_expires_at(std::time::SystemTime::now() + Duration::from_secs(3600)))
-//! }))
-//! .refresh_ahead(Duration::from_secs(120))
-//! .build();
-//! cache.prefetch().await?; // fail fast at start-up on bad credentials
-//! assert!(cache.expires_at().is_some());
-//! # Ok(()) }
-//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -117,6 +120,43 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
 /// for grants without rotation, and on strict servers it makes a lost grant known (and the
 /// application's [`on_grant_lost`](crate::RefreshToken::on_grant_lost) hook run) at once
 /// rather than a little later.
+///
+/// A token that is still valid, and a refresh whose connection is reset: with
+/// [`NearExpiry`](Self::NearExpiry) the next attempt waits until one minimum backoff (1 s)
+/// before the token's `valid_until`.
+///
+/// ```
+/// # use std::sync::atomic::{AtomicUsize, Ordering};
+/// # use std::time::Duration;
+/// # use tower_oauth2::clock::{Clock, ManualClock};
+/// use tower_oauth2::{source_fn, Error, LostResponseRetry, Token, TokenCache};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let clock = ManualClock::new();
+/// # let expiry = clock.now() + Duration::from_secs(3600);
+/// # let calls = AtomicUsize::new(0);
+/// # let source = source_fn(move || {
+/// #     let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+/// #     async move {
+/// #         if first {
+/// #             Ok(Token::bearer("t").with_expires_at(expiry))
+/// #         } else {
+/// #             Err(Error::transport("connection reset"))
+/// #         }
+/// #     }
+/// # });
+/// // `source` gives a token for an hour, then loses the response of every refresh.
+/// let cache = TokenCache::builder(source)
+///     .lost_response_retry(LostResponseRetry::NearExpiry)
+/// #   .clock(clock)
+///     .build();
+/// cache.prefetch().await.unwrap();
+/// assert!(cache.refresh().await.is_err());
+/// let valid_until = cache.valid_until().unwrap();
+/// assert_eq!(cache.next_attempt_at(), Some(valid_until - Duration::from_secs(1)));
+/// assert_eq!(LostResponseRetry::default(), LostResponseRetry::Soon);
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LostResponseRetry {
@@ -222,6 +262,31 @@ impl Future for TokenWait {
 
 /// The token cache, and the handle through which an application reads, refreshes or
 /// invalidates the current token. Cheap to clone: clones share one cache.
+///
+/// Concurrent requests for a token share one fetch (single-flight), and a valid token is
+/// served from memory:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use tower_oauth2::{source_fn, Token, TokenCache};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+/// let fetches = Arc::new(AtomicUsize::new(0));
+/// let counter = fetches.clone();
+/// let cache = TokenCache::new(source_fn(move || {
+///     counter.fetch_add(1, Ordering::SeqCst);
+///     async { Ok(Token::bearer("t")) }
+/// }));
+/// let clone = cache.clone(); // the same cache
+/// let (a, b) = tokio::join!(cache.prefetch(), clone.prefetch());
+/// a?;
+/// b?;
+/// cache.prefetch().await?; // a valid token is there: nothing to fetch
+/// assert_eq!(fetches.load(Ordering::SeqCst), 1);
+/// assert_eq!(clone.token().unwrap().access_token().expose(), "t");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct TokenCache {
     inner: Arc<Inner>,
@@ -266,6 +331,28 @@ struct RefreshState {
 }
 
 /// Builds a [`TokenCache`]; see [`TokenCache::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_oauth2::clock::{Clock, ManualClock};
+/// use tower_oauth2::{source_fn, Token, TokenCache};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+/// let clock = ManualClock::new();
+/// let expiry = clock.now() + Duration::from_secs(3600);
+/// let cache = TokenCache::builder(source_fn(move || async move {
+///     Ok(Token::bearer("t").with_expires_at(expiry))
+/// }))
+/// .leeway(Duration::from_secs(10))
+/// .refresh_ahead(Duration::from_secs(300))
+/// .jitter(0.0)
+/// .clock(clock)
+/// .build();
+/// cache.prefetch().await?;
+/// assert_eq!(cache.valid_until(), Some(expiry - Duration::from_secs(10)));
+/// assert_eq!(cache.stale_at(), Some(expiry - Duration::from_secs(310)));
+/// # Ok(()) }
+/// ```
 #[must_use]
 pub struct TokenCacheBuilder {
     source: Arc<dyn TokenSource>,
@@ -280,6 +367,26 @@ impl TokenCacheBuilder {
     /// is clamped to a fraction of each token's lifetime (see
     /// [`max_refresh_fraction`](Self::max_refresh_fraction)) so short-lived tokens are not
     /// stale from birth.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_oauth2::clock::{Clock, ManualClock};
+    /// # use tower_oauth2::{source_fn, Token, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let clock = ManualClock::new();
+    /// let expiry = clock.now() + Duration::from_secs(3600);
+    /// let cache = TokenCache::builder(source_fn(move || async move {
+    ///     Ok(Token::bearer("t").with_expires_at(expiry))
+    /// }))
+    /// .refresh_ahead(Duration::from_secs(300))
+    /// .jitter(0.0)
+    /// .clock(clock)
+    /// .build();
+    /// cache.prefetch().await?;
+    /// // 300 s before `valid_until`, which is 5 s (the leeway) before expiry
+    /// assert_eq!(cache.stale_at(), Some(expiry - Duration::from_secs(305)));
+    /// # Ok(()) }
+    /// ```
     pub fn refresh_ahead(mut self, window: Duration) -> Self {
         self.config.refresh_ahead = window.min(LONGEST_SETTING);
         self
@@ -287,6 +394,28 @@ impl TokenCacheBuilder {
 
     /// The largest part of a token's lifetime (after the leeway) the refresh-ahead window may
     /// take, jitter included (default 0.5, clamped to 0..=1).
+    ///
+    /// A token that lives 405 s has 400 s of use after the 5 s leeway; with a fraction of 0.25
+    /// it is refreshed in its last 100 s, not in the last 10 minutes asked for:
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_oauth2::clock::{Clock, ManualClock};
+    /// # use tower_oauth2::{source_fn, Token, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let clock = ManualClock::new();
+    /// let expiry = clock.now() + Duration::from_secs(405);
+    /// let cache = TokenCache::builder(source_fn(move || async move {
+    ///     Ok(Token::bearer("t").with_expires_at(expiry))
+    /// }))
+    /// .refresh_ahead(Duration::from_secs(600))
+    /// .max_refresh_fraction(0.25)
+    /// .clock(clock)
+    /// .build();
+    /// cache.prefetch().await?;
+    /// assert_eq!(cache.stale_at(), Some(expiry - Duration::from_secs(105)));
+    /// # Ok(()) }
+    /// ```
     pub fn max_refresh_fraction(mut self, fraction: f64) -> Self {
         self.config.max_refresh_fraction = clamp_fraction(fraction);
         self
@@ -295,6 +424,26 @@ impl TokenCacheBuilder {
     /// Random extra window, as a fraction of the window (default 0.2: a 60 s window becomes
     /// 60 to 72 s), so that many replicas do not refresh in the same second. 0 turns it off.
     /// The jittered window still respects [`max_refresh_fraction`](Self::max_refresh_fraction).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_oauth2::clock::{Clock, ManualClock};
+    /// # use tower_oauth2::{source_fn, Token, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let clock = ManualClock::new();
+    /// let expiry = clock.now() + Duration::from_secs(3600);
+    /// let cache = TokenCache::builder(source_fn(move || async move {
+    ///     Ok(Token::bearer("t").with_expires_at(expiry))
+    /// }))
+    /// .refresh_ahead(Duration::from_secs(60))
+    /// .jitter(0.5) // a window of 60 to 90 s
+    /// .clock(clock)
+    /// .build();
+    /// cache.prefetch().await?;
+    /// let window = cache.valid_until().unwrap().duration_since(cache.stale_at().unwrap()).unwrap();
+    /// assert!(window >= Duration::from_secs(60) && window <= Duration::from_secs(90));
+    /// # Ok(()) }
+    /// ```
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.config.jitter = clamp_fraction(fraction);
         self
@@ -316,13 +465,21 @@ impl TokenCacheBuilder {
     /// | 1 s | 0.5 s |
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use tower_oauth2::{source_fn, Token, TokenCache};
-    ///
-    /// let cache = TokenCache::builder(source_fn(|| async { Ok(Token::bearer("t")) }))
-    ///     .leeway(Duration::from_secs(10)) // as Go's x/oauth2
-    ///     .build();
-    /// # let _ = cache;
+    /// # use std::time::Duration;
+    /// # use tower_oauth2::clock::{Clock, ManualClock};
+    /// # use tower_oauth2::{source_fn, Token, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let clock = ManualClock::new();
+    /// let expiry = clock.now() + Duration::from_secs(3600);
+    /// let cache = TokenCache::builder(source_fn(move || async move {
+    ///     Ok(Token::bearer("t").with_expires_at(expiry))
+    /// }))
+    /// .leeway(Duration::from_secs(10)) // as Go's x/oauth2
+    /// .clock(clock)
+    /// .build();
+    /// cache.prefetch().await?;
+    /// assert_eq!(cache.valid_until(), Some(expiry - Duration::from_secs(10)));
+    /// # Ok(()) }
     /// ```
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.config.leeway = leeway.min(LONGEST_SETTING);
@@ -332,6 +489,26 @@ impl TokenCacheBuilder {
     /// The backoff after a failed refresh: `min` after the first failure, doubling up to
     /// `max` (defaults 1 s and 60 s), each with up to 50 % random reduction. A permanent
     /// error goes to `max` at once.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use http::StatusCode;
+    /// # use tower_oauth2::clock::{Clock, ManualClock};
+    /// # use tower_oauth2::{source_fn, Error, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let clock = ManualClock::new();
+    /// let cache = TokenCache::builder(source_fn(|| async {
+    ///     Err(Error::HttpStatus { status: StatusCode::SERVICE_UNAVAILABLE, retry_after: None })
+    /// }))
+    /// .backoff(Duration::from_secs(2), Duration::from_secs(120))
+    /// .wait_for_retry(Duration::ZERO) // fail at once, to show the backoff
+    /// .clock(clock.clone())
+    /// .build();
+    /// assert!(cache.prefetch().await.is_err());
+    /// // after the first failure, the next attempt is `min` away
+    /// assert_eq!(cache.next_attempt_at(), Some(clock.now() + Duration::from_secs(2)));
+    /// # }
+    /// ```
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.config.min_backoff = min.min(LONGEST_SETTING);
         self.config.max_backoff = max.max(min).min(LONGEST_SETTING);
@@ -341,6 +518,29 @@ impl TokenCacheBuilder {
     /// The longest backoff after a transient failure while no valid token exists (default
     /// 5 s, never less than the minimum backoff): requests fail during a backoff, so it is
     /// kept short; single-flight keeps it to one token request per attempt.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use http::StatusCode;
+    /// # use tower_oauth2::clock::{Clock, ManualClock};
+    /// # use tower_oauth2::{source_fn, Error, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let clock = ManualClock::new();
+    /// let cache = TokenCache::builder(source_fn(|| async {
+    ///     Err(Error::HttpStatus { status: StatusCode::SERVICE_UNAVAILABLE, retry_after: None })
+    /// }))
+    /// .backoff_without_token(Duration::from_secs(2))
+    /// .wait_for_retry(Duration::ZERO) // fail at once, to show the backoff
+    /// .clock(clock.clone())
+    /// .build();
+    /// for _ in 0..5 {
+    ///     assert!(cache.prefetch().await.is_err());
+    ///     let backoff = cache.next_attempt_at().unwrap().duration_since(clock.now()).unwrap();
+    ///     assert!(backoff <= Duration::from_secs(2)); // not the 1, 2, 4, 8, 16 s of doubling
+    ///     clock.advance(backoff);
+    /// }
+    /// # }
+    /// ```
     pub fn backoff_without_token(mut self, max: Duration) -> Self {
         self.config.backoff_without_token = max.min(LONGEST_SETTING);
         self
@@ -359,6 +559,34 @@ impl TokenCacheBuilder {
     /// So a brief failure does not fail requests: a token endpoint that answers `503` with
     /// `Retry-After: 1` just before the token expires, or drops one connection, makes requests
     /// wait a moment longer instead of failing.
+    ///
+    /// ```
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// # use http::StatusCode;
+    /// # use tower_oauth2::clock::ManualClock;
+    /// # use tower_oauth2::{source_fn, Error, Token, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+    /// # let attempts = Arc::new(AtomicUsize::new(0));
+    /// # let counter = attempts.clone();
+    /// // Two 503s, then a token.
+    /// let cache = TokenCache::builder(source_fn(move || {
+    ///     let attempt = counter.fetch_add(1, Ordering::SeqCst);
+    ///     async move {
+    ///         if attempt < 2 {
+    ///             return Err(Error::HttpStatus { status: StatusCode::SERVICE_UNAVAILABLE, retry_after: None });
+    ///         }
+    ///         Ok(Token::bearer("t"))
+    ///     }
+    /// }))
+    /// .wait_for_retry(Duration::from_secs(10))
+    /// .clock(ManualClock::new()) // the backoffs pass at once
+    /// .build();
+    /// cache.prefetch().await?; // waits through both failures: no error for the caller
+    /// assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    /// # Ok(()) }
+    /// ```
     pub fn wait_for_retry(mut self, max: Duration) -> Self {
         self.config.wait_for_retry = max.min(LONGEST_SETTING);
         self
@@ -367,6 +595,40 @@ impl TokenCacheBuilder {
     /// When to try again after a refresh whose response was lost while the current token is
     /// still valid (default [`LostResponseRetry::Soon`]); see [`LostResponseRetry`] for the
     /// trade-off.
+    ///
+    /// With the default, a refresh that timed out is tried again after the first backoff (1 s),
+    /// although the current token is valid for an hour more:
+    ///
+    /// ```
+    /// # use std::sync::atomic::{AtomicBool, Ordering};
+    /// # use std::time::Duration;
+    /// use tower_oauth2::clock::{Clock, ManualClock};
+    /// use tower_oauth2::{source_fn, Error, LostResponseRetry, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let clock = ManualClock::new();
+    /// # let expiry = clock.now() + Duration::from_secs(3600);
+    /// # let fetched = AtomicBool::new(false);
+    /// # let source = source_fn(move || {
+    /// #     let first = !fetched.swap(true, Ordering::SeqCst);
+    /// #     async move {
+    /// #         if first {
+    /// #             Ok(Token::bearer("t").with_expires_at(expiry))
+    /// #         } else {
+    /// #             Err(Error::Timeout(Duration::from_secs(30)))
+    /// #         }
+    /// #     }
+    /// # });
+    /// // `source` gives a token for an hour, then times out on every refresh.
+    /// let cache = TokenCache::builder(source)
+    ///     .lost_response_retry(LostResponseRetry::Soon)
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// cache.prefetch().await.unwrap();
+    /// assert!(cache.refresh().await.is_err());
+    /// assert_eq!(cache.next_attempt_at(), Some(clock.now() + Duration::from_secs(1)));
+    /// # }
+    /// ```
     pub fn lost_response_retry(mut self, when: LostResponseRetry) -> Self {
         self.config.lost_response = when;
         self
@@ -374,6 +636,30 @@ impl TokenCacheBuilder {
 
     /// The clock that decides freshness (default [`SystemClock`]). Use the same clock as the
     /// token source's endpoint.
+    ///
+    /// A [`ManualClock`](crate::clock::ManualClock) lets a test expire a token without
+    /// waiting:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::clock::{Clock, ManualClock};
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let clock = ManualClock::new();
+    /// let source_clock = clock.clone();
+    /// let cache = TokenCache::builder(source_fn(move || {
+    ///     let expiry = source_clock.now() + Duration::from_secs(3600);
+    ///     async move { Ok(Token::bearer("t").with_expires_at(expiry)) }
+    /// }))
+    /// .clock(clock.clone())
+    /// .build();
+    /// cache.prefetch().await?;
+    /// clock.advance(Duration::from_secs(3600)); // the token has expired
+    /// cache.prefetch().await?; // so a new one is fetched
+    /// assert_eq!(cache.expires_at(), Some(clock.now() + Duration::from_secs(3600)));
+    /// # Ok(()) }
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -402,6 +688,17 @@ impl TokenCacheBuilder {
 
     /// Builds the cache. It starts empty (see [`TokenCache::prefetch`]), or with the
     /// [`initial_token`](Self::initial_token).
+    ///
+    /// ```
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let cache = TokenCache::builder(source_fn(|| async { Ok(Token::bearer("t")) })).build();
+    /// assert!(cache.token().is_none()); // nothing fetched yet
+    /// cache.prefetch().await?;
+    /// assert!(cache.token().is_some());
+    /// # Ok(()) }
+    /// ```
     pub fn build(self) -> TokenCache {
         let initial_token = self.initial_token;
         let cache = TokenCache {
@@ -466,17 +763,61 @@ impl Config {
 }
 
 impl TokenCache {
-    /// A cache over `source` with the default settings.
+    /// A cache over `source` with the default settings: a token stops being sent 5 s before it
+    /// expires ([`DEFAULT_LEEWAY`]) and is refreshed 60 to 72 s before that
+    /// ([`DEFAULT_REFRESH_AHEAD`], [`DEFAULT_JITTER`]).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let expiry = SystemTime::now() + Duration::from_secs(3600);
+    /// let cache = TokenCache::new(source_fn(move || async move {
+    ///     Ok(Token::bearer("t").with_expires_at(expiry))
+    /// }));
+    /// cache.prefetch().await?;
+    /// let valid_until = cache.valid_until().unwrap();
+    /// assert_eq!(valid_until, expiry - Duration::from_secs(5));
+    /// assert!(cache.stale_at().unwrap() <= valid_until - Duration::from_secs(60));
+    /// # Ok(()) }
+    /// ```
     pub fn new(source: impl TokenSource + 'static) -> Self {
         Self::builder(source).build()
     }
 
-    /// Starts building a cache over `source`.
+    /// Starts building a cache over `source`; see [`TokenCacheBuilder`] for the settings.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::{source_fn, LostResponseRetry, Token, TokenCache};
+    ///
+    /// let cache = TokenCache::builder(source_fn(|| async { Ok(Token::bearer("t")) }))
+    ///     .refresh_ahead(Duration::from_secs(120))
+    ///     .backoff(Duration::from_millis(500), Duration::from_secs(30))
+    ///     .lost_response_retry(LostResponseRetry::NearExpiry)
+    ///     .build();
+    /// assert!(cache.token().is_none()); // nothing is fetched before it is needed
+    /// ```
     pub fn builder(source: impl TokenSource + 'static) -> TokenCacheBuilder {
         Self::builder_shared(Arc::new(source))
     }
 
-    /// Starts building a cache over a source that is already shared.
+    /// Starts building a cache over a source that is already shared, for instance one the
+    /// application also calls itself, or one chosen at run time.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_oauth2::{source_fn, Token, TokenCache, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let source: Arc<dyn TokenSource> = Arc::new(source_fn(|| async { Ok(Token::bearer("t")) }));
+    /// let cache = TokenCache::builder_shared(source.clone()).build();
+    /// cache.prefetch().await?;
+    /// // The source is still the application's to use directly.
+    /// assert_eq!(source.fetch_token().await?.access_token().expose(), "t");
+    /// # Ok(()) }
+    /// ```
     pub fn builder_shared(source: Arc<dyn TokenSource>) -> TokenCacheBuilder {
         TokenCacheBuilder {
             source,
@@ -497,6 +838,21 @@ impl TokenCache {
     }
 
     /// The current token, if there is one (it may be stale or expired).
+    ///
+    /// ```
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let cache = TokenCache::new(source_fn(|| async {
+    ///     Ok(Token::bearer("t").with_scope("orders:read"))
+    /// }));
+    /// assert!(cache.token().is_none());
+    /// cache.prefetch().await?;
+    /// let token = cache.token().unwrap();
+    /// assert_eq!(token.access_token().expose(), "t");
+    /// assert_eq!(token.scope(), Some("orders:read"));
+    /// # Ok(()) }
+    /// ```
     pub fn token(&self) -> Option<Token> {
         self.inner
             .current
@@ -507,6 +863,24 @@ impl TokenCache {
 
     /// When the current token expires, as the server said: `None` if there is no token or it
     /// never expires.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_oauth2::clock::{Clock, ManualClock};
+    /// # use tower_oauth2::{source_fn, Token, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let clock = ManualClock::new();
+    /// let expiry = clock.now() + Duration::from_secs(3600);
+    /// let cache = TokenCache::builder(source_fn(move || async move {
+    ///     Ok(Token::bearer("t").with_expires_at(expiry))
+    /// }))
+    /// .clock(clock)
+    /// .build();
+    /// assert_eq!(cache.expires_at(), None); // no token yet
+    /// cache.prefetch().await?;
+    /// assert_eq!(cache.expires_at(), Some(expiry));
+    /// # Ok(()) }
+    /// ```
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.inner
             .current
@@ -517,6 +891,25 @@ impl TokenCache {
 
     /// Until when the current token is sent: its expiry minus the leeway (see
     /// [`TokenCacheBuilder::leeway`]). `None` if there is no token or it never expires.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_oauth2::clock::{Clock, ManualClock};
+    /// # use tower_oauth2::{source_fn, Token, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let clock = ManualClock::new();
+    /// let expiry = clock.now() + Duration::from_secs(3600);
+    /// let cache = TokenCache::builder(source_fn(move || async move {
+    ///     Ok(Token::bearer("t").with_expires_at(expiry))
+    /// }))
+    /// .leeway(Duration::from_secs(30))
+    /// .clock(clock.clone())
+    /// .build();
+    /// cache.prefetch().await?;
+    /// assert_eq!(cache.valid_until(), Some(expiry - Duration::from_secs(30)));
+    /// // From then on, requests wait for a new token instead of sending this one.
+    /// # Ok(()) }
+    /// ```
     pub fn valid_until(&self) -> Option<SystemTime> {
         self.inner
             .current
@@ -525,7 +918,29 @@ impl TokenCache {
             .and_then(|entry| entry.valid_until)
     }
 
-    /// When the current token becomes stale and a background refresh starts.
+    /// When the current token becomes stale and a background refresh starts: the
+    /// [refresh-ahead](TokenCacheBuilder::refresh_ahead) window (with its jitter) before
+    /// [`valid_until`](Self::valid_until). `None` if there is no token or it never expires.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_oauth2::clock::{Clock, ManualClock};
+    /// # use tower_oauth2::{source_fn, Token, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let clock = ManualClock::new();
+    /// let expiry = clock.now() + Duration::from_secs(3600);
+    /// let cache = TokenCache::builder(source_fn(move || async move {
+    ///     Ok(Token::bearer("t").with_expires_at(expiry))
+    /// }))
+    /// .refresh_ahead(Duration::from_secs(120))
+    /// .jitter(0.0)
+    /// .clock(clock)
+    /// .build();
+    /// cache.prefetch().await?;
+    /// let valid_until = cache.valid_until().unwrap();
+    /// assert_eq!(cache.stale_at(), Some(valid_until - Duration::from_secs(120)));
+    /// # Ok(()) }
+    /// ```
     pub fn stale_at(&self) -> Option<SystemTime> {
         self.inner
             .current
@@ -587,12 +1002,45 @@ impl TokenCache {
 
     /// Fetches a token now if there is no valid one, so that start-up fails fast on bad
     /// credentials. Does nothing if the cache holds a valid token.
+    ///
+    /// ```
+    /// use tower_oauth2::{source_fn, Error, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = TokenCache::new(source_fn(|| async {
+    ///     Err(Error::source_error("no credentials in the environment"))
+    /// }));
+    /// match cache.prefetch().await {
+    ///     Ok(()) => println!("ready"),
+    ///     Err(err) => eprintln!("cannot start: {err}"),
+    /// }
+    /// # assert!(cache.prefetch().await.is_err());
+    /// # }
+    /// ```
     pub async fn prefetch(&self) -> Result<(), Error> {
         self.authorization().await.map(drop)
     }
 
     /// Fetches a new token now, whatever the state of the current one (joining a refresh that
     /// is already running), and returns it. Ignores a pending backoff.
+    ///
+    /// ```
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use tower_oauth2::{source_fn, Token, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let n = AtomicUsize::new(0);
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let cache = TokenCache::new(source);
+    /// cache.prefetch().await?;
+    /// let new = cache.refresh().await?; // "t1" was still valid: replaced anyway
+    /// assert_eq!(new.access_token().expose(), "t2");
+    /// assert_eq!(cache.token().unwrap().access_token().expose(), "t2");
+    /// # Ok(()) }
+    /// ```
     pub async fn refresh(&self) -> Result<Token, Error> {
         let shared = {
             let mut state = self.inner.lock_state();
@@ -602,6 +1050,25 @@ impl TokenCache {
     }
 
     /// Drops the current token: the next request waits for a new one.
+    ///
+    /// ```
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use tower_oauth2::{source_fn, Token, TokenCache};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let n = AtomicUsize::new(0);
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let cache = TokenCache::new(source);
+    /// cache.prefetch().await?;
+    /// cache.invalidate(); // say, the resource server rejected "t1"
+    /// assert!(cache.token().is_none());
+    /// cache.prefetch().await?;
+    /// assert_eq!(cache.token().unwrap().access_token().expose(), "t2");
+    /// # Ok(()) }
+    /// ```
     pub fn invalidate(&self) {
         self.inner.current.store(None);
     }

@@ -1,5 +1,24 @@
 //! [`OAuth2Layer`]: puts `Authorization: Bearer <token>` on every request of a tower client.
 //!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{header::AUTHORIZATION, Request, Response};
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_oauth2::{source_fn, OAuth2Layer, Token};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+//! let oauth2 = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("abc")) }));
+//! let client = ServiceBuilder::new().layer(oauth2).service_fn(|request: Request<String>| async move {
+//!     // Stands in for the resource server: answers with the header it got.
+//!     Ok::<_, Infallible>(Response::new(request.headers()[AUTHORIZATION].clone()))
+//! });
+//! let response = client.oneshot(Request::new(String::new())).await?;
+//! assert_eq!(response.body(), "Bearer abc");
+//! # Ok(()) }
+//! ```
+//!
+//! Over hyper's client, with a timeout for each call of the resource server:
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use bytes::Bytes;
@@ -53,6 +72,26 @@ use crate::www_authenticate;
 /// [`TokenCache`].
 ///
 /// Requests that already carry an `Authorization` header are passed through untouched.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{header::AUTHORIZATION, Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+/// let oauth2 = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("abc")) }));
+/// let client = ServiceBuilder::new().layer(oauth2).service_fn(|request: Request<String>| async move {
+///     Ok::<_, Infallible>(Response::new(request.headers()[AUTHORIZATION].clone()))
+/// });
+/// let response = client.clone().oneshot(Request::new(String::new())).await?;
+/// assert_eq!(response.body(), "Bearer abc");
+///
+/// let own = Request::builder().header(AUTHORIZATION, "Basic dXNlcjpwdw==").body(String::new())?;
+/// let response = client.oneshot(own).await?;
+/// assert_eq!(response.body(), "Basic dXNlcjpwdw=="); // left alone
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct OAuth2Layer {
     cache: TokenCache,
@@ -61,12 +100,59 @@ pub struct OAuth2Layer {
 
 impl OAuth2Layer {
     /// A layer with a new cache, with default settings, over `source`.
+    ///
+    /// ```
+    /// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+    /// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+    /// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+    /// # }
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// let client = ServiceBuilder::new()
+    ///     .layer(OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) })))
+    ///     .service_fn(echo); // answers with the `Authorization` header it got
+    /// let response = client.oneshot(http::Request::new(String::new())).await?;
+    /// assert_eq!(response.body(), "Bearer t");
+    /// # Ok(()) }
+    /// ```
     pub fn new(source: impl TokenSource + 'static) -> Self {
         Self::from_cache(TokenCache::new(source))
     }
 
     /// A layer over an existing cache (built with [`TokenCache::builder`], or shared with
     /// other layers and the reqwest middleware).
+    ///
+    /// Two clients over one cache share its token:
+    ///
+    /// ```
+    /// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+    /// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+    /// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+    /// # }
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::time::Duration;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// # let n = AtomicUsize::new(0);
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let cache = TokenCache::builder(source)
+    ///     .refresh_ahead(Duration::from_secs(120))
+    ///     .build();
+    /// let orders = ServiceBuilder::new().layer(OAuth2Layer::from_cache(cache.clone())).service_fn(echo);
+    /// let billing = ServiceBuilder::new().layer(OAuth2Layer::from_cache(cache)).service_fn(echo);
+    /// let request = || http::Request::new(String::new());
+    /// assert_eq!(orders.oneshot(request()).await?.body(), "Bearer t1");
+    /// assert_eq!(billing.oneshot(request()).await?.body(), "Bearer t1"); // one token for both
+    /// # Ok(()) }
+    /// ```
     pub fn from_cache(cache: TokenCache) -> Self {
         OAuth2Layer {
             cache,
@@ -81,6 +167,34 @@ impl OAuth2Layer {
     /// gets a new token. A mention of `invalid_token` anywhere else in the header (an
     /// `error_description`, another scheme's `realm`) is not enough. To also retry such a
     /// request once with a new token, use [`with_retry`](Self::with_retry), which turns this on.
+    ///
+    /// ```
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use http::{header::WWW_AUTHENTICATE, Request, Response, StatusCode};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// # let n = AtomicUsize::new(0);
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let oauth2 = OAuth2Layer::new(source)
+    /// .invalidate_on_401(true);
+    /// let cache = oauth2.cache().clone();
+    /// // A resource server that has revoked every token.
+    /// let client = ServiceBuilder::new().layer(oauth2).service_fn(|_: Request<String>| async {
+    ///     Response::builder()
+    ///         .status(StatusCode::UNAUTHORIZED)
+    ///         .header(WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#)
+    ///         .body(())
+    /// });
+    /// client.oneshot(Request::new(String::new())).await?;
+    /// assert!(cache.token().is_none()); // "t1" is dropped: the next request gets "t2"
+    /// # Ok(()) }
+    /// ```
     pub fn invalidate_on_401(mut self, on: bool) -> Self {
         self.invalidate_on_401 = on;
         self
@@ -96,25 +210,55 @@ impl OAuth2Layer {
     /// Do not stack a retry layer of your own *below* this layer for such errors: it would see
     /// requests that already carry the token, and resend a rejected token.
     ///
+    /// A resource server that has revoked "t1": the request is sent again with "t2".
+    ///
     /// ```
-    /// use bytes::Bytes;
-    /// use http_body_util::Full;
-    /// use tower::ServiceBuilder;
+    /// # use std::convert::Infallible;
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{ServiceBuilder, ServiceExt};
     /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
     ///
-    /// let oauth2 = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// # let n = AtomicUsize::new(0);
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let oauth2 = OAuth2Layer::new(source);
     /// let client = ServiceBuilder::new()
     ///     .layer(oauth2.with_retry())
-    ///     .service_fn(|_req: http::Request<Full<Bytes>>| async {
-    ///         Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    ///     .service_fn(|request: Request<String>| async move {
+    ///         let sent = request.headers()[AUTHORIZATION].clone();
+    ///         let mut response = Response::new(sent.clone());
+    ///         if sent == "Bearer t1" {
+    ///             *response.status_mut() = StatusCode::UNAUTHORIZED;
+    ///             let challenge = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
+    ///             response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    ///         }
+    ///         Ok::<_, Infallible>(response)
     ///     });
-    /// # let _ = client;
+    /// let response = client.oneshot(Request::new(String::new())).await?;
+    /// assert_eq!(response.body(), "Bearer t2");
+    /// # Ok(()) }
     /// ```
     pub fn with_retry(self) -> OAuth2RetryLayer {
         OAuth2RetryLayer::new(self)
     }
 
     /// The cache, to prefetch, read, refresh or invalidate the token.
+    ///
+    /// ```
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let oauth2 = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) }));
+    /// oauth2.cache().prefetch().await?; // fail fast at start-up on bad credentials
+    /// assert_eq!(oauth2.cache().token().unwrap().access_token().expose(), "t");
+    /// # Ok(()) }
+    /// ```
     pub fn cache(&self) -> &TokenCache {
         &self.cache
     }
@@ -134,6 +278,25 @@ impl<S> Layer<S> for OAuth2Layer {
 }
 
 /// The service made by [`OAuth2Layer`]. Cheap to clone if `S` is; clones share one cache.
+///
+/// Its error type is [`BoxError`]: a token error is a [`crate::Error`] inside, which
+/// `tower_oauth2::Error::from` (or `?`) gets back.
+///
+/// ```
+/// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+/// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+/// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+/// # }
+/// use tower::{service_fn, Layer, ServiceExt};
+/// use tower_oauth2::{source_fn, Error, OAuth2, OAuth2Layer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let source = source_fn(|| async { Err(Error::source_error("no credentials")) });
+/// let service: OAuth2<_> = OAuth2Layer::new(source).layer(service_fn(echo));
+/// let err = service.oneshot(http::Request::new(String::new())).await.unwrap_err();
+/// assert!(matches!(Error::from(err), Error::Source(_))); // the inner service was not called
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct OAuth2<S> {
     inner: S,
@@ -145,11 +308,45 @@ pub struct OAuth2<S> {
 
 impl<S> OAuth2<S> {
     /// The cache this service takes tokens from.
+    ///
+    /// ```
+    /// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+    /// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+    /// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+    /// # }
+    /// use tower::{service_fn, Layer, ServiceExt};
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// let service = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) })).layer(service_fn(echo));
+    /// let cache = service.cache().clone();
+    /// assert!(cache.token().is_none());
+    /// service.oneshot(http::Request::new(String::new())).await?;
+    /// assert!(cache.token().is_some()); // fetched for the request, kept for the next
+    /// # Ok(()) }
+    /// ```
     pub fn cache(&self) -> &TokenCache {
         &self.cache
     }
 
-    /// The inner service.
+    /// The inner service, for instance to send a request that needs no token.
+    ///
+    /// ```
+    /// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+    /// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+    /// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+    /// # }
+    /// use tower::{service_fn, Layer, ServiceExt};
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// let service = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) })).layer(service_fn(echo));
+    /// let health = http::Request::get("/healthz").body(String::new())?;
+    /// let response = service.get_ref().clone().oneshot(health).await?;
+    /// assert_eq!(response.body(), ""); // sent without a token
+    /// assert!(service.cache().token().is_none()); // and none was fetched
+    /// # Ok(()) }
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
@@ -218,7 +415,23 @@ impl<S: Clone> OAuth2<S> {
 }
 
 pin_project! {
-    /// The response future of [`OAuth2`].
+    /// The response future of [`OAuth2`]: the inner service's future, unboxed, when a valid
+    /// token was there; otherwise a wait for the shared refresh first.
+    ///
+    /// ```
+    /// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+    /// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+    /// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+    /// # }
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    /// use tower_oauth2::{source_fn, OAuth2Layer, ResponseFuture, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// let mut service = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) })).layer(service_fn(echo));
+    /// let future: ResponseFuture<_, String> = service.ready().await?.call(http::Request::new(String::new()));
+    /// assert_eq!(future.await?.body(), "Bearer t");
+    /// # Ok(()) }
+    /// ```
     pub struct ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,

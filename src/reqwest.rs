@@ -1,6 +1,37 @@
 //! [`OAuth2Middleware`]: the same token cache and semantics as [`OAuth2Layer`](crate::OAuth2Layer),
 //! for [reqwest-middleware](https://docs.rs/reqwest-middleware) (cargo feature `reqwest`).
 //!
+//! ```
+//! # struct Echo;
+//! # #[async_trait::async_trait]
+//! # impl reqwest_middleware::Middleware for Echo {
+//! #     async fn handle(
+//! #         &self,
+//! #         request: reqwest::Request,
+//! #         _: &mut http::Extensions,
+//! #         _: reqwest_middleware::Next<'_>,
+//! #     ) -> reqwest_middleware::Result<reqwest::Response> {
+//! #         let auth = request.headers().get(http::header::AUTHORIZATION);
+//! #         Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()).into())
+//! #     }
+//! # }
+//! use reqwest_middleware::ClientBuilder;
+//! use tower_oauth2::reqwest::OAuth2Middleware;
+//! use tower_oauth2::{source_fn, Token, TokenCache};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let cache = TokenCache::new(source_fn(|| async { Ok(Token::bearer("abc")) }));
+//! let client = ClientBuilder::new(reqwest::Client::new())
+//!     .with(OAuth2Middleware::new(cache))
+//!     .with(Echo) // stands in for the resource server: answers with the `Authorization` it got
+//!     .build();
+//! let response = client.get("https://api.example.com/orders").send().await?;
+//! assert_eq!(response.text().await?, "Bearer abc");
+//! # Ok(()) }
+//! ```
+//!
+//! Over the network, with client credentials:
+//!
 //! ```no_run
 //! use reqwest_middleware::ClientBuilder;
 //! use tower_oauth2::reqwest::OAuth2Middleware;
@@ -131,8 +162,15 @@ impl RetryTokenErrors {
     /// [`DefaultRetryableStrategy`](reqwest_retry::DefaultRetryableStrategy) does.
     ///
     /// ```
-    /// let strategy = tower_oauth2::reqwest::RetryTokenErrors::new();
-    /// # let _ = strategy;
+    /// use std::time::Duration;
+    /// use reqwest_retry::{Retryable, RetryableStrategy};
+    /// use tower_oauth2::{reqwest::RetryTokenErrors, Error};
+    ///
+    /// let strategy = RetryTokenErrors::new();
+    /// let timed_out = reqwest_middleware::Error::middleware(Error::Timeout(Duration::from_secs(30)));
+    /// assert!(strategy.handle(&Err(timed_out)) == Some(Retryable::Transient));
+    /// let refused = reqwest_middleware::Error::middleware(Error::source_error("invalid_client"));
+    /// assert!(strategy.handle(&Err(refused)) == Some(Retryable::Fatal));
     /// ```
     pub fn new() -> Self {
         RetryTokenErrors {
@@ -160,10 +198,23 @@ impl<S> RetryTokenErrors<S> {
     /// Classifies token errors, and everything else with `others`.
     ///
     /// ```
+    /// use reqwest_retry::{default_on_request_success, Retryable, RetryableStrategy};
     /// use tower_oauth2::reqwest::RetryTokenErrors;
     ///
-    /// let strategy = RetryTokenErrors::wrapping(reqwest_retry::DefaultRetryableStrategy);
-    /// # let _ = strategy;
+    /// /// Also retries 404s, for a resource that appears shortly after it is created.
+    /// struct RetryNotFound;
+    /// impl RetryableStrategy for RetryNotFound {
+    ///     fn handle(&self, result: &Result<reqwest::Response, reqwest_middleware::Error>) -> Option<Retryable> {
+    ///         match result {
+    ///             Ok(response) if response.status() == 404 => Some(Retryable::Transient),
+    ///             Ok(response) => default_on_request_success(response),
+    ///             Err(err) => reqwest_retry::default_on_request_failure(err),
+    ///         }
+    ///     }
+    /// }
+    /// let strategy = RetryTokenErrors::wrapping(RetryNotFound);
+    /// let not_found = http::Response::builder().status(404).body("").unwrap();
+    /// assert!(strategy.handle(&Ok(not_found.into())) == Some(Retryable::Transient));
     /// ```
     pub fn wrapping(others: S) -> Self {
         RetryTokenErrors { others }
@@ -191,6 +242,39 @@ impl<S: reqwest_retry::RetryableStrategy> reqwest_retry::RetryableStrategy for R
 
 /// A reqwest-middleware [`Middleware`] that authenticates requests with bearer tokens from a
 /// [`TokenCache`]. Requests that already carry an `Authorization` header are left alone.
+///
+/// ```
+/// # struct Echo;
+/// # #[async_trait::async_trait]
+/// # impl reqwest_middleware::Middleware for Echo {
+/// #     async fn handle(
+/// #         &self,
+/// #         request: reqwest::Request,
+/// #         _: &mut http::Extensions,
+/// #         _: reqwest_middleware::Next<'_>,
+/// #     ) -> reqwest_middleware::Result<reqwest::Response> {
+/// #         let auth = request.headers().get(http::header::AUTHORIZATION);
+/// #         Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()).into())
+/// #     }
+/// # }
+/// use http::header::AUTHORIZATION;
+/// use reqwest_middleware::ClientBuilder;
+/// use tower_oauth2::reqwest::OAuth2Middleware;
+/// use tower_oauth2::{source_fn, Token, TokenCache};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let cache = TokenCache::new(source_fn(|| async { Ok(Token::bearer("abc")) }));
+/// let client = ClientBuilder::new(reqwest::Client::new())
+///     .with(OAuth2Middleware::new(cache))
+///     .with(Echo) // answers with the `Authorization` header it got
+///     .build();
+/// let response = client.get("https://api.example.com/orders").send().await?;
+/// assert_eq!(response.text().await?, "Bearer abc");
+///
+/// let own = client.get("https://api.example.com/orders").header(AUTHORIZATION, "Basic dXNlcjpwdw==");
+/// assert_eq!(own.send().await?.text().await?, "Basic dXNlcjpwdw=="); // left alone
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct OAuth2Middleware {
     cache: TokenCache,
@@ -199,6 +283,46 @@ pub struct OAuth2Middleware {
 
 impl OAuth2Middleware {
     /// A middleware over `cache` (which may be shared with [`OAuth2Layer`](crate::OAuth2Layer)s).
+    ///
+    /// A reqwest client and a tower client over one cache share its token:
+    ///
+    /// ```
+    /// # struct Echo;
+    /// # #[async_trait::async_trait]
+    /// # impl reqwest_middleware::Middleware for Echo {
+    /// #     async fn handle(
+    /// #         &self,
+    /// #         request: reqwest::Request,
+    /// #         _: &mut http::Extensions,
+    /// #         _: reqwest_middleware::Next<'_>,
+    /// #     ) -> reqwest_middleware::Result<reqwest::Response> {
+    /// #         let auth = request.headers().get(http::header::AUTHORIZATION);
+    /// #         Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()).into())
+    /// #     }
+    /// # }
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use reqwest_middleware::ClientBuilder;
+    /// use tower_oauth2::reqwest::OAuth2Middleware;
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// # let n = AtomicUsize::new(0);
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let cache = TokenCache::new(source);
+    /// let tower_layer = OAuth2Layer::from_cache(cache.clone());
+    /// tower_layer.cache().prefetch().await?;
+    /// let client = ClientBuilder::new(reqwest::Client::new())
+    ///     .with(OAuth2Middleware::new(cache))
+    ///     .with(Echo) // answers with the `Authorization` header it got
+    ///     .build();
+    /// let response = client.get("https://api.example.com/").send().await?;
+    /// assert_eq!(response.text().await?, "Bearer t1"); // the token the layer fetched
+    /// # Ok(()) }
+    /// ```
     pub fn new(cache: TokenCache) -> Self {
         OAuth2Middleware {
             cache,
@@ -212,12 +336,65 @@ impl OAuth2Middleware {
     /// invalidates the token the request carried (never a newer one),
     /// and the request is sent once more with a new token if its body can be cloned
     /// ([`reqwest::Request::try_clone`]); a streaming body is never sent twice.
+    ///
+    /// ```
+    /// # struct RevokedT1;
+    /// # #[async_trait::async_trait]
+    /// # impl reqwest_middleware::Middleware for RevokedT1 {
+    /// #     async fn handle(
+    /// #         &self,
+    /// #         request: reqwest::Request,
+    /// #         _: &mut http::Extensions,
+    /// #         _: reqwest_middleware::Next<'_>,
+    /// #     ) -> reqwest_middleware::Result<reqwest::Response> {
+    /// #         let sent = request.headers()[http::header::AUTHORIZATION].to_str().unwrap().to_owned();
+    /// #         let mut response = http::Response::new(sent.clone());
+    /// #         if sent == "Bearer t1" {
+    /// #             *response.status_mut() = http::StatusCode::UNAUTHORIZED;
+    /// #             let challenge = http::HeaderValue::from_static(r#"Bearer error="invalid_token""#);
+    /// #             response.headers_mut().insert(http::header::WWW_AUTHENTICATE, challenge);
+    /// #         }
+    /// #         Ok(response.into())
+    /// #     }
+    /// # }
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use reqwest_middleware::ClientBuilder;
+    /// use tower_oauth2::reqwest::OAuth2Middleware;
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// # let n = AtomicUsize::new(0);
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// // `source` hands out "t1", "t2", ...
+    /// let cache = TokenCache::new(source);
+    /// let client = ClientBuilder::new(reqwest::Client::new())
+    ///     .with(OAuth2Middleware::new(cache).retry_on_401(true))
+    ///     .with(RevokedT1) // answers 401 invalid_token to "t1", and echoes any other token
+    ///     .build();
+    /// let response = client.get("https://api.example.com/").send().await?;
+    /// assert_eq!(response.text().await?, "Bearer t2"); // rejected, then sent again
+    /// # Ok(()) }
+    /// ```
     pub fn retry_on_401(mut self, on: bool) -> Self {
         self.retry_on_401 = on;
         self
     }
 
-    /// The cache.
+    /// The cache, to prefetch, read, refresh or invalidate the token.
+    ///
+    /// ```
+    /// use tower_oauth2::reqwest::OAuth2Middleware;
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let middleware = OAuth2Middleware::new(TokenCache::new(source_fn(|| async { Ok(Token::bearer("t")) })));
+    /// middleware.cache().prefetch().await?; // fail fast at start-up on bad credentials
+    /// assert_eq!(middleware.cache().token().unwrap().access_token().expose(), "t");
+    /// # Ok(()) }
+    /// ```
     pub fn cache(&self) -> &TokenCache {
         &self.cache
     }

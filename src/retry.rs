@@ -4,6 +4,46 @@
 //! mention of `invalid_token` elsewhere in it does not count), and a request that failed because
 //! the authorization server was briefly unavailable.
 //!
+//! ```
+//! # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+//! #     let auth = request.headers().get(http::header::AUTHORIZATION);
+//! #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+//! # }
+//! # use std::sync::atomic::{AtomicUsize, Ordering};
+//! # use std::sync::Arc;
+//! # use std::time::Duration;
+//! use http::Request;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_oauth2::clock::ManualClock;
+//! use tower_oauth2::{OAuth2Layer, TokenCache};
+//! # use tower_oauth2::{source_fn, Error, Token};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+//! # let attempts = Arc::new(AtomicUsize::new(0));
+//! # let counter = attempts.clone();
+//! // A token endpoint that answers 503 once, then gives a token.
+//! # let source = source_fn(move || {
+//! #     let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+//! #     async move {
+//! #         if first {
+//! #             return Err(Error::HttpStatus { status: http::StatusCode::SERVICE_UNAVAILABLE, retry_after: None });
+//! #         }
+//! #         Ok(Token::bearer("t"))
+//! #     }
+//! # });
+//! let cache = TokenCache::builder(source)
+//!     .wait_for_retry(Duration::ZERO) // without the retry layer, the request would fail
+//!     .clock(ManualClock::new()) // the backoff passes at once
+//!     .build();
+//! let client = ServiceBuilder::new()
+//!     .layer(OAuth2Layer::from_cache(cache).with_retry())
+//!     .service_fn(echo); // answers with the `Authorization` header it got
+//! let response = client.oneshot(Request::new(String::new())).await?;
+//! assert_eq!(response.body(), "Bearer t"); // sent again at the cache's next attempt
+//! assert_eq!(attempts.load(Ordering::SeqCst), 2);
+//! # Ok(()) }
+//! ```
+//!
 //! [`OAuth2Layer::with_retry`](crate::OAuth2Layer::with_retry) gives an [`OAuth2RetryLayer`]:
 //! the OAuth2 layer with tower's [`Retry`] already stacked above it, in the one order that
 //! works, and with invalidation on `401 invalid_token` turned on:
@@ -17,21 +57,6 @@
 //!   ([`token_error_retries`](OAuth2RetryLayer::token_error_retries), at most
 //!   [`max_wait`](OAuth2RetryLayer::max_wait) per wait). A plain `RetryLayer` would retry at
 //!   once, inside the backoff, and get the same stored error back.
-//!
-//! ```
-//! use bytes::Bytes;
-//! use http_body_util::Full;
-//! use tower::ServiceBuilder;
-//! use tower_oauth2::{source_fn, OAuth2Layer, Token};
-//!
-//! let oauth2 = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) }));
-//! let service = ServiceBuilder::new()
-//!     .layer(oauth2.with_retry())
-//!     .service_fn(|_req: http::Request<Full<Bytes>>| async {
-//!         Ok::<_, std::convert::Infallible>(http::Response::new(()))
-//!     });
-//! # let _ = service;
-//! ```
 //!
 //! # Which order
 //!
@@ -163,6 +188,18 @@ where
     /// Reads `body` into memory, up to `limit` bytes. A body that ends within the limit can be
     /// sent again; a longer one is passed on as it comes, once. Fails with the body's error if
     /// reading it fails.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::{BodyExt, Full};
+    /// use tower_oauth2::{ReplayBody, Replayable};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let body = Replayable::buffer(Full::new(Bytes::from_static(b"too long")), 4).await.unwrap();
+    /// assert!(body.try_replay().is_none()); // over the limit: never retried
+    /// assert_eq!(body.collect().await.unwrap().to_bytes(), "too long"); // but sent whole, once
+    /// # }
+    /// ```
     pub async fn buffer(body: B, limit: usize) -> Result<Self, B::Error> {
         let mut rest = Box::pin(body);
         let mut kept = BytesMut::new();
@@ -390,6 +427,35 @@ impl OAuth2RetryLayer {
 
     /// How many times a request rejected with `401 invalid_token` is sent again with a new
     /// token (default 1; 0 only invalidates the rejected token).
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use http::header::{HeaderValue, WWW_AUTHENTICATE};
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// # let n = AtomicUsize::new(0);
+    /// # let source = source_fn(move || {
+    /// #     let token = Token::bearer(format!("t{}", n.fetch_add(1, Ordering::SeqCst) + 1));
+    /// #     async move { Ok(token) }
+    /// # });
+    /// let retry = OAuth2Layer::new(source).with_retry().invalid_token_retries(0);
+    /// let cache = retry.cache().clone();
+    /// let client = ServiceBuilder::new().layer(retry).service_fn(|_: Request<String>| async {
+    ///     let mut rejected = Response::new(());
+    ///     *rejected.status_mut() = StatusCode::UNAUTHORIZED;
+    ///     let challenge = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
+    ///     rejected.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    ///     Ok::<_, Infallible>(rejected)
+    /// });
+    /// let response = client.oneshot(Request::new(String::new())).await?;
+    /// assert_eq!(response.status(), StatusCode::UNAUTHORIZED); // not sent again
+    /// assert!(cache.token().is_none()); // but the rejected token is dropped
+    /// # Ok(()) }
+    /// ```
     pub fn invalid_token_retries(mut self, n: usize) -> Self {
         self.policy.invalid_token_retries = n;
         self
@@ -397,6 +463,49 @@ impl OAuth2RetryLayer {
 
     /// How many times a request that failed with a transient token error is sent again, each
     /// time after waiting for the cache's next token attempt (default 3; 0 turns this off).
+    ///
+    /// With a token endpoint that answers 503 once (the [module](self)'s example, where the
+    /// request succeeds), and no retries:
+    ///
+    /// ```
+    /// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+    /// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+    /// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+    /// # }
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// # use tower_oauth2::clock::ManualClock;
+    /// # use tower_oauth2::{source_fn, Error, Token, TokenCache};
+    /// # fn flaky_cache(attempts: Arc<AtomicUsize>) -> TokenCache {
+    /// #     TokenCache::builder(source_fn(move || {
+    /// #         let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+    /// #         async move {
+    /// #             if attempt == 0 {
+    /// #                 return Err(Error::HttpStatus { status: http::StatusCode::SERVICE_UNAVAILABLE, retry_after: None });
+    /// #             }
+    /// #             Ok(Token::bearer("t"))
+    /// #         }
+    /// #     }))
+    /// #     .wait_for_retry(Duration::ZERO) // a request alone fails at the first error
+    /// #     .clock(ManualClock::new()) // the backoff passes at once
+    /// #     .build()
+    /// # }
+    /// use http::{Request, StatusCode};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_oauth2::OAuth2Layer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let attempts = Arc::new(AtomicUsize::new(0));
+    /// let cache = flaky_cache(attempts.clone());
+    /// let client = ServiceBuilder::new()
+    ///     .layer(OAuth2Layer::from_cache(cache).with_retry().token_error_retries(0))
+    ///     .service_fn(echo);
+    /// let err = client.oneshot(Request::new(String::new())).await.unwrap_err();
+    /// assert_eq!(Error::from(err).status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    /// assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    /// # }
+    /// ```
     pub fn token_error_retries(mut self, n: usize) -> Self {
         self.policy.token_error_retries = n;
         self
@@ -405,12 +514,48 @@ impl OAuth2RetryLayer {
     /// The longest wait for the cache's next token attempt before a retry (default 60 s, the
     /// cache's longest default backoff). A request whose next attempt is further away fails
     /// with the token error instead of waiting.
+    ///
+    /// ```
+    /// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+    /// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+    /// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+    /// # }
+    /// use std::time::Duration;
+    /// use http::{Request, StatusCode};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_oauth2::{source_fn, Error, OAuth2Layer, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // A token endpoint that asks for two minutes of quiet.
+    /// let cache = TokenCache::builder(source_fn(|| async {
+    ///     let retry_after = Some(Duration::from_secs(120));
+    ///     Err(Error::HttpStatus { status: StatusCode::SERVICE_UNAVAILABLE, retry_after })
+    /// }))
+    /// .wait_for_retry(Duration::ZERO)
+    /// .build();
+    /// let client = ServiceBuilder::new()
+    ///     .layer(OAuth2Layer::from_cache(cache).with_retry().max_wait(Duration::from_secs(30)))
+    ///     .service_fn(echo);
+    /// let err = client.oneshot(Request::new(String::new())).await.unwrap_err(); // at once
+    /// assert_eq!(Error::from(err).retry_after(), Some(Duration::from_secs(120)));
+    /// # }
+    /// ```
     pub fn max_wait(mut self, max: Duration) -> Self {
         self.policy.max_wait = max;
         self
     }
 
     /// The cache the layer takes tokens from.
+    ///
+    /// ```
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let retry = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) })).with_retry();
+    /// retry.cache().prefetch().await?; // fail fast at start-up on bad credentials
+    /// assert!(retry.cache().token().is_some());
+    /// # Ok(()) }
+    /// ```
     pub fn cache(&self) -> &TokenCache {
         self.oauth2.cache()
     }
@@ -428,6 +573,22 @@ impl<S> Layer<S> for OAuth2RetryLayer {
 
 /// The service made by [`OAuth2RetryLayer`]: tower's [`Retry`] with an [`OAuth2RetryPolicy`]
 /// around [`OAuth2`]. Its requests' bodies must implement [`ReplayBody`].
+///
+/// ```
+/// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+/// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+/// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+/// # }
+/// use tower::{service_fn, Layer, ServiceExt};
+/// use tower_oauth2::{source_fn, OAuth2Layer, OAuth2Retry, Token};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+/// let layer = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) })).with_retry();
+/// let service: OAuth2Retry<_> = layer.layer(service_fn(echo)); // `echo` takes `Request<String>`
+/// let response = service.oneshot(http::Request::new(String::new())).await?;
+/// assert_eq!(response.body(), "Bearer t");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct OAuth2Retry<S> {
     inner: Retry<OAuth2RetryPolicy, OAuth2<S>>,
@@ -435,6 +596,23 @@ pub struct OAuth2Retry<S> {
 
 impl<S> OAuth2Retry<S> {
     /// The [`OAuth2`] service under the retries.
+    ///
+    /// ```
+    /// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+    /// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+    /// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+    /// # }
+    /// use tower::{service_fn, Layer, ServiceExt};
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// let layer = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) })).with_retry();
+    /// let service = layer.layer(service_fn(echo));
+    /// let cache = service.get_ref().cache().clone();
+    /// service.oneshot(http::Request::new(String::new())).await?;
+    /// assert_eq!(cache.token().unwrap().access_token().expose(), "t");
+    /// # Ok(()) }
+    /// ```
     pub fn get_ref(&self) -> &OAuth2<S> {
         self.inner.get_ref()
     }
@@ -461,12 +639,40 @@ where
 }
 
 /// The response future of [`OAuth2Retry`].
+///
+/// ```
+/// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+/// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+/// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+/// # }
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+/// use tower_oauth2::retry::ResponseFuture;
+/// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+/// let layer = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) })).with_retry();
+/// let mut service = layer.layer(service_fn(echo));
+/// let future: ResponseFuture<_, String> = service.ready().await?.call(http::Request::new(String::new()));
+/// assert_eq!(future.await?.body(), "Bearer t");
+/// # Ok(()) }
+/// ```
 pub type ResponseFuture<S, B> =
     tower::retry::future::ResponseFuture<OAuth2RetryPolicy, OAuth2<S>, Request<B>>;
 
 /// The [`tower::retry::Policy`] of [`OAuth2RetryLayer`]. It has no public constructor: it only
 /// works above an OAuth2 layer that invalidates rejected tokens, which
 /// [`OAuth2Layer::with_retry`] sets up.
+///
+/// It is a retry policy for every request whose body implements [`ReplayBody`]:
+///
+/// ```
+/// use tower::retry::Policy;
+/// use tower_oauth2::{BoxError, OAuth2RetryPolicy, Replayable};
+///
+/// fn is_policy_for<B, P: Policy<http::Request<B>, http::Response<()>, BoxError>>() {}
+/// is_policy_for::<String, OAuth2RetryPolicy>();
+/// is_policy_for::<Replayable<http_body_util::Empty<bytes::Bytes>>, OAuth2RetryPolicy>();
+/// ```
 #[derive(Clone, Debug)]
 pub struct OAuth2RetryPolicy {
     cache: TokenCache,
