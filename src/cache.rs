@@ -487,8 +487,8 @@ impl TokenCacheBuilder {
     }
 
     /// The backoff after a failed refresh: `min` after the first failure, doubling up to
-    /// `max` (defaults 1 s and 60 s), each with up to 50 % random reduction. A permanent
-    /// error goes to `max` at once.
+    /// `max` (defaults 1 s and 60 s), each with up to 50 % random reduction but never below
+    /// `min` (so the first backoff is exactly `min`). A permanent error goes to `max` at once.
     ///
     /// ```
     /// # use std::time::Duration;
