@@ -635,12 +635,51 @@ impl std::error::Error for UserCodeError {
 ///
 /// # Example
 ///
-/// ```no_run
-/// use tower_oauth2::{ClientAuth, DeviceCode, StoredToken, TerminalPrompt, TokenEndpoint, TokenSource};
+/// ```
+/// use tower_oauth2::{DeviceCode, StoredToken, TerminalPrompt, TokenSource};
 ///
-/// # async fn save(_: String) {}
-/// # async fn run(stored: Option<StoredToken>) -> Result<(), tower_oauth2::Error> {
-/// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
+/// # async fn save(_json: String) {}
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+/// # use std::sync::{Arc, Mutex};
+/// # use bytes::Bytes;
+/// # use http_body_util::{BodyExt, Full};
+/// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+/// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+/// # let log = requests.clone();
+/// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+/// #     let log = log.clone();
+/// #     async move {
+/// #         let path = request.uri().path().to_owned();
+/// #         let form = request.into_body().collect().await?.to_bytes();
+/// #         let form = String::from_utf8_lossy(&form).into_owned();
+/// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+/// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+/// #         let polls = {
+/// #             let mut log = log.lock().unwrap();
+/// #             log.push(format!("{path} {grant}").trim().to_owned());
+/// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+/// #         };
+/// #         let (status, body) = match path.as_str() {
+/// #             "/device/code" => (200, concat!(
+/// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+/// #                 r#""verification_uri":"https://auth.example.com/device","#,
+/// #                 r#""expires_in":600,"interval":5}"#,
+/// #             )),
+/// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+/// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+/// #         };
+/// #         let response = http::Response::builder().status(status);
+/// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+/// #     }
+/// # });
+/// # let clock = ManualClock::new();
+/// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+/// #     .http_client(HttpClient::new(server))
+/// #     .clock(clock.clone())
+/// #     .build()?;
+/// // What the last run saved (from a file only the user can read, say); `None` if nothing was.
+/// let saved = r#"{"version":1,"access_token":"old","refresh_token":"rt"}"#;
+/// let stored = StoredToken::from_json(saved).ok();
 /// let mut source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
 ///     .scope("openid offline_access")
 ///     .on_user_code(TerminalPrompt::new().into_callback())
@@ -649,7 +688,10 @@ impl std::error::Error for UserCodeError {
 ///     source = source.with_refresh_token(refresh_token.clone());
 /// }
 /// let token = source.fetch_token().await?; // a device login only if there is no usable refresh token
-/// # let _ = token; Ok(()) }
+/// // `endpoint` goes to a stand-in server, which got the refresh token and nothing else:
+/// assert_eq!(*requests.lock().unwrap(), ["/token refresh_token"]);
+/// # let _ = token;
+/// # Ok(()) }
 /// ```
 pub struct DeviceCode {
     endpoint: TokenEndpoint,
@@ -769,18 +811,63 @@ impl DeviceCode {
     /// [`user_code_timeout`](Self::user_code_timeout), the login ends with [`Error::Source`]
     /// wrapping a [`UserCodeError`] (find it with [`UserCodeError::find`]) and no poll is sent.
     ///
-    /// ```no_run
-    /// use tower_oauth2::{ClientAuth, DeviceCode, TokenEndpoint};
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tower_oauth2::DeviceCode;
     ///
-    /// # async fn send_chat_message(_: String) -> Result<(), std::io::Error> { Ok(()) }
-    /// # fn run() -> Result<(), tower_oauth2::Error> {
-    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-bot"))?;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+    /// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+    /// # let log = requests.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let log = log.clone();
+    /// #     async move {
+    /// #         let path = request.uri().path().to_owned();
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+    /// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+    /// #         let polls = {
+    /// #             let mut log = log.lock().unwrap();
+    /// #             log.push(format!("{path} {grant}").trim().to_owned());
+    /// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+    /// #         };
+    /// #         let (status, body) = match path.as_str() {
+    /// #             "/device/code" => (200, concat!(
+    /// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+    /// #                 r#""verification_uri":"https://auth.example.com/device","#,
+    /// #                 r#""expires_in":600,"interval":5}"#,
+    /// #             )),
+    /// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+    /// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+    /// #         };
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+    /// #     }
+    /// # });
+    /// # let clock = ManualClock::new();
+    /// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .clock(clock.clone())
+    /// #     .build()?;
+    /// let chat = Arc::new(Mutex::new(Vec::new())); // stands for a chat service
+    /// let outbox = chat.clone();
+    /// // `endpoint` goes to a stand-in server.
     /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
-    ///     .on_user_code_async(|auth| async move {
-    ///         let text = format!("Open {} and enter {}", auth.verification_uri(), auth.user_code());
-    ///         send_chat_message(text).await
+    ///     .on_user_code_async(move |auth| {
+    ///         let outbox = outbox.clone();
+    ///         async move {
+    ///             let text = format!("Open {} and enter {}", auth.verification_uri(), auth.user_code());
+    ///             outbox.lock().unwrap().push(text); // `send_chat_message(text).await?` in a real bot
+    ///             Ok::<_, std::io::Error>(())
+    ///         }
     ///     });
-    /// # let _ = source; Ok(()) }
+    /// source.fetch().await?; // polls once the message has gone
+    /// assert_eq!(*chat.lock().unwrap(), ["Open https://auth.example.com/device and enter WDJB-MJHT"]);
+    /// # Ok(()) }
     /// ```
     pub fn on_user_code_async<F, Fut, E>(mut self, callback: F) -> Self
     where
