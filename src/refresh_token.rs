@@ -138,21 +138,55 @@ fn loses_the_grant(err: &Error) -> bool {
 /// is lost (the server revoked it with the grant), and its requests fail at once with the
 /// `GrantLost` error until then.
 ///
-/// ```no_run
+/// ```
 /// use std::sync::Arc;
-/// use tower_oauth2::{ClientAuth, OAuth2Layer, RefreshToken, TokenEndpoint};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_oauth2::{ClientAuth, HttpClient, OAuth2Layer, RefreshToken, TokenEndpoint};
 ///
-/// # async fn login_again() -> String { String::new() }
-/// # fn run() -> Result<(), tower_oauth2::Error> {
-/// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-app"))?;
-/// let source = Arc::new(RefreshToken::new(endpoint, "stored-refresh-token").on_grant_lost(|err| async move {
+/// # type Response = Result<http::Response<String>, std::convert::Infallible>;
+/// # async fn echo(request: http::Request<String>) -> Response {
+/// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+/// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+/// # }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+/// # use std::sync::atomic::{AtomicUsize, Ordering};
+/// # use std::sync::{Arc, Mutex};
+/// # use bytes::Bytes;
+/// # use http_body_util::{BodyExt, Full};
+/// # let requests = Arc::new(AtomicUsize::new(0));
+/// # let counter = requests.clone();
+/// # let sent = Arc::new(Mutex::new(String::new()));
+/// # let seen = sent.clone();
+/// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+/// #     let (n, seen) = (counter.fetch_add(1, Ordering::SeqCst) + 1, seen.clone());
+/// #     async move {
+/// #         let form = request.into_body().collect().await?.to_bytes();
+/// #         let form = String::from_utf8_lossy(&form).into_owned();
+/// #         let (status, body) = if form.contains("refresh_token=revoked") {
+/// #             (400, r#"{"error":"invalid_grant"}"#.to_owned())
+/// #         } else {
+/// #             let rt = n + 1;
+/// #             (200, format!(r#"{{"access_token":"at-{n}","refresh_token":"rt-{rt}"}}"#))
+/// #         };
+/// #         *seen.lock().unwrap() = form;
+/// #         let response = http::Response::builder().status(status);
+/// #         Ok::<_, std::convert::Infallible>(response.body(Full::new(Bytes::from(body))).unwrap())
+/// #     }
+/// # });
+/// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-app"))
+///     .http_client(HttpClient::new(server)) // a stand-in server that refuses the refresh token `revoked`
+///     .build()?;
+/// let source = Arc::new(RefreshToken::new(endpoint, "revoked").on_grant_lost(|err| async move {
 ///     eprintln!("signed out: {err}");
 /// }));
-/// let layer = OAuth2Layer::new(source.clone());
+/// let client = ServiceBuilder::new().layer(OAuth2Layer::new(source.clone())).service_fn(echo);
+/// let err = client.clone().oneshot(http::Request::new(String::new())).await.unwrap_err();
+/// assert!(tower_oauth2::Error::from(err).is_grant_lost());
 /// // Later, when the user has logged in again:
-/// # let new_refresh_token = String::new();
-/// source.set_refresh_token(new_refresh_token);
-/// # let _ = layer; Ok(()) }
+/// source.set_refresh_token("rt-from-the-new-login");
+/// let response = client.oneshot(http::Request::new(String::new())).await?; // `echo`: the header it got
+/// assert_eq!(response.body(), "Bearer at-2");
+/// # Ok(()) }
 /// ```
 pub struct RefreshToken {
     endpoint: TokenEndpoint,
