@@ -7,26 +7,6 @@
 //! `device_code` and the client's authentication (`client_id` for a public client), as §3.4
 //! defines it.
 //!
-//! On a transient failure (connection error, 5xx, 429) the interval doubles, up to 60 s; a
-//! `Retry-After` on the failed poll ([`Error::retry_after`]) is the floor of the next wait,
-//! capped at 60 s too.
-//!
-//! It stops with the server's `access_denied` or `expired_token` error
-//! ([`Error::OAuth2`] with [`ErrorCode::AccessDenied`] / [`ErrorCode::ExpiredToken`]), or with
-//! [`Error::DeviceCodeExpired`] when its own clock says the code has expired: a wait that would
-//! end at or past the code's expiry is cut to end at the expiry, and the source returns
-//! `DeviceCodeExpired` then, without one more poll (the interval would not allow it, and the
-//! server would answer `expired_token`). So it never waits past `expires_in`.
-//!
-//! The device authorization response must have a non-empty `device_code`, `user_code` and
-//! `verification_uri` (or Google's `verification_url`), and what the user is shown (the user
-//! code and the URIs) must have no control characters; otherwise it is
-//! [`Error::MalformedResponse`]. The device code is a secret: it is never shown, and cut out of
-//! server messages that echo it.
-//!
-//! Once it has a token, later fetches redeem the refresh token if one was issued, and go back
-//! to a new device authorization only when that fails with `invalid_grant`.
-//!
 //! ```
 //! use tower_oauth2::clock::ManualClock;
 //! use tower_oauth2::{ClientAuth, DeviceCode, HttpClient, TokenEndpoint, TokenSource};
@@ -77,6 +57,26 @@
 //! assert_eq!(token.access_token().expose(), "at");
 //! # Ok(()) }
 //! ```
+//!
+//! On a transient failure (connection error, 5xx, 429) the interval doubles, up to 60 s; a
+//! `Retry-After` on the failed poll ([`Error::retry_after`]) is the floor of the next wait,
+//! capped at 60 s too.
+//!
+//! It stops with the server's `access_denied` or `expired_token` error
+//! ([`Error::OAuth2`] with [`ErrorCode::AccessDenied`] / [`ErrorCode::ExpiredToken`]), or with
+//! [`Error::DeviceCodeExpired`] when its own clock says the code has expired: a wait that would
+//! end at or past the code's expiry is cut to end at the expiry, and the source returns
+//! `DeviceCodeExpired` then, without one more poll (the interval would not allow it, and the
+//! server would answer `expired_token`). So it never waits past `expires_in`.
+//!
+//! The device authorization response must have a non-empty `device_code`, `user_code` and
+//! `verification_uri` (or Google's `verification_url`), and what the user is shown (the user
+//! code and the URIs) must have no control characters; otherwise it is
+//! [`Error::MalformedResponse`]. The device code is a secret: it is never shown, and cut out of
+//! server messages that echo it.
+//!
+//! Once it has a token, later fetches redeem the refresh token if one was issued, and go back
+//! to a new device authorization only when that fails with `invalid_grant`.
 
 use std::fmt;
 use std::future::Future;

@@ -8,19 +8,13 @@
 //! redirect following: see [`HyperClientBuilder`] for proxies and trust roots. With feature
 //! `reqwest`, [`HttpClient::reqwest`] uses the application's own `reqwest::Client`.
 //!
-//! Whatever the service, response bodies are read up to a limit (1 MiB unless changed with
-//! [`HttpClient::with_max_body_size`]); a larger body is [`Error::BodyTooLarge`]. A body cut
-//! short (the connection closed before its `Content-Length` or last chunk, or a service handing
-//! over fewer bytes than an unencoded body's `Content-Length`) is a transient
-//! [`Error::Transport`] ("the connection closed before the response body was complete"), not
-//! a malformed response.
-//!
 //! ```
-//! use std::time::{Duration, SystemTime};
+//! use std::time::Duration;
 //! use bytes::Bytes;
 //! use http_body_util::Full;
-//! use tower_oauth2::HttpClient;
+//! use tower_oauth2::{ClientAuth, ClientCredentials, HttpClient, TokenEndpoint};
 //!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
 //! // Any tower service over http::Request<Full<Bytes>> will do; here, a canned answer.
 //! let service = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
 //!     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
@@ -30,8 +24,20 @@
 //! let client = HttpClient::new(service)
 //!     .with_timeout(Duration::from_secs(10))
 //!     .with_max_body_size(64 * 1024);
-//! # let _ = client;
+//! let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+//!     .http_client(client)
+//!     .build()?;
+//! let token = ClientCredentials::new(endpoint).fetch().await?;
+//! assert_eq!(token.access_token().expose(), "abc");
+//! # Ok(()) }
 //! ```
+//!
+//! Whatever the service, response bodies are read up to a limit (1 MiB unless changed with
+//! [`HttpClient::with_max_body_size`]); a larger body is [`Error::BodyTooLarge`]. A body cut
+//! short (the connection closed before its `Content-Length` or last chunk, or a service handing
+//! over fewer bytes than an unencoded body's `Content-Length`) is a transient
+//! [`Error::Transport`] ("the connection closed before the response body was complete"), not
+//! a malformed response.
 
 use std::fmt;
 use std::future::Future;
