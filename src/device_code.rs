@@ -7,6 +7,57 @@
 //! `device_code` and the client's authentication (`client_id` for a public client), as §3.4
 //! defines it.
 //!
+//! ```
+//! use tower_oauth2::clock::ManualClock;
+//! use tower_oauth2::{ClientAuth, DeviceCode, HttpClient, TokenEndpoint, TokenSource};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+//! # use std::sync::{Arc, Mutex};
+//! # use bytes::Bytes;
+//! # use http_body_util::{BodyExt, Full};
+//! # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+//! # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+//! # let log = requests.clone();
+//! # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+//! #     let log = log.clone();
+//! #     async move {
+//! #         let path = request.uri().path().to_owned();
+//! #         let form = request.into_body().collect().await?.to_bytes();
+//! #         let form = String::from_utf8_lossy(&form).into_owned();
+//! #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+//! #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+//! #         let polls = {
+//! #             let mut log = log.lock().unwrap();
+//! #             log.push(format!("{path} {grant}").trim().to_owned());
+//! #             log.iter().filter(|r| r.ends_with("device_code")).count()
+//! #         };
+//! #         let (status, body) = match path.as_str() {
+//! #             "/device/code" => (200, concat!(
+//! #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+//! #                 r#""verification_uri":"https://auth.example.com/device","#,
+//! #                 r#""expires_in":600,"interval":5}"#,
+//! #             )),
+//! #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+//! #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+//! #         };
+//! #         let response = http::Response::builder().status(status);
+//! #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+//! #     }
+//! # });
+//! let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+//!     .http_client(HttpClient::new(server)) // a stand-in authorization server
+//!     .clock(ManualClock::new()) // so that the example does not wait 5 s between polls
+//!     .build()?;
+//! let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+//!     .scope("openid offline_access")
+//!     .on_user_code(|auth| {
+//!         println!("Open {} and enter {}", auth.verification_uri(), auth.user_code());
+//!     });
+//! let token = source.fetch_token().await?; // returns once the user has approved
+//! assert_eq!(token.access_token().expose(), "at");
+//! # Ok(()) }
+//! ```
+//!
 //! On a transient failure (connection error, 5xx, 429) the interval doubles, up to 60 s; a
 //! `Retry-After` on the failed poll ([`Error::retry_after`]) is the floor of the next wait,
 //! capped at 60 s too.
@@ -26,20 +77,6 @@
 //!
 //! Once it has a token, later fetches redeem the refresh token if one was issued, and go back
 //! to a new device authorization only when that fails with `invalid_grant`.
-//!
-//! ```no_run
-//! use tower_oauth2::{ClientAuth, DeviceCode, TokenEndpoint, TokenSource};
-//!
-//! # async fn run() -> Result<(), tower_oauth2::Error> {
-//! let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
-//! let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
-//!     .scope("openid offline_access")
-//!     .on_user_code(|auth| {
-//!         println!("Open {} and enter {}", auth.verification_uri(), auth.user_code());
-//!     });
-//! let token = source.fetch_token().await?; // returns once the user has approved
-//! # let _ = token; Ok(()) }
-//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -76,6 +113,65 @@ const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 pub const DEFAULT_USER_CODE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The device authorization response (RFC 8628 §3.2): what the user must see.
+///
+/// The device flow hands it to the [`DeviceCode::on_user_code`] callback; build one with
+/// [`new`](Self::new) to try out your own presentation.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use tower_oauth2::{DeviceAuthorization, DeviceCode};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+/// # use std::sync::{Arc, Mutex};
+/// # use bytes::Bytes;
+/// # use http_body_util::{BodyExt, Full};
+/// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+/// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+/// # let log = requests.clone();
+/// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+/// #     let log = log.clone();
+/// #     async move {
+/// #         let path = request.uri().path().to_owned();
+/// #         let form = request.into_body().collect().await?.to_bytes();
+/// #         let form = String::from_utf8_lossy(&form).into_owned();
+/// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+/// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+/// #         let polls = {
+/// #             let mut log = log.lock().unwrap();
+/// #             log.push(format!("{path} {grant}").trim().to_owned());
+/// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+/// #         };
+/// #         let (status, body) = match path.as_str() {
+/// #             "/device/code" => (200, concat!(
+/// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+/// #                 r#""verification_uri":"https://auth.example.com/device","#,
+/// #                 r#""expires_in":600,"interval":5}"#,
+/// #             )),
+/// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+/// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+/// #         };
+/// #         let response = http::Response::builder().status(status);
+/// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+/// #     }
+/// # });
+/// # let clock = ManualClock::new();
+/// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+/// #     .http_client(HttpClient::new(server))
+/// #     .clock(clock.clone())
+/// #     .build()?;
+/// // `endpoint` goes to a stand-in server, whose device authorization response is {"device_code":
+/// // "dc-secret","user_code":"WDJB-MJHT","verification_uri":"https://auth.example.com/device",…}
+/// let shown: Arc<Mutex<Option<DeviceAuthorization>>> = Arc::default();
+/// let keep = shown.clone();
+/// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+///     .on_user_code(move |auth| *keep.lock().unwrap() = Some(auth.clone()));
+/// source.fetch().await?;
+/// let auth = shown.lock().unwrap().take().unwrap();
+/// assert_eq!(auth.user_code(), "WDJB-MJHT");
+/// assert_eq!(auth.verification_uri(), "https://auth.example.com/device");
+/// assert!(!format!("{auth:?}").contains("dc-secret")); // the device code is never shown
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct DeviceAuthorization {
     device_code: Secret,
@@ -127,31 +223,267 @@ impl DeviceAuthorization {
     }
 
     /// The code the user enters at the verification URI (never empty, no control characters).
+    ///
+    /// ```
+    /// use tower_oauth2::DeviceAuthorization;
+    ///
+    /// let auth = DeviceAuthorization::new("WDJB-MJHT", "https://example.com/device");
+    /// let line = format!("Open {} and enter {}", auth.verification_uri(), auth.user_code());
+    /// assert_eq!(line, "Open https://example.com/device and enter WDJB-MJHT");
+    /// ```
     pub fn user_code(&self) -> &str {
         &self.user_code
     }
 
     /// Where the user goes to enter the code (never empty, no control characters).
+    ///
+    /// Google's `verification_url` is read as this.
+    ///
+    /// ```
+    /// use tower_oauth2::DeviceCode;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+    /// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+    /// # let log = requests.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let log = log.clone();
+    /// #     async move {
+    /// #         let path = request.uri().path().to_owned();
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+    /// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+    /// #         let polls = {
+    /// #             let mut log = log.lock().unwrap();
+    /// #             log.push(format!("{path} {grant}").trim().to_owned());
+    /// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+    /// #         };
+    /// #         let (status, body) = match path.as_str() {
+    /// #             "/device/code" => (200, concat!(
+    /// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+    /// #                 r#""verification_url":"https://www.google.com/device","#,
+    /// #                 r#""expires_in":1800,"interval":5}"#,
+    /// #             )),
+    /// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+    /// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+    /// #         };
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+    /// #     }
+    /// # });
+    /// # let clock = ManualClock::new();
+    /// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .clock(clock.clone())
+    /// #     .build()?;
+    /// // `endpoint` goes to a stand-in server that answers as Google does, with `verification_url`:
+    /// // {"device_code":"…","user_code":"…","verification_url":"https://www.google.com/device",…}
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+    ///     .on_user_code(|auth| {
+    ///         assert_eq!(auth.verification_uri(), "https://www.google.com/device");
+    ///     });
+    /// source.fetch().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn verification_uri(&self) -> &str {
         &self.verification_uri
     }
 
     /// A URI that already includes the user code (for a QR code, say), if the server sent one.
+    ///
+    /// ```
+    /// use tower_oauth2::DeviceAuthorization;
+    ///
+    /// // The link to show (or to put in a QR code): the one with the code in it, if there is one.
+    /// fn link(auth: &DeviceAuthorization) -> &str {
+    ///     auth.verification_uri_complete().unwrap_or(auth.verification_uri())
+    /// }
+    /// let auth = DeviceAuthorization::new("WDJB-MJHT", "https://example.com/device");
+    /// assert_eq!(link(&auth), "https://example.com/device");
+    /// let auth = auth.with_verification_uri_complete("https://example.com/device?code=WDJB-MJHT");
+    /// assert_eq!(link(&auth), "https://example.com/device?code=WDJB-MJHT");
+    /// ```
     pub fn verification_uri_complete(&self) -> Option<&str> {
         self.verification_uri_complete.as_deref()
     }
 
     /// When the device code expires.
+    ///
+    /// [`DeviceCode`] stops polling then, with [`Error::DeviceCodeExpired`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::clock::Clock;
+    /// use tower_oauth2::DeviceCode;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+    /// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+    /// # let log = requests.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let log = log.clone();
+    /// #     async move {
+    /// #         let path = request.uri().path().to_owned();
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+    /// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+    /// #         let polls = {
+    /// #             let mut log = log.lock().unwrap();
+    /// #             log.push(format!("{path} {grant}").trim().to_owned());
+    /// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+    /// #         };
+    /// #         let (status, body) = match path.as_str() {
+    /// #             "/device/code" => (200, concat!(
+    /// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+    /// #                 r#""verification_uri":"https://auth.example.com/device","#,
+    /// #                 r#""expires_in":600,"interval":5}"#,
+    /// #             )),
+    /// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+    /// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+    /// #         };
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+    /// #     }
+    /// # });
+    /// # let clock = ManualClock::new();
+    /// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .clock(clock.clone())
+    /// #     .build()?;
+    /// // `endpoint` goes to a stand-in server, whose answer has "expires_in":600; `clock` is the
+    /// // endpoint's ManualClock.
+    /// let asked_at = clock.now();
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+    ///     .on_user_code(move |auth| {
+    ///         assert_eq!(auth.expires_at(), asked_at + Duration::from_secs(600));
+    ///         let left = auth.expires_at().duration_since(asked_at).unwrap_or_default();
+    ///         println!("Enter {} within {} minutes", auth.user_code(), left.as_secs() / 60);
+    ///     });
+    /// source.fetch().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn expires_at(&self) -> SystemTime {
         self.expires_at
     }
 
     /// The polling interval the server asked for (5 s if it gave none).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::DeviceCode;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+    /// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+    /// # let log = requests.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let log = log.clone();
+    /// #     async move {
+    /// #         let path = request.uri().path().to_owned();
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+    /// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+    /// #         let polls = {
+    /// #             let mut log = log.lock().unwrap();
+    /// #             log.push(format!("{path} {grant}").trim().to_owned());
+    /// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+    /// #         };
+    /// #         let (status, body) = match path.as_str() {
+    /// #             "/device/code" => (200, concat!(
+    /// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+    /// #                 r#""verification_uri":"https://auth.example.com/device","#,
+    /// #                 r#""expires_in":600,"interval":10}"#,
+    /// #             )),
+    /// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+    /// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+    /// #         };
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+    /// #     }
+    /// # });
+    /// # let clock = ManualClock::new();
+    /// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .clock(clock.clone())
+    /// #     .build()?;
+    /// // `endpoint` (with the ManualClock `clock`) goes to a stand-in server that asks for "interval":10,
+    /// // answers the first poll with `authorization_pending` and the second with a token.
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+    ///     .on_user_code(|auth| assert_eq!(auth.interval(), Duration::from_secs(10)));
+    /// source.fetch().await?;
+    /// assert_eq!(clock.elapsed(), Duration::from_secs(20)); // two polls, 10 s apart (a ManualClock)
+    /// # Ok(()) }
+    /// ```
     pub fn interval(&self) -> Duration {
         self.interval
     }
 
     /// Every other field of the response.
+    ///
+    /// ```
+    /// use tower_oauth2::DeviceCode;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+    /// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+    /// # let log = requests.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let log = log.clone();
+    /// #     async move {
+    /// #         let path = request.uri().path().to_owned();
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+    /// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+    /// #         let polls = {
+    /// #             let mut log = log.lock().unwrap();
+    /// #             log.push(format!("{path} {grant}").trim().to_owned());
+    /// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+    /// #         };
+    /// #         let (status, body) = match path.as_str() {
+    /// #             "/device/code" => (200, concat!(
+    /// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+    /// #                 r#""message":"To sign in, enter WDJB-MJHT","#,
+    /// #                 r#""verification_uri":"https://auth.example.com/device","#,
+    /// #                 r#""expires_in":600,"interval":5}"#,
+    /// #             )),
+    /// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+    /// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+    /// #         };
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+    /// #     }
+    /// # });
+    /// # let clock = ManualClock::new();
+    /// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .clock(clock.clone())
+    /// #     .build()?;
+    /// // `endpoint` goes to a stand-in server that adds Microsoft's `message`:
+    /// // {…,"message":"To sign in, enter WDJB-MJHT"}
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+    ///     .on_user_code(|auth| {
+    ///         let message = auth.extra().get("message").and_then(|m| m.as_str());
+    ///         assert_eq!(message, Some("To sign in, enter WDJB-MJHT"));
+    ///     });
+    /// source.fetch().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn extra(&self) -> &Map<String, Value> {
         &self.extra
     }
@@ -199,6 +531,57 @@ pub enum UserCodeError {
 
 impl UserCodeError {
     /// The `UserCodeError` inside `err`, if a user-code callback ended the login.
+    ///
+    /// ```
+    /// use tower_oauth2::{DeviceCode, Error, UserCodeError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+    /// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+    /// # let log = requests.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let log = log.clone();
+    /// #     async move {
+    /// #         let path = request.uri().path().to_owned();
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+    /// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+    /// #         let polls = {
+    /// #             let mut log = log.lock().unwrap();
+    /// #             log.push(format!("{path} {grant}").trim().to_owned());
+    /// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+    /// #         };
+    /// #         let (status, body) = match path.as_str() {
+    /// #             "/device/code" => (200, concat!(
+    /// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+    /// #                 r#""verification_uri":"https://auth.example.com/device","#,
+    /// #                 r#""expires_in":600,"interval":5}"#,
+    /// #             )),
+    /// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+    /// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+    /// #         };
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+    /// #     }
+    /// # });
+    /// # let clock = ManualClock::new();
+    /// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .clock(clock.clone())
+    /// #     .build()?;
+    /// // `endpoint` goes to a stand-in server.
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+    ///     .on_user_code_async(|_auth| async { Err::<(), _>(std::io::Error::other("the chat is down")) });
+    /// let err = source.fetch().await.unwrap_err();
+    /// let Some(UserCodeError::Failed(cause)) = UserCodeError::find(&err) else { panic!("{err}") };
+    /// assert_eq!(cause.to_string(), "the chat is down");
+    /// assert!(UserCodeError::find(&Error::DeviceCodeExpired).is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn find(err: &Error) -> Option<&UserCodeError> {
         match err {
             Error::Source(cause) => cause.downcast_ref::<UserCodeError>(),
@@ -252,12 +635,51 @@ impl std::error::Error for UserCodeError {
 ///
 /// # Example
 ///
-/// ```no_run
-/// use tower_oauth2::{ClientAuth, DeviceCode, StoredToken, TerminalPrompt, TokenEndpoint, TokenSource};
+/// ```
+/// use tower_oauth2::{DeviceCode, StoredToken, TerminalPrompt, TokenSource};
 ///
-/// # async fn save(_: String) {}
-/// # async fn run(stored: Option<StoredToken>) -> Result<(), tower_oauth2::Error> {
-/// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
+/// # async fn save(_json: String) {}
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+/// # use std::sync::{Arc, Mutex};
+/// # use bytes::Bytes;
+/// # use http_body_util::{BodyExt, Full};
+/// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+/// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+/// # let log = requests.clone();
+/// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+/// #     let log = log.clone();
+/// #     async move {
+/// #         let path = request.uri().path().to_owned();
+/// #         let form = request.into_body().collect().await?.to_bytes();
+/// #         let form = String::from_utf8_lossy(&form).into_owned();
+/// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+/// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+/// #         let polls = {
+/// #             let mut log = log.lock().unwrap();
+/// #             log.push(format!("{path} {grant}").trim().to_owned());
+/// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+/// #         };
+/// #         let (status, body) = match path.as_str() {
+/// #             "/device/code" => (200, concat!(
+/// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+/// #                 r#""verification_uri":"https://auth.example.com/device","#,
+/// #                 r#""expires_in":600,"interval":5}"#,
+/// #             )),
+/// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+/// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+/// #         };
+/// #         let response = http::Response::builder().status(status);
+/// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+/// #     }
+/// # });
+/// # let clock = ManualClock::new();
+/// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+/// #     .http_client(HttpClient::new(server))
+/// #     .clock(clock.clone())
+/// #     .build()?;
+/// // What the last run saved (from a file only the user can read, say); `None` if nothing was.
+/// let saved = r#"{"version":1,"access_token":"old","refresh_token":"rt"}"#;
+/// let stored = StoredToken::from_json(saved).ok();
 /// let mut source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
 ///     .scope("openid offline_access")
 ///     .on_user_code(TerminalPrompt::new().into_callback())
@@ -266,7 +688,10 @@ impl std::error::Error for UserCodeError {
 ///     source = source.with_refresh_token(refresh_token.clone());
 /// }
 /// let token = source.fetch_token().await?; // a device login only if there is no usable refresh token
-/// # let _ = token; Ok(()) }
+/// // `endpoint` goes to a stand-in server, which got the refresh token and nothing else:
+/// assert_eq!(*requests.lock().unwrap(), ["/token refresh_token"]);
+/// # let _ = token;
+/// # Ok(()) }
 /// ```
 pub struct DeviceCode {
     endpoint: TokenEndpoint,
@@ -285,6 +710,16 @@ impl DeviceCode {
     ///
     /// Until [`on_user_code`](Self::on_user_code) is set, the code and URI are logged at INFO
     /// level with `tracing`.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, DeviceCode, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
+    /// assert!(DeviceCode::new(endpoint.clone(), "/device/code").is_err()); // must be an absolute URL
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?.scope("openid");
+    /// # let _ = source;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn new(endpoint: TokenEndpoint, device_authorization_url: impl AsRef<str>) -> Result<Self, Error> {
         Ok(DeviceCode {
             endpoint,
@@ -306,6 +741,62 @@ impl DeviceCode {
 
     /// Called with each device authorization, so the user can be told where to go and what to
     /// enter.
+    ///
+    /// [`TerminalPrompt::into_callback`](crate::TerminalPrompt::into_callback) is one, ready-made.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use tower_oauth2::DeviceCode;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+    /// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+    /// # let log = requests.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let log = log.clone();
+    /// #     async move {
+    /// #         let path = request.uri().path().to_owned();
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+    /// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+    /// #         let polls = {
+    /// #             let mut log = log.lock().unwrap();
+    /// #             log.push(format!("{path} {grant}").trim().to_owned());
+    /// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+    /// #         };
+    /// #         let (status, body) = match path.as_str() {
+    /// #             "/device/code" => (200, concat!(
+    /// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+    /// #                 r#""verification_uri":"https://auth.example.com/device","#,
+    /// #                 r#""expires_in":600,"interval":5}"#,
+    /// #             )),
+    /// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+    /// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+    /// #         };
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+    /// #     }
+    /// # });
+    /// # let clock = ManualClock::new();
+    /// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .clock(clock.clone())
+    /// #     .build()?;
+    /// // `endpoint` goes to a stand-in server.
+    /// let (shown, seen) = mpsc::channel(); // a terminal, a window, a display on the device...
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+    ///     .on_user_code(move |auth| {
+    ///         let text = format!("Open {} and enter {}", auth.verification_uri(), auth.user_code());
+    ///         shown.send(text).unwrap();
+    ///     });
+    /// source.fetch().await?; // polls once the callback has returned
+    /// assert_eq!(seen.try_recv().unwrap(), "Open https://auth.example.com/device and enter WDJB-MJHT");
+    /// # Ok(()) }
+    /// ```
     pub fn on_user_code(mut self, callback: impl Fn(&DeviceAuthorization) + Send + Sync + 'static) -> Self {
         self.on_user_code = Arc::new(move |auth: &DeviceAuthorization| -> UserCodeFuture {
             callback(auth);
@@ -320,18 +811,63 @@ impl DeviceCode {
     /// [`user_code_timeout`](Self::user_code_timeout), the login ends with [`Error::Source`]
     /// wrapping a [`UserCodeError`] (find it with [`UserCodeError::find`]) and no poll is sent.
     ///
-    /// ```no_run
-    /// use tower_oauth2::{ClientAuth, DeviceCode, TokenEndpoint};
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tower_oauth2::DeviceCode;
     ///
-    /// # async fn send_chat_message(_: String) -> Result<(), std::io::Error> { Ok(()) }
-    /// # fn run() -> Result<(), tower_oauth2::Error> {
-    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-bot"))?;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+    /// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+    /// # let log = requests.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let log = log.clone();
+    /// #     async move {
+    /// #         let path = request.uri().path().to_owned();
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+    /// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+    /// #         let polls = {
+    /// #             let mut log = log.lock().unwrap();
+    /// #             log.push(format!("{path} {grant}").trim().to_owned());
+    /// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+    /// #         };
+    /// #         let (status, body) = match path.as_str() {
+    /// #             "/device/code" => (200, concat!(
+    /// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+    /// #                 r#""verification_uri":"https://auth.example.com/device","#,
+    /// #                 r#""expires_in":600,"interval":5}"#,
+    /// #             )),
+    /// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+    /// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+    /// #         };
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+    /// #     }
+    /// # });
+    /// # let clock = ManualClock::new();
+    /// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .clock(clock.clone())
+    /// #     .build()?;
+    /// let chat = Arc::new(Mutex::new(Vec::new())); // stands for a chat service
+    /// let outbox = chat.clone();
+    /// // `endpoint` goes to a stand-in server.
     /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
-    ///     .on_user_code_async(|auth| async move {
-    ///         let text = format!("Open {} and enter {}", auth.verification_uri(), auth.user_code());
-    ///         send_chat_message(text).await
+    ///     .on_user_code_async(move |auth| {
+    ///         let outbox = outbox.clone();
+    ///         async move {
+    ///             let text = format!("Open {} and enter {}", auth.verification_uri(), auth.user_code());
+    ///             outbox.lock().unwrap().push(text); // `send_chat_message(text).await?` in a real bot
+    ///             Ok::<_, std::io::Error>(())
+    ///         }
     ///     });
-    /// # let _ = source; Ok(()) }
+    /// source.fetch().await?; // polls once the message has gone
+    /// assert_eq!(*chat.lock().unwrap(), ["Open https://auth.example.com/device and enter WDJB-MJHT"]);
+    /// # Ok(()) }
     /// ```
     pub fn on_user_code_async<F, Fut, E>(mut self, callback: F) -> Self
     where
@@ -389,6 +925,62 @@ impl DeviceCode {
     }
 
     /// Called with every new token before it is returned (to persist its refresh token).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tower_oauth2::{DeviceCode, StoredToken};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+    /// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+    /// # let log = requests.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let log = log.clone();
+    /// #     async move {
+    /// #         let path = request.uri().path().to_owned();
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+    /// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+    /// #         let polls = {
+    /// #             let mut log = log.lock().unwrap();
+    /// #             log.push(format!("{path} {grant}").trim().to_owned());
+    /// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+    /// #         };
+    /// #         let (status, body) = match path.as_str() {
+    /// #             "/device/code" => (200, concat!(
+    /// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+    /// #                 r#""verification_uri":"https://auth.example.com/device","#,
+    /// #                 r#""expires_in":600,"interval":5}"#,
+    /// #             )),
+    /// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+    /// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+    /// #         };
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+    /// #     }
+    /// # });
+    /// # let clock = ManualClock::new();
+    /// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .clock(clock.clone())
+    /// #     .build()?;
+    /// // `endpoint` goes to a stand-in server.
+    /// let saved = Arc::new(Mutex::new(String::new())); // a file only the user can read, in a real app
+    /// let store = saved.clone();
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+    ///     .on_new_token(move |token| {
+    ///         let store = store.clone();
+    ///         async move { *store.lock().unwrap() = StoredToken::from_token(&token).to_json() }
+    ///     });
+    /// source.fetch().await?;
+    /// let stored = StoredToken::from_json(&saved.lock().unwrap()).unwrap();
+    /// assert_eq!(stored.refresh_token().unwrap().expose(), "rt"); // for the next run's `with_refresh_token`
+    /// # Ok(()) }
+    /// ```
     pub fn on_new_token<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Token) -> Fut + Send + Sync + 'static,
@@ -399,6 +991,69 @@ impl DeviceCode {
     }
 
     /// Gets a token: by refresh token when there is one, else by a new device authorization.
+    ///
+    /// This is what [`TokenSource::fetch_token`] does; put the source behind a
+    /// [`TokenCache`](crate::TokenCache) or an [`OAuth2Layer`](crate::OAuth2Layer), rather than
+    /// calling it for each request.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::DeviceCode;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # use tower_oauth2::{clock::ManualClock, ClientAuth, HttpClient, TokenEndpoint};
+    /// # let requests = Arc::new(Mutex::new(Vec::<String>::new())); // path, and grant_type if any
+    /// # let log = requests.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let log = log.clone();
+    /// #     async move {
+    /// #         let path = request.uri().path().to_owned();
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let grant = form.split('&').find_map(|kv| kv.strip_prefix("grant_type=")).unwrap_or("");
+    /// #         let grant = grant.rsplit("%3A").next().unwrap_or(grant); // device_code, refresh_token
+    /// #         let polls = {
+    /// #             let mut log = log.lock().unwrap();
+    /// #             log.push(format!("{path} {grant}").trim().to_owned());
+    /// #             log.iter().filter(|r| r.ends_with("device_code")).count()
+    /// #         };
+    /// #         let (status, body) = match path.as_str() {
+    /// #             "/device/code" => (200, concat!(
+    /// #                 r#"{"device_code":"dc-secret","user_code":"WDJB-MJHT","#,
+    /// #                 r#""verification_uri":"https://auth.example.com/device","#,
+    /// #                 r#""expires_in":600,"interval":5}"#,
+    /// #             )),
+    /// #             _ if polls == 1 => (400, r#"{"error":"authorization_pending"}"#),
+    /// #             _ => (200, r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#),
+    /// #         };
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::from(body)).unwrap())
+    /// #     }
+    /// # });
+    /// # let clock = ManualClock::new();
+    /// # let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .clock(clock.clone())
+    /// #     .build()?;
+    /// // `endpoint` (with the ManualClock `clock`) goes to a stand-in server.
+    /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
+    ///     .on_user_code(|auth| println!("Open {} and enter {}", auth.verification_uri(), auth.user_code()));
+    /// let token = source.fetch().await?; // the server says `authorization_pending` once, then issues
+    /// assert_eq!(token.access_token().expose(), "at");
+    /// assert_eq!(clock.elapsed(), Duration::from_secs(10)); // two polls, 5 s apart (a ManualClock)
+    /// source.fetch().await?; // redeems the refresh token: no new device login
+    /// // `requests`: what the stand-in server was sent (the path and the grant type)
+    /// assert_eq!(*requests.lock().unwrap(), [
+    ///     "/device/code",
+    ///     "/token device_code", // `authorization_pending`
+    ///     "/token device_code", // the token
+    ///     "/token refresh_token",
+    /// ]);
+    /// # Ok(()) }
+    /// ```
     pub async fn fetch(&self) -> Result<Token, Error> {
         let mut refresh_token = self.refresh_token.lock().await;
         let token = match refresh_token.as_ref() {

@@ -8,19 +8,13 @@
 //! redirect following: see [`HyperClientBuilder`] for proxies and trust roots. With feature
 //! `reqwest`, [`HttpClient::reqwest`] uses the application's own `reqwest::Client`.
 //!
-//! Whatever the service, response bodies are read up to a limit (1 MiB unless changed with
-//! [`HttpClient::with_max_body_size`]); a larger body is [`Error::BodyTooLarge`]. A body cut
-//! short (the connection closed before its `Content-Length` or last chunk, or a service handing
-//! over fewer bytes than an unencoded body's `Content-Length`) is a transient
-//! [`Error::Transport`] ("the connection closed before the response body was complete"), not
-//! a malformed response.
-//!
 //! ```
-//! use std::time::{Duration, SystemTime};
+//! use std::time::Duration;
 //! use bytes::Bytes;
 //! use http_body_util::Full;
-//! use tower_oauth2::HttpClient;
+//! use tower_oauth2::{ClientAuth, ClientCredentials, HttpClient, TokenEndpoint};
 //!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
 //! // Any tower service over http::Request<Full<Bytes>> will do; here, a canned answer.
 //! let service = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
 //!     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
@@ -30,8 +24,20 @@
 //! let client = HttpClient::new(service)
 //!     .with_timeout(Duration::from_secs(10))
 //!     .with_max_body_size(64 * 1024);
-//! # let _ = client;
+//! let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+//!     .http_client(client)
+//!     .build()?;
+//! let token = ClientCredentials::new(endpoint).fetch().await?;
+//! assert_eq!(token.access_token().expose(), "abc");
+//! # Ok(()) }
 //! ```
+//!
+//! Whatever the service, response bodies are read up to a limit (1 MiB unless changed with
+//! [`HttpClient::with_max_body_size`]); a larger body is [`Error::BodyTooLarge`]. A body cut
+//! short (the connection closed before its `Content-Length` or last chunk, or a service handing
+//! over fewer bytes than an unencoded body's `Content-Length`) is a transient
+//! [`Error::Transport`] ("the connection closed before the response body was complete"), not
+//! a malformed response.
 
 use std::fmt;
 use std::future::Future;
@@ -68,6 +74,43 @@ type ErasedService =
     BoxCloneSyncService<http::Request<Full<Bytes>>, http::Response<UnsyncBoxBody<Bytes, BoxError>>, BoxError>;
 
 /// The HTTP client used to talk to the authorization server. Cheap to clone.
+///
+/// Every [`TokenEndpoint`](crate::TokenEndpoint) sends through one: [`HttpClient::hyper`] by
+/// default, or the one given to
+/// [`TokenEndpointBuilder::http_client`](crate::TokenEndpointBuilder::http_client). One client
+/// can serve several endpoints, sharing its connections:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// # use bytes::Bytes;
+/// # use http_body_util::Full;
+/// use tower_oauth2::{ClientAuth, ClientCredentials, HttpClient, TokenEndpoint};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+/// # let requests = Arc::new(AtomicUsize::new(0));
+/// # let counter = requests.clone();
+/// # let server = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+/// #     counter.fetch_add(1, Ordering::SeqCst);
+/// #     async {
+/// #         Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+/// #             br#"{"access_token":"abc","token_type":"Bearer","expires_in":3600}"#,
+/// #         ))))
+/// #     }
+/// # });
+/// let http = HttpClient::new(server); // a stand-in authorization server that counts `requests`
+/// let url = "https://auth.example.com/token";
+/// let orders = TokenEndpoint::builder(url, ClientAuth::client_secret_basic("orders", "secret-1"))
+///     .http_client(http.clone())
+///     .build()?;
+/// let billing = TokenEndpoint::builder(url, ClientAuth::client_secret_basic("billing", "secret-2"))
+///     .http_client(http)
+///     .build()?;
+/// ClientCredentials::new(orders).fetch().await?;
+/// ClientCredentials::new(billing).fetch().await?;
+/// assert_eq!(requests.load(Ordering::SeqCst), 2); // both through the one client
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct HttpClient {
     service: ErasedService,
@@ -93,6 +136,30 @@ impl HttpClient {
     /// No timeout is added (the service is expected to have its own; see
     /// [`with_timeout`](Self::with_timeout)). Redirects are whatever the service does with
     /// them; a 3xx response that reaches this crate is an error.
+    ///
+    /// The service gets each request as the token endpoint built it: a `POST` of a form to the
+    /// endpoint's URL.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower_oauth2::{ClientAuth, ClientCredentials, HttpClient, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let service = tower::service_fn(|request: http::Request<Full<Bytes>>| async move {
+    ///     assert_eq!(request.method(), http::Method::POST);
+    ///     assert_eq!(request.uri(), "https://auth.example.com/token");
+    ///     assert_eq!(request.headers()["content-type"], "application/x-www-form-urlencoded");
+    ///     let answer = r#"{"access_token":"abc","token_type":"Bearer","expires_in":3600}"#;
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(answer))))
+    /// });
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(HttpClient::new(service))
+    ///     .build()?;
+    /// let token = ClientCredentials::new(endpoint).fetch().await?;
+    /// assert_eq!(token.access_token().expose(), "abc");
+    /// # Ok(()) }
+    /// ```
     pub fn new<S, B>(service: S) -> Self
     where
         S: tower::Service<http::Request<Full<Bytes>>, Response = http::Response<B>>
@@ -155,6 +222,32 @@ impl HttpClient {
 
     /// Limits the time for one exchange with the authorization server, from sending the
     /// request to reading the whole response body. Measured on tokio's real-time clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::{ClientAuth, ClientCredentials, Error, HttpClient, TokenEndpoint};
+    ///
+    /// // (This example runs on tokio's paused clock, `start_paused`: it does not really wait.)
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     tokio::time::sleep(Duration::from_secs(60)).await;
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","token_type":"Bearer","expires_in":3600}"#,
+    /// #     ))))
+    /// # });
+    /// let http = HttpClient::new(server) // a stand-in authorization server that takes 60 s to answer
+    ///     .with_timeout(Duration::from_secs(10));
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(http)
+    ///     .build()?;
+    /// let err = ClientCredentials::new(endpoint).fetch().await.unwrap_err();
+    /// assert!(matches!(err, Error::Timeout(limit) if limit == Duration::from_secs(10)));
+    /// assert!(err.is_transient()); // a cache tries again after its backoff
+    /// # Ok(()) }
+    /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -162,12 +255,57 @@ impl HttpClient {
 
     /// Removes the timeout set by [`with_timeout`](Self::with_timeout) or by
     /// [`hyper`](Self::hyper).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::{ClientAuth, ClientCredentials, HttpClient, TokenEndpoint};
+    ///
+    /// // (This example runs on tokio's paused clock, `start_paused`: it does not really wait.)
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     tokio::time::sleep(Duration::from_secs(60)).await;
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","token_type":"Bearer","expires_in":3600}"#,
+    /// #     ))))
+    /// # });
+    /// let http = HttpClient::new(server) // a stand-in authorization server that takes 60 s to answer
+    ///     .with_timeout(Duration::from_secs(10)); // the application's usual limit
+    /// let patient = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(http.without_timeout()) // for the one server known to be slow
+    ///     .build()?;
+    /// let token = ClientCredentials::new(patient).fetch().await?;
+    /// assert_eq!(token.access_token().expose(), "abc");
+    /// # Ok(()) }
+    /// ```
     pub fn without_timeout(mut self) -> Self {
         self.timeout = None;
         self
     }
 
     /// Sets the largest response body that will be read, in bytes (default 1 MiB).
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, ClientCredentials, Error, HttpClient, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     let body = format!(r#"{{"access_token":"abc","padding":"{}"}}"#, "x".repeat(4096));
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(body))))
+    /// # });
+    /// let http = HttpClient::new(server) // a stand-in authorization server that answers with 4 KiB
+    ///     .with_max_body_size(1024);
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(http)
+    ///     .build()?;
+    /// let err = ClientCredentials::new(endpoint).fetch().await.unwrap_err();
+    /// assert!(matches!(err, Error::BodyTooLarge { limit: 1024 }));
+    /// # Ok(()) }
+    /// ```
     pub fn with_max_body_size(mut self, bytes: usize) -> Self {
         self.max_body_size = bytes;
         self

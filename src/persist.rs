@@ -1,5 +1,22 @@
 //! [`StoredToken`]: a token in a form that can be written down and read back, so that tokens
 //! survive a restart.
+//!
+//! ```
+//! use tower_oauth2::{ClientAuth, RefreshToken, StoredToken, TokenCache, TokenEndpoint};
+//!
+//! # async fn save(_json: String) {}
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // At start-up, what the last run saved (read from a file only the user can read, say):
+//! let saved = r#"{"version":1,"access_token":"at","expires_at":4102444800,"refresh_token":"rt"}"#;
+//! let stored = StoredToken::from_json(saved)?;
+//! let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
+//! let source = RefreshToken::from_token(endpoint, &stored.to_token())?
+//!     .on_new_token(|token| save(StoredToken::from_token(&token).to_json())); // and on every new one
+//! let cache = TokenCache::builder(source).initial_token(stored.to_token()).build();
+//! // The stored access token is still valid: it is used without a token request.
+//! assert_eq!(cache.token().unwrap().access_token().expose(), "at");
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -141,11 +158,35 @@ impl StoredToken {
     }
 
     /// The token type (some spelling of `Bearer`).
+    ///
+    /// ```
+    /// use tower_oauth2::StoredToken;
+    ///
+    /// let stored = StoredToken::from_json(r#"{"version":1,"access_token":"at","token_type":"bearer"}"#)?;
+    /// assert_eq!(stored.token_type(), "bearer"); // as the server spelled it
+    /// let stored = StoredToken::from_json(r#"{"version":1,"access_token":"at"}"#)?;
+    /// assert_eq!(stored.token_type(), "Bearer"); // when none was stored
+    /// assert!(StoredToken::from_json(r#"{"version":1,"access_token":"at","token_type":"MAC"}"#).is_err());
+    /// # Ok::<(), tower_oauth2::StoredTokenError>(())
+    /// ```
     pub fn token_type(&self) -> &str {
         &self.token_type
     }
 
     /// When the access token expires (to the second), `None` if it does not.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tower_oauth2::StoredToken;
+    ///
+    /// let stored = StoredToken::from_json(r#"{"version":1,"access_token":"at","expires_at":1767225600}"#)?;
+    /// let expires_at = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    /// assert_eq!(stored.expires_at(), Some(expires_at));
+    /// // Worth giving to a cache at start-up only while it is valid:
+    /// assert!(!stored.to_token().is_expired_at(expires_at - Duration::from_secs(1)));
+    /// assert!(stored.to_token().is_expired_at(expires_at));
+    /// # Ok::<(), tower_oauth2::StoredTokenError>(())
+    /// ```
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.expires_at
             .and_then(|secs| UNIX_EPOCH.checked_add(Duration::from_secs(secs)))
@@ -163,6 +204,16 @@ impl StoredToken {
     }
 
     /// The granted scope, if known.
+    ///
+    /// ```
+    /// use tower_oauth2::{StoredToken, Token};
+    ///
+    /// let stored = StoredToken::from_token(&Token::bearer("at").with_scope("openid offline_access"));
+    /// let restored = StoredToken::from_json(&stored.to_json())?;
+    /// assert_eq!(restored.scope(), Some("openid offline_access"));
+    /// assert!(restored.scope().is_some_and(|scope| scope.split(' ').any(|s| s == "offline_access")));
+    /// # Ok::<(), tower_oauth2::StoredTokenError>(())
+    /// ```
     pub fn scope(&self) -> Option<&str> {
         self.scope.as_deref()
     }

@@ -5,19 +5,52 @@
 //! every new token *before* it is returned, so a rotated refresh token can be persisted.
 //! Refreshes of one source never run concurrently, so a refresh token is never redeemed twice.
 //!
-//! ```no_run
-//! use tower_oauth2::{ClientAuth, RefreshToken, TokenEndpoint, TokenSource};
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use tower_oauth2::{ClientAuth, HttpClient, RefreshToken, TokenEndpoint, TokenSource};
 //!
-//! # async fn save(_: &str) {}
-//! # async fn run() -> Result<(), tower_oauth2::Error> {
-//! let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
-//! let source = RefreshToken::new(endpoint, "the-stored-refresh-token").on_new_token(|token| async move {
-//!     if let Some(refresh_token) = token.refresh_token() {
-//!         save(refresh_token.expose()).await;
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+//! # use std::sync::atomic::{AtomicUsize, Ordering};
+//! # use std::sync::{Arc, Mutex};
+//! # use bytes::Bytes;
+//! # use http_body_util::{BodyExt, Full};
+//! # let requests = Arc::new(AtomicUsize::new(0));
+//! # let counter = requests.clone();
+//! # let sent = Arc::new(Mutex::new(String::new()));
+//! # let seen = sent.clone();
+//! # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+//! #     let (n, seen) = (counter.fetch_add(1, Ordering::SeqCst) + 1, seen.clone());
+//! #     async move {
+//! #         let form = request.into_body().collect().await?.to_bytes();
+//! #         let form = String::from_utf8_lossy(&form).into_owned();
+//! #         let (status, body) = if form.contains("refresh_token=revoked") {
+//! #             (400, r#"{"error":"invalid_grant"}"#.to_owned())
+//! #         } else {
+//! #             let rt = n + 1;
+//! #             (200, format!(r#"{{"access_token":"at-{n}","refresh_token":"rt-{rt}"}}"#))
+//! #         };
+//! #         *seen.lock().unwrap() = form;
+//! #         let response = http::Response::builder().status(status);
+//! #         Ok::<_, std::convert::Infallible>(response.body(Full::new(Bytes::from(body))).unwrap())
+//! #     }
+//! # });
+//! let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-cli"))
+//!     .http_client(HttpClient::new(server)) // a stand-in authorization server that rotates tokens
+//!     .build()?;
+//! let saved = Arc::new(Mutex::new(String::new())); // where the app keeps its refresh token
+//! let store = saved.clone();
+//! let source = RefreshToken::new(endpoint, "rt-1").on_new_token(move |token| {
+//!     let store = store.clone();
+//!     async move {
+//!         if let Some(refresh_token) = token.refresh_token() {
+//!             *store.lock().unwrap() = refresh_token.expose().to_owned(); // a file, a keyring...
+//!         }
 //!     }
 //! });
 //! let token = source.fetch_token().await?;
-//! # let _ = token; Ok(()) }
+//! assert_eq!(token.access_token().expose(), "at-1");
+//! assert_eq!(*saved.lock().unwrap(), "rt-2"); // the rotated one, saved before the token came back
+//! # Ok(()) }
 //! ```
 //!
 //! A refresh whose future is dropped after the server rotated the token loses the new refresh
@@ -105,21 +138,55 @@ fn loses_the_grant(err: &Error) -> bool {
 /// is lost (the server revoked it with the grant), and its requests fail at once with the
 /// `GrantLost` error until then.
 ///
-/// ```no_run
+/// ```
 /// use std::sync::Arc;
-/// use tower_oauth2::{ClientAuth, OAuth2Layer, RefreshToken, TokenEndpoint};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_oauth2::{ClientAuth, HttpClient, OAuth2Layer, RefreshToken, TokenEndpoint};
 ///
-/// # async fn login_again() -> String { String::new() }
-/// # fn run() -> Result<(), tower_oauth2::Error> {
-/// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-app"))?;
-/// let source = Arc::new(RefreshToken::new(endpoint, "stored-refresh-token").on_grant_lost(|err| async move {
+/// # type Response = Result<http::Response<String>, std::convert::Infallible>;
+/// # async fn echo(request: http::Request<String>) -> Response {
+/// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+/// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+/// # }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+/// # use std::sync::atomic::{AtomicUsize, Ordering};
+/// # use std::sync::{Arc, Mutex};
+/// # use bytes::Bytes;
+/// # use http_body_util::{BodyExt, Full};
+/// # let requests = Arc::new(AtomicUsize::new(0));
+/// # let counter = requests.clone();
+/// # let sent = Arc::new(Mutex::new(String::new()));
+/// # let seen = sent.clone();
+/// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+/// #     let (n, seen) = (counter.fetch_add(1, Ordering::SeqCst) + 1, seen.clone());
+/// #     async move {
+/// #         let form = request.into_body().collect().await?.to_bytes();
+/// #         let form = String::from_utf8_lossy(&form).into_owned();
+/// #         let (status, body) = if form.contains("refresh_token=revoked") {
+/// #             (400, r#"{"error":"invalid_grant"}"#.to_owned())
+/// #         } else {
+/// #             let rt = n + 1;
+/// #             (200, format!(r#"{{"access_token":"at-{n}","refresh_token":"rt-{rt}"}}"#))
+/// #         };
+/// #         *seen.lock().unwrap() = form;
+/// #         let response = http::Response::builder().status(status);
+/// #         Ok::<_, std::convert::Infallible>(response.body(Full::new(Bytes::from(body))).unwrap())
+/// #     }
+/// # });
+/// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("my-app"))
+///     .http_client(HttpClient::new(server)) // a stand-in server that refuses the refresh token `revoked`
+///     .build()?;
+/// let source = Arc::new(RefreshToken::new(endpoint, "revoked").on_grant_lost(|err| async move {
 ///     eprintln!("signed out: {err}");
 /// }));
-/// let layer = OAuth2Layer::new(source.clone());
+/// let client = ServiceBuilder::new().layer(OAuth2Layer::new(source.clone())).service_fn(echo);
+/// let err = client.clone().oneshot(http::Request::new(String::new())).await.unwrap_err();
+/// assert!(tower_oauth2::Error::from(err).is_grant_lost());
 /// // Later, when the user has logged in again:
-/// # let new_refresh_token = String::new();
-/// source.set_refresh_token(new_refresh_token);
-/// # let _ = layer; Ok(()) }
+/// source.set_refresh_token("rt-from-the-new-login");
+/// let response = client.oneshot(http::Request::new(String::new())).await?; // `echo`: the header it got
+/// assert_eq!(response.body(), "Bearer at-2");
+/// # Ok(()) }
 /// ```
 pub struct RefreshToken {
     endpoint: TokenEndpoint,
@@ -148,6 +215,45 @@ struct Grant {
 
 impl RefreshToken {
     /// A source that starts from `refresh_token`.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, HttpClient, RefreshToken, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # let requests = Arc::new(AtomicUsize::new(0));
+    /// # let counter = requests.clone();
+    /// # let sent = Arc::new(Mutex::new(String::new()));
+    /// # let seen = sent.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let (n, seen) = (counter.fetch_add(1, Ordering::SeqCst) + 1, seen.clone());
+    /// #     async move {
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let (status, body) = if form.contains("refresh_token=revoked") {
+    /// #             (400, r#"{"error":"invalid_grant"}"#.to_owned())
+    /// #         } else {
+    /// #             let rt = n + 1;
+    /// #             (200, format!(r#"{{"access_token":"at-{n}","refresh_token":"rt-{rt}"}}"#))
+    /// #         };
+    /// #         *seen.lock().unwrap() = form;
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::new(Bytes::from(body))).unwrap())
+    /// #     }
+    /// # });
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(HttpClient::new(server)) // a stand-in authorization server
+    ///     .build()?;
+    /// let source = RefreshToken::new(endpoint, "rt-1");
+    /// let token = source.fetch().await?;
+    /// assert_eq!(token.access_token().expose(), "at-1");
+    /// // What the stand-in server received:
+    /// assert_eq!(*sent.lock().unwrap(), "grant_type=refresh_token&refresh_token=rt-1&client_id=cli");
+    /// # Ok(()) }
+    /// ```
     pub fn new(endpoint: TokenEndpoint, refresh_token: impl Into<Secret>) -> Self {
         RefreshToken {
             endpoint,
@@ -187,6 +293,50 @@ impl RefreshToken {
 
     /// Calls `hook` with every new token, before the token is returned, and waits for it. Use
     /// it to persist rotated refresh tokens.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tower_oauth2::{ClientAuth, HttpClient, RefreshToken, StoredToken, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # let requests = Arc::new(AtomicUsize::new(0));
+    /// # let counter = requests.clone();
+    /// # let sent = Arc::new(Mutex::new(String::new()));
+    /// # let seen = sent.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let (n, seen) = (counter.fetch_add(1, Ordering::SeqCst) + 1, seen.clone());
+    /// #     async move {
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let (status, body) = if form.contains("refresh_token=revoked") {
+    /// #             (400, r#"{"error":"invalid_grant"}"#.to_owned())
+    /// #         } else {
+    /// #             let rt = n + 1;
+    /// #             (200, format!(r#"{{"access_token":"at-{n}","refresh_token":"rt-{rt}"}}"#))
+    /// #         };
+    /// #         *seen.lock().unwrap() = form;
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::new(Bytes::from(body))).unwrap())
+    /// #     }
+    /// # });
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(HttpClient::new(server)) // a stand-in authorization server
+    ///     .build()?;
+    /// let saved = Arc::new(Mutex::new(None)); // a file only the user can read, in a real app
+    /// let store = saved.clone();
+    /// let source = RefreshToken::new(endpoint, "rt-1").on_new_token(move |token| {
+    ///     let store = store.clone();
+    ///     async move { *store.lock().unwrap() = Some(StoredToken::from_token(&token).to_json()) }
+    /// });
+    /// source.fetch().await?;
+    /// let stored = StoredToken::from_json(saved.lock().unwrap().as_deref().unwrap()).unwrap();
+    /// assert_eq!(stored.refresh_token().unwrap().expose(), "rt-2"); // the rotated refresh token
+    /// # Ok(()) }
+    /// ```
     pub fn on_new_token<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Token) -> Fut + Send + Sync + 'static,
@@ -200,6 +350,51 @@ impl RefreshToken {
     /// with the [`Error::GrantLost`] that fetches return from then on, and waits for it. Use it
     /// to sign the user out or start a new login, then give the source the new refresh token
     /// with [`set_refresh_token`](Self::set_refresh_token).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use tower_oauth2::{ClientAuth, ErrorCode, HttpClient, RefreshToken, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # let requests = Arc::new(AtomicUsize::new(0));
+    /// # let counter = requests.clone();
+    /// # let sent = Arc::new(Mutex::new(String::new()));
+    /// # let seen = sent.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let (n, seen) = (counter.fetch_add(1, Ordering::SeqCst) + 1, seen.clone());
+    /// #     async move {
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let (status, body) = if form.contains("refresh_token=revoked") {
+    /// #             (400, r#"{"error":"invalid_grant"}"#.to_owned())
+    /// #         } else {
+    /// #             let rt = n + 1;
+    /// #             (200, format!(r#"{{"access_token":"at-{n}","refresh_token":"rt-{rt}"}}"#))
+    /// #         };
+    /// #         *seen.lock().unwrap() = form;
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::new(Bytes::from(body))).unwrap())
+    /// #     }
+    /// # });
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(HttpClient::new(server)) // a stand-in authorization server
+    ///     .build()?;
+    /// let signed_out = Arc::new(AtomicBool::new(false));
+    /// let flag = signed_out.clone();
+    /// let source = RefreshToken::new(endpoint, "revoked").on_grant_lost(move |err| {
+    ///     let flag = flag.clone();
+    ///     async move { flag.store(err.is_grant_lost(), Ordering::SeqCst) } // sign the user out, say
+    /// });
+    /// let err = source.fetch().await.unwrap_err();
+    /// assert!(err.is_grant_lost() && signed_out.load(Ordering::SeqCst));
+    /// assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant)); // the server's answer
+    /// # Ok(()) }
+    /// ```
     pub fn on_grant_lost<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Error) -> Fut + Send + Sync + 'static,
@@ -212,6 +407,48 @@ impl RefreshToken {
     /// Gives the source a new refresh token (after a new login, say): the next fetch redeems
     /// it, whether or not the grant was lost. A refresh already running finishes with the
     /// refresh token it started with, and does not replace this one.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, HttpClient, RefreshToken, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # let requests = Arc::new(AtomicUsize::new(0));
+    /// # let counter = requests.clone();
+    /// # let sent = Arc::new(Mutex::new(String::new()));
+    /// # let seen = sent.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let (n, seen) = (counter.fetch_add(1, Ordering::SeqCst) + 1, seen.clone());
+    /// #     async move {
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let (status, body) = if form.contains("refresh_token=revoked") {
+    /// #             (400, r#"{"error":"invalid_grant"}"#.to_owned())
+    /// #         } else {
+    /// #             let rt = n + 1;
+    /// #             (200, format!(r#"{{"access_token":"at-{n}","refresh_token":"rt-{rt}"}}"#))
+    /// #         };
+    /// #         *seen.lock().unwrap() = form;
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::new(Bytes::from(body))).unwrap())
+    /// #     }
+    /// # });
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(HttpClient::new(server)) // a stand-in authorization server
+    ///     .build()?;
+    /// let source = RefreshToken::new(endpoint, "revoked");
+    /// assert!(source.fetch().await.unwrap_err().is_grant_lost());
+    /// // The user logs in again, which gives a new refresh token:
+    /// source.set_refresh_token("rt-new");
+    /// assert!(source.grant_lost().is_none());
+    /// let token = source.fetch().await?; // `sent`: the stand-in server's last request
+    /// assert_eq!(*sent.lock().unwrap(), "grant_type=refresh_token&refresh_token=rt-new&client_id=cli");
+    /// assert_eq!(token.access_token().expose(), "at-2");
+    /// # Ok(()) }
+    /// ```
     pub fn set_refresh_token(&self, refresh_token: impl Into<Secret>) {
         let mut grant = self.lock_grant();
         grant.refresh_token = Some(refresh_token.into());
@@ -222,17 +459,143 @@ impl RefreshToken {
 
     /// The refresh token the next refresh will redeem, `None` once the grant is lost (waits for
     /// a running refresh to end).
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, HttpClient, RefreshToken, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # let requests = Arc::new(AtomicUsize::new(0));
+    /// # let counter = requests.clone();
+    /// # let sent = Arc::new(Mutex::new(String::new()));
+    /// # let seen = sent.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let (n, seen) = (counter.fetch_add(1, Ordering::SeqCst) + 1, seen.clone());
+    /// #     async move {
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let (status, body) = if form.contains("refresh_token=revoked") {
+    /// #             (400, r#"{"error":"invalid_grant"}"#.to_owned())
+    /// #         } else {
+    /// #             let rt = n + 1;
+    /// #             (200, format!(r#"{{"access_token":"at-{n}","refresh_token":"rt-{rt}"}}"#))
+    /// #         };
+    /// #         *seen.lock().unwrap() = form;
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::new(Bytes::from(body))).unwrap())
+    /// #     }
+    /// # });
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(HttpClient::new(server)) // a stand-in authorization server
+    ///     .build()?;
+    /// let source = RefreshToken::new(endpoint, "rt-1");
+    /// source.fetch().await?; // the server rotates the refresh token
+    /// assert_eq!(source.current_refresh_token().await.unwrap().expose(), "rt-2");
+    /// source.fetch().await?;
+    /// assert_eq!(source.current_refresh_token().await.unwrap().expose(), "rt-3");
+    /// # Ok(()) }
+    /// ```
     pub async fn current_refresh_token(&self) -> Option<Secret> {
         let _turn = self.turn.lock().await;
         self.lock_grant().refresh_token.clone()
     }
 
     /// Why the grant was lost, if it was: the same [`Error::GrantLost`] fetches return.
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// use tower_oauth2::{ClientAuth, HttpClient, RefreshToken, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # let requests = Arc::new(AtomicUsize::new(0));
+    /// # let counter = requests.clone();
+    /// # let sent = Arc::new(Mutex::new(String::new()));
+    /// # let seen = sent.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let (n, seen) = (counter.fetch_add(1, Ordering::SeqCst) + 1, seen.clone());
+    /// #     async move {
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let (status, body) = if form.contains("refresh_token=revoked") {
+    /// #             (400, r#"{"error":"invalid_grant"}"#.to_owned())
+    /// #         } else {
+    /// #             let rt = n + 1;
+    /// #             (200, format!(r#"{{"access_token":"at-{n}","refresh_token":"rt-{rt}"}}"#))
+    /// #         };
+    /// #         *seen.lock().unwrap() = form;
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::new(Bytes::from(body))).unwrap())
+    /// #     }
+    /// # });
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(HttpClient::new(server)) // a stand-in authorization server
+    ///     .build()?;
+    /// let source = RefreshToken::new(endpoint, "revoked");
+    /// assert!(source.grant_lost().is_none());
+    /// let _ = source.fetch().await; // the server answers `invalid_grant`
+    /// assert!(source.grant_lost().is_some_and(|lost| lost.is_grant_lost()));
+    /// assert!(source.current_refresh_token().await.is_none());
+    /// source.fetch().await.unwrap_err(); // refused again, without a request
+    /// assert_eq!(requests.load(Ordering::SeqCst), 1); // one token request in all
+    /// # Ok(()) }
+    /// ```
     pub fn grant_lost(&self) -> Option<Error> {
         self.lock_grant().lost.clone()
     }
 
     /// Redeems the current refresh token for a new token.
+    ///
+    /// This is what [`TokenSource::fetch_token`] does; put the source behind a
+    /// [`TokenCache`](crate::TokenCache) or an [`OAuth2Layer`](crate::OAuth2Layer) rather than
+    /// calling it for each request.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, HttpClient, RefreshToken, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use std::sync::{Arc, Mutex};
+    /// # use bytes::Bytes;
+    /// # use http_body_util::{BodyExt, Full};
+    /// # let requests = Arc::new(AtomicUsize::new(0));
+    /// # let counter = requests.clone();
+    /// # let sent = Arc::new(Mutex::new(String::new()));
+    /// # let seen = sent.clone();
+    /// # let server = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    /// #     let (n, seen) = (counter.fetch_add(1, Ordering::SeqCst) + 1, seen.clone());
+    /// #     async move {
+    /// #         let form = request.into_body().collect().await?.to_bytes();
+    /// #         let form = String::from_utf8_lossy(&form).into_owned();
+    /// #         let (status, body) = if form.contains("refresh_token=revoked") {
+    /// #             (400, r#"{"error":"invalid_grant"}"#.to_owned())
+    /// #         } else {
+    /// #             let rt = n + 1;
+    /// #             (200, format!(r#"{{"access_token":"at-{n}","refresh_token":"rt-{rt}"}}"#))
+    /// #         };
+    /// #         *seen.lock().unwrap() = form;
+    /// #         let response = http::Response::builder().status(status);
+    /// #         Ok::<_, std::convert::Infallible>(response.body(Full::new(Bytes::from(body))).unwrap())
+    /// #     }
+    /// # });
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(HttpClient::new(server)) // a stand-in authorization server
+    ///     .build()?;
+    /// let source = RefreshToken::new(endpoint, "rt-1");
+    /// let first = source.fetch().await?;
+    /// let second = source.fetch().await?; // redeems the refresh token the first one rotated in
+    /// assert_eq!(first.access_token().expose(), "at-1");
+    /// assert_eq!(second.access_token().expose(), "at-2");
+    /// // `sent`: the stand-in server's last request
+    /// assert_eq!(*sent.lock().unwrap(), "grant_type=refresh_token&refresh_token=rt-2&client_id=cli");
+    /// # Ok(()) }
+    /// ```
     pub async fn fetch(&self) -> Result<Token, Error> {
         let _turn = self.turn.lock().await;
         let (refresh_token, previous, epoch) = {

@@ -1,6 +1,22 @@
 //! [`TerminalPrompt`]: the device flow's user code and verification URI, shown on a terminal
 //! the way modern CLIs show them, with a QR code of `verification_uri_complete` when the
 //! `qrcode` feature is on.
+//!
+//! ```
+//! use tower_oauth2::{DeviceAuthorization, TerminalPrompt};
+//!
+//! // The device flow calls this with the server's answer (see `DeviceCode::on_user_code`):
+//! let show = TerminalPrompt::new().into_callback(); // prints to stderr
+//! let auth = DeviceAuthorization::new("WDJB-MJHT", "https://example.com/device");
+//! show(&auth);
+//! // What it printed:
+//! let text = TerminalPrompt::new().render(&auth);
+//! assert_eq!(text, "To sign in, open https://example.com/device\nand enter the code: WDJB-MJHT\n");
+//! // Server text is escaped: a hostile user code cannot clear the screen or move the cursor.
+//! let hostile = DeviceAuthorization::new("WDJB\u{1b}[2J", "https://example.com/device");
+//! let text = TerminalPrompt::new().render(&hostile);
+//! assert!(text.contains(r"WDJB\u{1b}[2J") && !text.contains('\u{1b}'));
+//! ```
 
 use std::io::{self, Write};
 
@@ -29,10 +45,10 @@ use crate::error::sanitize_server_text;
 /// With a [`DeviceCode`](crate::DeviceCode), [`into_callback`](Self::into_callback) prints to
 /// stderr:
 ///
-/// ```no_run
+/// ```
 /// use tower_oauth2::{ClientAuth, DeviceCode, TerminalPrompt, TokenEndpoint};
 ///
-/// # fn run() -> Result<(), tower_oauth2::Error> {
+/// # fn main() -> Result<(), tower_oauth2::Error> {
 /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
 /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?
 ///     .on_user_code(TerminalPrompt::new().into_callback());

@@ -148,6 +148,18 @@ impl Default for HyperClientBuilder {
 impl HyperClientBuilder {
     /// A builder with the defaults: proxies from the environment, [`TlsRoots::WebPki`], no
     /// added certificates. Same as [`HttpClient::hyper_builder`].
+    ///
+    /// ```
+    /// use tower_oauth2::{HttpClient, HyperClientBuilder};
+    ///
+    /// let builder = HyperClientBuilder::new();
+    /// let defaults = format!("{builder:?}");
+    /// assert!(defaults.contains(r#"proxy: "from the environment""#));
+    /// assert!(defaults.contains("tls_roots: WebPki") && defaults.contains("added_root_certificates: 0"));
+    /// let client: HttpClient = builder.build()?; // what `HttpClient::hyper()` returns
+    /// # let _ = client;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn new() -> Self {
         HyperClientBuilder {
             proxy: ProxyChoice::Env,
@@ -159,12 +171,35 @@ impl HyperClientBuilder {
     /// Honours the proxy environment variables (the default), read when
     /// [`build`](Self::build) is called. Undoes [`no_proxy`](Self::no_proxy) and
     /// [`proxy`](Self::proxy).
+    ///
+    /// ```
+    /// use tower_oauth2::HttpClient;
+    ///
+    /// let builder = HttpClient::hyper_builder().proxy("http://proxy.internal:3128", "")?;
+    /// // Back to the environment's choice, e.g. when a command-line flag asks for it:
+    /// let builder = builder.proxy_from_env();
+    /// assert!(format!("{builder:?}").contains(r#"proxy: "from the environment""#));
+    /// let client = builder.build()?; // reads HTTPS_PROXY, NO_PROXY and the rest now
+    /// # let _ = client;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn proxy_from_env(mut self) -> Self {
         self.proxy = ProxyChoice::Env;
         self
     }
 
     /// Connects straight to the token endpoint, whatever the environment says.
+    ///
+    /// ```
+    /// use tower_oauth2::HttpClient;
+    ///
+    /// // A token endpoint inside the cluster, while HTTPS_PROXY is set for the outside world:
+    /// let builder = HttpClient::hyper_builder().no_proxy();
+    /// assert!(format!("{builder:?}").contains(r#"proxy: "none""#));
+    /// let client = builder.build()?;
+    /// # let _ = client;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn no_proxy(mut self) -> Self {
         self.proxy = ProxyChoice::Direct;
         self
@@ -219,6 +254,23 @@ impl HyperClientBuilder {
     }
 
     /// Chooses the trust roots (default [`TlsRoots::WebPki`]).
+    ///
+    /// ```
+    /// use tower_oauth2::{Error, HttpClient, TlsRoots};
+    ///
+    /// # let ca = rcgen::generate_simple_self_signed(vec!["auth.internal".to_owned()]).unwrap();
+    /// # let pem = ca.cert.pem().into_bytes();
+    /// // Trust the company's CA only (its certificate in PEM, read from a file, say):
+    /// let client = HttpClient::hyper_builder()
+    ///     .tls_roots(TlsRoots::CustomOnly)
+    ///     .add_root_certificates_pem(&pem)?
+    ///     .build()?;
+    /// // Without a certificate added, `CustomOnly` would trust nothing:
+    /// let err = HttpClient::hyper_builder().tls_roots(TlsRoots::CustomOnly).build().unwrap_err();
+    /// assert!(matches!(err, Error::Config(_)));
+    /// # let _ = client;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn tls_roots(mut self, roots: TlsRoots) -> Self {
         self.roots = roots;
         self
@@ -229,6 +281,20 @@ impl HyperClientBuilder {
     ///
     /// Fails with [`Error::Config`] if the PEM cannot be read or holds no certificate. Each
     /// certificate is checked by [`build`](Self::build).
+    ///
+    /// ```
+    /// use tower_oauth2::HttpClient;
+    ///
+    /// # let ca = rcgen::generate_simple_self_signed(vec!["auth.internal".to_owned()]).unwrap();
+    /// # let pem = ca.cert.pem().into_bytes();
+    /// // `pem`: the private CA's certificate, as `std::fs::read("company-ca.pem")?` gives it.
+    /// let builder = HttpClient::hyper_builder().add_root_certificates_pem(&pem)?;
+    /// assert!(format!("{builder:?}").contains("added_root_certificates: 1"));
+    /// let client = builder.build()?; // trusts Mozilla's roots and the private CA
+    /// assert!(HttpClient::hyper_builder().add_root_certificates_pem(b"not a PEM file").is_err());
+    /// # let _ = client;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
         let before = self.extra_roots.len();
         for cert in CertificateDer::pem_slice_iter(pem) {
@@ -246,6 +312,19 @@ impl HyperClientBuilder {
 
     /// Trusts, in addition to the [roots](Self::tls_roots), one certificate in DER form.
     /// It is checked by [`build`](Self::build).
+    ///
+    /// ```
+    /// use tower_oauth2::HttpClient;
+    ///
+    /// # let ca = rcgen::generate_simple_self_signed(vec!["auth.internal".to_owned()]).unwrap();
+    /// # let der = ca.cert.der().to_vec();
+    /// // `der`: the private CA's certificate in DER, as `std::fs::read("company-ca.der")?` gives it.
+    /// let client = HttpClient::hyper_builder().add_root_certificate_der(der).build()?;
+    /// // What is not a certificate is refused when the client is built:
+    /// assert!(HttpClient::hyper_builder().add_root_certificate_der(vec![1, 2, 3]).build().is_err());
+    /// # let _ = client;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.extra_roots.push(CertificateDer::from(der.into()));
         self
@@ -256,6 +335,19 @@ impl HyperClientBuilder {
     /// the platform verifier cannot be set up.
     ///
     /// Needs a tokio runtime when requests are sent, not to build.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::{ClientAuth, HttpClient, TokenEndpoint};
+    ///
+    /// // No runtime is running here: building needs none.
+    /// let http = HttpClient::hyper_builder().no_proxy().build()?.with_timeout(Duration::from_secs(5));
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(http)
+    ///     .build()?;
+    /// # let _ = endpoint;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
     pub fn build(self) -> Result<HttpClient, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = self.tls_config(provider)?;

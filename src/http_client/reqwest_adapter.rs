@@ -32,11 +32,11 @@ impl HttpClient {
     ///
     /// [`Error::Transport`]: crate::Error::Transport
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::Duration;
     /// use tower_oauth2::{ClientAuth, ClientCredentials, HttpClient, TokenEndpoint};
     ///
-    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let app_client = reqwest::Client::builder()
     ///     .redirect(reqwest::redirect::Policy::none())
     ///     .connect_timeout(Duration::from_secs(5))
