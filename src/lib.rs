@@ -71,6 +71,10 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Every public item has a runnable example: the docs.rs build (nightly, `--cfg docsrs`) warns
+// where one is missing, and `.ci/run` runs it with `-D warnings`. The lint is nightly-only.
+#![cfg_attr(docsrs, feature(rustdoc_missing_doc_code_examples))]
+#![cfg_attr(docsrs, warn(rustdoc::missing_doc_code_examples))]
 
 pub mod cache;
 pub mod client_auth;

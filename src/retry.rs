@@ -113,6 +113,26 @@ use crate::layer::{is_invalid_token, OAuth2, OAuth2Layer};
 )]
 pub trait ReplayBody: Sized {
     /// A copy of the body, unsent, or `None` if it cannot be sent again.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::{BodyExt, Full};
+    /// use tower_oauth2::{ReplayBody, Replayable};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // A body type of your own that can be sent again: a JSON document held in memory.
+    /// struct Json(Full<Bytes>);
+    /// impl ReplayBody for Json {
+    ///     fn try_replay(&self) -> Option<Self> {
+    ///         Some(Json(self.0.clone()))
+    ///     }
+    /// }
+    /// let body = Json(Full::new(Bytes::from_static(b"{}")));
+    /// assert_eq!(body.try_replay().unwrap().0.collect().await.unwrap().to_bytes(), "{}");
+    /// // A body sent as it comes cannot.
+    /// assert!(Replayable::streaming(Full::new(Bytes::from_static(b"{}"))).try_replay().is_none());
+    /// # }
+    /// ```
     fn try_replay(&self) -> Option<Self>;
 }
 
