@@ -173,6 +173,20 @@ pub enum Error {
     /// assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "connection refused");
     /// ```
     Service(Arc<dyn std::error::Error + Send + Sync + 'static>),
+    /// A layer bound to resources ([`OAuth2Layer::for_resources`](crate::OAuth2Layer::for_resources),
+    /// or a router) with [`OtherResources::Fail`](crate::OtherResources::Fail) refused a request
+    /// for none of them; it was not sent. `origin` is the request's scheme, host and port (never
+    /// its path or query).
+    ///
+    /// ```
+    /// let err = tower_oauth2::Error::NotForThisResource { origin: "https://elsewhere.example".into() };
+    /// assert!(!err.is_transient());
+    /// assert!(err.to_string().contains("https://elsewhere.example"));
+    /// ```
+    NotForThisResource {
+        /// The request's origin.
+        origin: String,
+    },
 }
 
 /// `?` on the error of an [`OAuth2`](crate::OAuth2) service (a [`BoxError`]): a token error
@@ -395,7 +409,8 @@ impl Error {
             | Error::DeviceCodeExpired
             | Error::Config(_)
             | Error::GrantLost(_)
-            | Error::Service(_) => false,
+            | Error::Service(_)
+            | Error::NotForThisResource { .. } => false,
         }
     }
 }
@@ -437,6 +452,11 @@ impl fmt::Display for Error {
                 f.write_str("the authorization grant is no longer valid; new credentials are needed")
             }
             Error::Service(_) => f.write_str("the wrapped service failed"),
+            Error::NotForThisResource { origin } => {
+                f.write_str("not sent: the request to ")?;
+                write_escaped(f, origin)?;
+                f.write_str(" is for none of the resources the token is bound to")
+            }
         }
     }
 }

@@ -63,7 +63,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::cache::{LocalEntry, Lookup, TokenCache, TokenWait};
-use crate::error::BoxError;
+use crate::error::{BoxError, Error};
+use crate::resource::{self, Binding, OtherResources, Resource};
 use crate::retry::OAuth2RetryLayer;
 use crate::source::TokenSource;
 use crate::www_authenticate;
@@ -96,6 +97,7 @@ use crate::www_authenticate;
 pub struct OAuth2Layer {
     cache: TokenCache,
     invalidate_on_401: bool,
+    binding: Binding,
 }
 
 impl OAuth2Layer {
@@ -157,7 +159,92 @@ impl OAuth2Layer {
         OAuth2Layer {
             cache,
             invalidate_on_401: false,
+            binding: Binding::default(),
         }
+    }
+
+    /// Binds the token to the resources it is for (RFC 9700 §2.3, §4.10): origins
+    /// (`https://api.example.com`) or URL prefixes (`https://api.example.com/v1/`), see
+    /// [`Resource`]. Only requests to one of them get the token; any other request goes out
+    /// without it, or fails, as [`other_resources`](Self::other_resources) says (default: without
+    /// it). Calling it again adds resources. Fails on a URL that is not an absolute `http(s)`
+    /// URL without credentials, query or fragment.
+    ///
+    /// Without a binding the layer puts its token on every request of the wrapped client.
+    /// Bind it when the client may reach more than one server: a client shared between
+    /// services, or a redirect follower stacked above this layer, which sends each hop through
+    /// it again (a hop to another origin then goes without the token).
+    ///
+    /// ```
+    /// # async fn echo(request: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> {
+    /// #     let auth = request.headers().get(http::header::AUTHORIZATION);
+    /// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
+    /// # }
+    /// use tower::{Service, ServiceBuilder, ServiceExt};
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// let oauth2 = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) }))
+    ///     .for_resources(["https://api.example.com"])?;
+    /// let mut client = ServiceBuilder::new().layer(oauth2).service_fn(echo); // echoes `Authorization`
+    /// let get = |url: &str| http::Request::get(url).body(String::new()).unwrap();
+    /// let ours = client.ready().await?.call(get("https://api.example.com/orders")).await?;
+    /// assert_eq!(ours.body(), "Bearer t");
+    /// let theirs = client.ready().await?.call(get("https://cdn.example.net/file")).await?;
+    /// assert_eq!(theirs.body(), ""); // not for this token: sent without it
+    /// # Ok(()) }
+    /// ```
+    pub fn for_resources<I>(mut self, resources: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let parsed = resources
+            .into_iter()
+            .map(|url| Resource::parse(url.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.binding = self.binding.with(parsed);
+        Ok(self)
+    }
+
+    /// What a layer bound with [`for_resources`](Self::for_resources) does with a request for
+    /// none of them: send it without the token (the default), or fail it with
+    /// [`Error::NotForThisResource`]. See [`OtherResources`] for why that default.
+    ///
+    /// ```
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_oauth2::{source_fn, Error, OAuth2Layer, OtherResources, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// let oauth2 = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) }))
+    ///     .for_resources(["https://api.example.com"])?
+    ///     .other_resources(OtherResources::Fail);
+    /// let client = ServiceBuilder::new().layer(oauth2).service_fn(|_: http::Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    /// });
+    /// let request = http::Request::get("https://elsewhere.example/").body(String::new())?;
+    /// let err = Error::from(client.oneshot(request).await.unwrap_err());
+    /// assert!(matches!(err, Error::NotForThisResource { .. }));
+    /// # Ok(()) }
+    /// ```
+    pub fn other_resources(mut self, others: OtherResources) -> Self {
+        self.binding.others = others;
+        self
+    }
+
+    /// The resources the token is bound to; `None` if it is not bound (every request gets it).
+    ///
+    /// ```
+    /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+    ///
+    /// let layer = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) }));
+    /// assert!(layer.resources().is_none());
+    /// let layer = layer.for_resources(["https://api.example.com/v1/"])?;
+    /// assert_eq!(layer.resources().unwrap()[0].to_string(), "https://api.example.com/v1");
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn resources(&self) -> Option<&[Resource]> {
+        self.binding.resources()
     }
 
     /// When on (default off), a `401` response with a `Bearer` (or `DPoP`) challenge whose
@@ -273,6 +360,7 @@ impl<S> Layer<S> for OAuth2Layer {
             local: self.cache.local(),
             cache: self.cache.clone(),
             invalidate_on_401: self.invalidate_on_401,
+            binding: self.binding.clone(),
         }
     }
 }
@@ -304,6 +392,7 @@ pub struct OAuth2<S> {
     local: LocalEntry,
     cache: TokenCache,
     invalidate_on_401: bool,
+    binding: Binding,
 }
 
 impl<S> OAuth2<S> {
@@ -365,52 +454,104 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // The caller chose its own credentials: leave them alone.
         if request.headers().contains_key(AUTHORIZATION) {
             return ResponseFuture::called(self.inner.call(request), None);
         }
-        match self.cache.lookup_in(self.local.load().as_ref()) {
-            // Hot path: a valid token. Insert its prebuilt header and call through.
-            Lookup::Ready(header, generation) => {
-                request.headers_mut().insert(AUTHORIZATION, header);
-                let sent = if self.invalidate_on_401 {
-                    Some((self.cache.clone(), generation))
-                } else {
-                    None
-                };
-                ResponseFuture::called(self.inner.call(request), sent)
-            }
-            Lookup::Wait(wait) => self.wait_for_token(request, wait),
+        // A token bound to resources goes only to them (one pointer check when unbound).
+        if !self.binding.allows(request.uri()) {
+            return other_resource(&mut self.inner, &self.binding, request);
         }
+        let lookup = self.cache.lookup_in(self.local.load().as_ref());
+        authorize(
+            &mut self.inner,
+            &self.cache,
+            lookup,
+            request,
+            self.invalidate_on_401,
+        )
     }
 }
 
-impl<S: Clone> OAuth2<S> {
-    /// No valid token: the request waits for the shared refresh. The inner service was
-    /// readied by `poll_ready`, so it goes with the request into the future and a clone stays.
-    #[cold]
-    #[inline(never)]
-    fn wait_for_token<ReqBody>(
-        &mut self,
-        request: Request<ReqBody>,
-        wait: TokenWait,
-    ) -> ResponseFuture<S, ReqBody>
-    where
-        S: Service<Request<ReqBody>>,
-    {
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture {
-            state: State::Waiting {
-                // Boxed (waiting allocates anyway) to keep the future small.
-                waiting: Box::new(Waiting {
-                    wait,
-                    inner: Some((ready, request)),
-                    cache: self.invalidate_on_401.then(|| self.cache.clone()),
-                }),
-            },
+/// Sends `request` with the token `lookup` found in `cache`, or waits for one. Shared by
+/// [`OAuth2`] and the router, once each has picked its cache.
+#[inline]
+pub(crate) fn authorize<S, ReqBody>(
+    inner: &mut S,
+    cache: &TokenCache,
+    lookup: Lookup,
+    mut request: Request<ReqBody>,
+    invalidate_on_401: bool,
+) -> ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>> + Clone,
+{
+    match lookup {
+        // Hot path: a valid token. Insert its prebuilt header and call through.
+        Lookup::Ready(header, generation) => {
+            request.headers_mut().insert(AUTHORIZATION, header);
+            let sent = if invalidate_on_401 {
+                Some((cache.clone(), generation))
+            } else {
+                None
+            };
+            ResponseFuture::called(inner.call(request), sent)
         }
+        Lookup::Wait(wait) => wait_for_token(inner, cache, request, wait, invalidate_on_401),
+    }
+}
+
+/// A request for none of the resources the token is for: sent without it, or failed.
+#[cold]
+#[inline(never)]
+pub(crate) fn other_resource<S, ReqBody>(
+    inner: &mut S,
+    binding: &Binding,
+    request: Request<ReqBody>,
+) -> ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    match binding.others {
+        OtherResources::Fail => {
+            let origin = resource::origin_of(request.uri());
+            tracing::warn!(%origin, "a request for another resource was refused: the token is not for it");
+            ResponseFuture {
+                state: State::Failed {
+                    error: Some(Error::NotForThisResource { origin }),
+                },
+            }
+        }
+        _ => ResponseFuture::called(inner.call(request), None),
+    }
+}
+
+/// No valid token: the request waits for the shared refresh. The inner service was readied by
+/// `poll_ready`, so it goes with the request into the future and a clone stays.
+#[cold]
+#[inline(never)]
+fn wait_for_token<S, ReqBody>(
+    inner: &mut S,
+    cache: &TokenCache,
+    request: Request<ReqBody>,
+    wait: TokenWait,
+    invalidate_on_401: bool,
+) -> ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>> + Clone,
+{
+    let clone = inner.clone();
+    let ready = std::mem::replace(inner, clone);
+    ResponseFuture {
+        state: State::Waiting {
+            // Boxed (waiting allocates anyway) to keep the future small.
+            waiting: Box::new(Waiting {
+                wait,
+                inner: Some((ready, request)),
+                cache: invalidate_on_401.then(|| cache.clone()),
+            }),
+        },
     }
 }
 
@@ -458,6 +599,10 @@ pin_project! {
         Waiting {
             waiting: Box<Waiting<S, ReqBody>>,
         },
+        // Refused before it was sent.
+        Failed {
+            error: Option<Error>,
+        },
     }
 }
 
@@ -473,7 +618,7 @@ where
     S: Service<Request<ReqBody>>,
 {
     #[inline]
-    fn called(future: S::Future, sent: Option<(TokenCache, u64)>) -> Self {
+    pub(crate) fn called(future: S::Future, sent: Option<(TokenCache, u64)>) -> Self {
         ResponseFuture {
             state: State::Called { future, sent },
         }
@@ -504,6 +649,12 @@ where
                         }
                     }
                     return Poll::Ready(Ok(response));
+                }
+                StateProj::Failed { error } => {
+                    let error = error.take().unwrap_or_else(|| {
+                        Error::Config("ResponseFuture polled after completion".to_owned())
+                    });
+                    return Poll::Ready(Err(error.into()));
                 }
                 StateProj::Waiting { waiting } => {
                     // On error the inner service is never called.

@@ -40,6 +40,8 @@
 //! | [`layer`] | [`OAuth2Layer`]: the tower middleware that puts the token on each request | RFC 6750 §2.1 |
 //! | [`cache`] | [`TokenCache`]: the shared token, refresh-ahead, single-flight, backoff | |
 //! | [`retry`] | [`OAuth2Layer::with_retry`]: retries that get a new token after a `401 invalid_token` or wait out a transient token error; [`Replayable`] bodies | RFC 6750 §3.1 |
+//! | [`resource`] | [`Resource`]: the origins or URL prefixes a token is for, and what happens to requests for others | RFC 9700 §2.3, §4.10 |
+//! | [`router`] | [`OAuth2RouterLayer`]: one layer, several resources, a token (and cache) for each | RFC 8707 |
 //! | [`www_authenticate`] | The `WWW-Authenticate` challenge parser the retry relies on | RFC 9110 §11.6.1 |
 //! | [`source`] | [`TokenSource`], and [`source_fn`] for tokens from anywhere | |
 //! | [`client_credentials`] | [`ClientCredentials`]: the client acting on its own behalf | RFC 6749 §4.4 |
@@ -89,7 +91,9 @@ pub mod persist;
 pub mod refresh_token;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+pub mod resource;
 pub mod retry;
+pub mod router;
 pub mod secret;
 pub mod source;
 pub mod terminal;
@@ -109,7 +113,9 @@ pub use http_client::{HyperClientBuilder, TlsRoots};
 pub use layer::{OAuth2, OAuth2Layer, ResponseFuture};
 pub use persist::{StoredToken, StoredTokenError};
 pub use refresh_token::RefreshToken;
+pub use resource::{OtherResources, Resource};
 pub use retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
+pub use router::{OAuth2Router, OAuth2RouterLayer};
 pub use secret::Secret;
 pub use source::{source_fn, FnSource, TokenFuture, TokenSource};
 pub use terminal::TerminalPrompt;

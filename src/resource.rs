@@ -1,0 +1,315 @@
+//! Which resource servers a token is for (RFC 9700 §2.3 and §4.10: a client sends an access
+//! token only to the resource servers it is meant for).
+//!
+//! A [`Resource`] is an origin (scheme, host and port: `https://api.example.com`) or a URL
+//! prefix within one (`https://api.example.com/v1/`). An [`OAuth2Layer`](crate::OAuth2Layer)
+//! bound to resources with [`for_resources`](crate::OAuth2Layer::for_resources) puts its token
+//! only on requests to them; [`OAuth2RouterLayer`](crate::OAuth2RouterLayer) puts a different
+//! token on each. What happens to a request for anything else is [`OtherResources`]'s choice.
+//!
+//! ```
+//! use tower_oauth2::Resource;
+//!
+//! let api = Resource::parse("https://api.example.com/v1/")?;
+//! let uri = |s: &str| s.parse::<http::Uri>().unwrap();
+//! assert!(api.matches(&uri("https://API.example.com:443/v1/orders")));
+//! assert!(!api.matches(&uri("https://api.example.com/v10/orders"))); // not a segment of /v1/
+//! assert!(!api.matches(&uri("http://api.example.com/v1/orders"))); // another scheme
+//! assert!(!api.matches(&uri("https://evil.example/v1/orders")));
+//! # Ok::<(), tower_oauth2::Error>(())
+//! ```
+//!
+//! A redirect follower stacked *above* the layer (tower-http's `FollowRedirect`, say) sends
+//! each hop through the layer again; with the layer bound, a hop to another origin goes out
+//! without the token.
+
+use std::fmt;
+use std::str::FromStr;
+
+use http::Uri;
+
+use crate::error::Error;
+
+/// An origin, or a URL prefix within one, that a token is for.
+///
+/// Parsed from an absolute `http` or `https` URL: its scheme, host (compared without regard
+/// to case, and without a trailing dot) and port (the scheme's default when absent) make the
+/// origin; a path other than `/` makes a prefix, matched at whole segments (`/v1` and `/v1/`
+/// both match `/v1` and `/v1/orders`, never `/v10`). Queries, fragments and credentials are
+/// refused.
+///
+/// ```
+/// use tower_oauth2::Resource;
+///
+/// let orders: Resource = "https://orders.example.com".parse()?;
+/// assert_eq!(orders.to_string(), "https://orders.example.com");
+/// assert!(orders.matches(&"https://orders.example.com/anything".parse().unwrap()));
+/// assert!(Resource::parse("https://user:pw@orders.example.com").is_err());
+/// # Ok::<(), tower_oauth2::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Resource {
+    https: bool,
+    /// Lower case, no trailing dot; IPv6 addresses keep their brackets, as `Uri::host` gives.
+    host: Box<str>,
+    port: u16,
+    /// Without a trailing `/`; empty for a whole origin.
+    path: Box<str>,
+}
+
+impl Resource {
+    /// Parses an absolute `http` or `https` URL into a resource.
+    ///
+    /// ```
+    /// use tower_oauth2::Resource;
+    ///
+    /// assert!(Resource::parse("https://api.example.com:8443/v2").is_ok());
+    /// assert!(Resource::parse("ftp://api.example.com").is_err());
+    /// assert!(Resource::parse("/relative").is_err());
+    /// ```
+    pub fn parse(url: &str) -> Result<Resource, Error> {
+        let invalid = |why: &str| Error::Config(format!("invalid resource URL: {why}"));
+        let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+        let https = match uri.scheme_str() {
+            Some(scheme) if scheme.eq_ignore_ascii_case("https") => true,
+            Some(scheme) if scheme.eq_ignore_ascii_case("http") => false,
+            _ => return Err(invalid("not an absolute http or https URL")),
+        };
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(invalid("credentials in a resource URL"));
+        }
+        if uri.query().is_some() || url.contains('#') {
+            return Err(invalid("a query or a fragment in a resource URL"));
+        }
+        let host = normalized_host(authority.host());
+        if host.is_empty() {
+            return Err(invalid("no host"));
+        }
+        Ok(Resource {
+            https,
+            host: host.into(),
+            port: authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
+            path: uri.path().trim_end_matches('/').into(),
+        })
+    }
+
+    /// Whether a request to `uri` is for this resource. A relative URI (no scheme or host)
+    /// never is.
+    ///
+    /// ```
+    /// use tower_oauth2::Resource;
+    ///
+    /// let api = Resource::parse("http://127.0.0.1:8080")?;
+    /// assert!(api.matches(&"http://127.0.0.1:8080/x".parse().unwrap()));
+    /// assert!(!api.matches(&"http://127.0.0.1:8081/x".parse().unwrap()));
+    /// assert!(!api.matches(&"/x".parse().unwrap()));
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    #[inline]
+    pub fn matches(&self, uri: &Uri) -> bool {
+        let https = match uri.scheme() {
+            Some(scheme) if *scheme == http::uri::Scheme::HTTPS => true,
+            Some(scheme) if *scheme == http::uri::Scheme::HTTP => false,
+            _ => return false,
+        };
+        let Some(authority) = uri.authority() else {
+            return false;
+        };
+        https == self.https
+            && authority.port_u16().unwrap_or(if https { 443 } else { 80 }) == self.port
+            && host_eq(authority.host(), &self.host)
+            && path_within(uri.path(), &self.path)
+    }
+}
+
+/// A host as it is compared: lower case, without a trailing dot.
+fn normalized_host(host: &str) -> String {
+    host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
+}
+
+/// Whether `host` (from a request) names `normalized` (from a [`Resource`]).
+#[inline]
+fn host_eq(host: &str, normalized: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.eq_ignore_ascii_case(normalized)
+}
+
+/// Whether `path` is `prefix` or below it, at a segment boundary.
+#[inline]
+fn path_within(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+impl FromStr for Resource {
+    type Err = Error;
+
+    fn from_str(url: &str) -> Result<Resource, Error> {
+        Resource::parse(url)
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}", self.host)?;
+        if self.port != if self.https { 443 } else { 80 } {
+            write!(f, ":{}", self.port)?;
+        }
+        f.write_str(&self.path)
+    }
+}
+
+impl fmt::Debug for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Resource({self})")
+    }
+}
+
+/// What a bound layer does with a request for none of its resources.
+///
+/// The default is [`SendWithoutToken`](Self::SendWithoutToken): the request goes out as it
+/// is, so a client that also calls other services, or follows a redirect to another origin
+/// (an API that redirects a download to a storage service's pre-signed URL, say), keeps
+/// working, and the token never leaves for a server it is not meant for.
+/// [`Fail`](Self::Fail) makes such a request an error instead, to catch a client sent to the
+/// wrong place.
+///
+/// ```
+/// use tower_oauth2::{source_fn, OAuth2Layer, OtherResources, Token};
+///
+/// let layer = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("t")) }))
+///     .for_resources(["https://api.example.com"])?
+///     .other_resources(OtherResources::Fail);
+/// # let _ = layer;
+/// # Ok::<(), tower_oauth2::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtherResources {
+    /// Send the request without a token (the default).
+    #[default]
+    SendWithoutToken,
+    /// Fail the request with [`Error::NotForThisResource`] without sending it.
+    Fail,
+}
+
+/// A set of resources; the empty set means "any", for a layer that was not bound.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Binding {
+    resources: Option<std::sync::Arc<[Resource]>>,
+    pub(crate) others: OtherResources,
+}
+
+impl Binding {
+    pub(crate) fn with(&self, resources: Vec<Resource>) -> Binding {
+        let mut all: Vec<Resource> = self
+            .resources
+            .as_deref()
+            .map(<[Resource]>::to_vec)
+            .unwrap_or_default();
+        all.extend(resources);
+        Binding {
+            resources: Some(all.into()),
+            others: self.others,
+        }
+    }
+
+    /// Whether a request to `uri` may carry the token.
+    #[inline]
+    pub(crate) fn allows(&self, uri: &Uri) -> bool {
+        match &self.resources {
+            None => true,
+            Some(resources) => resources.iter().any(|resource| resource.matches(uri)),
+        }
+    }
+
+    pub(crate) fn resources(&self) -> Option<&[Resource]> {
+        self.resources.as_deref()
+    }
+}
+
+/// The origin of `uri`, for an error message: scheme, host and port, never the path or query
+/// (which may hold secrets).
+pub(crate) fn origin_of(uri: &Uri) -> String {
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => {
+            let host = authority.host();
+            match authority.port_u16() {
+                Some(port) => format!("{scheme}://{host}:{port}"),
+                None => format!("{scheme}://{host}"),
+            }
+        }
+        _ => "a relative URI".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn origins_match_by_scheme_host_and_port() {
+        let r = Resource::parse("https://Api.Example.com.").unwrap();
+        assert_eq!(r.to_string(), "https://api.example.com");
+        assert!(r.matches(&uri("https://api.example.com")));
+        assert!(r.matches(&uri("https://api.example.com.:443/a?b=c")));
+        assert!(!r.matches(&uri("https://api.example.com:444/")));
+        assert!(!r.matches(&uri("https://api.example.com.evil/")));
+        assert!(!r.matches(&uri("https://xapi.example.com/")));
+        let v6 = Resource::parse("http://[::1]:8080/").unwrap();
+        assert!(v6.matches(&uri("http://[::1]:8080/x")));
+        assert!(!v6.matches(&uri("http://[::2]:8080/x")));
+    }
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        let r = Resource::parse("https://a.example/v1").unwrap();
+        for ok in [
+            "https://a.example/v1",
+            "https://a.example/v1/",
+            "https://a.example/v1/x?y",
+        ] {
+            assert!(r.matches(&uri(ok)), "{ok}");
+        }
+        for no in [
+            "https://a.example/v10",
+            "https://a.example/",
+            "https://a.example/x/v1",
+        ] {
+            assert!(!r.matches(&uri(no)), "{no}");
+        }
+        assert_eq!(Resource::parse("https://a.example/v1/").unwrap(), r);
+    }
+
+    #[test]
+    fn bad_resource_urls_are_refused() {
+        for bad in [
+            "",
+            "api.example.com",
+            "/v1",
+            "ftp://a.example",
+            "https://u:p@a.example",
+            "https://a.example/?q=1",
+            "https://a.example/#f",
+        ] {
+            assert!(Resource::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_in_errors_carry_no_path() {
+        assert_eq!(
+            origin_of(&uri("https://a.example:8443/secret?token=x")),
+            "https://a.example:8443"
+        );
+        assert_eq!(origin_of(&uri("/x")), "a relative URI");
+    }
+}
