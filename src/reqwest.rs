@@ -95,6 +95,7 @@ use reqwest_middleware::{Middleware, Next};
 use crate::cache::TokenCache;
 use crate::error::Error;
 use crate::layer::is_invalid_token;
+use crate::resource::{origin_of_url, Binding, OtherResources, Resource};
 
 /// The token error inside an error of a reqwest-middleware client, if it is one: the
 /// [`Error`] [`OAuth2Middleware`] failed with, found through the wrapping of reqwest-middleware
@@ -279,6 +280,7 @@ impl<S: reqwest_retry::RetryableStrategy> reqwest_retry::RetryableStrategy for R
 pub struct OAuth2Middleware {
     cache: TokenCache,
     retry_on_401: bool,
+    binding: Binding,
 }
 
 impl OAuth2Middleware {
@@ -327,6 +329,7 @@ impl OAuth2Middleware {
         OAuth2Middleware {
             cache,
             retry_on_401: false,
+            binding: Binding::default(),
         }
     }
 
@@ -383,6 +386,54 @@ impl OAuth2Middleware {
         self
     }
 
+    /// Binds the token to the resources it is for, as
+    /// [`OAuth2Layer::for_resources`](crate::OAuth2Layer::for_resources) does: only requests to
+    /// them get the token; others go without it or fail, as
+    /// [`other_resources`](Self::other_resources) says. (reqwest itself drops `Authorization`
+    /// when it follows a redirect to another origin.)
+    ///
+    /// ```
+    /// use tower_oauth2::reqwest::OAuth2Middleware;
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// let cache = TokenCache::new(source_fn(|| async { Ok(Token::bearer("t")) }));
+    /// let middleware = OAuth2Middleware::new(cache).for_resources(["https://api.example.com"])?;
+    /// # let _ = middleware;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn for_resources<I>(mut self, resources: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let parsed = resources
+            .into_iter()
+            .map(|url| Resource::parse(url.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.binding = self.binding.with(parsed);
+        Ok(self)
+    }
+
+    /// What a bound middleware does with a request for none of its resources: send it without
+    /// the token (the default) or fail it with [`Error::NotForThisResource`] (see
+    /// [`OtherResources`]).
+    ///
+    /// ```
+    /// use tower_oauth2::reqwest::OAuth2Middleware;
+    /// use tower_oauth2::{source_fn, OtherResources, Token, TokenCache};
+    ///
+    /// let cache = TokenCache::new(source_fn(|| async { Ok(Token::bearer("t")) }));
+    /// let middleware = OAuth2Middleware::new(cache)
+    ///     .for_resources(["https://api.example.com"])?
+    ///     .other_resources(OtherResources::Fail);
+    /// # let _ = middleware;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn other_resources(mut self, others: OtherResources) -> Self {
+        self.binding.others = others;
+        self
+    }
+
     /// The cache, to prefetch, read, refresh or invalidate the token.
     ///
     /// ```
@@ -409,6 +460,16 @@ impl Middleware for OAuth2Middleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
         if request.headers().contains_key(AUTHORIZATION) {
+            return next.run(request, extensions).await;
+        }
+        if !self.binding.allows_url(request.url()) {
+            if self.binding.others == OtherResources::Fail {
+                let origin = origin_of_url(request.url());
+                tracing::warn!(%origin, "a request for another resource was refused: the token is not for it");
+                return Err(reqwest_middleware::Error::middleware(Error::NotForThisResource {
+                    origin,
+                }));
+            }
             return next.run(request, extensions).await;
         }
         let (header, generation) = self

@@ -116,10 +116,38 @@ impl Resource {
         let Some(authority) = uri.authority() else {
             return false;
         };
+        self.matches_parts(https, authority.host(), authority.port_u16(), uri.path())
+    }
+
+    /// Whether a request to `url` is for this resource (for clients that speak
+    /// [`url::Url`], such as reqwest).
+    ///
+    /// ```
+    /// use tower_oauth2::Resource;
+    ///
+    /// let api = Resource::parse("https://api.example.com/v1")?;
+    /// assert!(api.matches_url(&url::Url::parse("https://api.example.com/v1/x").unwrap()));
+    /// assert!(!api.matches_url(&url::Url::parse("https://api.example.com/v2").unwrap()));
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn matches_url(&self, url: &url::Url) -> bool {
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return false,
+        };
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        self.matches_parts(https, host, url.port(), url.path())
+    }
+
+    #[inline]
+    fn matches_parts(&self, https: bool, host: &str, port: Option<u16>, path: &str) -> bool {
         https == self.https
-            && authority.port_u16().unwrap_or(if https { 443 } else { 80 }) == self.port
-            && host_eq(authority.host(), &self.host)
-            && path_within(uri.path(), &self.path)
+            && port.unwrap_or(if https { 443 } else { 80 }) == self.port
+            && host_eq(host, &self.host)
+            && path_within(path, &self.path)
     }
 }
 
@@ -227,9 +255,24 @@ impl Binding {
         }
     }
 
+    /// The same for a [`url::Url`].
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    pub(crate) fn allows_url(&self, url: &url::Url) -> bool {
+        match &self.resources {
+            None => true,
+            Some(resources) => resources.iter().any(|resource| resource.matches_url(url)),
+        }
+    }
+
     pub(crate) fn resources(&self) -> Option<&[Resource]> {
         self.resources.as_deref()
     }
+}
+
+/// The origin of `url`, for an error message: scheme, host and port only.
+#[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+pub(crate) fn origin_of_url(url: &url::Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 /// The origin of `uri`, for an error message: scheme, host and port, never the path or query

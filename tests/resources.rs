@@ -302,3 +302,51 @@ async fn a_router_carries_each_resource_its_own_token() {
         "{asked:?}"
     );
 }
+
+/// The reqwest middleware bound to one origin: the other origin never sees the token, and with
+/// `OtherResources::Fail` the request fails with the typed error, unsent.
+#[cfg(feature = "reqwest")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_reqwest_middleware_sends_its_token_to_its_origin_only() {
+    use tower_oauth2::reqwest::{token_error, OAuth2Middleware};
+    let api = AuthServer::start().await;
+    let other = AuthServer::start().await;
+    let cache = cache(&api, None);
+    let client = |middleware: OAuth2Middleware| {
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(middleware)
+            .build()
+    };
+    let bound = client(
+        OAuth2Middleware::new(cache.clone())
+            .for_resources([origin(&api)])
+            .unwrap(),
+    );
+    assert_eq!(
+        bound.get(api.resource_url()).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        bound.get(other.resource_url()).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(api.resource_tokens(), vec![Some(token_of(&cache))]);
+    assert_eq!(other.resource_tokens(), vec![None]);
+
+    let strict = client(
+        OAuth2Middleware::new(cache.clone())
+            .for_resources([origin(&api)])
+            .unwrap()
+            .other_resources(OtherResources::Fail),
+    );
+    let err = strict
+        .get(other.resource_url())
+        .send()
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(token_error(&err), Some(Error::NotForThisResource { .. })),
+        "{err:?}"
+    );
+    assert_eq!(other.resource_requests(), 1, "never sent");
+}
