@@ -154,14 +154,89 @@ struct Route {
 /// The routes, shared by every service the layer makes.
 struct Table {
     routes: Box<[Route]>,
+    /// Resource routes by canonical origin (scheme, `host` or `host:port`), sorted for a
+    /// binary search; each with its route indices in order.
+    by_origin: Box<[((bool, Box<str>), Box<[usize]>)]>,
+    /// The indices of the predicate routes, in order.
+    predicates: Box<[usize]>,
     others: Binding,
     invalidate_on_401: bool,
 }
 
 impl Table {
+    fn new(routes: &[Route], others: Binding, invalidate_on_401: bool) -> Table {
+        let mut by_origin: Vec<((bool, Box<str>), Vec<usize>)> = Vec::new();
+        let mut predicates = Vec::new();
+        for (index, route) in routes.iter().enumerate() {
+            match &route.matcher {
+                Matcher::Resource(resource) => {
+                    for (https, key) in resource.origin_keys() {
+                        match by_origin
+                            .iter_mut()
+                            .find(|((h, k), _)| *h == https && **k == *key)
+                        {
+                            Some((_, indices)) => indices.push(index),
+                            None => by_origin.push(((https, key.into()), vec![index])),
+                        }
+                    }
+                }
+                Matcher::Predicate(_) => predicates.push(index),
+            }
+        }
+        by_origin.sort_by(|(a, _), (b, _)| a.cmp(b));
+        Table {
+            routes: routes.into(),
+            by_origin: by_origin
+                .into_iter()
+                .map(|(key, indices)| (key, indices.into_boxed_slice()))
+                .collect(),
+            predicates: predicates.into_boxed_slice(),
+            others,
+            invalidate_on_401,
+        }
+    }
+
     /// The cache of the first route that takes `request`.
+    ///
+    /// A request whose authority is spelled canonically (nearly all) costs a binary search of
+    /// the origins and the path check of that origin's routes; predicate routes added before
+    /// the match are asked first, in order. Any other spelling tries every route in turn.
     #[inline]
     fn route<B>(&self, request: &Request<B>) -> Option<&TokenCache> {
+        let uri = request.uri();
+        let Some((https, raw)) = crate::resource::canonical_origin(uri) else {
+            return self.route_slowly(request);
+        };
+        let candidates: &[usize] = match self
+            .by_origin
+            .binary_search_by(|((h, k), _)| (*h, &**k).cmp(&(https, raw)))
+        {
+            Ok(found) => &self.by_origin[found].1,
+            Err(_) => &[],
+        };
+        let mut best = candidates
+            .iter()
+            .copied()
+            .find(|&index| match &self.routes[index].matcher {
+                Matcher::Resource(resource) => resource.path_matches(uri),
+                Matcher::Predicate(_) => false,
+            });
+        for &index in self.predicates.iter() {
+            if best.is_some_and(|best| index > best) {
+                break;
+            }
+            if let Matcher::Predicate(predicate) = &self.routes[index].matcher {
+                if predicate(&RouteRequest::of(request)) {
+                    best = Some(index);
+                    break;
+                }
+            }
+        }
+        best.map(|index| &self.routes[index].cache)
+    }
+
+    #[cold]
+    fn route_slowly<B>(&self, request: &Request<B>) -> Option<&TokenCache> {
         self.routes
             .iter()
             .find(|route| match &route.matcher {
@@ -338,11 +413,11 @@ impl<S> Layer<S> for OAuth2RouterLayer {
     fn layer(&self, inner: S) -> OAuth2Router<S> {
         OAuth2Router {
             inner,
-            table: Arc::new(Table {
-                routes: self.routes.clone().into_boxed_slice(),
-                others: self.others.clone(),
-                invalidate_on_401: self.invalidate_on_401,
-            }),
+            table: Arc::new(Table::new(
+                &self.routes,
+                self.others.clone(),
+                self.invalidate_on_401,
+            )),
         }
     }
 }
@@ -414,5 +489,89 @@ where
             }
             None => other_resource(&mut self.inner, &table.others, request),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{source_fn, Token};
+    use tower::ServiceExt;
+
+    fn cache(name: &'static str) -> TokenCache {
+        TokenCache::new(source_fn(move || async move { Ok(Token::bearer(name)) }))
+    }
+
+    async fn token_for(router: &OAuth2RouterLayer, url: &str, header: bool) -> String {
+        let service = router.layer(tower::service_fn(|request: Request<()>| async move {
+            let auth = request
+                .headers()
+                .get(AUTHORIZATION)
+                .map(|v| v.to_str().unwrap().to_owned());
+            Ok::<_, std::convert::Infallible>(Response::new(auth.unwrap_or_default()))
+        }));
+        let mut request = Request::get(url).body(()).unwrap();
+        if header {
+            request
+                .headers_mut()
+                .insert("x-route", http::HeaderValue::from_static("yes"));
+        }
+        service.oneshot(request).await.unwrap().into_body()
+    }
+
+    /// The first route that takes a request wins, whether the index or a predicate finds it,
+    /// and odd spellings of an origin find the same route.
+    #[tokio::test]
+    async fn routes_keep_their_order_and_every_spelling_finds_its_route() {
+        let router = OAuth2RouterLayer::new()
+            .route("https://a.example/v1/", cache("a-v1"))
+            .unwrap()
+            .route_fn(
+                |request| request.headers().contains_key("x-route"),
+                cache("header"),
+            )
+            .route("https://a.example", cache("a"))
+            .unwrap()
+            .route("http://127.0.0.1:8080", cache("local"))
+            .unwrap();
+        assert_eq!(
+            token_for(&router, "https://a.example/v1/x", false).await,
+            "Bearer a-v1"
+        );
+        assert_eq!(
+            token_for(&router, "https://a.example/v1/x", true).await,
+            "Bearer a-v1"
+        );
+        assert_eq!(
+            token_for(&router, "https://a.example/v2", true).await,
+            "Bearer header"
+        );
+        assert_eq!(
+            token_for(&router, "https://a.example/v2", false).await,
+            "Bearer a"
+        );
+        assert_eq!(
+            token_for(&router, "https://A.Example:443/v10", false).await,
+            "Bearer a"
+        );
+        assert_eq!(
+            token_for(&router, "https://a.example.:443/v1", false).await,
+            "Bearer a-v1"
+        );
+        assert_eq!(
+            token_for(&router, "https://a.example:443/v1", false).await,
+            "Bearer a-v1"
+        );
+        assert_eq!(
+            token_for(&router, "http://127.0.0.1:8080/", false).await,
+            "Bearer local"
+        );
+        assert_eq!(token_for(&router, "http://127.0.0.1/", false).await, "");
+        assert_eq!(token_for(&router, "http://a.example/", false).await, "");
+        assert_eq!(
+            token_for(&router, "https://a.example@evil.example/", false).await,
+            ""
+        );
+        assert_eq!(token_for(&router, "/relative", true).await, "Bearer header");
     }
 }
