@@ -323,16 +323,13 @@ impl TokenEndpoint {
         also: &[&str],
     ) -> Result<ReadResponse, Error> {
         let credentials = self.inner.auth.credentials();
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter().copied())
-            .extend_pairs(credentials.form.iter().map(|(k, v)| (*k, v.as_str())))
-            .finish();
+        let body = form_body(params.iter().chain(&credentials.form));
 
         let mut request = http::Request::post(url.as_str())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(ACCEPT, "application/json")
             .header(USER_AGENT, concat!("tower-oauth2/", env!("CARGO_PKG_VERSION")))
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|e| Error::Config(format!("cannot build a request to {url}: {e}")))?;
         let mut redactions = Redactions::default();
         if let Some(secret) = self.inner.auth.secret() {
@@ -510,6 +507,26 @@ impl fmt::Debug for TokenEndpointBuilder {
             .field("allow_insecure_http", &self.allow_insecure_http)
             .finish_non_exhaustive()
     }
+}
+
+/// A form body (`application/x-www-form-urlencoded`) that is wiped from memory when the HTTP
+/// client drops it: it carries secrets (`client_secret`, `refresh_token`, `device_code`, ...).
+///
+/// The buffer is sized once for the longest possible encoding, so that it never reallocates
+/// (a reallocation would free a partial copy unwiped), and becomes a [`Bytes`] that owns it:
+/// the HTTP client can hold and clone it as long as it needs, and the last reference dropped
+/// wipes it. Copies the HTTP stack makes (hyper's write buffer, TLS records) are out of reach.
+fn form_body<'a>(pairs: impl Iterator<Item = &'a (&'a str, &'a str)> + Clone) -> Bytes {
+    // Form-urlencoding at most triples a byte, plus `=` and `&` per pair.
+    let bound = pairs
+        .clone()
+        .map(|(k, v)| 3 * (k.len() + v.len()) + 2)
+        .sum::<usize>();
+    let body = url::form_urlencoded::Serializer::new(String::with_capacity(bound))
+        .extend_pairs(pairs.map(|(k, v)| (*k, *v)))
+        .finish();
+    debug_assert!(body.len() <= bound);
+    Bytes::from_owner(zeroize::Zeroizing::new(body.into_bytes()))
 }
 
 #[cfg(feature = "hyper-client")]
@@ -823,4 +840,29 @@ pub(crate) use param_setters;
 /// The grant's own fields followed by the source's extra parameters.
 pub(crate) fn with_params<'a>(grant: &[(&'a str, &'a str)], params: &'a Params) -> Vec<(&'a str, &'a str)> {
     grant.iter().copied().chain(params.iter()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_bodies_are_encoded_within_the_buffer_sized_for_them() {
+        // The worst cases of form-urlencoding: every byte percent-encoded (multibyte UTF-8,
+        // reserved characters), spaces, and empty values.
+        let worst = "é€😀&=+%/ \u{1}";
+        let pairs = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", worst),
+            ("client_secret", ""),
+            (worst, worst),
+        ];
+        let body = form_body(pairs.iter());
+        let expected = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        // `form_body` debug-asserts that the encoding fitted the buffer (no reallocation).
+        assert_eq!(&body[..], expected.as_bytes());
+        assert!(form_body([].iter()).is_empty());
+    }
 }
