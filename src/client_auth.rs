@@ -17,12 +17,11 @@
 //! ```
 
 use base64::Engine as _;
-use bytes::Bytes;
 use http::HeaderValue;
 use url::form_urlencoded;
 use zeroize::Zeroizing;
 
-use crate::secret::Secret;
+use crate::secret::{wiped_header_value, Secret};
 
 /// How the client authenticates to the authorization server, with its credentials.
 ///
@@ -172,9 +171,9 @@ impl ClientAuth {
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1), marked sensitive.
 ///
 /// Every intermediate buffer is sized once (no reallocation leaves a stale copy) and wiped on
-/// drop; the header value's own bytes are a [`Bytes`] that owns a wiped buffer, so they are
-/// wiped when the last copy of the `HeaderValue` is dropped (not the copy hyper encodes into its
-/// write buffer).
+/// drop; the header value owns its buffer ([`wiped_header_value`]), so its bytes are wiped when
+/// the last copy of the `HeaderValue` is dropped (not the copy hyper encodes into its write
+/// buffer).
 fn basic_authorization(client_id: &str, secret: &Secret) -> HeaderValue {
     let encode = |s: &str| {
         // Percent-encoding at most triples the length.
@@ -196,10 +195,7 @@ fn basic_authorization(client_id: &str, secret: &Secret) -> HeaderValue {
         .unwrap_or(0);
     value.truncate(PREFIX.len() + written);
     // Base64 output is always a valid header value.
-    let mut header = HeaderValue::from_maybe_shared(Bytes::from_owner(value))
-        .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
-    header.set_sensitive(true);
-    header
+    wiped_header_value(value).unwrap_or_else(|_| HeaderValue::from_static("Basic"))
 }
 
 #[cfg(test)]

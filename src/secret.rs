@@ -133,6 +133,19 @@ impl From<&str> for Secret {
     }
 }
 
+/// A header value made of `bytes` (a credential: `Basic …`, `Bearer …`), marked sensitive, that
+/// owns its buffer: the bytes are wiped when the last clone of the value is dropped. Cloning it
+/// stays a reference-count increment. Build `bytes` with the capacity it needs, so that it never
+/// reallocated. Copies the HTTP stack makes when it encodes the header are out of reach.
+pub(crate) fn wiped_header_value(
+    bytes: Zeroizing<Vec<u8>>,
+) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
+    // A `Bytes` is taken as it is, not copied.
+    let mut value = http::HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(bytes))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// The secrets a request carried (client secret, refresh token, device code, ...), to be cut out
 /// of whatever the server sends back: a server that echoes the request in its
 /// `error_description` must not put them in error messages and logs.
@@ -261,6 +274,21 @@ mod tests {
         assert_eq!(wiped.load(Ordering::SeqCst), 0, "a clone still uses the bytes");
         drop(second);
         assert_eq!(wiped.load(Ordering::SeqCst), 1, "the last drop wipes, once");
+    }
+
+    #[test]
+    fn a_wiped_header_value_uses_its_buffer_as_it_is() {
+        let bytes = Zeroizing::new(b"Bearer abc".to_vec());
+        let at = bytes.as_ptr();
+        let value = wiped_header_value(bytes).unwrap();
+        assert!(value.is_sensitive());
+        assert_eq!(value.as_bytes(), b"Bearer abc");
+        assert!(std::ptr::eq(value.as_bytes().as_ptr(), at), "not copied");
+        assert!(
+            std::ptr::eq(value.clone().as_bytes().as_ptr(), at),
+            "clones share it"
+        );
+        assert!(wiped_header_value(Zeroizing::new(b"Bearer \n".to_vec())).is_err());
     }
 
     #[test]
