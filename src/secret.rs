@@ -24,8 +24,9 @@
 //!   when the HTTP client drops the last reference to it, after the request was written;
 //! - the `Authorization: Basic` value of `client_secret_basic` (the `id:secret` pair, its
 //!   base64, and the header value itself, whose bytes are owned the same way);
-//! - the JSON text [`StoredToken::to_json`](crate::StoredToken::to_json) builds, except the
-//!   returned `String`, which is the caller's to keep or wipe.
+//! - [`StoredToken::to_json`](crate::StoredToken::to_json) writes the secrets straight into
+//!   the `String` it returns, sized once so that no partial copy is left behind; that `String`
+//!   is the caller's to keep or wipe (`zeroize::Zeroizing::new(json)`).
 //!
 //! What is **not** wiped, because the crate never owns it or cannot reach it:
 //!
