@@ -19,12 +19,15 @@
 use base64::Engine as _;
 use http::HeaderValue;
 use url::form_urlencoded;
+use zeroize::Zeroizing;
 
-use crate::secret::Secret;
+use crate::secret::{wiped_header_value, Secret};
 
 /// How the client authenticates to the authorization server, with its credentials.
 ///
-/// `Debug` shows the client id and the method, never the secret.
+/// `Debug` shows the client id and the method, never the secret. The secret is a
+/// [`Secret`]: wiped from memory when the last clone of this value is dropped (clones share it),
+/// and so is every copy the crate makes of it for a request (see [`crate::secret`]).
 ///
 /// ```
 /// use tower_oauth2::{ClientAuth, TokenEndpoint};
@@ -51,13 +54,13 @@ enum Method {
     None,
 }
 
-/// Where a client's credentials go in one request.
-#[derive(Debug, Default)]
-pub(crate) struct Credentials {
-    /// The `Authorization` header to send, if any.
+/// Where a client's credentials go in one request. No `Debug`: the form holds the secret.
+pub(crate) struct Credentials<'a> {
+    /// The `Authorization` header to send, if any (marked sensitive; its bytes are wiped when
+    /// the last copy of the value is dropped).
     pub(crate) authorization: Option<HeaderValue>,
-    /// Form fields to add to the body.
-    pub(crate) form: Vec<(&'static str, String)>,
+    /// Form fields to add to the body, borrowed from the [`ClientAuth`]: no copy of the secret.
+    pub(crate) form: Vec<(&'static str, &'a str)>,
 }
 
 impl ClientAuth {
@@ -144,32 +147,85 @@ impl ClientAuth {
     }
 
     /// The header and form fields that authenticate one request.
-    pub(crate) fn credentials(&self) -> Credentials {
+    pub(crate) fn credentials(&self) -> Credentials<'_> {
         match &self.method {
-            Method::SecretBasic(secret) => {
-                let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-                let pair = format!("{}:{}", encode(&self.client_id), encode(secret.expose()));
-                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-                // Base64 output is always a valid header value.
-                let mut header = HeaderValue::try_from(format!("Basic {encoded}"))
-                    .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
-                header.set_sensitive(true);
-                Credentials {
-                    authorization: Some(header),
-                    form: Vec::new(),
-                }
-            }
+            Method::SecretBasic(secret) => Credentials {
+                authorization: Some(basic_authorization(&self.client_id, secret)),
+                form: Vec::new(),
+            },
             Method::SecretPost(secret) => Credentials {
                 authorization: None,
                 form: vec![
-                    ("client_id", self.client_id.clone()),
-                    ("client_secret", secret.expose().to_owned()),
+                    ("client_id", self.client_id.as_str()),
+                    ("client_secret", secret.expose()),
                 ],
             },
             Method::None => Credentials {
                 authorization: None,
-                form: vec![("client_id", self.client_id.clone())],
+                form: vec![("client_id", self.client_id.as_str())],
             },
         }
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1), marked sensitive.
+///
+/// Every intermediate buffer is sized once (no reallocation leaves a stale copy) and wiped on
+/// drop; the header value owns its buffer ([`wiped_header_value`]), so its bytes are wiped when
+/// the last copy of the `HeaderValue` is dropped (not the copy hyper encodes into its write
+/// buffer).
+fn basic_authorization(client_id: &str, secret: &Secret) -> HeaderValue {
+    let encode = |s: &str| {
+        // Percent-encoding at most triples the length.
+        let mut out = Zeroizing::new(String::with_capacity(s.len() * 3));
+        out.extend(form_urlencoded::byte_serialize(s.as_bytes()));
+        out
+    };
+    let (id, secret) = (encode(client_id), encode(secret.expose()));
+    let mut pair = Zeroizing::new(Vec::with_capacity(id.len() + 1 + secret.len()));
+    pair.extend_from_slice(id.as_bytes());
+    pair.push(b':');
+    pair.extend_from_slice(secret.as_bytes());
+    const PREFIX: &[u8] = b"Basic ";
+    let encoded_len = base64::encoded_len(pair.len(), true).unwrap_or(0);
+    let mut value = Zeroizing::new(vec![0; PREFIX.len() + encoded_len]);
+    value[..PREFIX.len()].copy_from_slice(PREFIX);
+    let written = base64::engine::general_purpose::STANDARD
+        .encode_slice(&*pair, &mut value[PREFIX.len()..])
+        .unwrap_or(0);
+    value.truncate(PREFIX.len() + written);
+    // Base64 output is always a valid header value.
+    wiped_header_value(value).unwrap_or_else(|_| HeaderValue::from_static("Basic"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_encoded_as_rfc_6749_says() {
+        let auth = ClientAuth::client_secret_basic("my client", "s3cr:et%+ é");
+        let header = auth.credentials().authorization.expect("a header");
+        assert!(header.is_sensitive());
+        let expected = base64::engine::general_purpose::STANDARD.encode("my+client:s3cr%3Aet%25%2B+%C3%A9");
+        assert_eq!(header.to_str().unwrap(), format!("Basic {expected}"));
+        // No overflow, whatever the lengths (the empty secret included).
+        let header = ClientAuth::client_secret_basic("", "")
+            .credentials()
+            .authorization
+            .unwrap();
+        assert_eq!(
+            header.to_str().unwrap(),
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(":"))
+        );
+    }
+
+    #[test]
+    fn the_form_borrows_the_secret_instead_of_copying_it() {
+        let auth = ClientAuth::client_secret_post("my-client", "its-secret");
+        let credentials = auth.credentials();
+        let (_, secret) = credentials.form[1];
+        assert_eq!(secret, "its-secret");
+        assert!(std::ptr::eq(secret, auth.secret().unwrap().expose()));
     }
 }

@@ -88,7 +88,7 @@ use std::pin::Pin;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::endpoint::{param_setters, parse_endpoint_url, with_params, Params, TokenEndpoint};
+use crate::endpoint::{param_setters, with_params, Params, TokenEndpoint};
 use crate::error::{sanitize_server_text, BoxError, Error, ErrorCode};
 use crate::refresh_token::{new_token_hook, redeem, NewTokenHook};
 use crate::secret::Secret;
@@ -711,19 +711,25 @@ impl DeviceCode {
     /// Until [`on_user_code`](Self::on_user_code) is set, the code and URI are logged at INFO
     /// level with `tracing`.
     ///
+    /// The device authorization URL must be `https`, or `http` on a loopback host, like the
+    /// token endpoint's ([`Error::InsecureUrl`] otherwise); an `endpoint` built with
+    /// [`dangerous_allow_insecure_http`](crate::TokenEndpointBuilder::dangerous_allow_insecure_http)
+    /// lends its opt-out to this URL too, since the client's credentials go to both.
+    ///
     /// ```
     /// use tower_oauth2::{ClientAuth, DeviceCode, TokenEndpoint};
     ///
     /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
     /// assert!(DeviceCode::new(endpoint.clone(), "/device/code").is_err()); // must be an absolute URL
+    /// assert!(DeviceCode::new(endpoint.clone(), "http://auth.example.com/device/code").is_err()); // and https
     /// let source = DeviceCode::new(endpoint, "https://auth.example.com/device/code")?.scope("openid");
     /// # let _ = source;
     /// # Ok::<(), tower_oauth2::Error>(())
     /// ```
     pub fn new(endpoint: TokenEndpoint, device_authorization_url: impl AsRef<str>) -> Result<Self, Error> {
         Ok(DeviceCode {
+            device_authorization_url: endpoint.endpoint_url(device_authorization_url.as_ref())?,
             endpoint,
-            device_authorization_url: parse_endpoint_url(device_authorization_url.as_ref())?,
             params: Params::new(),
             on_user_code: Arc::new(|auth: &DeviceAuthorization| -> UserCodeFuture {
                 tracing::info!(

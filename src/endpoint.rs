@@ -23,6 +23,29 @@
 //! println!("expires at {:?}", token.expires_at());
 //! # Ok(()) }
 //! ```
+//!
+//! # TLS required
+//!
+//! Every endpoint URL must be `https` (RFC 6749 §3.2 for the token endpoint, RFC 9700 §2.6
+//! for all of them): the client secret, the grants and the tokens would otherwise cross the
+//! network in clear text. Plain `http` is accepted only on loopback hosts, where nothing
+//! leaves the machine: `127.0.0.0/8`, `[::1]`, `localhost` and `*.localhost` (RFC 6761). Any
+//! other `http` URL is refused with [`Error::InsecureUrl`] when the endpoint is built. A test
+//! rig that cannot use TLS or loopback opts out with
+//! [`TokenEndpointBuilder::dangerous_allow_insecure_http`]; the endpoints a source adds (the
+//! device authorization endpoint of [`DeviceCode`](crate::DeviceCode), say) follow the
+//! same rule and inherit that opt-out from their [`TokenEndpoint`].
+//!
+//! ```
+//! use tower_oauth2::{ClientAuth, Error, TokenEndpoint};
+//!
+//! // Loopback: a local development server or a test.
+//! assert!(TokenEndpoint::new("http://127.0.0.1:8080/token", ClientAuth::none("cli")).is_ok());
+//! assert!(TokenEndpoint::new("http://localhost:8080/token", ClientAuth::none("cli")).is_ok());
+//! // Anywhere else: refused.
+//! let err = TokenEndpoint::new("http://auth.example.com/token", ClientAuth::none("cli")).unwrap_err();
+//! assert!(matches!(err, Error::InsecureUrl { .. }));
+//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -69,8 +92,9 @@ const SECRET_FIELDS: &[&str] = &[
 /// assert_eq!(endpoint.client_auth().client_id(), "my-service");
 /// assert!(!format!("{endpoint:?}").contains("its-secret"));
 ///
-/// // Refused: not http(s), or credentials in the URL.
+/// // Refused: not http(s), plain http off loopback, or credentials in the URL.
 /// assert!(TokenEndpoint::new("ftp://auth.example.com/token", ClientAuth::none("cli")).is_err());
+/// assert!(TokenEndpoint::new("http://auth.example.com/token", ClientAuth::none("cli")).is_err());
 /// assert!(TokenEndpoint::new("https://me:pw@auth.example.com/token", ClientAuth::none("cli")).is_err());
 /// # Ok::<(), tower_oauth2::Error>(())
 /// ```
@@ -85,6 +109,7 @@ struct Inner {
     http: HttpClient,
     clock: Arc<dyn Clock>,
     default_lifetime: Option<Duration>,
+    allow_insecure_http: bool,
 }
 
 /// Builds a [`TokenEndpoint`]; see [`TokenEndpoint::builder`].
@@ -109,6 +134,7 @@ pub struct TokenEndpointBuilder {
     http: Option<HttpClient>,
     clock: Arc<dyn Clock>,
     default_lifetime: Option<Duration>,
+    allow_insecure_http: bool,
 }
 
 impl TokenEndpoint {
@@ -131,10 +157,12 @@ impl TokenEndpoint {
             http: None,
             clock: Arc::new(SystemClock),
             default_lifetime: None,
+            allow_insecure_http: false,
         }
     }
 
-    /// An endpoint with the default HTTP client and clock.
+    /// An endpoint with the default HTTP client and clock. The URL must be `https`, or `http`
+    /// on a loopback host (see [TLS required](crate::endpoint#tls-required)).
     ///
     /// ```
     /// use tower_oauth2::{ClientAuth, TokenEndpoint};
@@ -189,6 +217,28 @@ impl TokenEndpoint {
     /// ```
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
+    }
+
+    /// Whether this endpoint was built with
+    /// [`dangerous_allow_insecure_http`](TokenEndpointBuilder::dangerous_allow_insecure_http).
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("cli"))?;
+    /// assert!(!endpoint.allows_insecure_http());
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn allows_insecure_http(&self) -> bool {
+        self.inner.allow_insecure_http
+    }
+
+    /// Checks the URL of another endpoint of the same authorization server (device
+    /// authorization, revocation, introspection, ...) as this endpoint's own URL was checked:
+    /// absolute, no credentials, and `https` unless loopback or this endpoint allows insecure
+    /// http. Every endpoint this crate posts to with the client's credentials goes through it.
+    pub(crate) fn endpoint_url(&self, url: &str) -> Result<Url, Error> {
+        parse_endpoint_url(url, self.inner.allow_insecure_http)
     }
 
     /// Sends a token request with the form fields `params` (which must include `grant_type`)
@@ -273,16 +323,13 @@ impl TokenEndpoint {
         also: &[&str],
     ) -> Result<ReadResponse, Error> {
         let credentials = self.inner.auth.credentials();
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter().copied())
-            .extend_pairs(credentials.form.iter().map(|(k, v)| (*k, v.as_str())))
-            .finish();
+        let body = form_body(params.iter().chain(&credentials.form));
 
         let mut request = http::Request::post(url.as_str())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(ACCEPT, "application/json")
             .header(USER_AGENT, concat!("tower-oauth2/", env!("CARGO_PKG_VERSION")))
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|e| Error::Config(format!("cannot build a request to {url}: {e}")))?;
         let mut redactions = Redactions::default();
         if let Some(secret) = self.inner.auth.secret() {
@@ -318,6 +365,7 @@ impl fmt::Debug for TokenEndpoint {
             .field("http", &self.inner.http)
             .field("clock", &self.inner.clock)
             .field("default_lifetime", &self.inner.default_lifetime)
+            .field("allow_insecure_http", &self.inner.allow_insecure_http)
             .finish()
     }
 }
@@ -393,8 +441,34 @@ impl TokenEndpointBuilder {
         self
     }
 
-    /// Builds the endpoint. Fails if the URL is not an absolute `http` or `https` URL, or if
-    /// no HTTP client was given and the `hyper-client` feature is off.
+    /// Accepts plain `http` endpoint URLs on any host, for a test rig that can use neither TLS
+    /// nor loopback (a server in another container, say). **Never in production**: the
+    /// client secret, the grants and the tokens then cross the network in clear text, which
+    /// RFC 6749 §3.2 forbids. Without it, such a URL is [`Error::InsecureUrl`].
+    ///
+    /// The endpoints of sources built on this endpoint (the device authorization URL of
+    /// [`DeviceCode::new`](crate::DeviceCode::new)) inherit the opt-out: they carry the same
+    /// client credentials to the same server.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, TokenEndpoint};
+    ///
+    /// let endpoint = TokenEndpoint::builder("http://auth.test-rig:8080/token", ClientAuth::none("cli"))
+    ///     .dangerous_allow_insecure_http()
+    ///     .build()?;
+    /// assert!(endpoint.allows_insecure_http());
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn dangerous_allow_insecure_http(mut self) -> Self {
+        self.allow_insecure_http = true;
+        self
+    }
+
+    /// Builds the endpoint. Fails with [`Error::Config`] if the URL is not an absolute `http`
+    /// or `https` URL, carries credentials, or if no HTTP client was given and the
+    /// `hyper-client` feature is off; with [`Error::InsecureUrl`] if it is `http` on a host
+    /// other than loopback (unless
+    /// [`dangerous_allow_insecure_http`](Self::dangerous_allow_insecure_http)).
     ///
     /// ```
     /// use tower_oauth2::{ClientAuth, Error, TokenEndpoint};
@@ -403,9 +477,11 @@ impl TokenEndpointBuilder {
     /// assert!(built.is_ok());
     /// let relative = TokenEndpoint::builder("/token", ClientAuth::none("cli")).build();
     /// assert!(matches!(relative, Err(Error::Config(_))));
+    /// let plain = TokenEndpoint::builder("http://10.0.0.1/token", ClientAuth::none("cli")).build();
+    /// assert!(matches!(plain, Err(Error::InsecureUrl { .. })));
     /// ```
     pub fn build(self) -> Result<TokenEndpoint, Error> {
-        let token_url = parse_endpoint_url(&self.token_url)?;
+        let token_url = parse_endpoint_url(&self.token_url, self.allow_insecure_http)?;
         let http = match self.http {
             Some(http) => http,
             None => default_http_client()?,
@@ -417,6 +493,7 @@ impl TokenEndpointBuilder {
                 http,
                 clock: self.clock,
                 default_lifetime: self.default_lifetime,
+                allow_insecure_http: self.allow_insecure_http,
             }),
         })
     }
@@ -427,8 +504,29 @@ impl fmt::Debug for TokenEndpointBuilder {
         f.debug_struct("TokenEndpointBuilder")
             .field("token_url", &self.token_url)
             .field("auth", &self.auth)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .finish_non_exhaustive()
     }
+}
+
+/// A form body (`application/x-www-form-urlencoded`) that is wiped from memory when the HTTP
+/// client drops it: it carries secrets (`client_secret`, `refresh_token`, `device_code`, ...).
+///
+/// The buffer is sized once for the longest possible encoding, so that it never reallocates
+/// (a reallocation would free a partial copy unwiped), and becomes a [`Bytes`] that owns it:
+/// the HTTP client can hold and clone it as long as it needs, and the last reference dropped
+/// wipes it. Copies the HTTP stack makes (hyper's write buffer, TLS records) are out of reach.
+fn form_body<'a>(pairs: impl Iterator<Item = &'a (&'a str, &'a str)> + Clone) -> Bytes {
+    // Form-urlencoding at most triples a byte, plus `=` and `&` per pair.
+    let bound = pairs
+        .clone()
+        .map(|(k, v)| 3 * (k.len() + v.len()) + 2)
+        .sum::<usize>();
+    let body = url::form_urlencoded::Serializer::new(String::with_capacity(bound))
+        .extend_pairs(pairs.map(|(k, v)| (*k, *v)))
+        .finish();
+    debug_assert!(body.len() <= bound);
+    Bytes::from_owner(zeroize::Zeroizing::new(body.into_bytes()))
 }
 
 #[cfg(feature = "hyper-client")]
@@ -443,11 +541,13 @@ fn default_http_client() -> Result<HttpClient, Error> {
     ))
 }
 
-/// Parses an endpoint URL: absolute, `http` or `https`.
+/// Parses an endpoint URL: absolute, `https`, or `http` on a loopback host (or anywhere with
+/// `allow_insecure_http`).
 ///
 /// URLs with credentials (`https://user:password@host/`) are refused, and never echoed in the
-/// error: credentials belong in [`ClientAuth`].
-pub(crate) fn parse_endpoint_url(url: &str) -> Result<Url, Error> {
+/// error: credentials belong in [`ClientAuth`]. An insecure URL is named in its error without
+/// credentials, query or fragment.
+pub(crate) fn parse_endpoint_url(url: &str, allow_insecure_http: bool) -> Result<Url, Error> {
     let shown = if url.contains('@') {
         "(not shown: it contains '@')"
     } else {
@@ -455,17 +555,59 @@ pub(crate) fn parse_endpoint_url(url: &str) -> Result<Url, Error> {
     };
     let parsed =
         Url::parse(url).map_err(|e| Error::Config(format!("invalid endpoint URL {shown:?}: {e}")))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback(&parsed) => {}
+        "http" if allow_insecure_http => {
+            tracing::warn!(
+                url = %without_credentials(&parsed),
+                "plain http to a host that is not loopback (dangerous_allow_insecure_http): \
+                 credentials and tokens cross the network in clear text"
+            );
+        }
+        "http" => {
+            return Err(Error::InsecureUrl {
+                url: without_credentials(&parsed),
+            })
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "endpoint URL {shown:?} has scheme {other:?}; expected https (or http on loopback)"
+            )))
+        }
+    }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(Error::Config(
             "endpoint URLs must not carry credentials; pass them as ClientAuth".to_owned(),
         ));
     }
-    match parsed.scheme() {
-        "http" | "https" => Ok(parsed),
-        other => Err(Error::Config(format!(
-            "endpoint URL {url:?} has scheme {other:?}; expected http or https"
-        ))),
+    Ok(parsed)
+}
+
+/// Whether `url`'s host is loopback: `127.0.0.0/8`, `::1`, `localhost` or a name under
+/// `.localhost` (RFC 6761 §6.3), the only hosts plain `http` may go to.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            // The URL parser has lowercased the name; a trailing dot names the same host.
+            let name = name.strip_suffix('.').unwrap_or(name);
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
     }
+}
+
+/// `url` without credentials, query or fragment: safe to show in errors and logs.
+fn without_credentials(url: &Url) -> String {
+    let mut shown = url.clone();
+    // Only fails for URLs that cannot have credentials, which have none to remove.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.into()
 }
 
 /// Extra form parameters a token source sends with every request: `scope`, `audience`,
@@ -698,4 +840,29 @@ pub(crate) use param_setters;
 /// The grant's own fields followed by the source's extra parameters.
 pub(crate) fn with_params<'a>(grant: &[(&'a str, &'a str)], params: &'a Params) -> Vec<(&'a str, &'a str)> {
     grant.iter().copied().chain(params.iter()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_bodies_are_encoded_within_the_buffer_sized_for_them() {
+        // The worst cases of form-urlencoding: every byte percent-encoded (multibyte UTF-8,
+        // reserved characters), spaces, and empty values.
+        let worst = "é€😀&=+%/ \u{1}";
+        let pairs = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", worst),
+            ("client_secret", ""),
+            (worst, worst),
+        ];
+        let body = form_body(pairs.iter());
+        let expected = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        // `form_body` debug-asserts that the encoding fitted the buffer (no reallocation).
+        assert_eq!(&body[..], expected.as_bytes());
+        assert!(form_body([].iter()).is_empty());
+    }
 }

@@ -134,6 +134,25 @@ pub enum Error {
     DeviceCodeExpired,
     /// The crate was configured with an invalid value (a malformed URL, say).
     Config(String),
+    /// An endpoint URL (token endpoint, device authorization endpoint, ...) is plain `http` on
+    /// a host that is not loopback, so the client's credentials and the tokens would cross the
+    /// network in clear text. RFC 6749 §3.2 requires TLS at the token endpoint (and RFC 9700
+    /// §2.6 on every endpoint); only `127.0.0.0/8`, `::1`, `localhost` and `*.localhost` may use
+    /// `http`. Refused when the endpoint is built, before anything is sent; a test rig can opt
+    /// out with
+    /// [`TokenEndpointBuilder::dangerous_allow_insecure_http`](crate::TokenEndpointBuilder::dangerous_allow_insecure_http).
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, Error, TokenEndpoint};
+    ///
+    /// let err = TokenEndpoint::new("http://me:pw@auth.example.com/token?x=1", ClientAuth::none("cli"))
+    ///     .unwrap_err();
+    /// assert!(matches!(&err, Error::InsecureUrl { url } if url == "http://auth.example.com/token"));
+    /// ```
+    InsecureUrl {
+        /// The URL as refused, without credentials, query or fragment.
+        url: String,
+    },
     /// A user-supplied [`TokenSource`](crate::TokenSource) failed; its error is the
     /// [source](std::error::Error::source).
     Source(Arc<dyn std::error::Error + Send + Sync + 'static>),
@@ -408,6 +427,7 @@ impl Error {
             | Error::UnsupportedTokenType(_)
             | Error::DeviceCodeExpired
             | Error::Config(_)
+            | Error::InsecureUrl { .. }
             | Error::GrantLost(_)
             | Error::Service(_)
             | Error::NotForThisResource { .. } => false,
@@ -447,6 +467,11 @@ impl fmt::Display for Error {
                 f.write_str("the device code expired before the user approved the request")
             }
             Error::Config(what) => write!(f, "invalid configuration: {what}"),
+            Error::InsecureUrl { url } => write!(
+                f,
+                "the endpoint URL {url} is not https: OAuth 2.0 endpoints need TLS (RFC 6749 §3.2), \
+                 plain http is allowed on loopback hosts only"
+            ),
             Error::Source(_) => f.write_str("the token source failed"),
             Error::GrantLost(_) => {
                 f.write_str("the authorization grant is no longer valid; new credentials are needed")

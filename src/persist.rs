@@ -66,7 +66,9 @@ const FORMAT_VERSION: u64 = 1;
 ///
 /// `Debug` shows no access or refresh token; there is no `Display`. The secrets leave the value
 /// only through [`to_json`](StoredToken::to_json), an explicit call, and the accessors.
-/// Errors from [`from_json`](StoredToken::from_json) never quote the input.
+/// Errors from [`from_json`](StoredToken::from_json) never quote the input. The tokens are
+/// [`Secret`]s shared with the [`Token`] they came from or go to (no copy) and wiped from memory
+/// when the last of them is dropped.
 ///
 /// # Example
 ///
@@ -221,26 +223,48 @@ impl StoredToken {
     /// The state as JSON, **secrets included**: write it only where the secrets belong (a file
     /// only its user can read, a secret store), never to a log.
     ///
+    /// The JSON is built in one buffer, sized once so that no reallocation leaves a partial copy
+    /// of the secrets behind. The returned `String` is yours: wrap it in
+    /// `zeroize::Zeroizing` (or call `zeroize()` on it) to wipe it when it has been written.
+    ///
     /// ```
     /// # use tower_oauth2::{StoredToken, Token};
     /// let json = StoredToken::from_token(&Token::bearer("at").with_refresh_token("rt")).to_json();
     /// assert_eq!(json, r#"{"access_token":"at","refresh_token":"rt","token_type":"Bearer","version":1}"#);
     /// ```
     pub fn to_json(&self) -> String {
-        let mut object = Map::new();
-        object.insert("version".into(), Value::from(FORMAT_VERSION));
-        object.insert("access_token".into(), Value::from(self.access_token.expose()));
-        object.insert("token_type".into(), Value::from(self.token_type.as_str()));
+        // The fields in alphabetical order (as `serde_json::Map` writes them). Escaping at most
+        // turns a byte into six (`\u001f`); the numbers fit in 20 digits.
+        let strings = [
+            Some(self.access_token.expose()),
+            self.refresh_token.as_ref().map(Secret::expose),
+            self.scope.as_deref(),
+            Some(self.token_type.as_str()),
+        ];
+        let capacity = 128 + strings.iter().flatten().map(|s| 6 * s.len() + 2).sum::<usize>();
+        let mut out = Vec::with_capacity(capacity);
+        out.extend_from_slice(b"{\"access_token\":");
+        push_json_string(&mut out, self.access_token.expose());
         if let Some(expires_at) = self.expires_at {
-            object.insert("expires_at".into(), Value::from(expires_at));
+            out.extend_from_slice(format!(",\"expires_at\":{expires_at}").as_bytes());
         }
         if let Some(refresh_token) = &self.refresh_token {
-            object.insert("refresh_token".into(), Value::from(refresh_token.expose()));
+            out.extend_from_slice(b",\"refresh_token\":");
+            push_json_string(&mut out, refresh_token.expose());
         }
         if let Some(scope) = &self.scope {
-            object.insert("scope".into(), Value::from(scope.as_str()));
+            out.extend_from_slice(b",\"scope\":");
+            push_json_string(&mut out, scope);
         }
-        Value::Object(object).to_string()
+        out.extend_from_slice(b",\"token_type\":");
+        push_json_string(&mut out, &self.token_type);
+        out.extend_from_slice(format!(",\"version\":{FORMAT_VERSION}}}").as_bytes());
+        debug_assert!(out.len() <= capacity);
+        // Only JSON text from `&str`s was written: always UTF-8.
+        String::from_utf8(out).unwrap_or_else(|err| {
+            zeroize::Zeroize::zeroize(&mut err.into_bytes());
+            String::new()
+        })
     }
 
     /// Reads the JSON [`to_json`](Self::to_json) wrote. Fields it does not know are ignored, so
@@ -295,6 +319,12 @@ impl StoredToken {
             scope,
         })
     }
+}
+
+/// Appends `value` as a JSON string (quoted and escaped).
+fn push_json_string(out: &mut Vec<u8>, value: &str) {
+    // Writing to a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 impl From<&Token> for StoredToken {
@@ -400,6 +430,66 @@ fn unix_seconds(time: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn to_json_writes_what_serde_json_writes() {
+        for (access, refresh, scope, expires_at) in [
+            ("at", None, None, None),
+            (
+                "a\"t\\\u{1}\n\u{7f}é€😀",
+                Some("r\u{1f}t\"\t"),
+                Some("a \u{0} b"),
+                Some(u64::MAX),
+            ),
+            ("at", Some(""), Some(""), Some(0)),
+        ] {
+            let mut token = Token::bearer(access);
+            if let Some(rt) = refresh {
+                token = token.with_refresh_token(rt);
+            }
+            if let Some(scope) = scope {
+                token = token.with_scope(scope);
+            }
+            let mut stored = StoredToken::from_token(&token);
+            stored.expires_at = expires_at;
+            let mut expected = Map::new();
+            expected.insert("version".into(), Value::from(FORMAT_VERSION));
+            expected.insert("access_token".into(), Value::from(access));
+            expected.insert("token_type".into(), Value::from("Bearer"));
+            if let Some(at) = expires_at {
+                expected.insert("expires_at".into(), Value::from(at));
+            }
+            if let Some(rt) = refresh {
+                expected.insert("refresh_token".into(), Value::from(rt));
+            }
+            if let Some(scope) = scope {
+                expected.insert("scope".into(), Value::from(scope));
+            }
+            let json = stored.to_json();
+            assert_eq!(json, Value::Object(expected).to_string());
+            assert_eq!(
+                serde_json::from_str::<Value>(&json).unwrap()["access_token"],
+                access
+            );
+        }
+    }
+
+    #[test]
+    fn stored_tokens_share_the_secrets_of_their_token() {
+        let token = Token::bearer("at").with_refresh_token("rt");
+        let stored = StoredToken::from_token(&token);
+        assert!(std::ptr::eq(
+            stored.access_token().expose(),
+            token.access_token().expose()
+        ));
+        let (a, b) = (stored.refresh_token().unwrap(), token.refresh_token().unwrap());
+        assert!(std::ptr::eq(a.expose(), b.expose()));
+        let back = stored.to_token();
+        assert!(std::ptr::eq(
+            back.access_token().expose(),
+            token.access_token().expose()
+        ));
+    }
 
     #[test]
     fn round_trip_keeps_every_field_and_rounds_the_expiry_down() {

@@ -1,6 +1,50 @@
-//! A string that must never be printed: client secrets, access tokens, refresh tokens, ID tokens.
+//! A string that must never be printed: client secrets, access tokens, refresh tokens, ID tokens,
+//! device codes. It is wiped from memory when dropped.
+//!
+//! # What is wiped, and what is not
+//!
+//! A [`Secret`]'s bytes are overwritten with zeros (the [`zeroize`] crate, whose writes the
+//! compiler may not optimise away) when the last handle to them is dropped. Cloning a `Secret`
+//! never copies the bytes: clones share one reference-counted buffer, wiped once, when the last
+//! clone goes. The crate keeps every secret it holds in a `Secret`:
+//!
+//! - the client secret of [`ClientAuth`](crate::ClientAuth);
+//! - the access, refresh and ID tokens of a [`Token`](crate::Token) and of a
+//!   [`StoredToken`](crate::StoredToken), the refresh tokens [`RefreshToken`](crate::RefreshToken)
+//!   and [`DeviceCode`](crate::DeviceCode) keep between fetches (and the rotated-out ones
+//!   remembered for redaction), the device code of a
+//!   [`DeviceAuthorization`](crate::DeviceAuthorization);
+//! - the list of secrets cut out of server text (in every spelling).
+//!
+//! Copies made on the way out are wiped too, as soon as the crate is done with them:
+//!
+//! - the form body of every token request (which carries `client_secret`, `refresh_token`,
+//!   `device_code`, ...): built in a buffer sized once (so it never reallocates and leaves no
+//!   stale copy), handed to the HTTP client as [`Bytes`](bytes::Bytes) that own it, and wiped
+//!   when the HTTP client drops the last reference to it, after the request was written;
+//! - the `Authorization: Basic` value of `client_secret_basic` (the `id:secret` pair, its
+//!   base64, and the header value itself, whose bytes are owned the same way);
+//! - [`StoredToken::to_json`](crate::StoredToken::to_json) writes the secrets straight into
+//!   the `String` it returns, sized once so that no partial copy is left behind; that `String`
+//!   is the caller's to keep or wipe (`zeroize::Zeroizing::new(json)`).
+//!
+//! What is **not** wiped, because the crate never owns it or cannot reach it:
+//!
+//! - copies inside the HTTP stack: hyper's write buffer that the request head and body are
+//!   encoded into, rustls' plaintext and record buffers, h2's frames, and the kernel's socket
+//!   buffers;
+//! - the body of a token response as it was read (the [`Bytes`](bytes::Bytes) holding the JSON
+//!   with the new tokens) and serde_json's scratch buffer for strings with escapes;
+//! - the `Authorization: Bearer …` header value the cache builds for each token and every
+//!   request's copy of it in the HTTP stack of the wrapped service;
+//! - whatever the caller did with a secret before it became a `Secret` (a `&str` is copied into
+//!   a new buffer; the original is the caller's) or after [`Secret::expose`];
+//! - memory the operating system swapped out or put in a core dump.
 
 use std::fmt;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
 
 /// A secret string: a client secret, an access token, a refresh token or an ID token.
 ///
@@ -8,18 +52,29 @@ use std::fmt;
 /// in logs or error messages by accident. Read the value with [`Secret::expose`], only where the
 /// protocol needs it.
 ///
+/// Its bytes are wiped (overwritten with zeros) when it is dropped. Clones share the bytes
+/// instead of copying them, and the last clone dropped wipes them; see the
+/// [module documentation](crate::secret) for what else is wiped and what is not.
+///
 /// ```
 /// use tower_oauth2::Secret;
 ///
 /// let secret = Secret::new("hunter2");
 /// assert_eq!(format!("{secret:?}"), r#"Secret("[redacted]")"#);
 /// assert_eq!(secret.expose(), "hunter2");
+/// let shared = secret.clone(); // the same bytes, not a copy
+/// assert!(std::ptr::eq(shared.expose(), secret.expose()));
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(Box<str>);
+#[derive(Clone)]
+pub struct Secret(Wiped<String>);
+
+/// A value shared by reference count and wiped ([`Zeroize`](zeroize::Zeroize)) when the last
+/// reference is dropped: the storage of a [`Secret`].
+type Wiped<T> = Arc<Zeroizing<T>>;
 
 impl Secret {
-    /// Wraps a secret value.
+    /// Wraps a secret value. A `String` is taken as it is (no copy); a `&str` is copied into a
+    /// new buffer, and the original stays the caller's.
     ///
     /// ```
     /// use tower_oauth2::Secret;
@@ -29,7 +84,8 @@ impl Secret {
     /// # let _ = (from_env, literal);
     /// ```
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into().into_boxed_str())
+        // Kept with its capacity: shrinking could move it and leave a copy behind.
+        Secret(Arc::new(Zeroizing::new(value.into())))
     }
 
     /// The secret value itself. Never log it.
@@ -42,7 +98,21 @@ impl Secret {
     /// assert!(header.is_ok());
     /// ```
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Secret {}
+
+impl std::hash::Hash for Secret {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.expose().hash(state);
     }
 }
 
@@ -64,6 +134,19 @@ impl From<&str> for Secret {
     }
 }
 
+/// A header value made of `bytes` (a credential: `Basic …`, `Bearer …`), marked sensitive, that
+/// owns its buffer: the bytes are wiped when the last clone of the value is dropped. Cloning it
+/// stays a reference-count increment. Build `bytes` with the capacity it needs, so that it never
+/// reallocated. Copies the HTTP stack makes when it encodes the header are out of reach.
+pub(crate) fn wiped_header_value(
+    bytes: Zeroizing<Vec<u8>>,
+) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
+    // A `Bytes` is taken as it is, not copied.
+    let mut value = http::HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(bytes))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// The secrets a request carried (client secret, refresh token, device code, ...), to be cut out
 /// of whatever the server sends back: a server that echoes the request in its
 /// `error_description` must not put them in error messages and logs.
@@ -79,22 +162,34 @@ pub(crate) struct Redactions {
 pub(crate) const REDACTED: &str = "[redacted]";
 
 impl Redactions {
-    /// Adds a secret value (an empty one is ignored).
+    /// Adds a secret value (an empty one is ignored). Every spelling is built in a buffer
+    /// sized once and kept as a [`Secret`], so none is left behind unwiped.
     pub(crate) fn add(&mut self, value: &str) {
         if value.is_empty() {
             return;
         }
-        let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-        let percent = form.replace('+', "%20");
+        // Percent-encoding at most triples the length.
+        let mut form = String::with_capacity(value.len() * 3);
+        form.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
+        let form = Secret::new(form);
+        let mut percent = String::with_capacity(form.expose().len() * 3);
+        for c in form.expose().chars() {
+            match c {
+                '+' => percent.push_str("%20"),
+                c => percent.push(c),
+            }
+        }
+        let percent = Secret::new(percent);
         for spelling in [
-            value.to_owned(),
-            lowercase_hex(&form),
-            lowercase_hex(&percent),
+            Secret::new(value),
+            lowercase_hex(form.expose()),
+            lowercase_hex(percent.expose()),
             form,
             percent,
         ] {
-            if !self.spellings.iter().any(|s| s.expose() == spelling) {
-                self.spellings.push(Secret::new(spelling));
+            // A spelling already known is dropped, and so wiped.
+            if !self.spellings.contains(&spelling) {
+                self.spellings.push(spelling);
             }
         }
         // Longest first, so that a secret containing another is cut whole.
@@ -115,7 +210,7 @@ impl Redactions {
 }
 
 /// `%2F` → `%2f`: the other spelling of percent-encoded bytes.
-fn lowercase_hex(encoded: &str) -> String {
+fn lowercase_hex(encoded: &str) -> Secret {
     let mut out = String::with_capacity(encoded.len());
     let mut hex_left = 0;
     for c in encoded.chars() {
@@ -127,7 +222,7 @@ fn lowercase_hex(encoded: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Secret::new(out)
 }
 
 impl fmt::Debug for Redactions {
@@ -140,7 +235,76 @@ impl fmt::Debug for Redactions {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use zeroize::Zeroize;
+
     use super::*;
+
+    #[test]
+    fn zeroize_clears_a_secret_s_storage() {
+        // The trait call Drop makes, on the type a Secret stores: the bytes become zeros...
+        let mut value = String::from("hunter2");
+        value.as_mut_str().zeroize();
+        assert_eq!(value, "\0".repeat(7));
+        // ...and the whole String (its spare capacity included) is cleared.
+        let mut stored: Zeroizing<String> = Zeroizing::new(String::from("hunter2"));
+        stored.zeroize();
+        assert!(stored.is_empty());
+        assert!(
+            stored.capacity() >= 7,
+            "the buffer is kept (and zeroed), not freed unwiped"
+        );
+    }
+
+    /// Records each `zeroize()` call.
+    struct Probe(Arc<AtomicUsize>);
+
+    impl Zeroize for Probe {
+        fn zeroize(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn the_storage_is_wiped_once_when_its_last_clone_drops() {
+        let wiped = Arc::new(AtomicUsize::new(0));
+        let first: Wiped<Probe> = Arc::new(Zeroizing::new(Probe(wiped.clone())));
+        let second = first.clone();
+        drop(first);
+        assert_eq!(wiped.load(Ordering::SeqCst), 0, "a clone still uses the bytes");
+        drop(second);
+        assert_eq!(wiped.load(Ordering::SeqCst), 1, "the last drop wipes, once");
+    }
+
+    #[test]
+    fn a_wiped_header_value_uses_its_buffer_as_it_is() {
+        let bytes = Zeroizing::new(b"Bearer abc".to_vec());
+        let at = bytes.as_ptr();
+        let value = wiped_header_value(bytes).unwrap();
+        assert!(value.is_sensitive());
+        assert_eq!(value.as_bytes(), b"Bearer abc");
+        assert!(std::ptr::eq(value.as_bytes().as_ptr(), at), "not copied");
+        assert!(
+            std::ptr::eq(value.clone().as_bytes().as_ptr(), at),
+            "clones share it"
+        );
+        assert!(wiped_header_value(Zeroizing::new(b"Bearer \n".to_vec())).is_err());
+    }
+
+    #[test]
+    fn a_secret_is_stored_wiped_and_shared_by_its_clones() {
+        let secret = Secret::new(String::from("hunter2"));
+        // The type check: a Secret's storage is the `Wiped` tested above.
+        let storage: &Wiped<String> = &secret.0;
+        assert_eq!(Arc::strong_count(storage), 1);
+        let clone = secret.clone();
+        assert_eq!(Arc::strong_count(&secret.0), 2);
+        assert!(std::ptr::eq(clone.expose(), secret.expose()));
+        assert_eq!(clone, secret);
+        drop(clone);
+        assert_eq!(Arc::strong_count(&secret.0), 1);
+    }
 
     #[test]
     fn redacts_every_spelling_of_every_secret() {

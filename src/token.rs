@@ -39,7 +39,8 @@ use crate::secret::Secret;
 /// An access token with what came with it.
 ///
 /// `Debug` never shows the access token, refresh token or ID token, nor the values of
-/// [`extra`](Token::extra) fields.
+/// [`extra`](Token::extra) fields. The three tokens are [`Secret`]s: a clone of a `Token` shares
+/// them (no copy of their bytes), and they are wiped from memory when the last clone is dropped.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
