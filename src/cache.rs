@@ -61,6 +61,54 @@
 //! 10 s in all ([`wait_for_retry`](TokenCacheBuilder::wait_for_retry)), and otherwise fail at
 //! once with the last error instead of waiting; [`last_error`](TokenCache::last_error) shows
 //! it to health checks while a valid token is still served.
+//!
+//! # Time
+//!
+//! Wall clocks jump: NTP steps them back and forth, a laptop sleeps for hours, a VM is paused
+//! and resumed. Validity decided on the wall clock would send an expired token after a step
+//! back (and get `401`), and throw away a valid one after a step forward. So the cache decides
+//! on **monotonic time** ([`Clock::monotonic`]), and keeps wall time for display and storage:
+//!
+//! - When a token arrives, its remaining lifetime becomes monotonic deadlines (`stale_at`,
+//!   `valid_until`): for a token issued during the refresh that got it, its `expires_in`
+//!   counted from when the refresh started (before the request was sent, so network delay errs
+//!   on the safe side); for any other token (an
+//!   [`initial_token`](TokenCacheBuilder::initial_token) restored from storage, one a source
+//!   kept), `expires_at` minus the wall clock at its arrival: it is **re-anchored** once, when
+//!   it enters the cache, and wall steps after that do not matter.
+//! - Every request compares those deadlines with the clock; backoffs (`retry_at`), the
+//!   patience of [`wait_for_retry`](TokenCacheBuilder::wait_for_retry) and refresh-ahead run
+//!   on monotonic time too.
+//! - [`expires_at`](TokenCache::expires_at), [`valid_until`](TokenCache::valid_until) and
+//!   [`stale_at`](TokenCache::stale_at) stay [`SystemTime`]s: the server's expiry, and the
+//!   deadlines as projected on the wall clock when the token arrived (after a wall step they
+//!   no longer match what the cache does, which follows the monotonic deadlines);
+//!   [`next_attempt_at`](TokenCache::next_attempt_at) is projected from the wall clock of the
+//!   moment it is asked.
+//!
+//! **Suspend.** Linux's `CLOCK_MONOTONIC` stops while the machine is suspended: a token that
+//! expired during a two-hour sleep would look valid on waking. [`SystemClock`] therefore
+//! decides on `CLOCK_BOOTTIME`, which counts suspend. It costs about 35 ns to read, against 5 ns
+//! for the coarse clocks, and has no coarse variant, so a request on a fresh token reads two
+//! coarse clocks instead ([`Clock::monotonic_coarse`], `CLOCK_MONOTONIC_COARSE`, and
+//! [`Clock::now_coarse`], `CLOCK_REALTIME_COARSE`) and uses the token at once only if **both**
+//! say it is fresh. Each is fooled by one thing only: the coarse monotonic clock by suspend
+//! (it lags, never leads, so it cannot make a token look expired early), the wall clock by
+//! steps; when they disagree, or the token is stale, `CLOCK_BOOTTIME` decides. So:
+//!
+//! | event | cheap readings | decided by | outcome |
+//! |---|---|---|---|
+//! | none | both fresh | them | token sent (two coarse reads) |
+//! | wall stepped back past expiry | monotonic says expired | `CLOCK_BOOTTIME` | new token fetched |
+//! | wall stepped forward | wall says expired | `CLOCK_BOOTTIME` | token kept until its deadline |
+//! | suspend past expiry | wall says expired | `CLOCK_BOOTTIME` | new token fetched |
+//!
+//! A wall-clock cross-check alone (a token is expired if either clock says so) was rejected: a
+//! step forward would throw valid tokens away. What remains: a suspend *and* a wall step back
+//! of about the same length at once would let the two cheap readings agree wrongly; and on
+//! platforms other than Linux, where [`SystemClock`] falls back to [`Instant`] (which stops
+//! during sleep on macOS, for one), a token can be sent once after waking from a sleep longer
+//! than its remaining life (see [`SystemClock`]).
 
 use std::fmt;
 use std::future::Future;
