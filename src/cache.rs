@@ -1074,9 +1074,9 @@ impl TokenCache {
         if state.in_flight.is_some() {
             return Duration::ZERO;
         }
-        state
-            .retry_at
-            .map_or(Duration::ZERO, |at| at.saturating_sub(self.inner.clock.monotonic()))
+        state.retry_at.map_or(Duration::ZERO, |at| {
+            at.saturating_sub(self.inner.clock.monotonic())
+        })
     }
 
     /// Sleeps on the cache's clock.
@@ -1525,8 +1525,12 @@ impl TokenCache {
             let issued_at = token.issued_at()?;
             (issued_at >= started.wall).then_some((started.monotonic, token.lifetime()?))
         });
-        let (from, lifetime) =
-            fresh.unwrap_or_else(|| (arrival.monotonic, expires_at.duration_since(arrival.wall).unwrap_or_default()));
+        let (from, lifetime) = fresh.unwrap_or_else(|| {
+            (
+                arrival.monotonic,
+                expires_at.duration_since(arrival.wall).unwrap_or_default(),
+            )
+        });
         // Past what a `Duration` holds: as good as never expiring.
         let expiry = from.checked_add(lifetime)?;
         let leeway = config.leeway_for(expiry.saturating_sub(arrival.monotonic));

@@ -261,7 +261,8 @@ fn read_clock(id: libc::clockid_t) -> Option<Duration> {
 #[cfg(target_os = "linux")]
 #[inline]
 fn coarse_now() -> SystemTime {
-    read_clock(libc::CLOCK_REALTIME_COARSE).map_or_else(SystemTime::now, |since| SystemTime::UNIX_EPOCH + since)
+    read_clock(libc::CLOCK_REALTIME_COARSE)
+        .map_or_else(SystemTime::now, |since| SystemTime::UNIX_EPOCH + since)
 }
 
 #[cfg(target_os = "linux")]

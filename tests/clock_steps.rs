@@ -23,8 +23,8 @@ use serde_json::json;
 use tower::{BoxError, Layer, ServiceExt};
 use tower_oauth2::clock::{Clock, ManualClock};
 use tower_oauth2::{
-    ClientAuth, ClientCredentials, Error, OAuth2, OAuth2Layer, StoredToken, TokenCache, TokenCacheBuilder, TokenEndpoint,
-    TokenSource,
+    ClientAuth, ClientCredentials, Error, OAuth2, OAuth2Layer, StoredToken, TokenCache, TokenCacheBuilder,
+    TokenEndpoint, TokenSource,
 };
 
 type Body = Full<Bytes>;
@@ -131,7 +131,11 @@ async fn a_wall_step_forward_keeps_a_valid_token_until_its_monotonic_deadline() 
     assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
     assert_eq!(last_sent(&server), first);
     assert_eq!(server.token_requests(), 1, "a valid token was thrown away");
-    assert_eq!(cache.valid_until(), valid_until, "shown as projected when it arrived");
+    assert_eq!(
+        cache.valid_until(),
+        valid_until,
+        "shown as projected when it arrived"
+    );
 
     // Sent until it is stale by monotonic time (3535 s)...
     clock.advance(secs(3534 - 600));
@@ -167,7 +171,11 @@ async fn a_suspend_counts_as_time_passed() {
     assert_eq!(clock.monotonic_coarse(), Duration::ZERO);
     assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
     assert_eq!(server.token_requests(), 2, "a new token was fetched on waking");
-    assert_ne!(last_sent(&server), first, "the expired token was sent after waking");
+    assert_ne!(
+        last_sent(&server),
+        first,
+        "the expired token was sent after waking"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,7 +219,10 @@ async fn a_seeded_token_is_re_anchored_to_monotonic_time() {
     let server = AuthServer::start().await;
     let clock = ManualClock::new();
     // A token stored by an earlier process, with an hour left by the wall clock now.
-    let issued = ClientCredentials::new(endpoint(&server, &clock)).fetch_token().await.unwrap();
+    let issued = ClientCredentials::new(endpoint(&server, &clock))
+        .fetch_token()
+        .await
+        .unwrap();
     let stored = StoredToken::from_token(&issued);
     assert_eq!(stored.expires_at(), Some(clock.now() + HOUR));
     let stored_value = stored.access_token().expose().to_owned();
@@ -230,14 +241,21 @@ async fn a_seeded_token_is_re_anchored_to_monotonic_time() {
     assert_eq!(last_sent(&server), stored_value);
     clock.advance(secs(3595 - 3534));
     assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
-    assert_ne!(last_sent(&server), stored_value, "the expired stored token was sent");
+    assert_ne!(
+        last_sent(&server),
+        stored_value,
+        "the expired stored token was sent"
+    );
     assert_eq!(server.token_requests(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backoff_is_immune_to_wall_steps() {
     let server = AuthServer::start().await;
-    server.set_token_outage(Some(Scripted::json(503, json!({"error": "temporarily_unavailable"}))));
+    server.set_token_outage(Some(Scripted::json(
+        503,
+        json!({"error": "temporarily_unavailable"}),
+    )));
     let clock = ManualClock::new();
     let cache = builder(&server, &clock)
         .backoff(secs(10), secs(60))
