@@ -709,8 +709,9 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// The clock that decides freshness (default [`SystemClock`]). Use the same clock as the
-    /// token source's endpoint.
+    /// The clock that decides freshness (default [`SystemClock`]): its monotonic time decides,
+    /// its wall time is shown (see [Time](crate::cache#time)). Use the same clock as the token
+    /// source's endpoint.
     ///
     /// A [`ManualClock`](crate::clock::ManualClock) lets a test expire a token without
     /// waiting:
@@ -968,6 +969,10 @@ impl TokenCache {
     /// Until when the current token is sent: its expiry minus the leeway (see
     /// [`TokenCacheBuilder::leeway`]). `None` if there is no token or it never expires.
     ///
+    /// A wall-clock projection made when the token arrived: the cache itself goes by a
+    /// monotonic deadline, which a later step of the wall clock does not move (see
+    /// [Time](crate::cache#time)).
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # use tower_oauth2::clock::{Clock, ManualClock};
@@ -998,6 +1003,7 @@ impl TokenCache {
     /// When the current token becomes stale and a background refresh starts: the
     /// [refresh-ahead](TokenCacheBuilder::refresh_ahead) window (with its jitter) before
     /// [`valid_until`](Self::valid_until). `None` if there is no token or it never expires.
+    /// Like `valid_until`, a wall-clock projection made when the token arrived.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -1046,7 +1052,8 @@ impl TokenCache {
 
     /// After a failed refresh, when the cache will next ask the authorization server: the end
     /// of its backoff, which honours the server's `Retry-After`. `None` if no backoff is
-    /// pending (no failure, a refresh running, or the backoff is over).
+    /// pending (no failure, a refresh running, or the backoff is over). The backoff runs on
+    /// monotonic time; this is its end projected on the wall clock of the moment of the call.
     ///
     /// A retry policy of your own can wait until then, as
     /// [`OAuth2Layer::with_retry`](crate::OAuth2Layer::with_retry) does: a request sent again
