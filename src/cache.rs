@@ -70,9 +70,10 @@
 //! on **monotonic time** ([`Clock::monotonic`]), and keeps wall time for display and storage:
 //!
 //! - When a token arrives, its remaining lifetime becomes monotonic deadlines (`stale_at`,
-//!   `valid_until`): for a token issued during the refresh that got it, its `expires_in`
-//!   counted from when the refresh started (before the request was sent, so network delay errs
-//!   on the safe side); for any other token (an
+//!   `valid_until`): for a token issued during the refresh that got it, its `expires_in` minus
+//!   the time since its request was sent (by the wall clock, but never more than the refresh
+//!   took by the monotonic clock, so a wall step during the exchange cannot shorten it by
+//!   more); for any other token (an
 //!   [`initial_token`](TokenCacheBuilder::initial_token) restored from storage, one a source
 //!   kept), `expires_at` minus the wall clock at its arrival: it is **re-anchored** once, when
 //!   it enters the cache, and wall steps after that do not matter.
@@ -1524,22 +1525,24 @@ impl TokenCache {
         let config = &self.inner.config;
         let expires_at = token.expires_at()?;
         // A token issued during this refresh (by the wall clock read when it started) lives
-        // `expires_in` from the moment the request was sent, which is after the refresh
-        // started: counted from then, no wall reading after the send matters. Any other
-        // token (seeded, restored, handed out by a source from its own store) lives until its
-        // wall-clock expiry, counted from its arrival.
+        // `expires_in` from the moment its request was sent: minus the time since then, by the
+        // wall clock but never more than the refresh took by monotonic time, so that a wall
+        // step while the response was on its way moves nothing by more than that. (Counting
+        // from the start of the refresh would lose the minutes a device-flow login takes.)
+        // Any other token (seeded, restored, handed out by a source from its own store) lives
+        // until its wall-clock expiry, counted from its arrival: it is re-anchored.
         let fresh = started.and_then(|started| {
-            let issued_at = token.issued_at()?;
-            (issued_at >= started.wall).then_some((started.monotonic, token.lifetime()?))
+            let issued_at = token.issued_at().filter(|issued_at| *issued_at >= started.wall)?;
+            let in_flight = arrival
+                .wall
+                .duration_since(issued_at)
+                .unwrap_or_default()
+                .min(arrival.monotonic.saturating_sub(started.monotonic));
+            Some(token.lifetime()?.saturating_sub(in_flight))
         });
-        let (from, lifetime) = fresh.unwrap_or_else(|| {
-            (
-                arrival.monotonic,
-                expires_at.duration_since(arrival.wall).unwrap_or_default(),
-            )
-        });
+        let remaining = fresh.unwrap_or_else(|| expires_at.duration_since(arrival.wall).unwrap_or_default());
         // Past what a `Duration` holds: as good as never expiring.
-        let expiry = from.checked_add(lifetime)?;
+        let expiry = arrival.monotonic.checked_add(remaining)?;
         let leeway = config.leeway_for(expiry.saturating_sub(arrival.monotonic));
         let valid_until = expiry.saturating_sub(leeway);
         let window = config.window_for(valid_until.saturating_sub(arrival.monotonic), fastrand::f64());

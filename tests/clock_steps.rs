@@ -12,7 +12,7 @@ mod auth_server;
 
 use std::time::Duration;
 
-use auth_server::{AuthServer, Scripted};
+use auth_server::{AuthServer, ClientAuthMethod, DevicePoll, Scripted};
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
@@ -23,7 +23,7 @@ use serde_json::json;
 use tower::{BoxError, Layer, ServiceExt};
 use tower_oauth2::clock::{Clock, ManualClock};
 use tower_oauth2::{
-    ClientAuth, ClientCredentials, Error, OAuth2, OAuth2Layer, StoredToken, TokenCache, TokenCacheBuilder,
+    ClientAuth, ClientCredentials, DeviceCode, Error, OAuth2, OAuth2Layer, StoredToken, TokenCache, TokenCacheBuilder,
     TokenEndpoint, TokenSource,
 };
 
@@ -280,4 +280,40 @@ async fn backoff_is_immune_to_wall_steps() {
     server.set_token_outage(None);
     assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
     assert_eq!(server.token_requests(), 2, "a wall step prolonged the backoff");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_login_that_takes_minutes_does_not_shorten_the_token() {
+    let server = AuthServer::start().await;
+    server.add_client("device-client", None, ClientAuthMethod::None);
+    let clock = ManualClock::new();
+    let stamp = clock.clone();
+    server.set_stamp(move || stamp.now());
+    // The user takes two minutes to approve: 24 polls 5 s apart, then the token.
+    server.set_device_interval(Some(5));
+    let mut script = vec![DevicePoll::Pending; 24];
+    script.push(DevicePoll::Approve);
+    server.set_device_script(script);
+    let endpoint = TokenEndpoint::builder(server.token_url(), ClientAuth::none("device-client"))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let source = DeviceCode::new(endpoint, server.device_authorization_url()).unwrap();
+    let cache = TokenCache::builder(source)
+        .clock(clock.clone())
+        .refresh_ahead(secs(60))
+        .jitter(0.0)
+        .build();
+    let service = layered(&cache);
+    cache.prefetch().await.unwrap();
+    assert!(clock.elapsed() >= secs(120), "the login took {:?}", clock.elapsed());
+    let first = token_value(&cache);
+    let polls = server.token_requests();
+
+    // 3530 s after the token was issued it is still fresh (stale from 3535 s): the hour counts
+    // from its issue, not from the start of the login.
+    clock.advance(secs(3530));
+    assert_eq!(send(&service, &server).await.unwrap(), StatusCode::OK);
+    assert_eq!(last_sent(&server), first);
+    assert_eq!(server.token_requests(), polls, "the token was refreshed early");
 }
