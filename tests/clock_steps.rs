@@ -23,8 +23,8 @@ use serde_json::json;
 use tower::{BoxError, Layer, ServiceExt};
 use tower_oauth2::clock::{Clock, ManualClock};
 use tower_oauth2::{
-    ClientAuth, ClientCredentials, DeviceCode, Error, OAuth2, OAuth2Layer, StoredToken, TokenCache, TokenCacheBuilder,
-    TokenEndpoint, TokenSource,
+    ClientAuth, ClientCredentials, DeviceCode, Error, OAuth2, OAuth2Layer, StoredToken, TokenCache,
+    TokenCacheBuilder, TokenEndpoint, TokenSource,
 };
 
 type Body = Full<Bytes>;
@@ -306,7 +306,11 @@ async fn a_device_login_that_takes_minutes_does_not_shorten_the_token() {
         .build();
     let service = layered(&cache);
     cache.prefetch().await.unwrap();
-    assert!(clock.elapsed() >= secs(120), "the login took {:?}", clock.elapsed());
+    assert!(
+        clock.elapsed() >= secs(120),
+        "the login took {:?}",
+        clock.elapsed()
+    );
     let first = token_value(&cache);
     let polls = server.token_requests();
 
