@@ -101,7 +101,7 @@
 //! |---|---|---|---|
 //! | none | both fresh | them | token sent (two coarse reads) |
 //! | wall stepped back past expiry | monotonic says expired | `CLOCK_BOOTTIME` | new token fetched |
-//! | wall stepped forward | wall says expired | `CLOCK_BOOTTIME` | token kept until its deadline |
+//! | wall stepped forward | wall says expired | `CLOCK_BOOTTIME` | token kept until its deadline (each request pays the precise read until the next token) |
 //! | suspend past expiry | wall says expired | `CLOCK_BOOTTIME` | new token fetched |
 //!
 //! A wall-clock cross-check alone (a token is expired if either clock says so) was rejected: a
