@@ -1502,14 +1502,16 @@ impl TokenCache {
     /// `arrival` is when the token reached the cache; `started`, when the refresh that got it
     /// started (`None` for a token the application supplied). See the module docs' "Time".
     fn entry_for(&self, token: Token, arrival: Reading, started: Option<Reading>) -> Result<Entry, Error> {
-        let mut header =
-            HeaderValue::try_from(format!("Bearer {}", token.access_token().expose())).map_err(|_| {
-                Error::source_error("the access token contains characters not allowed in an HTTP header")
-            })?;
-        header.set_sensitive(true);
-        // A clone's bytes are reference-counted from the start, so the clone on every request
-        // skips the check for a first-time promotion to shared bytes.
-        let header = header.clone();
+        // Built in a buffer sized once and wiped when the last clone of the header is dropped
+        // (the token's own bytes are a `Secret`, wiped too). Its bytes are reference-counted
+        // from the start, so the clone on every request is one reference-count increment.
+        let access_token = token.access_token().expose();
+        let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity("Bearer ".len() + access_token.len()));
+        bytes.extend_from_slice(b"Bearer ");
+        bytes.extend_from_slice(access_token.as_bytes());
+        let header = crate::secret::wiped_header_value(bytes).map_err(|_| {
+            Error::source_error("the access token contains characters not allowed in an HTTP header")
+        })?;
         let deadlines = self.deadlines_for(&token, arrival, started);
         Ok(Entry {
             header,

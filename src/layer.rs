@@ -47,9 +47,9 @@
 //! ```
 //!
 //! The hot path, for a request on a fresh token, is [`OAuth2::call`]: a check that the
-//! service's copy of the cached entry is current (one relaxed atomic load), one coarse clock
-//! read, one clone of a prebuilt header value, one header insert, and a call of the inner
-//! service, whose future is returned inside [`ResponseFuture`] without boxing. No lock, no
+//! service's copy of the cached entry is current (one relaxed atomic load), two coarse clock
+//! reads (monotonic and wall: see [`cache`](crate::cache)'s "Time"), one clone of a prebuilt
+//! header value, one header insert, and a call of the inner service, whose future is returned inside [`ResponseFuture`] without boxing. No lock, no
 //! allocation. Everything else (stale, expired, failed) lives in [`TokenCache`].
 
 use std::future::Future;

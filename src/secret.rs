@@ -24,6 +24,8 @@
 //!   when the HTTP client drops the last reference to it, after the request was written;
 //! - the `Authorization: Basic` value of `client_secret_basic` (the `id:secret` pair, its
 //!   base64, and the header value itself, whose bytes are owned the same way);
+//! - the `Authorization: Bearer …` value the cache builds for each token, owned the same way:
+//!   wiped when the cache has replaced the token and the last request carrying it is done;
 //! - [`StoredToken::to_json`](crate::StoredToken::to_json) writes the secrets straight into
 //!   the `String` it returns, sized once so that no partial copy is left behind; that `String`
 //!   is the caller's to keep or wipe (`zeroize::Zeroizing::new(json)`).
@@ -35,8 +37,8 @@
 //!   buffers;
 //! - the body of a token response as it was read (the [`Bytes`](bytes::Bytes) holding the JSON
 //!   with the new tokens) and serde_json's scratch buffer for strings with escapes;
-//! - the `Authorization: Bearer …` header value the cache builds for each token and every
-//!   request's copy of it in the HTTP stack of the wrapped service;
+//! - each request's copy of the `Authorization: Bearer …` value in the HTTP stack of the
+//!   wrapped service (hyper encodes the header into its write buffer);
 //! - whatever the caller did with a secret before it became a `Secret` (a `&str` is copied into
 //!   a new buffer; the original is the caller's) or after [`Secret::expose`];
 //! - memory the operating system swapped out or put in a core dump.
