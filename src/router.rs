@@ -151,12 +151,15 @@ struct Route {
     cache: TokenCache,
 }
 
+/// A canonical origin as the index keys it: `https`, and `host` or `host:port`.
+type OriginKey = (bool, Box<str>);
+
 /// The routes, shared by every service the layer makes.
 struct Table {
     routes: Box<[Route]>,
     /// Resource routes by canonical origin (scheme, `host` or `host:port`), sorted for a
     /// binary search; each with its route indices in order.
-    by_origin: Box<[((bool, Box<str>), Box<[usize]>)]>,
+    by_origin: Box<[(OriginKey, Box<[usize]>)]>,
     /// The indices of the predicate routes, in order.
     predicates: Box<[usize]>,
     others: Binding,
@@ -165,7 +168,7 @@ struct Table {
 
 impl Table {
     fn new(routes: &[Route], others: Binding, invalidate_on_401: bool) -> Table {
-        let mut by_origin: Vec<((bool, Box<str>), Vec<usize>)> = Vec::new();
+        let mut by_origin: Vec<(OriginKey, Vec<usize>)> = Vec::new();
         let mut predicates = Vec::new();
         for (index, route) in routes.iter().enumerate() {
             match &route.matcher {
