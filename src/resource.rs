@@ -196,22 +196,32 @@ impl Resource {
     }
 }
 
-/// The scheme and raw authority of `uri` when the authority is in the canonical form the
-/// router indexes (lower case, no user info, no trailing dot on the host); `None` otherwise
-/// (then every route is tried in turn, which handles every spelling).
+/// The scheme (`true` for https) and raw authority of an absolute `http(s)` URI.
 #[inline]
-pub(crate) fn canonical_origin(uri: &Uri) -> Option<(bool, &str)> {
+pub(crate) fn scheme_and_authority(uri: &Uri) -> Option<(bool, &str)> {
     let https = match uri.scheme() {
         Some(scheme) if *scheme == http::uri::Scheme::HTTPS => true,
         Some(scheme) if *scheme == http::uri::Scheme::HTTP => false,
         _ => return None,
     };
-    let raw = uri.authority()?.as_str();
+    Some((https, uri.authority()?.as_str()))
+}
+
+/// Whether a raw authority is in the canonical form the router indexes: lower case, no user
+/// info, no trailing dot on the host. Any other spelling must be parsed to be compared.
+pub(crate) fn is_canonical(raw: &str) -> bool {
     let bytes = raw.as_bytes();
-    let odd = bytes.iter().enumerate().any(|(i, &b)| {
-        b.is_ascii_uppercase() || b == b'@' || (b == b'.' && matches!(bytes.get(i + 1), None | Some(b':')))
-    });
-    (!odd).then_some((https, raw))
+    let odd = bytes
+        .iter()
+        .fold(false, |odd, &b| odd | (b.wrapping_sub(b'A') < 26) | (b == b'@'));
+    // The host ends before `:port` (digits after the last colon; an IPv6 literal ends in `]`).
+    let digits = bytes.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let host_end = match bytes.len().checked_sub(digits + 1) {
+        Some(colon) if bytes[colon] == b':' => colon,
+        _ => bytes.len(),
+    };
+    let trailing_dot = host_end > 0 && bytes[host_end - 1] == b'.';
+    !odd && !trailing_dot
 }
 
 /// A host as it is compared: lower case, without a trailing dot.

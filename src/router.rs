@@ -203,18 +203,22 @@ impl Table {
     ///
     /// A request whose authority is spelled canonically (nearly all) costs a binary search of
     /// the origins and the path check of that origin's routes; predicate routes added before
-    /// the match are asked first, in order. Any other spelling tries every route in turn.
+    /// the match are asked first, in order. An origin that is not found is checked for another
+    /// spelling (upper case, user info, a trailing dot), which tries every route in turn.
     #[inline]
     fn route<B>(&self, request: &Request<B>) -> Option<&TokenCache> {
         let uri = request.uri();
-        let Some((https, raw)) = crate::resource::canonical_origin(uri) else {
+        let Some((https, raw)) = crate::resource::scheme_and_authority(uri) else {
             return self.route_slowly(request);
         };
         let candidates: &[usize] = match self
             .by_origin
             .binary_search_by(|((h, k), _)| (*h, &**k).cmp(&(https, raw)))
         {
+            // Found as it is spelled: canonical, since every key is.
             Ok(found) => &self.by_origin[found].1,
+            // Another origin, or another spelling of one of ours.
+            Err(_) if !crate::resource::is_canonical(raw) => return self.route_slowly(request),
             Err(_) => &[],
         };
         let mut best = candidates
