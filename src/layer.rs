@@ -199,11 +199,7 @@ impl OAuth2Layer {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        let parsed = resources
-            .into_iter()
-            .map(|url| Resource::parse(url.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.binding = self.binding.with(parsed);
+        self.binding = self.binding.with_urls(resources)?;
         Ok(self)
     }
 

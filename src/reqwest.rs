@@ -95,7 +95,7 @@ use reqwest_middleware::{Middleware, Next};
 use crate::cache::TokenCache;
 use crate::error::Error;
 use crate::layer::is_invalid_token;
-use crate::resource::{origin_of_url, Binding, OtherResources, Resource};
+use crate::resource::{origin_of_url, Binding, OtherResources};
 
 /// The token error inside an error of a reqwest-middleware client, if it is one: the
 /// [`Error`] [`OAuth2Middleware`] failed with, found through the wrapping of reqwest-middleware
@@ -406,11 +406,7 @@ impl OAuth2Middleware {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        let parsed = resources
-            .into_iter()
-            .map(|url| Resource::parse(url.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.binding = self.binding.with(parsed);
+        self.binding = self.binding.with_urls(resources)?;
         Ok(self)
     }
 

@@ -306,6 +306,19 @@ pub(crate) struct Binding {
 }
 
 impl Binding {
+    /// This binding with the resources of `urls` added; fails on the first invalid URL.
+    pub(crate) fn with_urls<I>(&self, urls: I) -> Result<Binding, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let parsed = urls
+            .into_iter()
+            .map(|url| Resource::parse(url.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.with(parsed))
+    }
+
     pub(crate) fn with(&self, resources: Vec<Resource>) -> Binding {
         let mut all: Vec<Resource> = self
             .resources
