@@ -52,6 +52,11 @@
 //! header value, one header insert, and a call of the inner service, whose future is returned inside [`ResponseFuture`] without boxing. No lock, no
 //! allocation. Everything else (stale, expired, failed) lives in [`TokenCache`].
 
+pub mod resource;
+pub mod retry;
+pub mod router;
+pub mod www_authenticate;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -62,12 +67,11 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use self::resource::{Binding, OtherResources, Resource};
 use crate::cache::{LocalEntry, Lookup, TokenCache, TokenWait};
 use crate::error::{BoxError, Error};
-use crate::resource::{self, Binding, OtherResources, Resource};
-use crate::retry::OAuth2RetryLayer;
+use crate::layer::retry::OAuth2RetryLayer;
 use crate::source::TokenSource;
-use crate::www_authenticate;
 
 /// A [`Layer`] that authenticates requests with OAuth 2.0 bearer tokens from a
 /// [`TokenCache`].
@@ -287,7 +291,7 @@ impl OAuth2Layer {
     /// works: a request rejected with `401 invalid_token` is sent once more with a new token
     /// (invalidation on a 401 is turned on), and a request that failed with a transient token
     /// error is sent again at the cache's next token attempt, honouring its backoff and the
-    /// server's `Retry-After`. See [`OAuth2RetryLayer`] for the settings and [`retry`](crate::retry) for
+    /// server's `Retry-After`. See [`OAuth2RetryLayer`] for the settings and [`retry`] for
     /// which request bodies can be retried.
     ///
     /// Do not stack a retry layer of your own *below* this layer for such errors: it would see

@@ -32,37 +32,37 @@
 //!
 //! # Modules
 //!
-//! Each concern, and each RFC, has its module. The types you use most are also re-exported at
-//! the crate root (`tower_oauth2::TokenCache` is [`cache::TokenCache`]).
+//! The tree follows the architecture: the middleware on top (`layer/`), the shared cache under
+//! it, the grants (`grant/`) that feed the cache, the endpoints they call (`endpoint/`), the
+//! HTTP transport under those (`transport/`), and the types everything shares at the bottom.
+//! Each RFC has its file. The types you use most are re-exported at the crate root
+//! (`tower_oauth2::TokenCache` is [`cache::TokenCache`]).
 //!
 //! | Module | What it holds | Specification |
 //! |---|---|---|
-//! | [`layer`] | [`OAuth2Layer`]: the tower middleware that puts the token on each request | RFC 6750 §2.1 |
-//! | [`cache`] | [`TokenCache`]: the shared token, refresh-ahead, single-flight, backoff | |
-//! | [`retry`] | [`OAuth2Layer::with_retry`]: retries that get a new token after a `401 invalid_token` or wait out a transient token error; [`Replayable`] bodies | RFC 6750 §3.1 |
-//! | [`resource`] | [`Resource`]: the origins or URL prefixes a token is for, and what happens to requests for others | RFC 9700 §2.3, §4.10 |
-//! | [`router`] | [`OAuth2RouterLayer`]: one layer, several resources, a token (and cache) for each | RFC 8707 |
-//! | [`www_authenticate`] | The `WWW-Authenticate` challenge parser the retry relies on | RFC 9110 §11.6.1 |
+//! | [`layer`] | [`OAuth2Layer`]: the tower middleware that puts the token on each request (the hot path) | RFC 6750 §2.1 |
+//! | [`layer::retry`] | [`OAuth2Layer::with_retry`]: retries that get a new token after a `401 invalid_token` or wait out a transient token error; [`Replayable`] bodies | RFC 6750 §3.1 |
+//! | [`layer::resource`] | [`Resource`]: the origins or URL prefixes a token is for, and what happens to requests for others | RFC 9700 §2.3, §4.10 |
+//! | [`layer::router`] | [`OAuth2RouterLayer`]: one layer, several resources, a token (and cache) for each | RFC 8707 |
+//! | [`layer::www_authenticate`] | The `WWW-Authenticate` challenge parser the retry relies on | RFC 9110 §11.6.1 |
+//! | [`cache`] | [`TokenCache`]: the shared token, refresh-ahead, single-flight, backoff, monotonic time | |
 //! | [`source`] | [`TokenSource`], and [`source_fn`] for tokens from anywhere | |
-//! | [`client_credentials`] | [`ClientCredentials`]: the client acting on its own behalf | RFC 6749 §4.4 |
-//! | [`refresh_token`] | [`RefreshToken`]: redeeming, and rotating, a refresh token | RFC 6749 §6 |
-//! | [`device_code`] | [`DeviceCode`]: logging in a CLI or a device without a browser | RFC 8628 |
-//! | [`terminal`] | [`TerminalPrompt`]: shows the device flow's code and URI (and a QR code) in a terminal | RFC 8628 §3.3 |
+//! | [`grant`] | The grants, one file each: [`ClientCredentials`] (RFC 6749 §4.4), [`RefreshToken`] (§6), [`DeviceCode`] and [`TerminalPrompt`] (RFC 8628) | RFC 6749 §4, RFC 8628 |
 //! | [`persist`] | [`StoredToken`]: a token's state saved as JSON, to resume after a restart | |
-//! | [`endpoint`] | [`TokenEndpoint`]: one client at one token endpoint, any grant; [`Params`] | RFC 6749 §3.2, RFC 8707 |
+//! | [`endpoint`] | The authorization server's endpoints: [`TokenEndpoint`] in [`endpoint::token`], [`Params`] | RFC 6749 §3.2, RFC 8707 |
 //! | [`client_auth`] | [`ClientAuth`]: how the client authenticates | RFC 6749 §2.3 |
+//! | [`transport`] | [`HttpClient`]: the transport to the authorization server, its proxies and trust roots | |
 //! | [`token`] | [`Token`], and how token responses are read | RFC 6749 §5.1 |
 //! | [`error`] | [`Error`], [`ErrorCode`], [`ServerError`]: what went wrong, and whether to retry | RFC 6749 §5.2, RFC 8628 §3.5, RFC 9110 §10.2.3 |
-//! | [`http_client`] | [`HttpClient`]: the transport to the authorization server, its proxies and trust roots | |
 //! | [`clock`] | [`Clock`](clock::Clock): injectable time, [`ManualClock`](clock::ManualClock) for tests | |
-//! | [`secret`] | [`Secret`]: a string that is never printed | |
+//! | [`secret`] | [`Secret`]: a string that is never printed, wiped on drop | |
 //! | [`reqwest`](reqwest/index.html) | `OAuth2Middleware` for reqwest-middleware (feature `reqwest`) | RFC 6750 §2.1 |
 //!
 //! # Cargo features
 //!
 //! | Feature | Default | What it adds |
 //! |---|---|---|
-//! | `hyper-client` | yes | The default token-endpoint transport, [`HttpClient::hyper`](http_client/struct.HttpClient.html#method.hyper): hyper-util's client over hyper-rustls (ring provider, Mozilla's root certificates). Without it, give each [`TokenEndpoint`] an [`HttpClient`] of your own. |
+//! | `hyper-client` | yes | The default token-endpoint transport, [`HttpClient::hyper`](transport/struct.HttpClient.html#method.hyper): hyper-util's client over hyper-rustls (ring provider, Mozilla's root certificates). Without it, give each [`TokenEndpoint`] an [`HttpClient`] of your own. |
 //! | `reqwest` | no | The [`reqwest`](reqwest/index.html) module: a `reqwest_middleware::Middleware` sharing the layer's token cache. |
 //! | `reqwest-retry` | no | With `reqwest`: [`reqwest::RetryTokenErrors`](reqwest/struct.RetryTokenErrors.html), a `reqwest_retry` strategy that retries transient token errors. |
 //!
@@ -80,46 +80,39 @@
 
 pub mod cache;
 pub mod client_auth;
-pub mod client_credentials;
 pub mod clock;
-pub mod device_code;
 pub mod endpoint;
 pub mod error;
-pub mod http_client;
+pub mod grant;
 pub mod layer;
 pub mod persist;
-pub mod refresh_token;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
-pub mod resource;
-pub mod retry;
-pub mod router;
 pub mod secret;
 pub mod source;
-pub mod terminal;
 pub mod token;
-pub mod www_authenticate;
+pub mod transport;
 
 pub use cache::{LostResponseRetry, TokenCache, TokenCacheBuilder};
 pub use client_auth::ClientAuth;
-pub use client_credentials::ClientCredentials;
-pub use device_code::{DeviceAuthorization, DeviceCode};
-pub use device_code::{UserCodeError, DEFAULT_USER_CODE_TIMEOUT};
-pub use endpoint::{Params, TokenEndpoint, TokenEndpointBuilder};
+pub use endpoint::token::{Params, TokenEndpoint, TokenEndpointBuilder};
 pub use error::{BoxError, Error, ErrorCode, ServerError};
-pub use http_client::{HttpClient, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT};
-#[cfg(feature = "hyper-client")]
-pub use http_client::{HyperClientBuilder, TlsRoots};
+pub use grant::client_credentials::ClientCredentials;
+pub use grant::device_code::{DeviceAuthorization, DeviceCode};
+pub use grant::device_code::{UserCodeError, DEFAULT_USER_CODE_TIMEOUT};
+pub use grant::device_prompt::TerminalPrompt;
+pub use grant::refresh_token::RefreshToken;
+pub use layer::resource::{OtherResources, Resource};
+pub use layer::retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
+pub use layer::router::{OAuth2Router, OAuth2RouterLayer};
 pub use layer::{OAuth2, OAuth2Layer, ResponseFuture};
 pub use persist::{StoredToken, StoredTokenError};
-pub use refresh_token::RefreshToken;
-pub use resource::{OtherResources, Resource};
-pub use retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
-pub use router::{OAuth2Router, OAuth2RouterLayer};
 pub use secret::Secret;
 pub use source::{source_fn, FnSource, TokenFuture, TokenSource};
-pub use terminal::TerminalPrompt;
 pub use token::Token;
+pub use transport::{HttpClient, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT};
+#[cfg(feature = "hyper-client")]
+pub use transport::{HyperClientBuilder, TlsRoots};
 
 /// The README's code, compiled as doctests.
 #[cfg(doctest)]

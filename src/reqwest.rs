@@ -95,7 +95,7 @@ use reqwest_middleware::{Middleware, Next};
 use crate::cache::TokenCache;
 use crate::error::Error;
 use crate::layer::is_invalid_token;
-use crate::resource::{origin_of_url, Binding, OtherResources};
+use crate::layer::resource::{origin_of_url, Binding, OtherResources};
 
 /// The token error inside an error of a reqwest-middleware client, if it is one: the
 /// [`Error`] [`OAuth2Middleware`] failed with, found through the wrapping of reqwest-middleware
@@ -334,7 +334,7 @@ impl OAuth2Middleware {
     }
 
     /// When on (default off), a `401` response with a `Bearer` (or `DPoP`) challenge whose
-    /// `error` is `invalid_token` (parsed by [`www_authenticate`](crate::www_authenticate):
+    /// `error` is `invalid_token` (parsed by [`www_authenticate`](crate::layer::www_authenticate):
     /// a mention in an `error_description` or under another scheme does not count)
     /// invalidates the token the request carried (never a newer one),
     /// and the request is sent once more with a new token if its body can be cloned

@@ -33,8 +33,8 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 
 use crate::error::{parse_retry_after, sanitize_server_text, Error, ErrorCode, ServerError};
-use crate::http_client::ReadResponse;
 use crate::secret::Secret;
+use crate::transport::ReadResponse;
 
 /// An access token with what came with it.
 ///

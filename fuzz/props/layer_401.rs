@@ -25,7 +25,7 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, Service, ServiceExt};
-use tower_oauth2::www_authenticate::{self, Challenge, Challenges, MAX_CHALLENGES, MAX_PARAMS};
+use tower_oauth2::layer::www_authenticate::{self, Challenge, Challenges, MAX_CHALLENGES, MAX_PARAMS};
 use tower_oauth2::{source_fn, OAuth2Layer, Token, TokenCache};
 
 use crate::common::{block_on, capture_logs, check_logs, lock, Script, Scripted, Secrets};

@@ -1,6 +1,6 @@
 //! Retrying what the token layer can fix: a request rejected because its token is dead (RFC 6750
 //! §3.1: `401` with `WWW-Authenticate: Bearer error="invalid_token"`, or a `DPoP` challenge with
-//! that error; the header is parsed by [`www_authenticate`](crate::www_authenticate), so a mere
+//! that error; the header is parsed by [`www_authenticate`](crate::layer::www_authenticate), so a mere
 //! mention of `invalid_token` elsewhere in it does not count), and a request that failed because
 //! the authorization server was briefly unavailable.
 //!
@@ -666,7 +666,7 @@ where
 /// #     Ok(http::Response::new(auth.map_or("", |v| v.to_str().unwrap()).to_owned()))
 /// # }
 /// use tower::{service_fn, Layer, Service, ServiceExt};
-/// use tower_oauth2::retry::ResponseFuture;
+/// use tower_oauth2::layer::retry::ResponseFuture;
 /// use tower_oauth2::{source_fn, OAuth2Layer, Token};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {

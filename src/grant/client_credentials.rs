@@ -16,7 +16,7 @@
 //! # let _ = token; Ok(()) }
 //! ```
 
-use crate::endpoint::{param_setters, with_params, Params, TokenEndpoint};
+use crate::endpoint::token::{param_setters, with_params, Params, TokenEndpoint};
 use crate::error::Error;
 use crate::source::{TokenFuture, TokenSource};
 use crate::token::Token;

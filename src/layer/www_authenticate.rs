@@ -21,7 +21,7 @@
 //! [`Challenge::param`]); quoted-string values are returned unescaped.
 //!
 //! ```
-//! use tower_oauth2::www_authenticate;
+//! use tower_oauth2::layer::www_authenticate;
 //!
 //! let challenges = www_authenticate::parse(
 //!     r#"Newauth realm="apps", type=1, title="Login to \"apps\"", Bearer error=invalid_token"#,
@@ -63,7 +63,7 @@ pub const MAX_PARAMS: usize = 32;
 /// One authentication challenge: a scheme with either a token68 or a list of parameters.
 ///
 /// ```
-/// use tower_oauth2::www_authenticate;
+/// use tower_oauth2::layer::www_authenticate;
 ///
 /// let challenges = www_authenticate::parse(r#"Bearer realm="api", error="invalid_token""#);
 /// let bearer = &challenges[0];
@@ -83,7 +83,7 @@ impl Challenge {
     /// The authentication scheme as the server spelled it (`Bearer`, `bearer`, `DPoP`, ...).
     ///
     /// ```
-    /// let challenges = tower_oauth2::www_authenticate::parse(r#"dpop algs="ES256""#);
+    /// let challenges = tower_oauth2::layer::www_authenticate::parse(r#"dpop algs="ES256""#);
     /// assert_eq!(challenges[0].scheme(), "dpop");
     /// ```
     pub fn scheme(&self) -> &str {
@@ -93,7 +93,7 @@ impl Challenge {
     /// Whether this challenge is of `scheme`, compared without regard to ASCII case.
     ///
     /// ```
-    /// let challenges = tower_oauth2::www_authenticate::parse("bEaReR");
+    /// let challenges = tower_oauth2::layer::www_authenticate::parse("bEaReR");
     /// assert!(challenges[0].is_scheme("Bearer"));
     /// ```
     pub fn is_scheme(&self, scheme: &str) -> bool {
@@ -103,7 +103,7 @@ impl Challenge {
     /// The token68 the challenge carries instead of parameters, if it does.
     ///
     /// ```
-    /// let challenges = tower_oauth2::www_authenticate::parse("Negotiate a87421000492aa874209af8bc028==");
+    /// let challenges = tower_oauth2::layer::www_authenticate::parse("Negotiate a87421000492aa874209af8bc028==");
     /// assert_eq!(challenges[0].token68(), Some("a87421000492aa874209af8bc028=="));
     /// ```
     pub fn token68(&self) -> Option<&str> {
@@ -113,7 +113,7 @@ impl Challenge {
     /// The parameters, in order, names as sent and values unescaped.
     ///
     /// ```
-    /// let challenges = tower_oauth2::www_authenticate::parse(r#"Basic realm="a \"b\"", charset=UTF-8"#);
+    /// let challenges = tower_oauth2::layer::www_authenticate::parse(r#"Basic realm="a \"b\"", charset=UTF-8"#);
     /// let params: Vec<_> = challenges[0].params().collect();
     /// assert_eq!(params, [("realm", r#"a "b""#), ("charset", "UTF-8")]);
     /// ```
@@ -127,7 +127,7 @@ impl Challenge {
     /// must not occur twice in a challenge (RFC 9110 §11.2); if it does, the first one counts.
     ///
     /// ```
-    /// let challenges = tower_oauth2::www_authenticate::parse("Bearer ERROR=invalid_token");
+    /// let challenges = tower_oauth2::layer::www_authenticate::parse("Bearer ERROR=invalid_token");
     /// assert_eq!(challenges[0].param("error"), Some("invalid_token"));
     /// assert_eq!(challenges[0].param("scope"), None);
     /// ```
@@ -143,7 +143,7 @@ impl Challenge {
 /// the error that stopped parsing, if any. Index it, or iterate over it.
 ///
 /// ```
-/// use tower_oauth2::www_authenticate;
+/// use tower_oauth2::layer::www_authenticate;
 ///
 /// let challenges = www_authenticate::parse(r#"Basic realm="x", Bearer error="invalid_token"#);
 /// // The unterminated quoted string stops parsing; what came before it is kept.
@@ -164,7 +164,7 @@ impl Challenges {
     /// The challenges as a slice.
     ///
     /// ```
-    /// use tower_oauth2::www_authenticate::{self, Challenge};
+    /// use tower_oauth2::layer::www_authenticate::{self, Challenge};
     ///
     /// let challenges = www_authenticate::parse("Basic, Bearer");
     /// let slice: &[Challenge] = challenges.as_slice();
@@ -177,7 +177,7 @@ impl Challenges {
     /// An iterator over the challenges.
     ///
     /// ```
-    /// let challenges = tower_oauth2::www_authenticate::parse("Basic, Bearer");
+    /// let challenges = tower_oauth2::layer::www_authenticate::parse("Basic, Bearer");
     /// let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme()).collect();
     /// assert_eq!(schemes, ["Basic", "Bearer"]);
     /// ```
@@ -188,7 +188,7 @@ impl Challenges {
     /// How many challenges were read.
     ///
     /// ```
-    /// assert_eq!(tower_oauth2::www_authenticate::parse("Basic, Bearer").len(), 2);
+    /// assert_eq!(tower_oauth2::layer::www_authenticate::parse("Basic, Bearer").len(), 2);
     /// ```
     pub fn len(&self) -> usize {
         self.list.len()
@@ -197,7 +197,7 @@ impl Challenges {
     /// Whether no challenge was read.
     ///
     /// ```
-    /// use tower_oauth2::www_authenticate;
+    /// use tower_oauth2::layer::www_authenticate;
     ///
     /// assert!(www_authenticate::parse("").is_empty());
     /// assert!(www_authenticate::parse("=oops").is_empty()); // and `error()` says why
@@ -210,7 +210,7 @@ impl Challenges {
     /// before it are kept.
     ///
     /// ```
-    /// use tower_oauth2::www_authenticate::{self, ParseErrorKind};
+    /// use tower_oauth2::layer::www_authenticate::{self, ParseErrorKind};
     ///
     /// let challenges = www_authenticate::parse("Bearer realm=a/b");
     /// let error = challenges.error().unwrap();
@@ -224,7 +224,7 @@ impl Challenges {
     /// The challenges, as a `Vec`.
     ///
     /// ```
-    /// let challenges = tower_oauth2::www_authenticate::parse("Basic, Bearer").into_vec();
+    /// let challenges = tower_oauth2::layer::www_authenticate::parse("Basic, Bearer").into_vec();
     /// assert_eq!(challenges.len(), 2);
     /// ```
     pub fn into_vec(self) -> Vec<Challenge> {
@@ -262,7 +262,7 @@ impl IntoIterator for Challenges {
 /// the server's text.
 ///
 /// ```
-/// let challenges = tower_oauth2::www_authenticate::parse("Bearer error=\"invalid_token");
+/// let challenges = tower_oauth2::layer::www_authenticate::parse("Bearer error=\"invalid_token");
 /// assert_eq!(
 ///     challenges.error().unwrap().to_string(),
 ///     "malformed WWW-Authenticate (field line 0, byte 13): unterminated quoted string",
@@ -279,7 +279,7 @@ impl ParseError {
     /// What was wrong.
     ///
     /// ```
-    /// use tower_oauth2::www_authenticate::{self, ParseErrorKind};
+    /// use tower_oauth2::layer::www_authenticate::{self, ParseErrorKind};
     ///
     /// let challenges = www_authenticate::parse(r#"Bearer realm="api"#);
     /// assert_eq!(challenges.error().map(|e| e.kind()), Some(ParseErrorKind::UnterminatedQuotedString));
@@ -293,7 +293,7 @@ impl ParseError {
     ///
     /// ```
     /// use http::header::{HeaderMap, WWW_AUTHENTICATE};
-    /// use tower_oauth2::www_authenticate;
+    /// use tower_oauth2::layer::www_authenticate;
     ///
     /// let mut headers = HeaderMap::new();
     /// headers.append(WWW_AUTHENTICATE, "Basic realm=x".parse().unwrap());
@@ -309,7 +309,7 @@ impl ParseError {
     /// The byte offset in that field line at which parsing stopped.
     ///
     /// ```
-    /// let challenges = tower_oauth2::www_authenticate::parse("Bearer realm=a/b");
+    /// let challenges = tower_oauth2::layer::www_authenticate::parse("Bearer realm=a/b");
     /// assert_eq!(challenges.error().map(|e| e.offset()), Some(14)); // at the `/`
     /// ```
     pub fn offset(&self) -> usize {
@@ -338,7 +338,7 @@ impl std::error::Error for ParseError {}
 /// The kinds of [`ParseError`].
 ///
 /// ```
-/// use tower_oauth2::www_authenticate::{self, ParseErrorKind};
+/// use tower_oauth2::layer::www_authenticate::{self, ParseErrorKind};
 ///
 /// let kind_of = |value: &str| www_authenticate::parse(value).error().map(|e| e.kind());
 /// assert_eq!(kind_of("Bearer error=invalid_token"), None);
@@ -363,7 +363,7 @@ pub enum ParseErrorKind {
 /// Parses one `WWW-Authenticate` field value (a `&str`, `&[u8]` or `&HeaderValue`).
 ///
 /// ```
-/// use tower_oauth2::www_authenticate;
+/// use tower_oauth2::layer::www_authenticate;
 ///
 /// let value = http::HeaderValue::from_static(r#"Basic realm="invalid_token", DPoP error="invalid_token""#);
 /// let challenges = www_authenticate::parse(&value);
@@ -385,7 +385,7 @@ pub fn parse(value: impl AsRef<[u8]>) -> Challenges {
 ///
 /// ```
 /// use http::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
-/// use tower_oauth2::www_authenticate;
+/// use tower_oauth2::layer::www_authenticate;
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.append(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="x""#));

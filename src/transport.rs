@@ -57,12 +57,12 @@ use crate::error::{BodyReadError, BoxError, Error};
 use crate::secret::Redactions;
 
 #[cfg(feature = "hyper-client")]
-mod hyper_transport;
+mod hyper_client;
 #[cfg(feature = "reqwest")]
-mod reqwest_adapter;
+mod reqwest_client;
 
 #[cfg(feature = "hyper-client")]
-pub use hyper_transport::{HyperClientBuilder, TlsRoots};
+pub use hyper_client::{HyperClientBuilder, TlsRoots};
 
 /// The default limit on a response body: 1 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;

@@ -49,8 +49,8 @@ use tower_service::Service;
 
 use crate::cache::TokenCache;
 use crate::error::{BoxError, Error};
+use crate::layer::resource::{Binding, OtherResources, Resource};
 use crate::layer::{authorize, other_resource, ResponseFuture};
-use crate::resource::{Binding, OtherResources, Resource};
 
 /// What a route predicate sees of a request: its method, URI, headers and extensions.
 ///
@@ -77,7 +77,7 @@ impl<'a> RouteRequest<'a> {
     /// A view of `request`.
     ///
     /// ```
-    /// use tower_oauth2::router::RouteRequest;
+    /// use tower_oauth2::layer::router::RouteRequest;
     ///
     /// let request = http::Request::get("https://a.example/x").body(()).unwrap();
     /// assert_eq!(RouteRequest::of(&request).uri().path(), "/x");
@@ -94,7 +94,7 @@ impl<'a> RouteRequest<'a> {
     /// The request's method.
     ///
     /// ```
-    /// # use tower_oauth2::router::RouteRequest;
+    /// # use tower_oauth2::layer::router::RouteRequest;
     /// let request = http::Request::post("https://a.example/").body(()).unwrap();
     /// assert_eq!(RouteRequest::of(&request).method(), http::Method::POST);
     /// ```
@@ -105,7 +105,7 @@ impl<'a> RouteRequest<'a> {
     /// The request's URI.
     ///
     /// ```
-    /// # use tower_oauth2::router::RouteRequest;
+    /// # use tower_oauth2::layer::router::RouteRequest;
     /// let request = http::Request::get("https://a.example/x?y").body(()).unwrap();
     /// assert_eq!(RouteRequest::of(&request).uri().host(), Some("a.example"));
     /// ```
@@ -116,7 +116,7 @@ impl<'a> RouteRequest<'a> {
     /// The request's headers.
     ///
     /// ```
-    /// # use tower_oauth2::router::RouteRequest;
+    /// # use tower_oauth2::layer::router::RouteRequest;
     /// let request = http::Request::get("/").header("x-tenant", "acme").body(()).unwrap();
     /// assert_eq!(RouteRequest::of(&request).headers()["x-tenant"], "acme");
     /// ```
@@ -127,7 +127,7 @@ impl<'a> RouteRequest<'a> {
     /// The request's extensions.
     ///
     /// ```
-    /// # use tower_oauth2::router::RouteRequest;
+    /// # use tower_oauth2::layer::router::RouteRequest;
     /// let mut request = http::Request::get("/").body(()).unwrap();
     /// request.extensions_mut().insert(7u8);
     /// assert_eq!(RouteRequest::of(&request).extensions().get::<u8>(), Some(&7));
@@ -208,7 +208,7 @@ impl Table {
     #[inline]
     fn route<B>(&self, request: &Request<B>) -> Option<&TokenCache> {
         let uri = request.uri();
-        let Some((https, raw)) = crate::resource::scheme_and_authority(uri) else {
+        let Some((https, raw)) = crate::layer::resource::scheme_and_authority(uri) else {
             return self.route_slowly(request);
         };
         let candidates: &[usize] = match self
@@ -218,7 +218,7 @@ impl Table {
             // Found as it is spelled: canonical, since every key is.
             Ok(found) => &self.by_origin[found].1,
             // Another origin, or another spelling of one of ours.
-            Err(_) if !crate::resource::is_canonical(raw) => return self.route_slowly(request),
+            Err(_) if !crate::layer::resource::is_canonical(raw) => return self.route_slowly(request),
             Err(_) => &[],
         };
         let mut best = candidates

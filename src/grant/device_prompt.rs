@@ -20,8 +20,8 @@
 
 use std::io::{self, Write};
 
-use crate::device_code::DeviceAuthorization;
 use crate::error::sanitize_server_text;
+use crate::grant::device_code::DeviceAuthorization;
 
 /// Prints a device authorization for the user: where to go, the code to enter, the URI with
 /// the code in it when the server sent one, and (feature `qrcode`) a QR code of that URI made of

@@ -88,9 +88,9 @@ use std::pin::Pin;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::endpoint::{param_setters, with_params, Params, TokenEndpoint};
+use crate::endpoint::token::{param_setters, with_params, Params, TokenEndpoint};
 use crate::error::{sanitize_server_text, BoxError, Error, ErrorCode};
-use crate::refresh_token::{new_token_hook, redeem, NewTokenHook};
+use crate::grant::refresh_token::{new_token_hook, redeem, NewTokenHook};
 use crate::secret::Secret;
 use crate::source::{TokenFuture, TokenSource};
 use crate::token::{check_response, seconds_field, string_field, Token};

@@ -63,7 +63,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::endpoint::{param_setters, with_params, Params, TokenEndpoint};
+use crate::endpoint::token::{param_setters, with_params, Params, TokenEndpoint};
 use crate::error::{Error, ErrorCode};
 use crate::secret::Secret;
 use crate::source::{TokenFuture, TokenSource};

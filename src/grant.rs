@@ -1,0 +1,26 @@
+//! The grants: how a [`TokenSource`](crate::TokenSource) gets a token from the authorization
+//! server, one file per grant, each named after its RFC section.
+//!
+//! | Module | Grant | Specification |
+//! |---|---|---|
+//! | [`client_credentials`] | [`ClientCredentials`](crate::ClientCredentials): the client acting on its own behalf | RFC 6749 §4.4 |
+//! | [`refresh_token`] | [`RefreshToken`](crate::RefreshToken): redeeming, and rotating, a refresh token | RFC 6749 §6 |
+//! | [`device_code`] | [`DeviceCode`](crate::DeviceCode): logging in a CLI or a device without a browser | RFC 8628 |
+//! | [`device_prompt`] | [`TerminalPrompt`](crate::TerminalPrompt): the device flow's code and URI (and a QR code) in a terminal | RFC 8628 §3.3 |
+//!
+//! Each is a [`TokenSource`](crate::TokenSource), so a [`TokenCache`](crate::TokenCache) and
+//! the [`OAuth2Layer`](crate::OAuth2Layer) keep its tokens fresh:
+//!
+//! ```
+//! use tower_oauth2::{ClientAuth, ClientCredentials, OAuth2Layer, TokenEndpoint};
+//!
+//! let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::client_secret_basic("svc", "s3cret"))?;
+//! let layer = OAuth2Layer::new(ClientCredentials::new(endpoint).scope("orders:read"));
+//! # let _ = layer;
+//! # Ok::<(), tower_oauth2::Error>(())
+//! ```
+
+pub mod client_credentials;
+pub mod device_code;
+pub mod device_prompt;
+pub mod refresh_token;
