@@ -56,6 +56,26 @@ use crate::clock::Clock;
 use crate::error::{BodyReadError, BoxError, Error};
 use crate::secret::Redactions;
 
+/// Whether `host` (as a URL or URI spells it: IPv6 in brackets, any case, maybe a trailing
+/// dot) is this machine's loopback: `127.0.0.0/8`, `::1`, `localhost` or a name under
+/// `.localhost` (RFC 6761 §6.3). Endpoint URLs may use plain `http` only there, and proxies
+/// from the environment never take such a destination.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .len()
+            .checked_sub(".localhost".len())
+            .is_some_and(|at| host.is_char_boundary(at) && host[at..].eq_ignore_ascii_case(".localhost"))
+}
+
 #[cfg(feature = "hyper-client")]
 mod hyper_client;
 #[cfg(feature = "reqwest")]

@@ -557,7 +557,7 @@ pub(crate) fn parse_endpoint_url(url: &str, allow_insecure_http: bool) -> Result
         Url::parse(url).map_err(|e| Error::Config(format!("invalid endpoint URL {shown:?}: {e}")))?;
     match parsed.scheme() {
         "https" => {}
-        "http" if is_loopback(&parsed) => {}
+        "http" if parsed.host_str().is_some_and(crate::transport::is_loopback_host) => {}
         "http" if allow_insecure_http => {
             tracing::warn!(
                 url = %without_credentials(&parsed),
@@ -582,21 +582,6 @@ pub(crate) fn parse_endpoint_url(url: &str, allow_insecure_http: bool) -> Result
         ));
     }
     Ok(parsed)
-}
-
-/// Whether `url`'s host is loopback: `127.0.0.0/8`, `::1`, `localhost` or a name under
-/// `.localhost` (RFC 6761 §6.3), the only hosts plain `http` may go to.
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => {
-            // The URL parser has lowercased the name; a trailing dot names the same host.
-            let name = name.strip_suffix('.').unwrap_or(name);
-            name == "localhost" || name.ends_with(".localhost")
-        }
-        None => false,
-    }
 }
 
 /// `url` without credentials, query or fragment: safe to show in errors and logs.

@@ -533,25 +533,11 @@ struct ProxyRules {
 
 impl ProxyRules {
     fn intercept(&self, dst: &Uri) -> Option<Intercept> {
-        if self.loopback_direct && dst.host().is_some_and(is_loopback_host) {
+        if self.loopback_direct && dst.host().is_some_and(super::is_loopback_host) {
             return None;
         }
         self.matcher.intercept(dst)
     }
-}
-
-/// `localhost` (and its subdomains, RFC 6761 §6.3), `127.0.0.0/8` and `::1`.
-fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_end_matches('.');
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
-        return ip.is_loopback();
-    }
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .len()
-            .checked_sub(".localhost".len())
-            .is_some_and(|at| host.is_char_boundary(at) && host[at..].eq_ignore_ascii_case(".localhost"))
 }
 
 /// Connects to the destination, directly or through the proxy the matcher picks for it.
