@@ -461,7 +461,7 @@ where
         }
         // A token bound to resources goes only to them (one pointer check when unbound).
         if !self.binding.allows(request.uri()) {
-            return other_resource(&mut self.inner, &self.binding, request);
+            return other_resource(&mut self.inner, self.binding.others, request);
         }
         let lookup = self.cache.lookup_in(self.local.load().as_ref());
         authorize(
@@ -507,22 +507,18 @@ where
 #[inline(never)]
 pub(crate) fn other_resource<S, ReqBody>(
     inner: &mut S,
-    binding: &Binding,
+    others: OtherResources,
     request: Request<ReqBody>,
 ) -> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    match binding.others {
-        OtherResources::Fail => {
-            let origin = resource::origin_of(request.uri());
-            tracing::warn!(%origin, "a request for another resource was refused: the token is not for it");
-            ResponseFuture {
-                state: State::Failed {
-                    error: Some(Error::NotForThisResource { origin }),
-                },
-            }
-        }
+    match others {
+        OtherResources::Fail => ResponseFuture {
+            state: State::Failed {
+                error: Some(resource::refuse(resource::origin_of(request.uri()))),
+            },
+        },
         _ => ResponseFuture::called(inner.call(request), None),
     }
 }

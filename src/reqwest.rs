@@ -95,7 +95,7 @@ use reqwest_middleware::{Middleware, Next};
 use crate::cache::TokenCache;
 use crate::error::Error;
 use crate::layer::is_invalid_token;
-use crate::layer::resource::{origin_of_url, Binding, OtherResources};
+use crate::layer::resource::{origin_of_url, refuse, Binding, OtherResources};
 
 /// The token error inside an error of a reqwest-middleware client, if it is one: the
 /// [`Error`] [`OAuth2Middleware`] failed with, found through the wrapping of reqwest-middleware
@@ -460,11 +460,9 @@ impl Middleware for OAuth2Middleware {
         }
         if !self.binding.allows_url(request.url()) {
             if self.binding.others == OtherResources::Fail {
-                let origin = origin_of_url(request.url());
-                tracing::warn!(%origin, "a request for another resource was refused: the token is not for it");
-                return Err(reqwest_middleware::Error::middleware(Error::NotForThisResource {
-                    origin,
-                }));
+                return Err(reqwest_middleware::Error::middleware(refuse(origin_of_url(
+                    request.url(),
+                ))));
             }
             return next.run(request, extensions).await;
         }

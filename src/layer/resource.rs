@@ -123,20 +123,14 @@ impl Resource {
     /// ```
     #[inline]
     pub fn matches(&self, uri: &Uri) -> bool {
-        let https = match uri.scheme() {
-            Some(scheme) if *scheme == http::uri::Scheme::HTTPS => true,
-            Some(scheme) if *scheme == http::uri::Scheme::HTTP => false,
-            _ => return false,
+        let Some((https, raw)) = scheme_and_authority(uri) else {
+            return false;
         };
         if https != self.https {
             return false;
         }
-        let Some(authority) = uri.authority() else {
-            return false;
-        };
-        let raw = authority.as_str();
         if raw.eq_ignore_ascii_case(&self.authority) || raw.eq_ignore_ascii_case(&self.authority_with_port) {
-            return self.path.is_empty() || path_within(uri.path(), &self.path);
+            return self.path_matches(uri);
         }
         // Other spellings of the same origin (user info, a trailing dot, a port with leading
         // zeros) all contain `@` or start with the host: parse those; anything else is another
@@ -145,7 +139,10 @@ impl Resource {
             || raw
                 .get(..self.host.len())
                 .is_some_and(|start| start.eq_ignore_ascii_case(&self.host));
-        may_be_ours && self.matches_parts(https, authority.host(), authority.port_u16(), uri.path())
+        may_be_ours
+            && uri.authority().is_some_and(|authority| {
+                self.matches_parts(https, authority.host(), authority.port_u16(), uri.path())
+            })
     }
 
     /// The spellings of this origin a canonical request authority takes (`host` when the
@@ -312,24 +309,14 @@ impl Binding {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        let parsed = urls
-            .into_iter()
-            .map(|url| Resource::parse(url.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(self.with(parsed))
-    }
-
-    pub(crate) fn with(&self, resources: Vec<Resource>) -> Binding {
-        let mut all: Vec<Resource> = self
-            .resources
-            .as_deref()
-            .map(<[Resource]>::to_vec)
-            .unwrap_or_default();
-        all.extend(resources);
-        Binding {
+        let mut all: Vec<Resource> = self.resources().map(<[Resource]>::to_vec).unwrap_or_default();
+        for url in urls {
+            all.push(Resource::parse(url.as_ref())?);
+        }
+        Ok(Binding {
             resources: Some(all.into()),
             others: self.others,
-        }
+        })
     }
 
     /// Whether a request to `uri` may carry the token.
@@ -353,6 +340,13 @@ impl Binding {
     pub(crate) fn resources(&self) -> Option<&[Resource]> {
         self.resources.as_deref()
     }
+}
+
+/// The error, logged, for a request refused because it is for none of a token's resources;
+/// `origin` is the request's scheme, host and port only.
+pub(crate) fn refuse(origin: String) -> Error {
+    tracing::warn!(%origin, "a request for another resource was refused: the token is not for it");
+    Error::NotForThisResource { origin }
 }
 
 /// The origin of `url`, for an error message: scheme, host and port only.

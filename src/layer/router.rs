@@ -49,7 +49,7 @@ use tower_service::Service;
 
 use crate::cache::TokenCache;
 use crate::error::{BoxError, Error};
-use crate::layer::resource::{Binding, OtherResources, Resource};
+use crate::layer::resource::{OtherResources, Resource};
 use crate::layer::{authorize, other_resource, ResponseFuture};
 
 /// What a route predicate sees of a request: its method, URI, headers and extensions.
@@ -162,12 +162,12 @@ struct Table {
     by_origin: Box<[(OriginKey, Box<[usize]>)]>,
     /// The indices of the predicate routes, in order.
     predicates: Box<[usize]>,
-    others: Binding,
+    others: OtherResources,
     invalidate_on_401: bool,
 }
 
 impl Table {
-    fn new(routes: &[Route], others: Binding, invalidate_on_401: bool) -> Table {
+    fn new(routes: &[Route], others: OtherResources, invalidate_on_401: bool) -> Table {
         let mut by_origin: Vec<(OriginKey, Vec<usize>)> = Vec::new();
         let mut predicates = Vec::new();
         for (index, route) in routes.iter().enumerate() {
@@ -273,7 +273,7 @@ impl Table {
 #[must_use]
 pub struct OAuth2RouterLayer {
     routes: Vec<Route>,
-    others: Binding,
+    others: OtherResources,
     invalidate_on_401: bool,
 }
 
@@ -360,7 +360,7 @@ impl OAuth2RouterLayer {
     /// # let _ = router;
     /// ```
     pub fn other_resources(mut self, others: OtherResources) -> Self {
-        self.others.others = others;
+        self.others = others;
         self
     }
 
@@ -408,7 +408,7 @@ impl fmt::Debug for OAuth2RouterLayer {
             .collect();
         f.debug_struct("OAuth2RouterLayer")
             .field("routes", &routes)
-            .field("other_resources", &self.others.others)
+            .field("other_resources", &self.others)
             .field("invalidate_on_401", &self.invalidate_on_401)
             .finish()
     }
@@ -420,11 +420,7 @@ impl<S> Layer<S> for OAuth2RouterLayer {
     fn layer(&self, inner: S) -> OAuth2Router<S> {
         OAuth2Router {
             inner,
-            table: Arc::new(Table::new(
-                &self.routes,
-                self.others.clone(),
-                self.invalidate_on_401,
-            )),
+            table: Arc::new(Table::new(&self.routes, self.others, self.invalidate_on_401)),
         }
     }
 }
@@ -494,7 +490,7 @@ where
                 let lookup = cache.lookup();
                 authorize(&mut self.inner, cache, lookup, request, table.invalidate_on_401)
             }
-            None => other_resource(&mut self.inner, &table.others, request),
+            None => other_resource(&mut self.inner, table.others, request),
         }
     }
 }
