@@ -81,7 +81,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Either, Empty, Full};
@@ -237,9 +237,10 @@ where
                 });
             };
             match frame?.into_data() {
-                Ok(mut data) => {
-                    if kept.len().saturating_add(data.remaining()) > limit {
-                        kept.extend_from_slice(&data.copy_to_bytes(data.remaining()));
+                Ok(data) => {
+                    let too_long = kept.len().saturating_add(data.remaining()) > limit;
+                    kept.put(data);
+                    if too_long {
                         return Ok(Replayable {
                             kind: Kind::Passing {
                                 prefix: Some(kept.freeze()),
@@ -247,7 +248,6 @@ where
                             },
                         });
                     }
-                    kept.extend_from_slice(&data.copy_to_bytes(data.remaining()));
                 }
                 Err(frame) => {
                     if let Ok(more) = frame.into_trailers() {
