@@ -10,6 +10,8 @@
 
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // oidc-provider prints its NOTICE lines with console.info (stdout). Stdout is
 // reserved for the READY line, so route every console method to stderr before
@@ -203,6 +205,19 @@ const PKJWT_JWKS = {
   ],
 };
 
+// Grant types oidc-provider has no built-in handler for (token exchange, JWT bearer, password)
+// live in grants/*.mjs, one file each. Each module exports:
+//   grantType:   the `grant_type` value it handles;
+//   parameters:  the form fields its handler reads (besides grant_type);
+//   clients:     the ids of the clients in CLIENTS allowed to use it;
+//   handler(ctx, env): the grant handler (oidc-provider's registerGrantType: sets ctx.body);
+//     env = { issuer, tokenUrl, log, pkjwtJwks, accountId, scopes, accessTokenTtl, provider }.
+const GRANTS_DIR = new URL('./grants/', import.meta.url);
+const EXTENSION_GRANTS = [];
+for (const file of readdirSync(fileURLToPath(GRANTS_DIR)).filter((f) => f.endsWith('.mjs')).sort()) {
+  EXTENSION_GRANTS.push(await import(pathToFileURL(fileURLToPath(new URL(file, GRANTS_DIR))).href));
+}
+
 const CLIENTS = [
   {
     client_id: 'basic-client',
@@ -366,7 +381,29 @@ const configuration = {
   },
 };
 
+for (const grant of EXTENSION_GRANTS) {
+  for (const id of grant.clients) {
+    const client = CLIENTS.find((c) => c.client_id === id);
+    if (!client) throw new Error(`grants: unknown client ${id} for ${grant.grantType}`);
+    client.grant_types = [...client.grant_types, grant.grantType];
+  }
+}
+
 provider = new Provider(ISSUER, configuration);
+
+const grantEnv = {
+  issuer: ISSUER,
+  tokenUrl: `${ISSUER}${ROUTES.token}`,
+  log,
+  pkjwtJwks: PKJWT_JWKS,
+  accountId: TEST_ACCOUNT_ID,
+  scopes: SCOPES,
+  accessTokenTtl: ACCESS_TOKEN_TTL,
+  provider,
+};
+for (const grant of EXTENSION_GRANTS) {
+  provider.registerGrantType(grant.grantType, (ctx) => grant.handler(ctx, grantEnv), grant.parameters);
+}
 provider.on('server_error', (ctx, err) => log('server_error:', err?.stack || String(err)));
 
 // The device authorization response has no `interval` by default; add one.
