@@ -304,6 +304,12 @@ impl Server {
     pub(crate) fn token_url(&self) -> String {
         self.url("/token")
     }
+
+    /// The issuer identifier (`http://127.0.0.1:<port>`, no trailing slash), as in the
+    /// discovery document.
+    pub(crate) fn issuer(&self) -> String {
+        self.url("")
+    }
 }
 
 impl Drop for Server {
