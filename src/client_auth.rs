@@ -52,6 +52,10 @@ enum Method {
     SecretBasic(Secret),
     SecretPost(Secret),
     None,
+    /// RFC 8705 §2.1: a PKI-bound client certificate, presented by the transport.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a self-signed client certificate registered with the server.
+    SelfSignedTlsClientAuth,
 }
 
 /// Where a client's credentials go in one request. No `Debug`: the form holds the secret.
@@ -111,6 +115,42 @@ impl ClientAuth {
         }
     }
 
+    /// `tls_client_auth` (RFC 8705 §2.1): the client proves its identity with a client
+    /// certificate issued by a certificate authority the server trusts, presented in the TLS
+    /// handshake; the request body carries only `client_id`. The certificate belongs to the
+    /// HTTP client: give the token endpoint an [`HttpClient`](crate::HttpClient) that presents
+    /// it.
+    ///
+    /// ```
+    /// use tower_oauth2::ClientAuth;
+    ///
+    /// let auth = ClientAuth::tls_client_auth("my-service");
+    /// assert_eq!(auth.method(), "tls_client_auth");
+    /// ```
+    pub fn tls_client_auth(client_id: impl Into<String>) -> Self {
+        ClientAuth {
+            client_id: client_id.into(),
+            method: Method::TlsClientAuth,
+        }
+    }
+
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2): as
+    /// [`tls_client_auth`](Self::tls_client_auth), with a self-signed certificate the server
+    /// knows from the client's registration (its `jwks` or `jwks_uri`).
+    ///
+    /// ```
+    /// use tower_oauth2::ClientAuth;
+    ///
+    /// let auth = ClientAuth::self_signed_tls_client_auth("my-service");
+    /// assert_eq!(auth.method(), "self_signed_tls_client_auth");
+    /// ```
+    pub fn self_signed_tls_client_auth(client_id: impl Into<String>) -> Self {
+        ClientAuth {
+            client_id: client_id.into(),
+            method: Method::SelfSignedTlsClientAuth,
+        }
+    }
+
     /// The client id.
     ///
     /// ```
@@ -121,8 +161,8 @@ impl ClientAuth {
         &self.client_id
     }
 
-    /// The method's registered name (`client_secret_basic`, `client_secret_post`, `none`), as
-    /// in the `token_endpoint_auth_method` of RFC 7591.
+    /// The method's registered name (`client_secret_basic`, `client_secret_post`, `none`,
+    /// `tls_client_auth`, ...), as in the `token_endpoint_auth_method` of RFC 7591.
     ///
     /// ```
     /// use tower_oauth2::ClientAuth;
@@ -135,6 +175,8 @@ impl ClientAuth {
             Method::SecretBasic(_) => "client_secret_basic",
             Method::SecretPost(_) => "client_secret_post",
             Method::None => "none",
+            Method::TlsClientAuth => "tls_client_auth",
+            Method::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 
@@ -142,7 +184,7 @@ impl ClientAuth {
     pub(crate) fn secret(&self) -> Option<&Secret> {
         match &self.method {
             Method::SecretBasic(secret) | Method::SecretPost(secret) => Some(secret),
-            Method::None => None,
+            Method::None | Method::TlsClientAuth | Method::SelfSignedTlsClientAuth => None,
         }
     }
 
@@ -160,7 +202,9 @@ impl ClientAuth {
                     ("client_secret", secret.expose()),
                 ],
             },
-            Method::None => Credentials {
+            // The certificate authenticates in the handshake (RFC 8705 §2); the body names the
+            // client.
+            Method::None | Method::TlsClientAuth | Method::SelfSignedTlsClientAuth => Credentials {
                 authorization: None,
                 form: vec![("client_id", self.client_id.as_str())],
             },

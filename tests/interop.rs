@@ -19,8 +19,8 @@ use http_body_util::{BodyExt as _, Full};
 use serde_json::Value;
 use tower::{Service as _, ServiceBuilder, ServiceExt as _};
 use tower_oauth2::{
-    ClientAuth, ClientCredentials, DeviceCode, Error, ErrorCode, OAuth2Layer, RefreshToken,
-    Token, TokenCache, TokenEndpoint, TokenSource,
+    ClientAuth, ClientCredentials, DeviceCode, Error, ErrorCode, OAuth2Layer, RefreshToken, Token,
+    TokenCache, TokenEndpoint, TokenSource,
 };
 
 use harness::{plain_client, Api, Recorder, Server, ServerConfig};

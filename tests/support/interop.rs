@@ -249,9 +249,7 @@ impl Server {
             Err(_) => Some(format!("no READY line within {READY_TIMEOUT:?}")),
             Ok(Err(e)) => Some(format!("cannot read its stdout: {e}")),
             Ok(Ok(0)) => Some(format!("it exited: {:?}", child.try_wait())),
-            Ok(Ok(_)) if !line.starts_with("READY http://") => {
-                Some(format!("unexpected stdout {line:?}"))
-            }
+            Ok(Ok(_)) if !line.starts_with("READY http://") => Some(format!("unexpected stdout {line:?}")),
             Ok(Ok(_)) => None,
         };
         if let Some(failure) = failure {
