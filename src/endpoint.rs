@@ -1,5 +1,17 @@
-//! The authorization server's endpoints the client calls, one file each: today the token
-//! endpoint ([`token`]: RFC 6749 §3.2 requests, client authentication and response parsing).
+//! The authorization server's endpoints the client calls, one file each:
+//!
+//! | Module | Endpoint | Specification |
+//! |---|---|---|
+//! | [`token`] | [`TokenEndpoint`](crate::TokenEndpoint): token requests, client authentication, response parsing | RFC 6749 §3.2, §5 |
+//! | [`discovery`] | [`ServerMetadata`](crate::ServerMetadata): the server's metadata document, and where the other endpoints are | RFC 8414, OpenID Connect Discovery 1.0 |
+//! | [`revocation`] | [`OAuth2Client::revoke_token`](crate::OAuth2Client::revoke_token) | RFC 7009 |
+//! | [`introspection`] | [`OAuth2Client::introspect`](crate::OAuth2Client::introspect), [`Introspection`](crate::Introspection) | RFC 7662 |
+//! | [`userinfo`] | [`OAuth2Client::userinfo`](crate::OAuth2Client::userinfo), [`UserInfo`](crate::UserInfo) | OpenID Connect Core §5.3 |
+//!
+//! The device authorization endpoint (RFC 8628 §3.1) is called by [`DeviceCode`](crate::DeviceCode)
+//! in [`grant::device_code`](crate::grant::device_code). Every endpoint goes through the same
+//! [`HttpClient`](crate::HttpClient) (its timeout and body size limit), the same URL checks
+//! ([TLS required](token#tls-required)) and the same redaction of secrets in server text.
 //!
 //! ```
 //! use tower_oauth2::{ClientAuth, TokenEndpoint};
@@ -9,4 +21,8 @@
 //! # Ok::<(), tower_oauth2::Error>(())
 //! ```
 
+pub mod discovery;
+pub mod introspection;
+pub mod revocation;
 pub mod token;
+pub mod userinfo;

@@ -206,6 +206,48 @@ pub enum Error {
         /// The request's origin.
         origin: String,
     },
+    /// The [`OAuth2Client`](crate::OAuth2Client) has no URL for the endpoint a call needs: it
+    /// was not given to the builder and the discovery document does not name it. `endpoint`
+    /// is the metadata name without `_endpoint` (`revocation`, `introspection`, `userinfo`,
+    /// `device_authorization`, `token`, ...).
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, Error, OAuth2Client};
+    ///
+    /// let client = OAuth2Client::builder(ClientAuth::none("cli"))
+    ///     .token_url("https://auth.example.com/token")
+    ///     .build()?;
+    /// let err = client.device_code().unwrap_err();
+    /// assert!(matches!(err, Error::NoEndpoint { endpoint: "device_authorization" }));
+    /// assert!(!err.is_transient());
+    /// # Ok::<(), Error>(())
+    /// ```
+    NoEndpoint {
+        /// The endpoint's name, as in the metadata without `_endpoint`.
+        endpoint: &'static str,
+    },
+    /// Discovery (RFC 8414, OpenID Connect Discovery) found a document the client cannot use:
+    /// see [`DiscoveryError`](crate::DiscoveryError). HTTP failures, bodies that are not JSON
+    /// and oversize bodies are the usual [`Error::HttpStatus`], [`Error::MalformedResponse`]
+    /// and [`Error::BodyTooLarge`].
+    ///
+    /// ```
+    /// use tower_oauth2::{DiscoveryError, Error, ServerMetadata};
+    ///
+    /// let document = r#"{"issuer":"https://evil.example.com","token_endpoint":"https://evil.example.com/token"}"#;
+    /// let err = ServerMetadata::from_json("https://auth.example.com", document).unwrap_err();
+    /// assert!(matches!(err, Error::Discovery(DiscoveryError::IssuerMismatch { .. })));
+    /// ```
+    Discovery(crate::endpoint::discovery::DiscoveryError),
+    /// The OpenID Connect userinfo endpoint answered with a signed (or encrypted) JWT
+    /// (`Content-Type: application/jwt`, OIDC Core §5.3.2), which this crate cannot verify:
+    /// register the client without `userinfo_signed_response_alg` to get plain JSON.
+    ///
+    /// ```
+    /// let err = tower_oauth2::Error::SignedUserInfoUnsupported;
+    /// assert!(err.to_string().contains("application/jwt"));
+    /// ```
+    SignedUserInfoUnsupported,
 }
 
 /// `?` on the error of an [`OAuth2`](crate::OAuth2) service (a [`BoxError`]): a token error
@@ -431,6 +473,7 @@ impl Error {
             | Error::GrantLost(_)
             | Error::Service(_)
             | Error::NotForThisResource { .. } => false,
+            Error::NoEndpoint { .. } | Error::Discovery(_) | Error::SignedUserInfoUnsupported => false,
         }
     }
 }
@@ -482,6 +525,16 @@ impl fmt::Display for Error {
                 write_escaped(f, origin)?;
                 f.write_str(" is for none of the resources the token is bound to")
             }
+            Error::NoEndpoint { endpoint } => write!(
+                f,
+                "the authorization server has no {endpoint} endpoint: none was configured and \
+                 the discovery document names none"
+            ),
+            Error::Discovery(err) => fmt::Display::fmt(err, f),
+            Error::SignedUserInfoUnsupported => f.write_str(
+                "the userinfo endpoint answered with a signed JWT (application/jwt); verifying \
+                 signed userinfo is not supported: register the client for JSON userinfo",
+            ),
         }
     }
 }
@@ -773,6 +826,11 @@ pub enum ErrorCode {
     ExpiredToken,
     /// `invalid_target` (RFC 8707 §2): a `resource` value was refused.
     InvalidTarget,
+    /// `invalid_token` (RFC 6750 §3.1): a resource server (the userinfo endpoint, say) refused
+    /// the access token: expired, revoked or malformed.
+    InvalidToken,
+    /// `unsupported_token_type` (RFC 7009 §2.2.1): the server cannot revoke tokens of this type.
+    UnsupportedTokenType,
     /// Any other code, as the server sent it (made safe to print, like [`ServerError`]'s text).
     Other(String),
 }
@@ -801,6 +859,8 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::Other(code) => code,
         }
     }
@@ -822,6 +882,8 @@ impl From<&str> for ErrorCode {
             "access_denied" => ErrorCode::AccessDenied,
             "expired_token" => ErrorCode::ExpiredToken,
             "invalid_target" => ErrorCode::InvalidTarget,
+            "invalid_token" => ErrorCode::InvalidToken,
+            "unsupported_token_type" => ErrorCode::UnsupportedTokenType,
             other => ErrorCode::Other(other.to_owned()),
         }
     }

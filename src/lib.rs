@@ -50,6 +50,9 @@
 //! | [`grant`] | The grants, one file each: [`ClientCredentials`] (RFC 6749 §4.4), [`RefreshToken`] (§6), [`DeviceCode`] and [`TerminalPrompt`] (RFC 8628) | RFC 6749 §4, RFC 8628 |
 //! | [`persist`] | [`StoredToken`]: a token's state saved as JSON, to resume after a restart | |
 //! | [`endpoint`] | The authorization server's endpoints: [`TokenEndpoint`] in [`endpoint::token`], [`Params`] | RFC 6749 §3.2, RFC 8707 |
+//! | [`client`] | [`OAuth2Client`]: one client at one server, built by hand or by discovery; every source and endpoint call starts there | |
+//! | [`endpoint::discovery`] | [`ServerMetadata`], [`DiscoveryError`]: the server's metadata, checked | RFC 8414, OIDC Discovery |
+//! | [`endpoint::revocation`], [`endpoint::introspection`], [`endpoint::userinfo`] | [`OAuth2Client::revoke_token`], [`OAuth2Client::introspect`] ([`Introspection`], [`TokenTypeHint`]), [`OAuth2Client::userinfo`] ([`UserInfo`]) | RFC 7009, RFC 7662, OIDC Core §5.3 |
 //! | [`client_auth`] | [`ClientAuth`]: how the client authenticates | RFC 6749 §2.3 |
 //! | [`transport`] | [`HttpClient`]: the transport to the authorization server, its proxies and trust roots | |
 //! | [`token`] | [`Token`], and how token responses are read | RFC 6749 §5.1 |
@@ -79,6 +82,7 @@
 #![cfg_attr(docsrs, warn(rustdoc::missing_doc_code_examples))]
 
 pub mod cache;
+pub mod client;
 pub mod client_auth;
 pub mod clock;
 pub mod endpoint;
@@ -94,8 +98,13 @@ pub mod token;
 pub mod transport;
 
 pub use cache::{LostResponseRetry, TokenCache, TokenCacheBuilder};
+pub use client::{OAuth2Client, OAuth2ClientBuilder};
 pub use client_auth::ClientAuth;
+pub use endpoint::discovery::{DiscoveryError, ServerMetadata};
+pub use endpoint::introspection::Introspection;
+pub use endpoint::revocation::TokenTypeHint;
 pub use endpoint::token::{Params, TokenEndpoint, TokenEndpointBuilder};
+pub use endpoint::userinfo::UserInfo;
 pub use error::{BoxError, Error, ErrorCode, ServerError};
 pub use grant::client_credentials::ClientCredentials;
 pub use grant::device_code::{DeviceAuthorization, DeviceCode};

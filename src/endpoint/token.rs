@@ -76,6 +76,7 @@ const SECRET_FIELDS: &[&str] = &[
     "client_assertion",
     "subject_token",
     "actor_token",
+    "token",
 ];
 
 /// One client at one token endpoint. Cheap to clone (clones share everything).
@@ -543,12 +544,12 @@ fn form_body<'a>(pairs: impl Iterator<Item = &'a (&'a str, &'a str)> + Clone) ->
 }
 
 #[cfg(feature = "hyper-client")]
-fn default_http_client() -> Result<HttpClient, Error> {
+pub(crate) fn default_http_client() -> Result<HttpClient, Error> {
     HttpClient::hyper()
 }
 
 #[cfg(not(feature = "hyper-client"))]
-fn default_http_client() -> Result<HttpClient, Error> {
+pub(crate) fn default_http_client() -> Result<HttpClient, Error> {
     Err(Error::Config(
         "no HTTP client: pass one with `http_client` or enable the `hyper-client` feature".to_owned(),
     ))

@@ -1,0 +1,306 @@
+//! The OpenID Connect userinfo endpoint (OIDC Core §5.3): the claims about the user an access
+//! token was issued for.
+//!
+//! ```
+//! # use bytes::Bytes;
+//! # use http_body_util::Full;
+//! use tower_oauth2::{ClientAuth, HttpClient, OAuth2Client, Token};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+//! # let server = tower::service_fn(|request: http::Request<Full<Bytes>>| async move {
+//! #     assert_eq!(request.headers()["authorization"], "Bearer the-access-token");
+//! #     let body = r#"{"sub":"user-7","email":"alice@example.com"}"#;
+//! #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(body))))
+//! # });
+//! let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
+//!     .token_url("https://auth.example.com/token")
+//!     .userinfo_url("https://auth.example.com/userinfo")
+//!     .http_client(HttpClient::new(server)) // a stand-in OpenID provider
+//!     .build()?;
+//! let token = Token::bearer("the-access-token"); // from a device flow with scope `openid`
+//! let user = client.userinfo(&token).await?;
+//! assert_eq!(user.sub(), "user-7");
+//! assert_eq!(user.claims()["email"], "alice@example.com");
+//! # Ok(()) }
+//! ```
+//!
+//! The request is a `GET` with `Authorization: Bearer <access token>` (RFC 6750 §2.1; the
+//! header is marked sensitive and wiped after use); the client's own credentials are not
+//! sent. What can go wrong:
+//!
+//! - a `401` with `WWW-Authenticate: Bearer error="invalid_token"` (expired, revoked) is
+//!   [`Error::OAuth2`] with [`ErrorCode::InvalidToken`](crate::ErrorCode::InvalidToken) and
+//!   the challenge's `error_description`; any other error code in the challenge is kept the
+//!   same way, and an error without a challenge is typed as at the token endpoint;
+//! - an `application/jwt` response (a signed or encrypted userinfo, for clients registered
+//!   with `userinfo_signed_response_alg`) is [`Error::SignedUserInfoUnsupported`]: this crate
+//!   does not verify JWTs;
+//! - a body that is not a JSON object, or has no string `sub` (OIDC Core §5.3.2 requires it),
+//!   is [`Error::MalformedResponse`].
+//!
+//! The access token is cut out of any server text that echoes it.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http_body_util::Full;
+use serde_json::{Map, Value};
+use tracing::Instrument;
+use zeroize::Zeroizing;
+
+use crate::client::OAuth2Client;
+use crate::error::{parse_retry_after, sanitize_server_text, Error, ErrorCode, ServerError};
+use crate::layer::www_authenticate;
+use crate::secret::{wiped_header_value, Redactions};
+use crate::token::{check_response, Token};
+use crate::transport::ReadResponse;
+
+/// The userinfo response: the user's claims (OIDC Core §5.3.2). `sub` is always there.
+///
+/// `Debug` shows `sub` and the names of the other claims, not their values (personal data).
+///
+/// ```
+/// # use bytes::Bytes;
+/// # use http_body_util::Full;
+/// use tower_oauth2::{ClientAuth, HttpClient, OAuth2Client, Token};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+/// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+/// #     let body = r#"{"sub":"user-7","name":"Alice"}"#;
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(body))))
+/// # });
+/// # let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
+/// #     .token_url("https://auth.example.com/token")
+/// #     .userinfo_url("https://auth.example.com/userinfo")
+/// #     .http_client(HttpClient::new(server))
+/// #     .build()?;
+/// let user = client.userinfo(&Token::bearer("the-access-token")).await?;
+/// assert_eq!(user.sub(), "user-7");
+/// assert_eq!(user.claim("name").and_then(|v| v.as_str()), Some("Alice"));
+/// assert!(!format!("{user:?}").contains("Alice"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct UserInfo {
+    sub: String,
+    claims: Map<String, Value>,
+}
+
+impl UserInfo {
+    /// The subject: the user's identifier at this provider.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # use tower_oauth2::{ClientAuth, HttpClient, OAuth2Client, Token};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(br#"{"sub":"user-7"}"#))))
+    /// # });
+    /// # let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
+    /// #     .token_url("https://auth.example.com/token")
+    /// #     .userinfo_url("https://auth.example.com/userinfo")
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .build()?;
+    /// let user = client.userinfo(&Token::bearer("the-access-token")).await?;
+    /// assert_eq!(user.sub(), "user-7");
+    /// # Ok(()) }
+    /// ```
+    pub fn sub(&self) -> &str {
+        &self.sub
+    }
+
+    /// One claim, if present.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # use tower_oauth2::{ClientAuth, HttpClient, OAuth2Client, Token};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(br#"{"sub":"u","email_verified":true}"#))))
+    /// # });
+    /// # let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
+    /// #     .token_url("https://auth.example.com/token")
+    /// #     .userinfo_url("https://auth.example.com/userinfo")
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .build()?;
+    /// let user = client.userinfo(&Token::bearer("the-access-token")).await?;
+    /// assert_eq!(user.claim("email_verified"), Some(&serde_json::Value::Bool(true)));
+    /// assert_eq!(user.claim("email"), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims.get(name)
+    }
+
+    /// Every claim, `sub` included.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # use tower_oauth2::{ClientAuth, HttpClient, OAuth2Client, Token};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(br#"{"sub":"u","locale":"fr"}"#))))
+    /// # });
+    /// # let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
+    /// #     .token_url("https://auth.example.com/token")
+    /// #     .userinfo_url("https://auth.example.com/userinfo")
+    /// #     .http_client(HttpClient::new(server))
+    /// #     .build()?;
+    /// let user = client.userinfo(&Token::bearer("the-access-token")).await?;
+    /// assert_eq!(user.claims().len(), 2);
+    /// assert_eq!(user.claims()["sub"], "u");
+    /// # Ok(()) }
+    /// ```
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+}
+
+impl fmt::Debug for UserInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserInfo")
+            .field("sub", &self.sub)
+            .field("claims", &self.claims.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// `Bearer <token>`, marked sensitive, wiped when the last copy is dropped.
+fn bearer_header(access_token: &str) -> Result<http::HeaderValue, Error> {
+    const PREFIX: &str = "Bearer ";
+    let mut value = Zeroizing::new(Vec::with_capacity(PREFIX.len() + access_token.len()));
+    value.extend_from_slice(PREFIX.as_bytes());
+    value.extend_from_slice(access_token.as_bytes());
+    wiped_header_value(value).map_err(|_| {
+        Error::Config("the access token has characters that cannot be sent in an HTTP header".to_owned())
+    })
+}
+
+/// The error a userinfo response carries, if any.
+fn userinfo_error(response: &ReadResponse) -> Option<Error> {
+    if response.status.is_success() {
+        return None;
+    }
+    // RFC 6750 §3: the error is in the Bearer challenge, not in the body.
+    let challenges = www_authenticate::parse_headers(&response.headers);
+    let bearer = challenges
+        .iter()
+        .find(|c| c.is_scheme("Bearer") && c.param("error").is_some());
+    if let Some(challenge) = bearer {
+        let clean = |text: &str| sanitize_server_text(&response.redactions.apply(text));
+        let code = challenge.param("error").unwrap_or_default();
+        return Some(Error::OAuth2 {
+            status: response.status,
+            error: {
+                let mut error = ServerError::new(match ErrorCode::from(code) {
+                    ErrorCode::Other(_) => ErrorCode::from(clean(code).as_str()),
+                    known => known,
+                });
+                error.description = challenge.param("error_description").map(clean);
+                error.uri = challenge.param("error_uri").map(clean);
+                error
+            },
+            retry_after: parse_retry_after(&response.headers, response.received_at),
+        });
+    }
+    Some(check_response(response).err().unwrap_or(Error::HttpStatus {
+        status: response.status,
+        retry_after: None,
+    }))
+}
+
+impl OAuth2Client {
+    /// The claims about the user `access_token` was issued for, from the OpenID Connect
+    /// userinfo endpoint (OIDC Core §5.3). [`Error::NoEndpoint`] if the server has none; see
+    /// the [module documentation](crate::endpoint::userinfo) for the other errors.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// use tower_oauth2::{ClientAuth, ErrorCode, HttpClient, OAuth2Client, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(
+    /// #         http::Response::builder()
+    /// #             .status(401)
+    /// #             .header("www-authenticate", r#"Bearer error="invalid_token", error_description="expired""#)
+    /// #             .body(Full::new(Bytes::new()))
+    /// #             .unwrap(),
+    /// #     )
+    /// # });
+    /// let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
+    ///     .token_url("https://auth.example.com/token")
+    ///     .userinfo_url("https://auth.example.com/userinfo")
+    ///     .http_client(HttpClient::new(server)) // the token has expired
+    ///     .build()?;
+    /// let err = client.userinfo(&Token::bearer("old-token")).await.unwrap_err();
+    /// assert_eq!(err.code(), Some(&ErrorCode::InvalidToken));
+    /// # Ok(()) }
+    /// ```
+    pub async fn userinfo(&self, access_token: &Token) -> Result<UserInfo, Error> {
+        let url = self.endpoint("userinfo", self.userinfo_url())?;
+        let span = tracing::debug_span!("userinfo", %url);
+        async {
+            let secret = access_token.access_token().expose();
+            let request = http::Request::get(url.as_str())
+                .header(ACCEPT, "application/json")
+                .header(USER_AGENT, concat!("tower-oauth2/", env!("CARGO_PKG_VERSION")))
+                .header(AUTHORIZATION, bearer_header(secret)?)
+                .body(Full::new(Bytes::new()))
+                .map_err(|e| Error::Config(format!("cannot build a request to {url}: {e}")))?;
+            let endpoint = self.token_endpoint();
+            let mut response = endpoint.http().send(request, &**endpoint.clock()).await?;
+            let mut redactions = Redactions::default();
+            redactions.add(secret);
+            response.redactions = redactions;
+            if let Some(err) = userinfo_error(&response) {
+                tracing::debug!(error = %err.report(), "userinfo failed");
+                return Err(err);
+            }
+            let content_type = response
+                .headers
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if content_type.starts_with("application/jwt") {
+                return Err(Error::SignedUserInfoUnsupported);
+            }
+            let mut claims = match serde_json::from_slice::<Value>(&response.body) {
+                Ok(Value::Object(claims)) => claims,
+                _ => {
+                    return Err(Error::MalformedResponse {
+                        status: response.status,
+                        reason: "the userinfo response is not a JSON object".to_owned(),
+                    })
+                }
+            };
+            if claims.get("error").is_some_and(Value::is_string) {
+                return Err(check_response(&response)
+                    .err()
+                    .unwrap_or(Error::MalformedResponse {
+                        status: response.status,
+                        reason: "the userinfo response is an error".to_owned(),
+                    }));
+            }
+            let sub = match claims.get_mut("sub") {
+                Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+                _ => {
+                    return Err(Error::MalformedResponse {
+                        status: response.status,
+                        reason: "the userinfo response has no string `sub` (OIDC Core §5.3.2)".to_owned(),
+                    })
+                }
+            };
+            tracing::debug!("userinfo received");
+            Ok(UserInfo { sub, claims })
+        }
+        .instrument(span)
+        .await
+    }
+}
