@@ -1,0 +1,1034 @@
+//! `OAuth2Client`: the builder's checks, discovery (RFC 8414 / OIDC Discovery) with the
+//! documents a client must refuse, and the error paths of revocation (RFC 7009),
+//! introspection (RFC 7662) and userinfo (OIDC Core §5.3). Every server here is an in-process
+//! `tower::service_fn` behind an `HttpClient` that records what the crate sent.
+
+use std::convert::Infallible;
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use tower_oauth2::clock::ManualClock;
+use tower_oauth2::{
+    ClientAuth, DiscoveryError, Error, ErrorCode, HttpClient, OAuth2Client, OAuth2ClientBuilder, Token,
+    TokenEndpoint, TokenSource, TokenTypeHint,
+};
+
+const ISSUER: &str = "https://auth.example.com";
+const SECRET: &str = "its-s3cret";
+
+/// One request the crate sent.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: http::Method,
+    uri: String,
+    path: String,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Seen {
+    fn field(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.body.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+/// An in-process server: `handler` answers each request; every request is recorded.
+#[derive(Clone)]
+struct Stub {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    http: HttpClient,
+}
+
+impl Stub {
+    fn new(handler: impl Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync + 'static) -> Stub {
+        Self::with_limit(handler, None)
+    }
+
+    fn with_limit(
+        handler: impl Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync + 'static,
+        max_body_size: Option<usize>,
+    ) -> Stub {
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let handler = Arc::new(handler);
+        let record = seen.clone();
+        let service = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+            let record = record.clone();
+            let handler = handler.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .unwrap_or_else(|e: Infallible| match e {})
+                    .to_bytes();
+                let seen = Seen {
+                    method: parts.method,
+                    uri: parts.uri.to_string(),
+                    path: parts.uri.path().to_owned(),
+                    headers: parts.headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                };
+                let response = handler(&seen);
+                record.lock().unwrap().push(seen);
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let mut http = HttpClient::new(service).with_timeout(Duration::from_secs(10));
+        if let Some(limit) = max_body_size {
+            http = http.with_max_body_size(limit);
+        }
+        Stub { seen, http }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn respond(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::builder().status(status);
+    for (name, value) in headers {
+        response = response.header(*name, *value);
+    }
+    response.body(Full::new(body.into())).unwrap()
+}
+
+fn json(status: u16, body: &str) -> Response<Full<Bytes>> {
+    respond(status, &[("content-type", "application/json")], body.to_owned())
+}
+
+/// Bounds a future that talks to a server: no test can hang.
+async fn bounded<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .expect("no answer within 20 s")
+}
+
+fn expect_err<T: Debug>(result: Result<T, Error>) -> Error {
+    match result {
+        Ok(value) => panic!("expected an error, got {value:?}"),
+        Err(err) => err,
+    }
+}
+
+fn basic() -> ClientAuth {
+    ClientAuth::client_secret_basic("my-app", SECRET)
+}
+
+/// A client with every endpoint at the stub.
+fn client_at(stub: &Stub, auth: ClientAuth) -> OAuth2Client {
+    OAuth2Client::builder(auth)
+        .token_url(format!("{ISSUER}/token"))
+        .revocation_url(format!("{ISSUER}/revoke"))
+        .introspection_url(format!("{ISSUER}/introspect"))
+        .userinfo_url(format!("{ISSUER}/userinfo"))
+        .device_authorization_url(format!("{ISSUER}/device"))
+        .http_client(stub.http.clone())
+        .build()
+        .unwrap()
+}
+
+fn document(extra: &str) -> String {
+    format!(
+        r#"{{"issuer":"{ISSUER}","token_endpoint":"{ISSUER}/token","revocation_endpoint":"{ISSUER}/revoke",
+        "introspection_endpoint":"{ISSUER}/introspect","userinfo_endpoint":"{ISSUER}/userinfo",
+        "device_authorization_endpoint":"{ISSUER}/device","jwks_uri":"{ISSUER}/jwks"{extra}}}"#
+    )
+}
+
+fn discovering(stub: &Stub, auth: ClientAuth) -> OAuth2ClientBuilder {
+    OAuth2Client::builder(auth).http_client(stub.http.clone())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The builder
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_client_is_cheap_to_clone_send_sync_and_has_no_secret_in_debug() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<OAuth2Client>();
+    check::<tower_oauth2::ServerMetadata>();
+    check::<tower_oauth2::Introspection>();
+    check::<tower_oauth2::UserInfo>();
+    let stub = Stub::new(|_| json(200, "{}"));
+    let client = client_at(&stub, basic());
+    let shown = format!("{client:?}");
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(shown.contains("https://auth.example.com/revoke"), "{shown}");
+    let builder = format!(
+        "{:?}",
+        OAuth2Client::builder(basic()).token_url("https://a/token")
+    );
+    assert!(!builder.contains(SECRET), "{builder}");
+}
+
+#[test]
+fn build_needs_a_token_url_and_checks_every_url_like_it() {
+    let err = expect_err(OAuth2Client::builder(basic()).build());
+    assert!(matches!(err, Error::NoEndpoint { endpoint: "token" }), "{err:?}");
+    assert!(err.to_string().contains("no token endpoint"), "{err}");
+
+    let with = |url: &str| {
+        OAuth2Client::builder(basic())
+            .token_url("https://auth.example.com/token")
+            .introspection_url(url)
+            .build()
+    };
+    let err = expect_err(with("http://auth.example.com/introspect"));
+    assert!(
+        matches!(&err, Error::InsecureUrl { url } if url == "http://auth.example.com/introspect"),
+        "{err:?}"
+    );
+    assert!(matches!(expect_err(with("/relative")), Error::Config(_)));
+    assert!(matches!(
+        expect_err(with("https://u:pw@auth.example.com/i")),
+        Error::Config(_)
+    ));
+    assert!(
+        with("http://127.0.0.1:8080/introspect").is_ok(),
+        "loopback may be http"
+    );
+    assert!(with("http://localhost/introspect").is_ok());
+
+    let opted_out = OAuth2Client::builder(basic())
+        .token_url("http://auth.test-rig/token")
+        .jwks_url("http://auth.test-rig/jwks")
+        .dangerous_allow_insecure_http()
+        .build()
+        .unwrap();
+    assert_eq!(
+        opted_out.jwks_url().unwrap().as_str(),
+        "http://auth.test-rig/jwks"
+    );
+    assert!(opted_out.token_endpoint().allows_insecure_http());
+}
+
+#[test]
+fn accessors_and_conversions_show_what_was_built() {
+    let clock = ManualClock::new();
+    let client = OAuth2Client::builder(basic())
+        .issuer(ISSUER)
+        .token_url(format!("{ISSUER}/token"))
+        .authorization_url(format!("{ISSUER}/authorize"))
+        .pushed_authorization_request_url(format!("{ISSUER}/par"))
+        .clock(clock)
+        .default_lifetime(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    assert_eq!(client.issuer(), Some(ISSUER));
+    assert_eq!(client.authorization_url().unwrap().path(), "/authorize");
+    assert_eq!(client.pushed_authorization_request_url().unwrap().path(), "/par");
+    assert_eq!(client.revocation_url(), None);
+    assert!(client.metadata().is_none());
+    assert_eq!(client.client_auth().method(), "client_secret_basic");
+    let endpoint: TokenEndpoint = (&client).into();
+    assert_eq!(endpoint.token_url(), client.token_endpoint().token_url());
+    let owned = TokenEndpoint::from(client.clone());
+    assert_eq!(owned.client_auth().client_id(), "my-app");
+}
+
+#[tokio::test]
+async fn a_missing_endpoint_is_a_typed_error_and_nothing_is_sent() {
+    let stub = Stub::new(|_| json(200, "{}"));
+    let client = OAuth2Client::builder(basic())
+        .token_url(format!("{ISSUER}/token"))
+        .http_client(stub.http.clone())
+        .build()
+        .unwrap();
+    let token = Token::bearer("a").with_refresh_token("r");
+    let cases: Vec<(&str, Error)> = vec![
+        (
+            "revocation",
+            expect_err(bounded(client.revoke_token("a", None)).await),
+        ),
+        (
+            "revocation",
+            expect_err(bounded(client.revoke_refresh_token(&token)).await),
+        ),
+        (
+            "introspection",
+            expect_err(bounded(client.introspect("a", None)).await),
+        ),
+        ("userinfo", expect_err(bounded(client.userinfo(&token)).await)),
+        ("device_authorization", expect_err(client.device_code())),
+    ];
+    for (name, err) in cases {
+        assert!(
+            matches!(err, Error::NoEndpoint { endpoint } if endpoint == name),
+            "{name}: {err:?}"
+        );
+        assert!(!err.is_transient());
+    }
+    assert!(stub.seen().is_empty());
+}
+
+#[tokio::test]
+async fn the_sources_use_the_client_s_token_endpoint() {
+    let stub = Stub::new(|seen| match seen.path.as_str() {
+        "/token" => json(
+            200,
+            r#"{"access_token":"at-1","token_type":"Bearer","expires_in":60}"#,
+        ),
+        other => panic!("unexpected {other}"),
+    });
+    let client = client_at(&stub, basic());
+    let token = bounded(client.client_credentials().scope("api").fetch_token())
+        .await
+        .unwrap();
+    assert_eq!(token.access_token().expose(), "at-1");
+    let refreshed = bounded(client.refresh_token("rt-0").fetch_token()).await.unwrap();
+    assert_eq!(refreshed.access_token().expose(), "at-1");
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].field("grant_type").as_deref(), Some("client_credentials"));
+    assert_eq!(seen[0].field("scope").as_deref(), Some("api"));
+    assert_eq!(seen[1].field("refresh_token").as_deref(), Some("rt-0"));
+    assert!(seen
+        .iter()
+        .all(|s| s.header("authorization").unwrap().starts_with("Basic ")));
+    assert!(client.device_code().is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn discovery_fills_the_endpoints_and_keeps_the_document() {
+    let stub = Stub::new(|_| json(200, &document(r#","x_vendor":"kept""#)));
+    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
+        .await
+        .unwrap();
+    assert_eq!(client.issuer(), Some(ISSUER));
+    assert_eq!(
+        client.token_endpoint().token_url().as_str(),
+        "https://auth.example.com/token"
+    );
+    assert_eq!(client.revocation_url().unwrap().path(), "/revoke");
+    assert_eq!(client.introspection_url().unwrap().path(), "/introspect");
+    assert_eq!(client.userinfo_url().unwrap().path(), "/userinfo");
+    assert_eq!(client.device_authorization_url().unwrap().path(), "/device");
+    assert_eq!(client.jwks_url().unwrap().path(), "/jwks");
+    let metadata = client.metadata().expect("discovered");
+    assert_eq!(metadata.as_json()["x_vendor"], "kept");
+    assert_eq!(metadata.response_types_supported(), None, "absent is accepted");
+
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].method, http::Method::GET);
+    assert_eq!(
+        seen[0].uri,
+        "https://auth.example.com/.well-known/openid-configuration"
+    );
+    assert_eq!(
+        seen[0].header("authorization"),
+        None,
+        "discovery sends no credentials"
+    );
+    assert!(seen[0].body.is_empty());
+}
+
+#[tokio::test]
+async fn urls_given_to_the_builder_win_over_the_document() {
+    let stub = Stub::new(|_| json(200, &document("")));
+    let client = bounded(
+        discovering(&stub, basic())
+            .revocation_url("https://other.example.com/revoke")
+            .token_url("https://other.example.com/token")
+            .discover(ISSUER),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        client.revocation_url().unwrap().as_str(),
+        "https://other.example.com/revoke"
+    );
+    assert_eq!(
+        client.token_endpoint().token_url().as_str(),
+        "https://other.example.com/token"
+    );
+    assert_eq!(client.introspection_url().unwrap().path(), "/introspect");
+}
+
+#[tokio::test]
+async fn a_wrong_issuer_is_refused_and_shown_escaped() {
+    let body = document("").replace(
+        r#""issuer":"https://auth.example.com""#,
+        r#""issuer":"https://evil.example.com\n\u001b[31m""#,
+    );
+    let stub = Stub::new(move |_| json(200, &body));
+    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    match &err {
+        Error::Discovery(DiscoveryError::IssuerMismatch { expected, found }) => {
+            assert_eq!(expected, ISSUER);
+            assert_eq!(found, "https://evil.example.com\\n\\u{1b}[31m");
+        }
+        other => panic!("{other:?}"),
+    }
+    let shown = err.to_string();
+    assert!(!shown.chars().any(char::is_control), "{shown}");
+    assert!(!err.is_transient());
+    assert_eq!(stub.seen().len(), 1, "no fallback after a document was found");
+}
+
+#[tokio::test]
+async fn a_trailing_slash_difference_is_a_mismatch_both_ways() {
+    // The document says `https://auth.example.com/`, the client asked without the slash.
+    let body = document("").replace(
+        r#""issuer":"https://auth.example.com""#,
+        r#""issuer":"https://auth.example.com/""#,
+    );
+    let stub = Stub::new(move |_| json(200, &body));
+    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    assert!(
+        matches!(&err, Error::Discovery(DiscoveryError::IssuerMismatch { found, .. }) if found == "https://auth.example.com/"),
+        "{err:?}"
+    );
+
+    // Asked with the slash: the slash is dropped to build the URL, not from the comparison.
+    let stub = Stub::new(|_| json(200, &document("")));
+    let err = expect_err(bounded(discovering(&stub, basic()).discover("https://auth.example.com/")).await);
+    assert!(
+        matches!(&err, Error::Discovery(DiscoveryError::IssuerMismatch { expected, .. }) if expected == "https://auth.example.com/"),
+        "{err:?}"
+    );
+    assert_eq!(
+        stub.seen()[0].uri,
+        "https://auth.example.com/.well-known/openid-configuration"
+    );
+}
+
+#[tokio::test]
+async fn an_http_endpoint_off_loopback_is_refused_unless_opted_out() {
+    let body = document(r#","registration_endpoint":"http://auth.example.com/register""#);
+    let stub = Stub::new(move |_| json(200, &body));
+    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    match &err {
+        Error::Discovery(DiscoveryError::InsecureEndpoint { field, url }) => {
+            assert_eq!(field, "registration_endpoint");
+            assert_eq!(url, "http://auth.example.com/register");
+        }
+        other => panic!("{other:?}"),
+    }
+    let client = bounded(
+        discovering(&stub, basic())
+            .dangerous_allow_insecure_http()
+            .discover(ISSUER),
+    )
+    .await
+    .unwrap();
+    assert!(client.token_endpoint().allows_insecure_http());
+
+    // The token endpoint itself.
+    let body = document("").replace(r#""token_endpoint":"https://"#, r#""token_endpoint":"http://"#);
+    let stub = Stub::new(move |_| json(200, &body));
+    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    assert!(
+        matches!(&err, Error::Discovery(DiscoveryError::InsecureEndpoint { field, .. }) if field == "token_endpoint"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn missing_and_ill_typed_fields_are_typed_errors() {
+    let cases = [
+        (
+            r#"{"token_endpoint":"https://auth.example.com/token"}"#.to_owned(),
+            DiscoveryError::MissingField("issuer"),
+        ),
+        (
+            format!(r#"{{"issuer":"{ISSUER}"}}"#),
+            DiscoveryError::MissingField("token_endpoint"),
+        ),
+        (
+            r#"{"issuer":42}"#.to_owned(),
+            DiscoveryError::WrongType("issuer".to_owned()),
+        ),
+        (
+            format!(r#"{{"issuer":"{ISSUER}","token_endpoint":42}}"#),
+            DiscoveryError::WrongType("token_endpoint".to_owned()),
+        ),
+        (
+            document(r#","token_endpoint_auth_methods_supported":"client_secret_basic""#),
+            DiscoveryError::WrongType("token_endpoint_auth_methods_supported".to_owned()),
+        ),
+        (
+            document(r#","grant_types_supported":["client_credentials",7]"#),
+            DiscoveryError::WrongType("grant_types_supported".to_owned()),
+        ),
+        (
+            document(r#","end_session_endpoint":"not a url""#),
+            DiscoveryError::InvalidUrl {
+                field: "end_session_endpoint".to_owned(),
+            },
+        ),
+    ];
+    for (body, expected) in cases {
+        let stub = Stub::new(move |_| json(200, &body));
+        let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+        match err {
+            Error::Discovery(found) => assert_eq!(found, expected),
+            other => panic!("{expected:?}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_malformed() {
+    for body in ["<html>hello</html>", "[1,2]", r#"{"issuer":"#, ""] {
+        let stub = Stub::new(move |_| json(200, body));
+        let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+        assert!(
+            matches!(
+                err,
+                Error::MalformedResponse {
+                    status: StatusCode::OK,
+                    ..
+                }
+            ),
+            "{body}: {err:?}"
+        );
+        assert!(
+            !err.to_string().contains("hello"),
+            "the body is never shown: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_404_on_openid_configuration_falls_back_to_rfc_8414() {
+    let issuer = "https://auth.example.com/tenant";
+    let body = format!(r#"{{"issuer":"{issuer}","token_endpoint":"https://auth.example.com/tenant/token"}}"#);
+    let stub = Stub::new(move |seen| match seen.path.as_str() {
+        "/.well-known/oauth-authorization-server/tenant" => json(200, &body),
+        _ => respond(404, &[], "not here"),
+    });
+    let client = bounded(discovering(&stub, basic()).discover(issuer))
+        .await
+        .unwrap();
+    assert_eq!(client.issuer(), Some(issuer));
+    let uris: Vec<String> = stub.seen().into_iter().map(|s| s.uri).collect();
+    assert_eq!(
+        uris,
+        [
+            "https://auth.example.com/tenant/.well-known/openid-configuration",
+            "https://auth.example.com/.well-known/oauth-authorization-server/tenant",
+        ]
+    );
+
+    // Both missing: the last 404 comes back.
+    let stub = Stub::new(|_| respond(404, &[], ""));
+    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    assert_eq!(stub.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn other_failures_do_not_fall_back() {
+    let stub = Stub::new(|_| respond(503, &[("retry-after", "7")], "busy"));
+    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    assert!(
+        matches!(
+            err,
+            Error::HttpStatus {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+    assert_eq!(stub.seen().len(), 1);
+
+    let stub = Stub::with_limit(
+        |_| json(200, &document(&format!(r#","pad":"{}""#, "x".repeat(4096)))),
+        Some(1024),
+    );
+    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    assert!(matches!(err, Error::BodyTooLarge { limit: 1024 }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_full_metadata_url_is_fetched_alone_with_its_issuer() {
+    let stub = Stub::new(|_| json(200, &document("")));
+    let client = bounded(
+        discovering(&stub, basic())
+            .discover("https://auth.example.com/.well-known/oauth-authorization-server"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(client.issuer(), Some(ISSUER));
+    let stub2 = Stub::new(|_| json(200, &document("")));
+    bounded(
+        discovering(&stub2, basic()).discover("https://auth.example.com/.well-known/openid-configuration"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stub.seen().len(), 1);
+    assert_eq!(stub2.seen().len(), 1);
+    assert_eq!(stub2.seen()[0].path, "/.well-known/openid-configuration");
+
+    // Elsewhere: the issuer is given separately and still checked.
+    let stub3 = Stub::new(|_| json(200, &document("")));
+    let err = expect_err(
+        bounded(
+            discovering(&stub3, basic())
+                .discover_at("https://cdn.example.com/meta.json", "https://other.example.com"),
+        )
+        .await,
+    );
+    assert!(
+        matches!(err, Error::Discovery(DiscoveryError::IssuerMismatch { .. })),
+        "{err:?}"
+    );
+    assert_eq!(stub3.seen()[0].uri, "https://cdn.example.com/meta.json");
+}
+
+#[tokio::test]
+async fn discovery_refuses_an_insecure_issuer_before_sending() {
+    let stub = Stub::new(|_| json(200, &document("")));
+    let err = expect_err(bounded(discovering(&stub, basic()).discover("http://auth.example.com")).await);
+    assert!(matches!(err, Error::InsecureUrl { .. }), "{err:?}");
+    let err = expect_err(bounded(discovering(&stub, basic()).discover("https://auth.example.com?x=1")).await);
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(stub.seen().is_empty());
+}
+
+#[tokio::test]
+async fn the_client_authentication_follows_what_the_server_advertises() {
+    async fn discover_with(auth: ClientAuth, methods: Option<&str>) -> Result<OAuth2Client, Error> {
+        let extra = methods.map_or(String::new(), |m| {
+            format!(r#","token_endpoint_auth_methods_supported":{m}"#)
+        });
+        let body = document(&extra);
+        let stub = Stub::new(move |_| json(200, &body));
+        bounded(discovering(&stub, auth).discover(ISSUER)).await
+    }
+    // Advertised: kept.
+    let client = discover_with(basic(), Some(r#"["client_secret_basic","private_key_jwt"]"#))
+        .await
+        .unwrap();
+    assert_eq!(client.client_auth().method(), "client_secret_basic");
+    // Absent: client_secret_basic alone (RFC 8414 §2).
+    let client = discover_with(basic(), None).await.unwrap();
+    assert_eq!(client.client_auth().method(), "client_secret_basic");
+    let client = discover_with(ClientAuth::client_secret_post("my-app", SECRET), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.client_auth().method(),
+        "client_secret_basic",
+        "post switched to basic"
+    );
+    // Only the other secret method: switched, same id and secret.
+    let client = discover_with(basic(), Some(r#"["client_secret_post"]"#))
+        .await
+        .unwrap();
+    assert_eq!(client.client_auth().method(), "client_secret_post");
+    assert_eq!(client.client_auth().client_id(), "my-app");
+    // Not advertised, nothing equivalent: refused, naming both.
+    let err = expect_err(
+        discover_with(
+            ClientAuth::none("my-cli"),
+            Some(r#"["client_secret_basic","private_key_jwt"]"#),
+        )
+        .await,
+    );
+    match &err {
+        Error::Discovery(DiscoveryError::AuthMethodNotSupported {
+            configured,
+            advertised,
+        }) => {
+            assert_eq!(*configured, "none");
+            assert_eq!(advertised, &["client_secret_basic", "private_key_jwt"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("none"), "{err}");
+    let err = expect_err(discover_with(basic(), Some(r#"["private_key_jwt"]"#)).await);
+    assert!(matches!(
+        err,
+        Error::Discovery(DiscoveryError::AuthMethodNotSupported { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_switched_method_sends_the_secret_in_the_body() {
+    let body = document(r#","token_endpoint_auth_methods_supported":["client_secret_post"]"#);
+    let stub = Stub::new(move |seen| match seen.path.as_str() {
+        "/token" => json(200, r#"{"access_token":"at","token_type":"Bearer"}"#),
+        _ => json(200, &body),
+    });
+    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
+        .await
+        .unwrap();
+    bounded(client.client_credentials().fetch_token()).await.unwrap();
+    let seen = stub.seen();
+    let token = seen.iter().find(|s| s.path == "/token").unwrap();
+    assert_eq!(token.header("authorization"), None);
+    assert_eq!(token.field("client_id").as_deref(), Some("my-app"));
+    assert_eq!(token.field("client_secret").as_deref(), Some(SECRET));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revocation
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn revocation_posts_the_token_and_hint_with_client_authentication() {
+    let stub = Stub::new(|_| respond(200, &[], ""));
+    let client = client_at(&stub, basic());
+    let token = Token::bearer("at-1").with_refresh_token("rt-1");
+    bounded(client.revoke_access_token(&token)).await.unwrap();
+    assert!(bounded(client.revoke_refresh_token(&token)).await.unwrap());
+    bounded(client.revoke_token("other", Some(TokenTypeHint::Other("id_token".into()))))
+        .await
+        .unwrap();
+    bounded(client.revoke_token("plain", None)).await.unwrap();
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 4);
+    let sent: Vec<(Option<String>, Option<String>)> = seen
+        .iter()
+        .map(|s| (s.field("token"), s.field("token_type_hint")))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (Some("at-1".into()), Some("access_token".into())),
+            (Some("rt-1".into()), Some("refresh_token".into())),
+            (Some("other".into()), Some("id_token".into())),
+            (Some("plain".into()), None),
+        ]
+    );
+    for s in &seen {
+        assert_eq!(s.method, http::Method::POST);
+        assert_eq!(s.path, "/revoke");
+        assert!(s.header("authorization").unwrap().starts_with("Basic "));
+        assert_eq!(
+            s.header("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_missing_refresh_token_sends_nothing() {
+    let stub = Stub::new(|_| respond(200, &[], ""));
+    let client = client_at(&stub, basic());
+    assert!(!bounded(client.revoke_refresh_token(&Token::bearer("at")))
+        .await
+        .unwrap());
+    assert!(stub.seen().is_empty());
+}
+
+#[tokio::test]
+async fn revocation_errors_are_typed_and_the_token_is_redacted() {
+    let stub = Stub::new(|seen| {
+        let token = seen.field("token").unwrap();
+        json(
+            400,
+            &format!(r#"{{"error":"unsupported_token_type","error_description":"cannot revoke {token}"}}"#),
+        )
+    });
+    let client = client_at(&stub, basic());
+    let err =
+        expect_err(bounded(client.revoke_token("tok/sec ret+1", Some(TokenTypeHint::AccessToken))).await);
+    assert_eq!(err.code(), Some(&ErrorCode::UnsupportedTokenType));
+    assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
+    let description = err.server_error().unwrap().description.clone().unwrap();
+    assert_eq!(description, "cannot revoke [redacted]");
+    for shown in [err.to_string(), format!("{err:?}")] {
+        assert!(!shown.contains("sec ret"), "{shown}");
+    }
+    assert!(!err.is_transient());
+}
+
+#[tokio::test]
+async fn revocation_503_with_retry_after_is_transient() {
+    let stub = Stub::new(|_| respond(503, &[("retry-after", "30")], "<h1>down</h1>"));
+    let client = client_at(&stub, basic());
+    let err = expect_err(bounded(client.revoke_token("t", None)).await);
+    assert!(
+        matches!(
+            err,
+            Error::HttpStatus {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+
+    let stub = Stub::new(|_| json(503, r#"{"error":"temporarily_unavailable"}"#));
+    let err = expect_err(bounded(client_at(&stub, basic()).revoke_token("t", None)).await);
+    assert_eq!(err.code(), Some(&ErrorCode::TemporarilyUnavailable));
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn revocation_200_is_success_whatever_the_body_unless_it_is_an_error() {
+    for body in ["", "ok", "{}", r#"{"revoked":true}"#, "\u{1b}[31m"] {
+        let stub = Stub::new(move |_| respond(200, &[], body));
+        bounded(client_at(&stub, basic()).revoke_token("t", None))
+            .await
+            .unwrap();
+    }
+    let stub = Stub::new(|_| json(200, r#"{"error":"invalid_client"}"#));
+    let err = expect_err(bounded(client_at(&stub, basic()).revoke_token("t", None)).await);
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient));
+}
+
+#[tokio::test]
+async fn revocation_hostile_bodies_never_show() {
+    let hostile = "\u{1b}]8;;http://evil\u{7}click\u{1b}]8;;\u{7}\n".repeat(50);
+    let stub = Stub::new(move |_| respond(500, &[("content-type", "text/html")], hostile.clone()));
+    let err = expect_err(bounded(client_at(&stub, basic()).revoke_token("t", None)).await);
+    assert!(
+        matches!(
+            err,
+            Error::HttpStatus {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("evil"));
+    assert!(err.is_transient());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Introspection
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn introspection_reads_every_typed_field() {
+    let stub = Stub::new(|_| {
+        json(
+            200,
+            r#"{"active":true,"scope":"read write","client_id":"my-app","username":"alice",
+            "token_type":"Bearer","exp":1900000000,"iat":"1899996400","nbf":1899996400,
+            "sub":"user-7","aud":"https://api.example.com","iss":"https://auth.example.com",
+            "jti":"j-1","tenant":"acme","secret_claim":"hidden-value"}"#,
+        )
+    });
+    let client = client_at(&stub, basic());
+    let info = bounded(client.introspect("tok-1", Some(TokenTypeHint::AccessToken)))
+        .await
+        .unwrap();
+    assert!(info.active());
+    assert_eq!(info.scope(), Some("read write"));
+    assert_eq!(info.client_id(), Some("my-app"));
+    assert_eq!(info.username(), Some("alice"));
+    assert_eq!(info.token_type(), Some("Bearer"));
+    let at = |s: u64| Some(UNIX_EPOCH + Duration::from_secs(s));
+    assert_eq!(info.exp(), at(1_900_000_000));
+    assert_eq!(info.iat(), at(1_899_996_400));
+    assert_eq!(info.nbf(), at(1_899_996_400));
+    assert_eq!(info.sub(), Some("user-7"));
+    assert_eq!(info.aud(), ["https://api.example.com"]);
+    assert_eq!(info.iss(), Some(ISSUER));
+    assert_eq!(info.jti(), Some("j-1"));
+    assert_eq!(info.extra().len(), 2);
+    assert_eq!(info.extra()["tenant"], "acme");
+    assert!(!format!("{info:?}").contains("hidden-value"));
+
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/introspect");
+    assert_eq!(seen[0].field("token").as_deref(), Some("tok-1"));
+    assert_eq!(seen[0].field("token_type_hint").as_deref(), Some("access_token"));
+    assert!(seen[0].header("authorization").unwrap().starts_with("Basic "));
+}
+
+#[tokio::test]
+async fn introspection_of_an_inactive_token_and_list_fields() {
+    let stub = Stub::new(|_| json(200, r#"{"active":false,"aud":["a","b"],"scope":["x","y"]}"#));
+    let info = bounded(client_at(&stub, basic()).introspect("t", None))
+        .await
+        .unwrap();
+    assert!(!info.active());
+    assert_eq!(info.aud(), ["a", "b"]);
+    assert_eq!(info.scope(), Some("x y"));
+    assert_eq!(info.exp(), None);
+    assert_eq!(stub.seen()[0].field("token_type_hint"), None);
+}
+
+#[tokio::test]
+async fn introspection_without_a_boolean_active_or_with_ill_typed_fields_is_malformed() {
+    for body in [
+        "{}",
+        r#"{"active":"true"}"#,
+        r#"{"active":1}"#,
+        r#"{"active":null}"#,
+        r#"{"active":true,"exp":"soon"}"#,
+        r#"{"active":true,"exp":-5}"#,
+        r#"{"active":true,"aud":[1]}"#,
+        r#"{"active":true,"sub":{}}"#,
+        "[true]",
+        "not json at all",
+    ] {
+        let stub = Stub::new(move |_| json(200, body));
+        let err = expect_err(bounded(client_at(&stub, basic()).introspect("t", None)).await);
+        assert!(matches!(err, Error::MalformedResponse { .. }), "{body}: {err:?}");
+        assert!(!err.is_transient());
+    }
+}
+
+#[tokio::test]
+async fn introspection_errors_are_typed_and_the_token_is_redacted() {
+    let stub = Stub::new(|seen| {
+        let token = seen.field("token").unwrap();
+        json(
+            401,
+            &format!(r#"{{"error":"invalid_client","error_description":"who? ({token}) {SECRET}"}}"#),
+        )
+    });
+    let err = expect_err(bounded(client_at(&stub, basic()).introspect("tok-echo", None)).await);
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient));
+    let description = err.server_error().unwrap().description.clone().unwrap();
+    assert_eq!(description, "who? ([redacted]) [redacted]");
+
+    let stub = Stub::new(|_| respond(502, &[], "bad gateway"));
+    let err = expect_err(bounded(client_at(&stub, basic()).introspect("t", None)).await);
+    assert!(matches!(
+        err,
+        Error::HttpStatus {
+            status: StatusCode::BAD_GATEWAY,
+            ..
+        }
+    ));
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn introspection_truncated_and_oversize_bodies() {
+    // Content-Length announces more than arrives: cut short, transient.
+    let stub = Stub::new(|_| respond(200, &[("content-length", "100")], r#"{"active":tr"#));
+    let err = expect_err(bounded(client_at(&stub, basic()).introspect("t", None)).await);
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(err.is_transient());
+
+    let big = format!(r#"{{"active":true,"pad":"{}"}}"#, "x".repeat(8192));
+    let stub = Stub::with_limit(move |_| json(200, &big), Some(1024));
+    let err = expect_err(bounded(client_at(&stub, basic()).introspect("t", None)).await);
+    assert!(matches!(err, Error::BodyTooLarge { limit: 1024 }), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Userinfo
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn userinfo_sends_the_bearer_token_and_reads_sub() {
+    let stub = Stub::new(|_| json(200, r#"{"sub":"user-7","email":"alice@example.com"}"#));
+    let client = client_at(&stub, basic());
+    let user = bounded(client.userinfo(&Token::bearer("at-7"))).await.unwrap();
+    assert_eq!(user.sub(), "user-7");
+    assert_eq!(user.claim("email").unwrap(), "alice@example.com");
+    assert!(!format!("{user:?}").contains("alice"));
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].method, http::Method::GET);
+    assert_eq!(seen[0].path, "/userinfo");
+    assert_eq!(seen[0].header("authorization"), Some("Bearer at-7"));
+    assert!(seen[0].headers["authorization"].is_sensitive());
+    assert!(seen[0].body.is_empty(), "no client credentials");
+}
+
+#[tokio::test]
+async fn userinfo_invalid_token_is_typed_from_the_challenge_and_redacted() {
+    let stub = Stub::new(|seen| {
+        let token = seen
+            .header("authorization")
+            .unwrap()
+            .trim_start_matches("Bearer ")
+            .to_owned();
+        let challenge =
+            format!(r#"Bearer realm="x", error="invalid_token", error_description="token {token} expired""#);
+        respond(401, &[("www-authenticate", &challenge)], "")
+    });
+    let err = expect_err(bounded(client_at(&stub, basic()).userinfo(&Token::bearer("at-secret-9"))).await);
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidToken));
+    assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
+    assert_eq!(
+        err.server_error().unwrap().description.as_deref(),
+        Some("token [redacted] expired")
+    );
+    assert!(!format!("{err:?}").contains("at-secret-9"));
+    assert!(!err.is_transient());
+
+    // No challenge: typed as the token endpoint's errors are.
+    let stub = Stub::new(|_| respond(401, &[], ""));
+    let err = expect_err(bounded(client_at(&stub, basic()).userinfo(&Token::bearer("t"))).await);
+    assert!(
+        matches!(
+            err,
+            Error::HttpStatus {
+                status: StatusCode::UNAUTHORIZED,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let stub = Stub::new(|_| respond(503, &[("retry-after", "5")], ""));
+    let err = expect_err(bounded(client_at(&stub, basic()).userinfo(&Token::bearer("t"))).await);
+    assert!(err.is_transient());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
+}
+
+#[tokio::test]
+async fn signed_userinfo_is_refused_with_a_message_that_says_so() {
+    let stub = Stub::new(|_| {
+        respond(
+            200,
+            &[("content-type", "application/jwt")],
+            "eyJhbGciOi.eyJzdWIi.sig",
+        )
+    });
+    let err = expect_err(bounded(client_at(&stub, basic()).userinfo(&Token::bearer("t"))).await);
+    assert!(matches!(err, Error::SignedUserInfoUnsupported), "{err:?}");
+    assert!(err.to_string().contains("signed"), "{err}");
+}
+
+#[tokio::test]
+async fn userinfo_without_sub_or_not_json_is_malformed() {
+    for body in ["{}", r#"{"sub":7}"#, r#"{"sub":""}"#, "<html>", "[]"] {
+        let stub = Stub::new(move |_| json(200, body));
+        let err = expect_err(bounded(client_at(&stub, basic()).userinfo(&Token::bearer("t"))).await);
+        assert!(matches!(err, Error::MalformedResponse { .. }), "{body}: {err:?}");
+    }
+    let stub = Stub::new(|_| {
+        json(
+            200,
+            r#"{"error":"invalid_request","error_description":"t is bad"}"#,
+        )
+    });
+    let err = expect_err(bounded(client_at(&stub, basic()).userinfo(&Token::bearer("t-x"))).await);
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidRequest));
+}
+
+#[test]
+fn system_time_is_used_for_introspection_dates() {
+    // The conversion is plain seconds since 1970: fractional seconds are kept.
+    let info = tower_oauth2::Introspection::from_json(r#"{"active":true,"exp":1.5}"#).unwrap();
+    assert_eq!(
+        info.exp(),
+        Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1500))
+    );
+}
