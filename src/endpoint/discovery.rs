@@ -230,14 +230,14 @@ macro_rules! url_accessor {
         /// use tower_oauth2::ServerMetadata;
         ///
         #[doc = concat!(
-                            "let document = r#\"{\"issuer\":\"https://auth.example.com\",\"", $field,
-                            "\":\"https://auth.example.com/x\"}\"#;"
-                        )]
+                                    "let document = r#\"{\"issuer\":\"https://auth.example.com\",\"", $field,
+                                    "\":\"https://auth.example.com/x\"}\"#;"
+                                )]
         /// let metadata = ServerMetadata::from_json("https://auth.example.com", document)?;
         #[doc = concat!(
-                            "assert_eq!(metadata.", stringify!($name),
-                            "().map(|u| u.as_str()), Some(\"https://auth.example.com/x\"));"
-                        )]
+                                    "assert_eq!(metadata.", stringify!($name),
+                                    "().map(|u| u.as_str()), Some(\"https://auth.example.com/x\"));"
+                                )]
         /// # Ok::<(), tower_oauth2::Error>(())
         /// ```
         pub fn $name(&self) -> Option<&Url> {
