@@ -69,7 +69,7 @@
 //! same id and secret; any other method the server does not advertise is
 //! [`DiscoveryError::AuthMethodNotSupported`], naming both.
 //!
-//! The document is fetched with a `GET` through the client's [`HttpClient`](crate::HttpClient):
+//! The document is fetched with a `GET` through the client's [`HttpClient`]:
 //! its timeout and body size limit apply.
 
 use std::fmt;

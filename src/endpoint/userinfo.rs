@@ -29,7 +29,7 @@
 //! sent. What can go wrong:
 //!
 //! - a `401` with `WWW-Authenticate: Bearer error="invalid_token"` (expired, revoked) is
-//!   [`Error::OAuth2`] with [`ErrorCode::InvalidToken`](crate::ErrorCode::InvalidToken) and
+//!   [`Error::OAuth2`] with [`ErrorCode::InvalidToken`] and
 //!   the challenge's `error_description`; any other error code in the challenge is kept the
 //!   same way, and an error without a challenge is typed as at the token endpoint;
 //! - an `application/jwt` response (a signed or encrypted userinfo, for clients registered
