@@ -1032,3 +1032,20 @@ fn system_time_is_used_for_introspection_dates() {
         Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1500))
     );
 }
+
+#[test]
+fn every_call_s_future_is_send() {
+    fn send<T: Send>(_: T) {}
+    let client = OAuth2Client::builder(basic())
+        .token_url("https://auth.example.com/token")
+        .build()
+        .unwrap();
+    let token = Token::bearer("t");
+    send(client.revoke_token("t", None));
+    send(client.revoke_access_token(&token));
+    send(client.revoke_refresh_token(&token));
+    send(client.introspect("t", None));
+    send(client.userinfo(&token));
+    send(OAuth2Client::discover(ISSUER, basic()));
+    send(OAuth2Client::builder(basic()).discover_at("https://a.example.com/m", ISSUER));
+}
