@@ -3,15 +3,7 @@
 //! It holds the client's authentication and every endpoint URL of the server (token, device
 //! authorization, revocation, introspection, userinfo, authorization, pushed authorization
 //! request, JWKS), given by hand or found by discovery, and makes the token sources and the
-//! endpoint calls:
-//!
-//! | Call | Specification |
-//! |---|---|
-//! | [`client_credentials`](OAuth2Client::client_credentials), [`refresh_token`](OAuth2Client::refresh_token), [`device_code`](OAuth2Client::device_code): token sources | RFC 6749 §4.4, §6, RFC 8628 |
-//! | [`discover`](OAuth2Client::discover): the endpoints from the server's metadata | RFC 8414, OIDC Discovery |
-//! | [`revoke_token`](OAuth2Client::revoke_token), [`revoke_access_token`](OAuth2Client::revoke_access_token), [`revoke_refresh_token`](OAuth2Client::revoke_refresh_token) | RFC 7009 |
-//! | [`introspect`](OAuth2Client::introspect) | RFC 7662 |
-//! | [`userinfo`](OAuth2Client::userinfo) | OIDC Core §5.3 |
+//! endpoint calls.
 //!
 //! ```
 //! # use bytes::Bytes;
@@ -36,6 +28,16 @@
 //! client.revoke_access_token(&token).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! The calls:
+//!
+//! | Call | Specification |
+//! |---|---|
+//! | [`client_credentials`](OAuth2Client::client_credentials), [`refresh_token`](OAuth2Client::refresh_token), [`device_code`](OAuth2Client::device_code): token sources | RFC 6749 §4.4, §6, RFC 8628 |
+//! | [`discover`](OAuth2Client::discover): the endpoints from the server's metadata | RFC 8414, OIDC Discovery |
+//! | [`revoke_token`](OAuth2Client::revoke_token), [`revoke_access_token`](OAuth2Client::revoke_access_token), [`revoke_refresh_token`](OAuth2Client::revoke_refresh_token) | RFC 7009 |
+//! | [`introspect`](OAuth2Client::introspect) | RFC 7662 |
+//! | [`userinfo`](OAuth2Client::userinfo) | OIDC Core §5.3 |
 //!
 //! Or from the server's discovery document (see [`endpoint::discovery`](crate::endpoint::discovery)):
 //!

@@ -1,4 +1,13 @@
-//! The authorization server's endpoints the client calls, one file each:
+//! The authorization server's endpoints the client calls, one file each (see the table
+//! below).
+//!
+//! ```
+//! use tower_oauth2::{ClientAuth, TokenEndpoint};
+//!
+//! let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
+//! assert_eq!(endpoint.token_url().as_str(), "https://auth.example.com/token");
+//! # Ok::<(), tower_oauth2::Error>(())
+//! ```
 //!
 //! | Module | Endpoint | Specification |
 //! |---|---|---|
@@ -12,14 +21,6 @@
 //! in [`grant::device_code`](crate::grant::device_code). Every endpoint goes through the same
 //! [`HttpClient`](crate::HttpClient) (its timeout and body size limit), the same URL checks
 //! ([TLS required](token#tls-required)) and the same redaction of secrets in server text.
-//!
-//! ```
-//! use tower_oauth2::{ClientAuth, TokenEndpoint};
-//!
-//! let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
-//! assert_eq!(endpoint.token_url().as_str(), "https://auth.example.com/token");
-//! # Ok::<(), tower_oauth2::Error>(())
-//! ```
 
 pub mod discovery;
 pub mod introspection;

@@ -3,6 +3,9 @@
 //!
 //! - A [`TokenSource`] gets tokens from an authorization server through a [`TokenEndpoint`]:
 //!   [`ClientCredentials`], [`RefreshToken`], [`DeviceCode`], or your own ([`source_fn`]).
+//! - An [`OAuth2Client`] holds one server's endpoints, given by hand or found by discovery
+//!   (RFC 8414), makes those sources, and revokes (RFC 7009), introspects (RFC 7662) and reads
+//!   userinfo (OpenID Connect).
 //! - A [`TokenCache`] keeps the current token in an `ArcSwap`, refreshes it ahead of expiry
 //!   in the background, and makes concurrent requests share one refresh.
 //! - [`OAuth2Layer`] puts the cached token on every request of a tower service;

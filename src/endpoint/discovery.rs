@@ -69,6 +69,11 @@
 //! same id and secret; any other method the server does not advertise is
 //! [`DiscoveryError::AuthMethodNotSupported`], naming both.
 //!
+//! The same client authentication is used at every endpoint of the server: the
+//! `revocation_endpoint_auth_methods_supported` and
+//! `introspection_endpoint_auth_methods_supported` lists are readable from [`ServerMetadata`]
+//! but not enforced.
+//!
 //! The document is fetched with a `GET` through the client's [`HttpClient`]:
 //! its timeout and body size limit apply.
 
@@ -559,4 +564,68 @@ pub(crate) async fn fetch(
     Err(last.unwrap_or(Error::NoEndpoint {
         endpoint: "discovery",
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(issuer: &str) -> (String, Vec<String>) {
+        let found = locations(issuer, false).unwrap();
+        (found.issuer, found.urls.into_iter().map(String::from).collect())
+    }
+
+    #[test]
+    fn well_known_urls_follow_each_specification() {
+        assert_eq!(
+            urls("https://a.example.com"),
+            (
+                "https://a.example.com".to_owned(),
+                vec![
+                    "https://a.example.com/.well-known/openid-configuration".to_owned(),
+                    "https://a.example.com/.well-known/oauth-authorization-server".to_owned(),
+                ]
+            )
+        );
+        // A path: appended for OIDC, inserted after the host for RFC 8414; a trailing slash
+        // is dropped from both URLs but not from the issuer to match.
+        assert_eq!(
+            urls("https://a.example.com:8443/t/x/"),
+            (
+                "https://a.example.com:8443/t/x/".to_owned(),
+                vec![
+                    "https://a.example.com:8443/t/x/.well-known/openid-configuration".to_owned(),
+                    "https://a.example.com:8443/.well-known/oauth-authorization-server/t/x".to_owned(),
+                ]
+            )
+        );
+        // Full metadata URLs: fetched alone, the issuer read from them.
+        assert_eq!(
+            urls("http://127.0.0.1:3000/t/.well-known/openid-configuration"),
+            (
+                "http://127.0.0.1:3000/t".to_owned(),
+                vec!["http://127.0.0.1:3000/t/.well-known/openid-configuration".to_owned()]
+            )
+        );
+        assert_eq!(
+            urls("https://a.example.com/.well-known/oauth-authorization-server/t"),
+            (
+                "https://a.example.com/t".to_owned(),
+                vec!["https://a.example.com/.well-known/oauth-authorization-server/t".to_owned()]
+            )
+        );
+        // Not the well-known segment itself: an ordinary issuer path.
+        assert_eq!(
+            urls("https://a.example.com/.well-known/oauth-authorization-serverx").1[0],
+            "https://a.example.com/.well-known/oauth-authorization-serverx/.well-known/openid-configuration"
+        );
+        assert!(matches!(
+            locations("http://a.example.com", false),
+            Err(Error::InsecureUrl { .. })
+        ));
+        assert!(matches!(
+            locations("https://a.example.com/#f", false),
+            Err(Error::Config(_))
+        ));
+    }
 }
