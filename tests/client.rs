@@ -3,6 +3,9 @@
 //! introspection (RFC 7662) and userinfo (OIDC Core §5.3). Every server here is an in-process
 //! `tower::service_fn` behind an `HttpClient` that records what the crate sent.
 
+#[path = "support/log_capture.rs"]
+mod log_capture;
+
 use std::convert::Infallible;
 use std::fmt::Debug;
 use std::future::Future;
@@ -1048,4 +1051,37 @@ fn every_call_s_future_is_send() {
     send(client.userinfo(&token));
     send(OAuth2Client::discover(ISSUER, basic()));
     send(OAuth2Client::builder(basic()).discover_at("https://a.example.com/m", ISSUER));
+}
+
+#[tokio::test]
+async fn logs_name_the_calls_but_never_the_tokens_or_the_secret() {
+    let logs = log_capture::capture();
+    let stub = Stub::new(|seen| {
+        let echoed = seen
+            .field("token")
+            .or_else(|| seen.header("authorization").map(str::to_owned))
+            .unwrap_or_default();
+        let challenge = format!(r#"Bearer error="invalid_token", error_description="{echoed}""#);
+        respond(
+            400,
+            &[
+                ("content-type", "application/json"),
+                ("www-authenticate", &challenge),
+            ],
+            format!(r#"{{"error":"invalid_request","error_description":"got {echoed} {SECRET}"}}"#),
+        )
+    });
+    let client = client_at(&stub, basic());
+    let token = Token::bearer("at-logged-never").with_refresh_token("rt-logged-never");
+    expect_err(bounded(client.revoke_refresh_token(&token)).await);
+    expect_err(bounded(client.introspect("it-logged-never", None)).await);
+    expect_err(bounded(client.userinfo(&token)).await);
+    let text = logs.text();
+    for name in ["revocation", "introspection", "userinfo"] {
+        assert!(text.contains(name), "the {name} call is logged: {text}");
+    }
+    for secret in ["at-logged-never", "rt-logged-never", "it-logged-never", SECRET] {
+        assert!(!text.contains(secret), "{secret} in the logs: {text}");
+    }
+    assert!(text.contains("[redacted]"), "{text}");
 }
