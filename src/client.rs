@@ -719,8 +719,12 @@ impl OAuth2ClientBuilder {
             Some(http) => http,
             None => default_http_client()?,
         };
-        let metadata = discovery::fetch(&http, &*self.clock, &locations, self.allow_insecure_http).await?;
+        // The URLs given by hand are checked before anything is sent.
         let given = check_urls(&self.urls, self.allow_insecure_http)?;
+        if let Some(url) = &self.token_url {
+            parse_endpoint_url(url, self.allow_insecure_http)?;
+        }
+        let metadata = discovery::fetch(&http, &*self.clock, &locations, self.allow_insecure_http).await?;
         let urls = Urls {
             device_authorization: given
                 .device_authorization

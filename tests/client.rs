@@ -607,6 +607,16 @@ async fn discovery_refuses_an_insecure_issuer_before_sending() {
     assert!(matches!(err, Error::InsecureUrl { .. }), "{err:?}");
     let err = expect_err(bounded(discovering(&stub, basic()).discover("https://auth.example.com?x=1")).await);
     assert!(matches!(err, Error::Config(_)), "{err:?}");
+    // A URL given by hand is checked before discovery sends anything, too.
+    let err = expect_err(
+        bounded(
+            discovering(&stub, basic())
+                .userinfo_url("http://auth.example.com/me")
+                .discover(ISSUER),
+        )
+        .await,
+    );
+    assert!(matches!(err, Error::InsecureUrl { .. }), "{err:?}");
     assert!(stub.seen().is_empty());
 }
 
