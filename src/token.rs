@@ -4,7 +4,9 @@
 //! What is accepted beyond the letter of RFC 6749:
 //! - `expires_in` as a JSON number or as a string holding a number (`"3600"`);
 //! - `token_type` in any case (`bearer`, `Bearer`, `BEARER`), and a missing `token_type` read
-//!   as `Bearer`; any other token type is [`Error::UnsupportedTokenType`];
+//!   as `Bearer`; any other token type is [`Error::UnsupportedTokenType`] (but for `N_A`
+//!   from a [`TokenExchange`](crate::TokenExchange) that asked for a token other than an
+//!   access token: RFC 8693 §2.2.1);
 //! - a response body in `application/x-www-form-urlencoded` (GitHub's default) as well as JSON;
 //! - an `error` field in a response with HTTP 200 is an error, never a token.
 //!
