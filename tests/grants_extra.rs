@@ -36,11 +36,14 @@ impl Sent {
     }
 }
 
+/// A scripted answer: status, content type, body.
+type Answer = (u16, &'static str, String);
+
 /// A stand-in authorization server: answers each request with the next scripted response
 /// (the last one repeats), records what it got.
 #[derive(Clone, Default)]
 struct Stub {
-    script: Arc<Mutex<VecDeque<(u16, &'static str, String)>>>,
+    script: Arc<Mutex<VecDeque<Answer>>>,
     sent: Arc<Mutex<Vec<Sent>>>,
 }
 
