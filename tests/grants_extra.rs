@@ -547,3 +547,59 @@ async fn a_password_grants_refresh_token_works_with_refresh_token() {
     assert_eq!(sent[1].field("refresh_token"), Some("rt-1"));
     assert_eq!(sent[1].field("password"), None);
 }
+
+#[tokio::test]
+async fn a_cache_as_subject_shares_one_fetch_and_renews_an_expired_token() {
+    use tower_oauth2::clock::{Clock, ManualClock};
+
+    let clock = ManualClock::new();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let subject_fetches = Arc::new(AtomicU32::new(0));
+    let (counter, wait, now) = (subject_fetches.clone(), gate.clone(), clock.clone());
+    let held = TokenCache::builder(source_fn(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let (wait, expires_at) = (wait.clone(), now.now() + Duration::from_secs(60));
+        async move {
+            // Held until the test lets it go: every exchange meanwhile waits on this fetch.
+            let _permit = wait.acquire().await.unwrap();
+            Ok(Token::bearer(format!("held-{n}")).with_expires_at(expires_at))
+        }
+    }))
+    .clock(clock.clone())
+    .build();
+    let stub = Stub::new(&[(200, OK_EXCHANGE)]);
+    let source = Arc::new(TokenExchange::new(
+        stub.endpoint(ClientAuth::none("api")),
+        SecurityToken::from_source(held.clone()),
+    ));
+
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let source = source.clone();
+            tokio::spawn(async move { source.fetch().await })
+        })
+        .collect();
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    gate.add_permits(100);
+    for task in tasks {
+        within(task).await.unwrap().unwrap();
+    }
+    assert_eq!(
+        subject_fetches.load(Ordering::SeqCst),
+        1,
+        "one subject fetch for 8 exchanges"
+    );
+    assert_eq!(stub.sent().len(), 8);
+    assert!(stub
+        .sent()
+        .iter()
+        .all(|s| s.field("subject_token") == Some("held-1")));
+
+    // Past its expiry, the cache gets a new subject token before the next exchange.
+    clock.advance(Duration::from_secs(120));
+    within(source.fetch()).await.unwrap();
+    assert_eq!(subject_fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(stub.sent().last().unwrap().field("subject_token"), Some("held-2"));
+}
