@@ -7,6 +7,8 @@
 //! | [`refresh_token`] | [`RefreshToken`](crate::RefreshToken): redeeming, and rotating, a refresh token | RFC 6749 §6 |
 //! | [`device_code`] | [`DeviceCode`](crate::DeviceCode): logging in a CLI or a device without a browser | RFC 8628 |
 //! | [`device_prompt`] | [`TerminalPrompt`](crate::TerminalPrompt): the device flow's code and URI (and a QR code) in a terminal | RFC 8628 §3.3 |
+//! | [`token_exchange`] | [`TokenExchange`](crate::TokenExchange): trading a token the client holds for another, for a downstream API | RFC 8693 |
+//! | [`password`] | [`Password`](crate::Password): the resource owner's username and password (deprecated by RFC 9700 §2.4) | RFC 6749 §4.3 |
 //!
 //! Each is a [`TokenSource`](crate::TokenSource), so a [`TokenCache`](crate::TokenCache) and
 //! the [`OAuth2Layer`](crate::OAuth2Layer) keep its tokens fresh:
@@ -23,4 +25,6 @@
 pub mod client_credentials;
 pub mod device_code;
 pub mod device_prompt;
+pub mod password;
 pub mod refresh_token;
+pub mod token_exchange;

@@ -4,7 +4,9 @@
 //! What is accepted beyond the letter of RFC 6749:
 //! - `expires_in` as a JSON number or as a string holding a number (`"3600"`);
 //! - `token_type` in any case (`bearer`, `Bearer`, `BEARER`), and a missing `token_type` read
-//!   as `Bearer`; any other token type is [`Error::UnsupportedTokenType`];
+//!   as `Bearer`; any other token type is [`Error::UnsupportedTokenType`] (but for `N_A`
+//!   from a [`TokenExchange`](crate::TokenExchange) that asked for a token other than an
+//!   access token: RFC 8693 §2.2.1);
 //! - a response body in `application/x-www-form-urlencoded` (GitHub's default) as well as JSON;
 //! - an `error` field in a response with HTTP 200 is an error, never a token.
 //!
@@ -374,6 +376,40 @@ impl Token {
         &self.extra
     }
 
+    /// The `issued_token_type` of a token exchange response (RFC 8693 §2.2.1): the type of
+    /// token the server issued, a URI such as `urn:ietf:params:oauth:token-type:access_token`
+    /// (see [`TokenTypeUri`](crate::TokenTypeUri)). `None` when the response had none (every
+    /// grant but token exchange) or it was not a string.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+    /// #         br#"{"access_token":"abc","token_type":"Bearer","issued_token_type":"urn:ietf:params:oauth:token-type:jwt"}"#,
+    /// #     ))))
+    /// # });
+    /// # let endpoint = tower_oauth2::TokenEndpoint::builder(
+    /// #     "https://auth.example.com/token",
+    /// #     tower_oauth2::ClientAuth::none("cli"),
+    /// # )
+    /// # .http_client(tower_oauth2::HttpClient::new(server))
+    /// # .build()?;
+    /// use tower_oauth2::{SecurityToken, TokenExchange, TokenTypeUri};
+    ///
+    /// // The server answers {"access_token":"abc","token_type":"Bearer",
+    /// //                     "issued_token_type":"urn:ietf:params:oauth:token-type:jwt"}
+    /// let source = TokenExchange::new(endpoint, SecurityToken::access_token("the-token-we-hold"));
+    /// let token = source.fetch().await?;
+    /// assert_eq!(token.issued_token_type(), Some(TokenTypeUri::JWT.as_str()));
+    /// assert_eq!(tower_oauth2::Token::bearer("abc").issued_token_type(), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn issued_token_type(&self) -> Option<&str> {
+        self.extra.get("issued_token_type").and_then(Value::as_str)
+    }
+
     /// Keeps the refresh token of `previous` when this token has none (a refresh response may
     /// omit it, meaning the old one stays valid: RFC 6749 §6).
     pub(crate) fn inherit_refresh_token(&mut self, previous: Option<&Secret>) {
@@ -522,6 +558,10 @@ pub(crate) fn string_field(
     }
 }
 
+/// The `token_type` of a token exchange response whose token is not an access token
+/// (RFC 8693 §2.2.1).
+pub(crate) const NOT_APPLICABLE: &str = "N_A";
+
 /// Parses a token endpoint response (RFC 6749 §5.1 / §5.2).
 ///
 /// `sent_at` is when the request was sent; `default_lifetime` applies when the server sent no
@@ -530,6 +570,18 @@ pub(crate) fn parse_token_response(
     response: &ReadResponse,
     sent_at: SystemTime,
     default_lifetime: Option<Duration>,
+) -> Result<Token, Error> {
+    parse_issued_token(response, sent_at, default_lifetime, false)
+}
+
+/// [`parse_token_response`], also accepting the `token_type` `N_A` when
+/// `not_applicable_ok`: RFC 8693 §2.2.1, a token exchange that issued something other than an
+/// access token (an ID token, a SAML assertion, ...) the user asked for.
+pub(crate) fn parse_issued_token(
+    response: &ReadResponse,
+    sent_at: SystemTime,
+    default_lifetime: Option<Duration>,
+    not_applicable_ok: bool,
 ) -> Result<Token, Error> {
     let status = response.status;
     let mut fields = check_response(response)?;
@@ -549,7 +601,8 @@ pub(crate) fn parse_token_response(
         });
     }
     let token_type = string_field(&mut fields, "token_type", status)?.unwrap_or_else(|| "Bearer".to_owned());
-    if !token_type.eq_ignore_ascii_case("bearer") {
+    let not_applicable = not_applicable_ok && token_type.eq_ignore_ascii_case(NOT_APPLICABLE);
+    if !token_type.eq_ignore_ascii_case("bearer") && !not_applicable {
         return Err(Error::UnsupportedTokenType(server_text(response, &token_type)));
     }
     let lifetime = seconds_field(&fields, "expires_in", status)?.or(default_lifetime);

@@ -20,7 +20,7 @@ use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
@@ -104,6 +104,17 @@ enum ProxyChoice {
 /// **Trust roots.** See [`TlsRoots`]: Mozilla's roots built in by default, the OS verifier
 /// with feature `platform-verifier`, plus any CA certificates you add.
 ///
+/// **Client certificate (mutual TLS).** [`client_certificate`](Self::client_certificate)
+/// gives the client a certificate and private key, presented to the token endpoint when it
+/// asks for one: for the `tls_client_auth` and `self_signed_tls_client_auth` client
+/// authentication methods of RFC 8705 §2 ([`ClientAuth::tls_client_auth`](crate::ClientAuth::tls_client_auth),
+/// [`ClientAuth::self_signed_tls_client_auth`](crate::ClientAuth::self_signed_tls_client_auth)),
+/// where the TLS handshake authenticates the client and the form carries only its
+/// `client_id`, or for a server behind a gateway that requires client certificates. It is
+/// presented to the destination only, never to an `https` proxy. Certificate-bound access
+/// tokens (RFC 8705 §3) then come bound to it: the resource server must see the same
+/// certificate, which is the application's HTTP client's business, not this one's.
+///
 /// The client speaks HTTP/1.1 and HTTP/2 (negotiated with ALPN), uses rustls with the `ring`
 /// provider, follows no redirects, and has a [30 s](DEFAULT_TIMEOUT) timeout (change it on
 /// the built client with [`HttpClient::with_timeout`]).
@@ -137,6 +148,7 @@ pub struct HyperClientBuilder {
     proxy: ProxyChoice,
     roots: TlsRoots,
     extra_roots: Vec<CertificateDer<'static>>,
+    identity: Option<Arc<rustls::sign::CertifiedKey>>,
 }
 
 impl Default for HyperClientBuilder {
@@ -165,6 +177,7 @@ impl HyperClientBuilder {
             proxy: ProxyChoice::Env,
             roots: TlsRoots::default(),
             extra_roots: Vec::new(),
+            identity: None,
         }
     }
 
@@ -330,6 +343,57 @@ impl HyperClientBuilder {
         self
     }
 
+    /// Presents a client certificate to the token endpoint when it asks for one (mutual TLS,
+    /// RFC 8705): `cert_chain_pem` holds the client's certificate (first) and any
+    /// intermediate certificates, `private_key_pem` its private key (`PRIVATE KEY` in PKCS#8,
+    /// `RSA PRIVATE KEY` or `EC PRIVATE KEY`; RSA, ECDSA P-256/P-384 or Ed25519). Replaces an
+    /// earlier one. Use it with
+    /// [`ClientAuth::tls_client_auth`](crate::ClientAuth::tls_client_auth) or
+    /// [`ClientAuth::self_signed_tls_client_auth`](crate::ClientAuth::self_signed_tls_client_auth).
+    ///
+    /// Fails with [`Error::Config`] if the chain holds no certificate, if the PEM holds no
+    /// private key or a key of an unsupported kind, or if the key does not belong to the
+    /// certificate. The error never shows key material. The key is parsed here into the
+    /// signing key the TLS library keeps, and the parsed DER copy is wiped; `Debug` only says
+    /// whether a certificate is set.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, Error, HttpClient, TokenEndpoint};
+    ///
+    /// # let key = rcgen::KeyPair::generate().unwrap();
+    /// # let cert = rcgen::CertificateParams::new(vec!["my-service".to_owned()]).unwrap().self_signed(&key).unwrap();
+    /// # let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+    /// // `cert_pem` and `key_pem`: as `std::fs::read("client.crt")?` and `std::fs::read("client.key")?` give them.
+    /// let http = HttpClient::hyper_builder()
+    ///     .client_certificate(cert_pem.as_bytes(), key_pem.as_bytes())?
+    ///     .build()?;
+    /// let endpoint = TokenEndpoint::builder(
+    ///     "https://mtls.auth.example.com/token",
+    ///     ClientAuth::self_signed_tls_client_auth("my-service"),
+    /// )
+    /// .http_client(http)
+    /// .build()?;
+    /// # let _ = endpoint;
+    ///
+    /// // A key that is not there, or not the certificate's: refused, without showing it.
+    /// let err = HttpClient::hyper_builder().client_certificate(cert_pem.as_bytes(), b"").unwrap_err();
+    /// assert!(matches!(err, Error::Config(_)));
+    /// # let other = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    /// let err = HttpClient::hyper_builder()
+    ///     .client_certificate(cert_pem.as_bytes(), other.as_bytes())
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("does not match"));
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn client_certificate(
+        mut self,
+        cert_chain_pem: &[u8],
+        private_key_pem: &[u8],
+    ) -> Result<Self, Error> {
+        self.identity = Some(Arc::new(client_identity(cert_chain_pem, private_key_pem)?));
+        Ok(self)
+    }
+
     /// Builds the client. Fails with [`Error::Config`] if a certificate added is not a
     /// usable CA certificate, if [`TlsRoots::CustomOnly`] was chosen without adding one, or if
     /// the platform verifier cannot be set up.
@@ -350,7 +414,15 @@ impl HyperClientBuilder {
     /// ```
     pub fn build(self) -> Result<HttpClient, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = self.tls_config(provider)?;
+        let tls = self.tls_config(provider.clone())?;
+        // The client certificate goes to the destination only, never to a proxy.
+        let to_destination = match &self.identity {
+            Some(identity) => self.tls_config_with(
+                provider,
+                Arc::new(rustls::sign::SingleCertAndKey::from(identity.clone())),
+            )?,
+            None => tls.clone(),
+        };
         let matcher = match &self.proxy {
             ProxyChoice::Env => {
                 // The variable hyper-util reads, in the order it reads them.
@@ -377,7 +449,7 @@ impl HyperClientBuilder {
             .enable_http1()
             .wrap_connector(tcp.clone());
         let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+            .with_tls_config(to_destination)
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -399,11 +471,28 @@ impl HyperClientBuilder {
     }
 
     fn tls_config(&self, provider: Arc<CryptoProvider>) -> Result<rustls::ClientConfig, Error> {
+        Ok(self.tls_verifying(provider)?.with_no_client_auth())
+    }
+
+    /// The TLS configuration that presents the client certificate `identity`.
+    fn tls_config_with(
+        &self,
+        provider: Arc<CryptoProvider>,
+        identity: Arc<dyn rustls::client::ResolvesClientCert>,
+    ) -> Result<rustls::ClientConfig, Error> {
+        Ok(self.tls_verifying(provider)?.with_client_cert_resolver(identity))
+    }
+
+    /// The TLS configuration up to the server certificate verification.
+    fn tls_verifying(
+        &self,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>, Error> {
         let tls_error = |e: rustls::Error| Error::Config(format!("TLS setup failed: {e}"));
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(tls_error)?;
-        let builder = match self.roots {
+        match self.roots {
             TlsRoots::WebPki | TlsRoots::CustomOnly => {
                 let mut store = rustls::RootCertStore::empty();
                 if self.roots == TlsRoots::WebPki {
@@ -419,17 +508,58 @@ impl HyperClientBuilder {
                         "TlsRoots::CustomOnly needs at least one added root certificate".to_owned(),
                     ));
                 }
-                builder.with_root_certificates(store)
+                Ok(builder.with_root_certificates(store))
             }
             #[cfg(feature = "platform-verifier")]
             TlsRoots::Platform => {
                 let verifier = platform_verifier(&self.extra_roots, provider).map_err(tls_error)?;
-                builder
+                Ok(builder
                     .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(verifier))
+                    .with_custom_certificate_verifier(Arc::new(verifier)))
             }
-        };
-        Ok(builder.with_no_client_auth())
+        }
+    }
+}
+
+/// Parses a client certificate chain and its private key (PEM) into the certified key rustls
+/// presents. Errors never show key material; the parsed key DER is wiped.
+fn client_identity(
+    cert_chain_pem: &[u8],
+    private_key_pem: &[u8],
+) -> Result<rustls::sign::CertifiedKey, Error> {
+    let mut chain = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(cert_chain_pem) {
+        chain.push(
+            cert.map_err(|e| Error::Config(format!("the client certificate PEM cannot be read: {e}")))?,
+        );
+    }
+    if chain.is_empty() {
+        return Err(Error::Config(
+            "no CERTIFICATE block in the client certificate PEM".to_owned(),
+        ));
+    }
+    // The PEM parser's errors can quote a line of the input: none is shown.
+    let key = PrivateKeyDer::from_pem_slice(private_key_pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => Error::Config(
+            "no private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block) in the client key PEM"
+                .to_owned(),
+        ),
+        _ => Error::Config("the client private key PEM cannot be read".to_owned()),
+    })?;
+    let key = zeroize::Zeroizing::new(key);
+    let signing_key = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|_| {
+        Error::Config("the client private key is not a supported RSA, ECDSA or Ed25519 key".to_owned())
+    })?;
+    drop(key);
+    let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(certified),
+        Err(rustls::Error::InconsistentKeys(_)) => Err(Error::Config(
+            "the client private key does not match the client certificate".to_owned(),
+        )),
+        Err(e) => Err(Error::Config(format!(
+            "the client certificate cannot be used: {e}"
+        ))),
     }
 }
 
@@ -469,6 +599,7 @@ impl fmt::Debug for HyperClientBuilder {
         };
         s.field("tls_roots", &self.roots)
             .field("added_root_certificates", &self.extra_roots.len())
+            .field("client_certificate", &self.identity.is_some())
             .finish()
     }
 }
