@@ -78,6 +78,7 @@ async fn a_client_credentials_token_is_exchanged_for_a_narrower_one() {
     )
     .requested_token_type(TokenTypeUri::ACCESS_TOKEN)
     .audience("orders")
+    .audience("billing")
     .resource("https://orders.example.com/")
     .scope("api:read");
     let token = within(source.fetch_token()).await.unwrap();
@@ -108,7 +109,12 @@ async fn a_client_credentials_token_is_exchanged_for_a_narrower_one() {
         sent[0].field("subject_token_type").as_deref(),
         Some(TokenTypeUri::ACCESS_TOKEN.as_str())
     );
-    assert_eq!(sent[0].field("audience").as_deref(), Some("orders"));
+    // RFC 8693 §2.1: `audience` may be repeated; the server accepted both.
+    let audiences: Vec<String> = url::form_urlencoded::parse(sent[0].body_text().as_bytes())
+        .filter(|(name, _)| name == "audience")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    assert_eq!(audiences, ["orders", "billing"]);
 
     // The resource server accepts the new token, with the narrower scope.
     let (status, body) = server.api().call_protected(token.access_token().expose()).await;

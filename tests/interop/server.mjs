@@ -209,6 +209,7 @@ const PKJWT_JWKS = {
 // live in grants/*.mjs, one file each. Each module exports:
 //   grantType:   the `grant_type` value it handles;
 //   parameters:  the form fields its handler reads (besides grant_type);
+//   dupes:       (optional) the fields that may be repeated;
 //   clients:     the ids of the clients in CLIENTS allowed to use it;
 //   handler(ctx, env): the grant handler (oidc-provider's registerGrantType: sets ctx.body);
 //     env = { issuer, tokenUrl, log, pkjwtJwks, accountId, scopes, accessTokenTtl, provider }.
@@ -402,7 +403,7 @@ const grantEnv = {
   provider,
 };
 for (const grant of EXTENSION_GRANTS) {
-  provider.registerGrantType(grant.grantType, (ctx) => grant.handler(ctx, grantEnv), grant.parameters);
+  provider.registerGrantType(grant.grantType, (ctx) => grant.handler(ctx, grantEnv), grant.parameters, grant.dupes);
 }
 provider.on('server_error', (ctx, err) => log('server_error:', err?.stack || String(err)));
 
