@@ -34,6 +34,8 @@
 //! | Call | Specification |
 //! |---|---|
 //! | [`client_credentials`](OAuth2Client::client_credentials), [`refresh_token`](OAuth2Client::refresh_token), [`device_code`](OAuth2Client::device_code): token sources | RFC 6749 §4.4, §6, RFC 8628 |
+//! | [`token_exchange`](OAuth2Client::token_exchange) | RFC 8693 |
+//! | [`password`](OAuth2Client::password) (deprecated) | RFC 6749 §4.3 |
 //! | [`discover`](OAuth2Client::discover): the endpoints from the server's metadata | RFC 8414, OIDC Discovery |
 //! | [`revoke_token`](OAuth2Client::revoke_token), [`revoke_access_token`](OAuth2Client::revoke_access_token), [`revoke_refresh_token`](OAuth2Client::revoke_refresh_token) | RFC 7009 |
 //! | [`introspect`](OAuth2Client::introspect) | RFC 7662 |
@@ -67,7 +69,9 @@ use crate::endpoint::token::{default_http_client, parse_endpoint_url, TokenEndpo
 use crate::error::Error;
 use crate::grant::client_credentials::ClientCredentials;
 use crate::grant::device_code::DeviceCode;
+use crate::grant::password::Password;
 use crate::grant::refresh_token::RefreshToken;
+use crate::grant::token_exchange::{SecurityToken, TokenExchange};
 use crate::secret::Secret;
 use crate::transport::HttpClient;
 
@@ -404,6 +408,45 @@ impl OAuth2Client {
     pub fn device_code(&self) -> Result<DeviceCode, Error> {
         let url = self.endpoint("device_authorization", self.device_authorization_url())?;
         DeviceCode::new(self.inner.token.clone(), url.as_str())
+    }
+
+    /// A token exchange source (RFC 8693) for `subject`: a token of this client's, or one it
+    /// was given, traded for one scoped to a downstream API.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, OAuth2Client, SecurityToken, TokenCache};
+    ///
+    /// let client = OAuth2Client::builder(ClientAuth::client_secret_basic("gateway", "its-secret"))
+    ///     .token_url("https://auth.example.com/token")
+    ///     .build()?;
+    /// // The token this service holds, kept fresh by its own cache...
+    /// let own = TokenCache::new(client.client_credentials().scope("gateway"));
+    /// // ...exchanged for one the orders API accepts.
+    /// let source = client
+    ///     .token_exchange(SecurityToken::from_source(own))
+    ///     .audience("orders");
+    /// # let _ = source;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn token_exchange(&self, subject: SecurityToken) -> TokenExchange {
+        TokenExchange::new(self.inner.token.clone(), subject)
+    }
+
+    /// A resource owner password source (RFC 6749 §4.3, deprecated by RFC 9700 §2.4: see
+    /// [`Password`] for when it is still acceptable).
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, OAuth2Client};
+    ///
+    /// let client = OAuth2Client::builder(ClientAuth::client_secret_basic("legacy-app", "its-secret"))
+    ///     .token_url("https://auth.example.com/token")
+    ///     .build()?;
+    /// let source = client.password("alice", "her-password").scope("offline_access");
+    /// assert_eq!(source.username(), "alice");
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn password(&self, username: impl Into<String>, password: impl Into<Secret>) -> Password {
+        Password::new(self.inner.token.clone(), username, password)
     }
 
     /// `url`, or [`Error::NoEndpoint`] naming `name`.
