@@ -206,6 +206,19 @@ pub enum Error {
         /// The request's origin.
         origin: String,
     },
+    /// A JWT could not be made (feature `jwt`): a signing key or a service-account key file
+    /// could not be read, or signing a client assertion or a JWT bearer grant failed. Never
+    /// contains key material. See [`JwtError`](crate::JwtError).
+    ///
+    /// ```
+    /// use tower_oauth2::{Error, JwsAlgorithm, JwtSigningKey};
+    ///
+    /// let err = JwtSigningKey::from_pem("not a key", JwsAlgorithm::ES256).unwrap_err();
+    /// assert!(matches!(err, Error::Jwt(_)));
+    /// assert!(!err.is_transient());
+    /// ```
+    #[cfg(feature = "jwt")]
+    Jwt(crate::client_auth::JwtError),
 }
 
 /// `?` on the error of an [`OAuth2`](crate::OAuth2) service (a [`BoxError`]): a token error
@@ -431,6 +444,8 @@ impl Error {
             | Error::GrantLost(_)
             | Error::Service(_)
             | Error::NotForThisResource { .. } => false,
+            #[cfg(feature = "jwt")]
+            Error::Jwt(_) => false,
         }
     }
 }
@@ -482,6 +497,8 @@ impl fmt::Display for Error {
                 write_escaped(f, origin)?;
                 f.write_str(" is for none of the resources the token is bound to")
             }
+            #[cfg(feature = "jwt")]
+            Error::Jwt(err) => fmt::Display::fmt(err, f),
         }
     }
 }

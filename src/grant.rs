@@ -7,6 +7,8 @@
 //! | [`refresh_token`] | [`RefreshToken`](crate::RefreshToken): redeeming, and rotating, a refresh token | RFC 6749 §6 |
 //! | [`device_code`] | [`DeviceCode`](crate::DeviceCode): logging in a CLI or a device without a browser | RFC 8628 |
 //! | [`device_prompt`] | [`TerminalPrompt`](crate::TerminalPrompt): the device flow's code and URI (and a QR code) in a terminal | RFC 8628 §3.3 |
+//! | `jwt_bearer` | `JwtBearer`: a signed JWT assertion as the grant (feature `jwt`) | RFC 7523 §2.1 |
+//! | `service_account` | `ServiceAccountKey`: a Google service-account JSON key as a `JwtBearer` (feature `jwt`) | RFC 7523 §2.1 |
 //!
 //! Each is a [`TokenSource`](crate::TokenSource), so a [`TokenCache`](crate::TokenCache) and
 //! the [`OAuth2Layer`](crate::OAuth2Layer) keep its tokens fresh:
@@ -23,4 +25,8 @@
 pub mod client_credentials;
 pub mod device_code;
 pub mod device_prompt;
+#[cfg(feature = "jwt")]
+pub mod jwt_bearer;
 pub mod refresh_token;
+#[cfg(feature = "jwt")]
+pub mod service_account;

@@ -68,6 +68,7 @@
 //!
 //! | `platform-verifier` | no | `TlsRoots::Platform` for the default transport: the operating system's certificate verifier (rustls-platform-verifier), for private CAs installed on the machine. |
 //! | `qrcode` | no | [`TerminalPrompt::qr_code`]: a QR code of `verification_uri_complete` for the device flow. |
+//! | `jwt` | no | JWT client authentication (`ClientAuth::client_secret_jwt`, `ClientAuth::private_key_jwt`, RFC 7523 §2.2), the JWT bearer grant (`JwtBearer`, RFC 7523 §2.1) and Google service-account keys (`ServiceAccountKey`): jsonwebtoken, signing with ring. |
 //!
 //! Items that need a feature are labelled with it in these docs.
 #![deny(missing_docs)]
@@ -95,13 +96,19 @@ pub mod transport;
 
 pub use cache::{LostResponseRetry, TokenCache, TokenCacheBuilder};
 pub use client_auth::ClientAuth;
+#[cfg(feature = "jwt")]
+pub use client_auth::{AssertionAudience, JwsAlgorithm, JwtError, JwtSigningKey};
 pub use endpoint::token::{Params, TokenEndpoint, TokenEndpointBuilder};
 pub use error::{BoxError, Error, ErrorCode, ServerError};
 pub use grant::client_credentials::ClientCredentials;
 pub use grant::device_code::{DeviceAuthorization, DeviceCode};
 pub use grant::device_code::{UserCodeError, DEFAULT_USER_CODE_TIMEOUT};
 pub use grant::device_prompt::TerminalPrompt;
+#[cfg(feature = "jwt")]
+pub use grant::jwt_bearer::JwtBearer;
 pub use grant::refresh_token::RefreshToken;
+#[cfg(feature = "jwt")]
+pub use grant::service_account::ServiceAccountKey;
 pub use layer::resource::{OtherResources, Resource};
 pub use layer::retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
 pub use layer::router::{OAuth2Router, OAuth2RouterLayer};
