@@ -165,8 +165,9 @@ impl JwtBearer {
     }
 
     /// Sets the assertion's `sub` (default: the issuer): the user or service the token is
-    /// for (a Google Workspace user, for domain-wide delegation). No effect on a source made
-    /// with [`from_assertion_fn`](Self::from_assertion_fn), nor on the next three setters.
+    /// for (a Google Workspace user, for domain-wide delegation). This setter and the three
+    /// below shape the assertions the source signs: a source made with
+    /// [`from_assertion_fn`](Self::from_assertion_fn) ignores them.
     ///
     /// ```
     /// use tower_oauth2::{ClientAuth, JwsAlgorithm, JwtBearer, JwtSigningKey, TokenEndpoint};
