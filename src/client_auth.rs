@@ -75,6 +75,10 @@ enum Method {
     /// RFC 7523 §2.2: `client_secret_jwt` or `private_key_jwt`.
     #[cfg(feature = "jwt")]
     Jwt(Arc<jwt::JwtClientAuth>),
+    /// `none` without even a `client_id` in the form: a JWT bearer grant whose assertion alone
+    /// says who the client is (RFC 7523 §3.1), as Google's token endpoint wants it.
+    #[cfg(feature = "jwt")]
+    AssertionOnly,
 }
 
 /// Where a client's credentials go in one request. No `Debug`: the form holds the secret.
@@ -119,6 +123,8 @@ impl ClientAuth {
             Method::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
             #[cfg(feature = "jwt")]
             Method::Jwt(jwt) => jwt.method(),
+            #[cfg(feature = "jwt")]
+            Method::AssertionOnly => "none",
         }
     }
 
@@ -147,6 +153,8 @@ impl ClientAuth {
             Method::None | Method::TlsClientAuth | Method::SelfSignedTlsClientAuth => None,
             #[cfg(feature = "jwt")]
             Method::Jwt(jwt) => jwt.secret(),
+            #[cfg(feature = "jwt")]
+            Method::AssertionOnly => None,
         }
     }
 
@@ -188,6 +196,12 @@ impl ClientAuth {
                     ("client_assertion_type", jwt::CLIENT_ASSERTION_TYPE),
                 ],
                 assertion: Some(jwt.assertion(&self.client_id, token_url, now)?),
+            },
+            #[cfg(feature = "jwt")]
+            Method::AssertionOnly => Credentials {
+                authorization: None,
+                form: Vec::new(),
+                assertion: None,
             },
         })
     }

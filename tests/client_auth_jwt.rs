@@ -654,3 +654,43 @@ fn debug_never_shows_keys_or_secrets() {
     assert!(!shown.contains(&pem.lines().nth(1).unwrap()[..16]), "{shown}");
     assert!(shown.contains("ES256") && shown.contains("HS256"));
 }
+
+#[tokio::test]
+async fn a_service_account_sends_only_the_grant_and_the_assertion_by_default() {
+    let clock = ManualClock::new();
+    let (http, seen) = server(|_| (200, OK_BODY.to_owned()));
+    let json = serde_json::json!({
+        "type": "service_account",
+        "private_key_id": "kid-1",
+        "private_key": key_file("service-account.key.pem"),
+        "client_email": "robot@p.iam.gserviceaccount.com",
+        "token_uri": TOKEN_URL,
+    });
+    let key = ServiceAccountKey::from_json(&json.to_string()).unwrap();
+    let endpoint = key
+        .token_endpoint()
+        .http_client(http)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    assert_eq!(endpoint.client_auth().method(), "none");
+    key.jwt_bearer(endpoint, "s1 s2").fetch().await.unwrap();
+    let seen = seen.lock().unwrap().remove(0);
+    let names: Vec<&str> = seen.form.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["grant_type", "assertion"],
+        "Google's form: no client_id, no scope"
+    );
+    assert_eq!(seen.authorization, None);
+    let jwt = seen.field("assertion").unwrap();
+    let payload = jwt.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["iss"], "robot@p.iam.gserviceaccount.com");
+    assert_eq!(claims["aud"], TOKEN_URL);
+    assert_eq!(claims["scope"], "s1 s2");
+    check_times_and_jti(&claims, &clock, 60);
+}

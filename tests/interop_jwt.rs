@@ -340,9 +340,11 @@ async fn a_google_style_service_account_key_gets_tokens() {
     let key = ServiceAccountKey::from_file(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
 
+    // oidc-provider runs client authentication before any grant: the service account is a
+    // registered public client, named in `client_id` (`key.token_endpoint()` is for Google's
+    // endpoint, which wants none).
     let recorder = Recorder::default();
-    let endpoint = key
-        .token_endpoint()
+    let endpoint = TokenEndpoint::builder(key.token_uri(), ClientAuth::none(key.client_email()))
         .http_client(recorder.http_client())
         .build()
         .unwrap();
@@ -372,9 +374,8 @@ async fn a_google_style_service_account_key_gets_tokens() {
     assert_eq!(claims["scope"], "api:read api:write");
 
     // Domain-wide delegation: `sub` is the user acted for.
-    let delegated = key
-        .jwt_bearer(key.token_endpoint().build().unwrap(), "api:read")
-        .subject("test-user");
+    let endpoint = TokenEndpoint::new(key.token_uri(), ClientAuth::none(key.client_email())).unwrap();
+    let delegated = key.jwt_bearer(endpoint, "api:read").subject("test-user");
     let token = tokio::time::timeout(STEP, delegated.fetch())
         .await
         .unwrap()
@@ -388,7 +389,8 @@ async fn a_service_account_key_the_server_does_not_know_is_refused() {
     // Another RSA key, presented under the registered key id.
     let json = service_account_json(&server, &key_file("pkjwt-client-rsa.key.pem"));
     let key = ServiceAccountKey::from_json(&json).unwrap();
-    let err = tokio::time::timeout(STEP, key.token_source("api:read").unwrap().fetch())
+    let endpoint = TokenEndpoint::new(key.token_uri(), ClientAuth::none(key.client_email())).unwrap();
+    let err = tokio::time::timeout(STEP, key.jwt_bearer(endpoint, "api:read").fetch())
         .await
         .unwrap()
         .unwrap_err();

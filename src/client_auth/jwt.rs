@@ -262,6 +262,15 @@ impl ClientAuth {
         Self::jwt(client_id.into(), key, true)
     }
 
+    /// No client authentication, and no `client_id` in the form: for a JWT bearer grant
+    /// whose assertion alone identifies the client (Google service accounts).
+    pub(crate) fn assertion_only(client_id: impl Into<String>) -> Self {
+        ClientAuth {
+            client_id: client_id.into(),
+            method: Method::AssertionOnly,
+        }
+    }
+
     fn jwt(client_id: String, key: JwtSigningKey, private_key: bool) -> Self {
         ClientAuth {
             client_id,

@@ -201,10 +201,12 @@ impl ServiceAccountKey {
         self.project_id.as_deref()
     }
 
-    /// A builder for the token endpoint at `token_uri`, the client being the service account
-    /// (public: it authenticates with the assertion; the form names it in `client_id`). Set an
-    /// HTTP client or a clock on it, build it, and give it to
-    /// [`jwt_bearer`](Self::jwt_bearer).
+    /// A builder for the token endpoint at `token_uri`, as Google's wants to be called: no
+    /// client authentication and no `client_id`, the assertion alone says who the service
+    /// account is (the form is `grant_type` and `assertion`). Set an HTTP client or a clock on
+    /// it, build it, and give it to [`jwt_bearer`](Self::jwt_bearer). A server that wants the
+    /// client named or authenticated takes an endpoint of your own (say with
+    /// `ClientAuth::none(key.client_email())`) instead.
     ///
     /// ```
     /// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pkjwt-client-rsa.key.pem")).unwrap();
@@ -224,7 +226,7 @@ impl ServiceAccountKey {
     pub fn token_endpoint(&self) -> TokenEndpointBuilder {
         TokenEndpoint::builder(
             self.token_uri.clone(),
-            ClientAuth::none(self.client_email.clone()),
+            ClientAuth::assertion_only(self.client_email.clone()),
         )
     }
 
