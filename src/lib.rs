@@ -48,9 +48,11 @@
 //! | [`cache`] | [`TokenCache`]: the shared token, refresh-ahead, single-flight, backoff, monotonic time | |
 //! | [`source`] | [`TokenSource`], and [`source_fn`] for tokens from anywhere | |
 //! | [`grant`] | The grants, one file each: [`ClientCredentials`] (RFC 6749 §4.4), [`RefreshToken`] (§6), [`DeviceCode`] and [`TerminalPrompt`] (RFC 8628) | RFC 6749 §4, RFC 8628 |
+//! | `grant::jwt_bearer`, `grant::service_account` | `JwtBearer`: the JWT bearer grant; `ServiceAccountKey`: Google service-account keys (feature `jwt`) | RFC 7523 §2.1 |
 //! | [`persist`] | [`StoredToken`]: a token's state saved as JSON, to resume after a restart | |
 //! | [`endpoint`] | The authorization server's endpoints: [`TokenEndpoint`] in [`endpoint::token`], [`Params`] | RFC 6749 §3.2, RFC 8707 |
 //! | [`client_auth`] | [`ClientAuth`]: how the client authenticates | RFC 6749 §2.3 |
+//! | `client_auth::jwt` | `JwtSigningKey`, `JwsAlgorithm`: `client_secret_jwt` and `private_key_jwt` assertions (feature `jwt`) | RFC 7523 §2.2, OIDC Core §9 |
 //! | [`transport`] | [`HttpClient`]: the transport to the authorization server, its proxies and trust roots | |
 //! | [`token`] | [`Token`], and how token responses are read | RFC 6749 §5.1 |
 //! | [`error`] | [`Error`], [`ErrorCode`], [`ServerError`]: what went wrong, and whether to retry | RFC 6749 §5.2, RFC 8628 §3.5, RFC 9110 §10.2.3 |

@@ -37,7 +37,8 @@
 //! What is wiped: the DER this crate decodes or builds from a key, the JSON strings of a JWK or
 //! a service-account file once read, and every assertion (a [`Secret`]). What is not: the
 //! caller's own string, the copy of the key jsonwebtoken keeps for the key's lifetime, ring's
-//! working copies while it signs, and (for RSA JWKs) num-bigint's copies of the integers.
+//! working copies while it signs, the pem crate's copy of the base64 text it decodes, and (for
+//! RSA JWKs) num-bigint's copies of the integers.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
