@@ -13,7 +13,7 @@
 //! | `private_key_jwt` | `private_key_jwt` (feature `jwt`) | a JWT signed with the client's private key (RS256, PS256, ES256, EdDSA, ...) as `client_assertion` | RFC 7523 §2.2, OIDC Core §9 |
 //!
 //! The secret-based methods are in `client_auth/secret.rs`, the certificate-based ones in
-//! `client_auth/tls.rs`, the JWT assertions in [`jwt`] (feature `jwt`).
+//! `client_auth/tls.rs`, the JWT assertions in `jwt` (feature `jwt`).
 //!
 //! ```
 //! use tower_oauth2::ClientAuth;
