@@ -1,11 +1,19 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3).
+//! Client authentication at the token endpoint (RFC 6749 §2.3), one file per method family.
 //!
 //! The method is chosen once per client with one of [`ClientAuth`]'s constructors:
-//! [`client_secret_basic`](ClientAuth::client_secret_basic) (HTTP Basic, RFC 6749 §2.3.1),
-//! [`client_secret_post`](ClientAuth::client_secret_post) (credentials in the form body) or
-//! [`none`](ClientAuth::none) (a public client, RFC 6749 §2.1). The set of methods is open:
-//! JWT client assertions (RFC 7523: `client_secret_jwt`, `private_key_jwt`) are new
-//! constructors, not a change to the type.
+//!
+//! | Method ([`ClientAuth::method`]) | Constructor | What is sent | Specification |
+//! |---|---|---|---|
+//! | `client_secret_basic` | [`client_secret_basic`](ClientAuth::client_secret_basic) | `Authorization: Basic` with the id and secret | RFC 6749 §2.3.1 |
+//! | `client_secret_post` | [`client_secret_post`](ClientAuth::client_secret_post) | `client_id` and `client_secret` in the form body | RFC 6749 §2.3.1 |
+//! | `none` | [`none`](ClientAuth::none) | `client_id` only: a public client | RFC 6749 §2.1 |
+//! | `tls_client_auth` | [`tls_client_auth`](ClientAuth::tls_client_auth) | `client_id`; the transport presents a CA-issued client certificate | RFC 8705 §2.1 |
+//! | `self_signed_tls_client_auth` | [`self_signed_tls_client_auth`](ClientAuth::self_signed_tls_client_auth) | `client_id`; the transport presents a self-signed certificate | RFC 8705 §2.2 |
+//! | `client_secret_jwt` | `client_secret_jwt` (feature `jwt`) | a JWT signed with the secret (HS256, HS384, HS512) as `client_assertion` | RFC 7523 §2.2, OIDC Core §9 |
+//! | `private_key_jwt` | `private_key_jwt` (feature `jwt`) | a JWT signed with the client's private key (RS256, PS256, ES256, EdDSA, ...) as `client_assertion` | RFC 7523 §2.2, OIDC Core §9 |
+//!
+//! The secret-based methods are in `client_auth/secret.rs`, the certificate-based ones in
+//! `client_auth/tls.rs`, the JWT assertions in `jwt` (feature `jwt`).
 //!
 //! ```
 //! use tower_oauth2::ClientAuth;
@@ -16,12 +24,20 @@
 //! assert!(!format!("{auth:?}").contains("s3cr"));
 //! ```
 
-use base64::Engine as _;
-use http::HeaderValue;
-use url::form_urlencoded;
-use zeroize::Zeroizing;
+#[cfg(feature = "jwt")]
+use std::sync::Arc;
 
-use crate::secret::{wiped_header_value, Secret};
+use http::HeaderValue;
+
+use crate::secret::Secret;
+
+#[cfg(feature = "jwt")]
+pub mod jwt;
+mod secret;
+mod tls;
+
+#[cfg(feature = "jwt")]
+pub use jwt::{AssertionAudience, JwsAlgorithm, JwtError, JwtSigningKey};
 
 /// How the client authenticates to the authorization server, with its credentials.
 ///
@@ -56,6 +72,13 @@ enum Method {
     TlsClientAuth,
     /// RFC 8705 §2.2: a self-signed client certificate registered with the server.
     SelfSignedTlsClientAuth,
+    /// RFC 7523 §2.2: `client_secret_jwt` or `private_key_jwt`.
+    #[cfg(feature = "jwt")]
+    Jwt(Arc<jwt::JwtClientAuth>),
+    /// `none` without even a `client_id` in the form: a JWT bearer grant whose assertion alone
+    /// says who the client is (RFC 7523 §3.1), as Google's token endpoint wants it.
+    #[cfg(feature = "jwt")]
+    AssertionOnly,
 }
 
 /// Where a client's credentials go in one request. No `Debug`: the form holds the secret.
@@ -65,92 +88,12 @@ pub(crate) struct Credentials<'a> {
     pub(crate) authorization: Option<HeaderValue>,
     /// Form fields to add to the body, borrowed from the [`ClientAuth`]: no copy of the secret.
     pub(crate) form: Vec<(&'static str, &'a str)>,
+    /// A client assertion signed for this request (`client_assertion`), owned and wiped when
+    /// the last copy is dropped.
+    pub(crate) assertion: Option<Secret>,
 }
 
 impl ClientAuth {
-    /// `client_secret_basic`: HTTP Basic authentication with the client id and secret, each
-    /// form-urlencoded before base64 as RFC 6749 §2.3.1 requires, so secrets with `:`, `%`,
-    /// `+` or spaces work.
-    ///
-    /// ```
-    /// use tower_oauth2::ClientAuth;
-    ///
-    /// let auth = ClientAuth::client_secret_basic("my-service", "s3cr:et%+");
-    /// assert_eq!(auth.method(), "client_secret_basic");
-    /// ```
-    pub fn client_secret_basic(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
-        ClientAuth {
-            client_id: client_id.into(),
-            method: Method::SecretBasic(client_secret.into()),
-        }
-    }
-
-    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
-    ///
-    /// ```
-    /// use tower_oauth2::ClientAuth;
-    ///
-    /// let auth = ClientAuth::client_secret_post("my-service", "its-secret");
-    /// assert_eq!(auth.method(), "client_secret_post");
-    /// ```
-    pub fn client_secret_post(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
-        ClientAuth {
-            client_id: client_id.into(),
-            method: Method::SecretPost(client_secret.into()),
-        }
-    }
-
-    /// `none`: a public client, which sends only its `client_id` in the body.
-    ///
-    /// ```
-    /// use tower_oauth2::ClientAuth;
-    ///
-    /// let auth = ClientAuth::none("my-cli");
-    /// assert_eq!(auth.method(), "none");
-    /// ```
-    pub fn none(client_id: impl Into<String>) -> Self {
-        ClientAuth {
-            client_id: client_id.into(),
-            method: Method::None,
-        }
-    }
-
-    /// `tls_client_auth` (RFC 8705 §2.1): the client proves its identity with a client
-    /// certificate issued by a certificate authority the server trusts, presented in the TLS
-    /// handshake; the request body carries only `client_id`. The certificate belongs to the
-    /// HTTP client: give the token endpoint an [`HttpClient`](crate::HttpClient) that presents
-    /// it.
-    ///
-    /// ```
-    /// use tower_oauth2::ClientAuth;
-    ///
-    /// let auth = ClientAuth::tls_client_auth("my-service");
-    /// assert_eq!(auth.method(), "tls_client_auth");
-    /// ```
-    pub fn tls_client_auth(client_id: impl Into<String>) -> Self {
-        ClientAuth {
-            client_id: client_id.into(),
-            method: Method::TlsClientAuth,
-        }
-    }
-
-    /// `self_signed_tls_client_auth` (RFC 8705 §2.2): as
-    /// [`tls_client_auth`](Self::tls_client_auth), with a self-signed certificate the server
-    /// knows from the client's registration (its `jwks` or `jwks_uri`).
-    ///
-    /// ```
-    /// use tower_oauth2::ClientAuth;
-    ///
-    /// let auth = ClientAuth::self_signed_tls_client_auth("my-service");
-    /// assert_eq!(auth.method(), "self_signed_tls_client_auth");
-    /// ```
-    pub fn self_signed_tls_client_auth(client_id: impl Into<String>) -> Self {
-        ClientAuth {
-            client_id: client_id.into(),
-            method: Method::SelfSignedTlsClientAuth,
-        }
-    }
-
     /// The client id.
     ///
     /// ```
@@ -162,7 +105,8 @@ impl ClientAuth {
     }
 
     /// The method's registered name (`client_secret_basic`, `client_secret_post`, `none`,
-    /// `tls_client_auth`, ...), as in the `token_endpoint_auth_method` of RFC 7591.
+    /// `tls_client_auth`, `client_secret_jwt`, `private_key_jwt`, ...), as in the
+    /// `token_endpoint_auth_method` of RFC 7591.
     ///
     /// ```
     /// use tower_oauth2::ClientAuth;
@@ -171,29 +115,63 @@ impl ClientAuth {
     /// assert_eq!(ClientAuth::client_secret_basic("a", "b").method(), "client_secret_basic");
     /// ```
     pub fn method(&self) -> &'static str {
-        match self.method {
+        match &self.method {
             Method::SecretBasic(_) => "client_secret_basic",
             Method::SecretPost(_) => "client_secret_post",
             Method::None => "none",
             Method::TlsClientAuth => "tls_client_auth",
             Method::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+            #[cfg(feature = "jwt")]
+            Method::Jwt(jwt) => jwt.method(),
+            #[cfg(feature = "jwt")]
+            Method::AssertionOnly => "none",
         }
     }
 
-    /// The client secret, for the methods that have one.
+    /// The JWS algorithm the client's assertions are signed with (`"HS256"`, `"ES256"`,
+    /// `"EdDSA"`, ...), for the JWT methods; `None` for the others. Compare it with the
+    /// server's `token_endpoint_auth_signing_alg_values_supported` (RFC 8414).
+    ///
+    /// ```
+    /// use tower_oauth2::ClientAuth;
+    ///
+    /// assert_eq!(ClientAuth::client_secret_basic("a", "b").signing_algorithm(), None);
+    /// ```
+    pub fn signing_algorithm(&self) -> Option<&'static str> {
+        match &self.method {
+            #[cfg(feature = "jwt")]
+            Method::Jwt(jwt) => Some(jwt.algorithm().as_str()),
+            _ => None,
+        }
+    }
+
+    /// The client secret, for the methods that have one (`client_secret_jwt` included: the
+    /// server may echo it too).
     pub(crate) fn secret(&self) -> Option<&Secret> {
         match &self.method {
             Method::SecretBasic(secret) | Method::SecretPost(secret) => Some(secret),
             Method::None | Method::TlsClientAuth | Method::SelfSignedTlsClientAuth => None,
+            #[cfg(feature = "jwt")]
+            Method::Jwt(jwt) => jwt.secret(),
+            #[cfg(feature = "jwt")]
+            Method::AssertionOnly => None,
         }
     }
 
-    /// The header and form fields that authenticate one request.
-    pub(crate) fn credentials(&self) -> Credentials<'_> {
-        match &self.method {
+    /// The header and form fields that authenticate one request to the server whose token
+    /// endpoint is `token_url`, at wall time `now`. A JWT method signs a new assertion (with a
+    /// new `jti`) on each call, and fails if it cannot.
+    #[cfg_attr(not(feature = "jwt"), allow(unused_variables))]
+    pub(crate) fn credentials(
+        &self,
+        token_url: &url::Url,
+        now: std::time::SystemTime,
+    ) -> Result<Credentials<'_>, crate::Error> {
+        Ok(match &self.method {
             Method::SecretBasic(secret) => Credentials {
-                authorization: Some(basic_authorization(&self.client_id, secret)),
+                authorization: Some(secret::basic_authorization(&self.client_id, secret)),
                 form: Vec::new(),
+                assertion: None,
             },
             Method::SecretPost(secret) => Credentials {
                 authorization: None,
@@ -201,75 +179,30 @@ impl ClientAuth {
                     ("client_id", self.client_id.as_str()),
                     ("client_secret", secret.expose()),
                 ],
+                assertion: None,
             },
             // The certificate authenticates in the handshake (RFC 8705 §2); the body names the
             // client.
             Method::None | Method::TlsClientAuth | Method::SelfSignedTlsClientAuth => Credentials {
                 authorization: None,
                 form: vec![("client_id", self.client_id.as_str())],
+                assertion: None,
             },
-        }
-    }
-}
-
-/// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1), marked sensitive.
-///
-/// Every intermediate buffer is sized once (no reallocation leaves a stale copy) and wiped on
-/// drop; the header value owns its buffer ([`wiped_header_value`]), so its bytes are wiped when
-/// the last copy of the `HeaderValue` is dropped (not the copy hyper encodes into its write
-/// buffer).
-fn basic_authorization(client_id: &str, secret: &Secret) -> HeaderValue {
-    let encode = |s: &str| {
-        // Percent-encoding at most triples the length.
-        let mut out = Zeroizing::new(String::with_capacity(s.len() * 3));
-        out.extend(form_urlencoded::byte_serialize(s.as_bytes()));
-        out
-    };
-    let (id, secret) = (encode(client_id), encode(secret.expose()));
-    let mut pair = Zeroizing::new(Vec::with_capacity(id.len() + 1 + secret.len()));
-    pair.extend_from_slice(id.as_bytes());
-    pair.push(b':');
-    pair.extend_from_slice(secret.as_bytes());
-    const PREFIX: &[u8] = b"Basic ";
-    let encoded_len = base64::encoded_len(pair.len(), true).unwrap_or(0);
-    let mut value = Zeroizing::new(vec![0; PREFIX.len() + encoded_len]);
-    value[..PREFIX.len()].copy_from_slice(PREFIX);
-    let written = base64::engine::general_purpose::STANDARD
-        .encode_slice(&*pair, &mut value[PREFIX.len()..])
-        .unwrap_or(0);
-    value.truncate(PREFIX.len() + written);
-    // Base64 output is always a valid header value.
-    wiped_header_value(value).unwrap_or_else(|_| HeaderValue::from_static("Basic"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn basic_credentials_are_encoded_as_rfc_6749_says() {
-        let auth = ClientAuth::client_secret_basic("my client", "s3cr:et%+ é");
-        let header = auth.credentials().authorization.expect("a header");
-        assert!(header.is_sensitive());
-        let expected = base64::engine::general_purpose::STANDARD.encode("my+client:s3cr%3Aet%25%2B+%C3%A9");
-        assert_eq!(header.to_str().unwrap(), format!("Basic {expected}"));
-        // No overflow, whatever the lengths (the empty secret included).
-        let header = ClientAuth::client_secret_basic("", "")
-            .credentials()
-            .authorization
-            .unwrap();
-        assert_eq!(
-            header.to_str().unwrap(),
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(":"))
-        );
-    }
-
-    #[test]
-    fn the_form_borrows_the_secret_instead_of_copying_it() {
-        let auth = ClientAuth::client_secret_post("my-client", "its-secret");
-        let credentials = auth.credentials();
-        let (_, secret) = credentials.form[1];
-        assert_eq!(secret, "its-secret");
-        assert!(std::ptr::eq(secret, auth.secret().unwrap().expose()));
+            #[cfg(feature = "jwt")]
+            Method::Jwt(jwt) => Credentials {
+                authorization: None,
+                form: vec![
+                    ("client_id", self.client_id.as_str()),
+                    ("client_assertion_type", jwt::CLIENT_ASSERTION_TYPE),
+                ],
+                assertion: Some(jwt.assertion(&self.client_id, token_url, now)?),
+            },
+            #[cfg(feature = "jwt")]
+            Method::AssertionOnly => Credentials {
+                authorization: None,
+                form: Vec::new(),
+                assertion: None,
+            },
+        })
     }
 }

@@ -248,6 +248,19 @@ pub enum Error {
     /// assert!(err.to_string().contains("application/jwt"));
     /// ```
     SignedUserInfoUnsupported,
+    /// A JWT could not be made (feature `jwt`): a signing key or a service-account key file
+    /// could not be read, or signing a client assertion or a JWT bearer grant failed. Never
+    /// contains key material. See [`JwtError`](crate::JwtError).
+    ///
+    /// ```
+    /// use tower_oauth2::{Error, JwsAlgorithm, JwtSigningKey};
+    ///
+    /// let err = JwtSigningKey::from_pem("not a key", JwsAlgorithm::ES256).unwrap_err();
+    /// assert!(matches!(err, Error::Jwt(_)));
+    /// assert!(!err.is_transient());
+    /// ```
+    #[cfg(feature = "jwt")]
+    Jwt(crate::client_auth::JwtError),
 }
 
 /// `?` on the error of an [`OAuth2`](crate::OAuth2) service (a [`BoxError`]): a token error
@@ -474,6 +487,8 @@ impl Error {
             | Error::Service(_)
             | Error::NotForThisResource { .. } => false,
             Error::NoEndpoint { .. } | Error::Discovery(_) | Error::SignedUserInfoUnsupported => false,
+            #[cfg(feature = "jwt")]
+            Error::Jwt(_) => false,
         }
     }
 }
@@ -535,6 +550,8 @@ impl fmt::Display for Error {
                 "the userinfo endpoint answered with a signed JWT (application/jwt); verifying \
                  signed userinfo is not supported: register the client for JSON userinfo",
             ),
+            #[cfg(feature = "jwt")]
+            Error::Jwt(err) => fmt::Display::fmt(err, f),
         }
     }
 }

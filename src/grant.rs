@@ -9,6 +9,8 @@
 //! | [`device_prompt`] | [`TerminalPrompt`](crate::TerminalPrompt): the device flow's code and URI (and a QR code) in a terminal | RFC 8628 §3.3 |
 //! | [`token_exchange`] | [`TokenExchange`](crate::TokenExchange): trading a token the client holds for another, for a downstream API | RFC 8693 |
 //! | [`password`] | [`Password`](crate::Password): the resource owner's username and password (deprecated by RFC 9700 §2.4) | RFC 6749 §4.3 |
+//! | `jwt_bearer` | `JwtBearer`: a signed JWT assertion as the grant (feature `jwt`) | RFC 7523 §2.1 |
+//! | `service_account` | `ServiceAccountKey`: a Google service-account JSON key as a `JwtBearer` (feature `jwt`) | RFC 7523 §2.1 |
 //!
 //! Each is a [`TokenSource`](crate::TokenSource), so a [`TokenCache`](crate::TokenCache) and
 //! the [`OAuth2Layer`](crate::OAuth2Layer) keep its tokens fresh:
@@ -25,6 +27,10 @@
 pub mod client_credentials;
 pub mod device_code;
 pub mod device_prompt;
+#[cfg(feature = "jwt")]
+pub mod jwt_bearer;
 pub mod password;
 pub mod refresh_token;
+#[cfg(feature = "jwt")]
+pub mod service_account;
 pub mod token_exchange;

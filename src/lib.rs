@@ -51,12 +51,14 @@
 //! | [`cache`] | [`TokenCache`]: the shared token, refresh-ahead, single-flight, backoff, monotonic time | |
 //! | [`source`] | [`TokenSource`], and [`source_fn`] for tokens from anywhere | |
 //! | [`grant`] | The grants, one file each: [`ClientCredentials`] (RFC 6749 §4.4), [`RefreshToken`] (§6), [`DeviceCode`] and [`TerminalPrompt`] (RFC 8628) | RFC 6749 §4, RFC 8628 |
+//! | `grant::jwt_bearer`, `grant::service_account` | `JwtBearer`: the JWT bearer grant; `ServiceAccountKey`: Google service-account keys (feature `jwt`) | RFC 7523 §2.1 |
 //! | [`persist`] | [`StoredToken`]: a token's state saved as JSON, to resume after a restart | |
 //! | [`endpoint`] | The authorization server's endpoints: [`TokenEndpoint`] in [`endpoint::token`], [`Params`] | RFC 6749 §3.2, RFC 8707 |
 //! | [`client`] | [`OAuth2Client`]: one client at one server, built by hand or by discovery; every source and endpoint call starts there | |
 //! | [`endpoint::discovery`] | [`ServerMetadata`], [`DiscoveryError`]: the server's metadata, checked | RFC 8414, OIDC Discovery |
 //! | [`endpoint::revocation`], [`endpoint::introspection`], [`endpoint::userinfo`] | [`OAuth2Client::revoke_token`], [`OAuth2Client::introspect`] ([`Introspection`], [`TokenTypeHint`]), [`OAuth2Client::userinfo`] ([`UserInfo`]) | RFC 7009, RFC 7662, OIDC Core §5.3 |
 //! | [`client_auth`] | [`ClientAuth`]: how the client authenticates | RFC 6749 §2.3 |
+//! | `client_auth::jwt` | `JwtSigningKey`, `JwsAlgorithm`: `client_secret_jwt` and `private_key_jwt` assertions (feature `jwt`) | RFC 7523 §2.2, OIDC Core §9 |
 //! | [`transport`] | [`HttpClient`]: the transport to the authorization server, its proxies and trust roots | |
 //! | [`token`] | [`Token`], and how token responses are read | RFC 6749 §5.1 |
 //! | [`error`] | [`Error`], [`ErrorCode`], [`ServerError`]: what went wrong, and whether to retry | RFC 6749 §5.2, RFC 8628 §3.5, RFC 9110 §10.2.3 |
@@ -74,6 +76,7 @@
 //!
 //! | `platform-verifier` | no | `TlsRoots::Platform` for the default transport: the operating system's certificate verifier (rustls-platform-verifier), for private CAs installed on the machine. |
 //! | `qrcode` | no | [`TerminalPrompt::qr_code`]: a QR code of `verification_uri_complete` for the device flow. |
+//! | `jwt` | no | JWT client authentication (`ClientAuth::client_secret_jwt`, `ClientAuth::private_key_jwt`, RFC 7523 §2.2), the JWT bearer grant (`JwtBearer`, RFC 7523 §2.1) and Google service-account keys (`ServiceAccountKey`): jsonwebtoken, signing with ring. |
 //!
 //! Items that need a feature are labelled with it in these docs.
 #![deny(missing_docs)]
@@ -103,6 +106,8 @@ pub mod transport;
 pub use cache::{LostResponseRetry, TokenCache, TokenCacheBuilder};
 pub use client::{OAuth2Client, OAuth2ClientBuilder};
 pub use client_auth::ClientAuth;
+#[cfg(feature = "jwt")]
+pub use client_auth::{AssertionAudience, JwsAlgorithm, JwtError, JwtSigningKey};
 pub use endpoint::discovery::{DiscoveryError, ServerMetadata};
 pub use endpoint::introspection::Introspection;
 pub use endpoint::revocation::TokenTypeHint;
@@ -113,8 +118,12 @@ pub use grant::client_credentials::ClientCredentials;
 pub use grant::device_code::{DeviceAuthorization, DeviceCode};
 pub use grant::device_code::{UserCodeError, DEFAULT_USER_CODE_TIMEOUT};
 pub use grant::device_prompt::TerminalPrompt;
+#[cfg(feature = "jwt")]
+pub use grant::jwt_bearer::JwtBearer;
 pub use grant::password::Password;
 pub use grant::refresh_token::RefreshToken;
+#[cfg(feature = "jwt")]
+pub use grant::service_account::ServiceAccountKey;
 pub use grant::token_exchange::{SecurityToken, TokenExchange, TokenTypeUri};
 pub use layer::resource::{OtherResources, Resource};
 pub use layer::retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};

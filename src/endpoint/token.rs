@@ -336,8 +336,15 @@ impl TokenEndpoint {
         params: &[(&str, &str)],
         also: &[&str],
     ) -> Result<ReadResponse, Error> {
-        let credentials = self.inner.auth.credentials();
-        let body = form_body(params.iter().chain(&credentials.form));
+        let credentials = self
+            .inner
+            .auth
+            .credentials(&self.inner.token_url, self.inner.clock.now())?;
+        let assertion = credentials
+            .assertion
+            .as_ref()
+            .map(|assertion| ("client_assertion", assertion.expose()));
+        let body = form_body(params.iter().chain(&credentials.form).chain(&assertion));
 
         let mut request = http::Request::post(url.as_str())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -361,6 +368,9 @@ impl TokenEndpoint {
         }
         for value in also {
             redactions.add(value);
+        }
+        if let Some(assertion) = &credentials.assertion {
+            redactions.add(assertion.expose());
         }
         if let Some(authorization) = credentials.authorization {
             request.headers_mut().insert(AUTHORIZATION, authorization);
@@ -748,6 +758,9 @@ macro_rules! param_setters {
     };
     (DeviceCode) => {
         $crate::endpoint::token::param_setters!(@impl DeviceCode, "DeviceCode::new(endpoint, \"https://auth.example.com/device\")?");
+    };
+    (JwtBearer) => {
+        $crate::endpoint::token::param_setters!(@impl JwtBearer, "JwtBearer::from_assertion_fn(endpoint, || Ok(\"signed.jwt.assertion\".into()))");
     };
     (@impl $ty:ident, $new:literal) => {
         impl $ty {

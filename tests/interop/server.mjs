@@ -182,8 +182,9 @@ class MapAdapter {
 const REDIRECT_URIS = ['http://127.0.0.1/cb'];
 const ALL_GRANTS = ['client_credentials', 'refresh_token', DEVICE_GRANT, 'authorization_code'];
 
-// Public halves of pkjwt-client.key.pem (EC P-256, ES256) and
-// pkjwt-client-rsa.key.pem (RSA 2048, RS256 or PS256).
+// Public halves of pkjwt-client.key.pem (EC P-256, ES256),
+// pkjwt-client-rsa.key.pem (RSA 2048, RS256 or PS256) and
+// pkjwt-client-ed25519.key.pem (Ed25519, EdDSA).
 const PKJWT_JWKS = {
   keys: [
     {
@@ -200,6 +201,15 @@ const PKJWT_JWKS = {
       n: 'k_lWwgtcIJnivdN_18bAYh6TXIRw1qzNXjuc62bATQzfkpBxgFJPD9N6EYk3JI6EbhoAj5GN5TkRN-UtMo0DYnGzdytjLOziCQxhv_PKJaGHd0Ksy-uqbgMsFtCMw5jTguTno1z_bXAYhMelpcDJDzqbqpEr5m1W-QnMvh-_APq4XtSvyjzEXYAtCzka2lHvsRLqqp6ECFAG3fhT_iQuoSlTJnB8zLzMDkocqekrhtvq9Lo4FntOcnfAQHLGuC46vq_U0Yrs_p4_arjeBeANDyJScwOFo7cRUM6KmrsPpOnK9NvksWPL55IVkHcm2ZSUwJ3ONgPJqyI_hrJsbYfzNw',
       e: 'AQAB',
       kid: 'pkjwt-client-rsa-1',
+      use: 'sig',
+    },
+    // Public half of pkjwt-client-ed25519.key.pem (Ed25519, EdDSA).
+    {
+      kty: 'OKP',
+      crv: 'Ed25519',
+      x: 'tRc9B_aZlLPmpbXvCe39uub07a8X5etIKlLxggF3gaY',
+      kid: 'pkjwt-client-ed25519-1',
+      alg: 'EdDSA',
       use: 'sig',
     },
   ],
@@ -256,6 +266,23 @@ const CLIENTS = [
     token_endpoint_auth_method: 'private_key_jwt',
     jwks: PKJWT_JWKS,
     grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: REDIRECT_URIS,
+  },
+  // The JWT bearer grant (grants/jwt_bearer.mjs): a public client, and a client named after
+  // the Google-style service account of service-account.key.pem (public too: the assertion is
+  // the credential).
+  {
+    client_id: 'jwt-bearer-client',
+    token_endpoint_auth_method: 'none',
+    grant_types: [],
+    response_types: [],
+    redirect_uris: REDIRECT_URIS,
+  },
+  {
+    client_id: 'robot@interop-project.iam.gserviceaccount.com',
+    token_endpoint_auth_method: 'none',
+    grant_types: [],
     response_types: [],
     redirect_uris: REDIRECT_URIS,
   },
