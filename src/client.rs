@@ -36,6 +36,7 @@
 //! | [`client_credentials`](OAuth2Client::client_credentials), [`refresh_token`](OAuth2Client::refresh_token), [`device_code`](OAuth2Client::device_code): token sources | RFC 6749 §4.4, §6, RFC 8628 |
 //! | [`token_exchange`](OAuth2Client::token_exchange) | RFC 8693 |
 //! | [`password`](OAuth2Client::password) (deprecated) | RFC 6749 §4.3 |
+//! | `jwt_bearer` (feature `jwt`) | RFC 7523 §2.1 |
 //! | [`discover`](OAuth2Client::discover): the endpoints from the server's metadata | RFC 8414, OIDC Discovery |
 //! | [`revoke_token`](OAuth2Client::revoke_token), [`revoke_access_token`](OAuth2Client::revoke_access_token), [`revoke_refresh_token`](OAuth2Client::revoke_refresh_token) | RFC 7009 |
 //! | [`introspect`](OAuth2Client::introspect) | RFC 7662 |
@@ -447,6 +448,25 @@ impl OAuth2Client {
     /// ```
     pub fn password(&self, username: impl Into<String>, password: impl Into<Secret>) -> Password {
         Password::new(self.inner.token.clone(), username, password)
+    }
+
+    /// A JWT bearer source (RFC 7523 §2.1, feature `jwt`): each fetch signs a new assertion
+    /// with `key`, issued by `issuer`, for this client's token endpoint.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, JwsAlgorithm, JwtSigningKey, OAuth2Client};
+    ///
+    /// let client = OAuth2Client::builder(ClientAuth::none("batch-job"))
+    ///     .token_url("https://auth.example.com/token")
+    ///     .build()?;
+    /// let key = JwtSigningKey::hmac("a-shared-secret-of-at-least-32-bytes!", JwsAlgorithm::HS256)?;
+    /// let source = client.jwt_bearer(key, "batch-job").subject("batch-job").scope("reports");
+    /// # let _ = source;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    #[cfg(feature = "jwt")]
+    pub fn jwt_bearer(&self, key: crate::JwtSigningKey, issuer: impl Into<String>) -> crate::JwtBearer {
+        crate::JwtBearer::new(self.inner.token.clone(), key, issuer)
     }
 
     /// `url`, or [`Error::NoEndpoint`] naming `name`.

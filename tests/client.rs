@@ -678,6 +678,42 @@ async fn the_client_authentication_follows_what_the_server_advertises() {
     ));
 }
 
+/// A client signing JWT assertions must sign them with an advertised algorithm, when the
+/// server lists them.
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn jwt_client_authentication_needs_an_advertised_signing_algorithm() {
+    async fn discover_with(algorithms: Option<&str>) -> Result<OAuth2Client, Error> {
+        let mut extra = r#","token_endpoint_auth_methods_supported":["client_secret_jwt"]"#.to_owned();
+        if let Some(algorithms) = algorithms {
+            extra.push_str(&format!(
+                r#","token_endpoint_auth_signing_alg_values_supported":{algorithms}"#
+            ));
+        }
+        let body = document(&extra);
+        let stub = Stub::new(move |_| json(200, &body));
+        let auth = ClientAuth::client_secret_jwt("my-app", "a-long-enough-shared-secret-0123456789");
+        bounded(discovering(&stub, auth).discover(ISSUER)).await
+    }
+    // Listed, or no list at all: kept.
+    let client = discover_with(Some(r#"["RS256","HS256"]"#)).await.unwrap();
+    assert_eq!(client.client_auth().signing_algorithm(), Some("HS256"));
+    discover_with(None).await.unwrap();
+    // Not listed: refused, naming both.
+    let err = expect_err(discover_with(Some(r#"["RS256","ES256"]"#)).await);
+    match &err {
+        Error::Discovery(DiscoveryError::SigningAlgorithmNotSupported {
+            configured,
+            advertised,
+        }) => {
+            assert_eq!(*configured, "HS256");
+            assert_eq!(advertised, &["RS256", "ES256"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("HS256"), "{err}");
+}
+
 #[tokio::test]
 async fn a_switched_method_sends_the_secret_in_the_body() {
     let body = document(r#","token_endpoint_auth_methods_supported":["client_secret_post"]"#);

@@ -67,7 +67,10 @@
 //! RFC 8414 §2). A client configured for `client_secret_basic` at a server that advertises
 //! only `client_secret_post` (or the reverse) is switched to the advertised method, with the
 //! same id and secret; any other method the server does not advertise is
-//! [`DiscoveryError::AuthMethodNotSupported`], naming both.
+//! [`DiscoveryError::AuthMethodNotSupported`], naming both. A client that signs JWT
+//! assertions must also sign them with an algorithm of
+//! `token_endpoint_auth_signing_alg_values_supported`, when the server lists them
+//! ([`DiscoveryError::SigningAlgorithmNotSupported`]).
 //!
 //! The same client authentication is used at every endpoint of the server: the
 //! `revocation_endpoint_auth_methods_supported` and
@@ -147,6 +150,15 @@ pub enum DiscoveryError {
         /// The methods the server advertises (each made safe to print).
         advertised: Vec<String>,
     },
+    /// The client signs its JWT client assertions (`client_secret_jwt`, `private_key_jwt`)
+    /// with an algorithm that is not in the server's
+    /// `token_endpoint_auth_signing_alg_values_supported`.
+    SigningAlgorithmNotSupported {
+        /// The configured algorithm ([`ClientAuth::signing_algorithm`]).
+        configured: &'static str,
+        /// The algorithms the server advertises (each made safe to print).
+        advertised: Vec<String>,
+    },
 }
 
 impl fmt::Display for DiscoveryError {
@@ -179,6 +191,14 @@ impl fmt::Display for DiscoveryError {
                 f,
                 "the client authenticates with `{configured}`, which the server does not \
                  advertise (token_endpoint_auth_methods_supported: {advertised:?})"
+            ),
+            DiscoveryError::SigningAlgorithmNotSupported {
+                configured,
+                advertised,
+            } => write!(
+                f,
+                "the client signs its assertions with {configured}, which the server does not \
+                 advertise (token_endpoint_auth_signing_alg_values_supported: {advertised:?})"
             ),
         }
     }
@@ -431,7 +451,7 @@ impl ServerMetadata {
             .unwrap_or(&basic_only);
         let configured = auth.method();
         if advertised.iter().any(|m| m == configured) {
-            return Ok(auth);
+            return self.check_signing_algorithm(auth);
         }
         let has = |method: &str| advertised.iter().any(|m| m == method);
         match (configured, auth.secret()) {
@@ -453,6 +473,27 @@ impl ServerMetadata {
             }
             .into()),
         }
+    }
+}
+
+impl ServerMetadata {
+    /// `auth` if it signs no assertions, or signs them with an algorithm the server
+    /// advertises (or the server advertises none: the field is optional).
+    fn check_signing_algorithm(&self, auth: ClientAuth) -> Result<ClientAuth, Error> {
+        let (Some(configured), Some(advertised)) = (
+            auth.signing_algorithm(),
+            self.token_endpoint_auth_signing_alg_values_supported(),
+        ) else {
+            return Ok(auth);
+        };
+        if advertised.iter().any(|alg| alg == configured) {
+            return Ok(auth);
+        }
+        Err(DiscoveryError::SigningAlgorithmNotSupported {
+            configured,
+            advertised: advertised.iter().map(|alg| sanitize_server_text(alg)).collect(),
+        }
+        .into())
     }
 }
 
