@@ -263,7 +263,8 @@ impl TokenEndpoint {
     /// If the server echoes a secret of the request in its error text, the secret is replaced
     /// with `[redacted]`: the client secret, and the values of the fields `client_secret`,
     /// `refresh_token`, `device_code`, `code`, `code_verifier`, `password`, `assertion`,
-    /// `client_assertion`, `subject_token` and `actor_token` (see
+    /// `client_assertion`, `subject_token`, `actor_token` and `token` (revocation and
+    /// introspection), and the client assertion signed for the request (see
     /// [`ServerError`](crate::ServerError)).
     ///
     /// ```
@@ -284,7 +285,7 @@ impl TokenEndpoint {
     ///     .http_client(HttpClient::new(server)) // a stand-in authorization server
     ///     .clock(clock.clone())
     ///     .build()?;
-    /// // RFC 8693 token exchange, say: any grant the crate has no source for.
+    /// // Any grant, by hand (token exchange has its own source, `TokenExchange`).
     /// let token = endpoint
     ///     .request_token(&[
     ///         ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
