@@ -1030,6 +1030,46 @@ impl TokenCache {
         shared.await.map(|entry| entry.token.clone())
     }
 
+    /// The current token while it is valid, else the one the next refresh gets (joining a
+    /// refresh already running: single-flight, backoff and all, as a request through the layer
+    /// would). A stale token is returned at once and refreshed in the background.
+    ///
+    /// This is how code outside the layer uses the token a service holds: to exchange it
+    /// ([`SecurityToken::from_cache`](crate::SecurityToken::from_cache)), to hand it to a
+    /// client the layer does not wrap.
+    ///
+    /// A cache is not a [`TokenSource`]: a cache behind another cache (or behind an
+    /// [`OAuth2Layer`](crate::OAuth2Layer), which has its own) would hand back a token the
+    /// outer one was told to [`invalidate`](Self::invalidate).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let fetches = Arc::new(AtomicU32::new(0));
+    /// let counter = fetches.clone();
+    /// let cache = TokenCache::new(source_fn(move || {
+    ///     counter.fetch_add(1, Ordering::SeqCst);
+    ///     async { Ok(Token::bearer("held")) }
+    /// }));
+    /// assert_eq!(cache.valid_token().await?.access_token().expose(), "held");
+    /// assert_eq!(cache.valid_token().await?.access_token().expose(), "held");
+    /// assert_eq!(fetches.load(Ordering::SeqCst), 1); // the second came from the cache
+    /// # Ok(()) }
+    /// ```
+    pub async fn valid_token(&self) -> Result<Token, Error> {
+        let current = self.inner.current.load_full();
+        // `lookup_in` also starts a background refresh for a stale token, as a request would.
+        match (self.lookup_in(current.as_ref()), current) {
+            (Lookup::Ready(..), Some(entry)) => Ok(entry.token.clone()),
+            (Lookup::Wait(wait), _) => Ok(wait.await?.token.clone()),
+            // `lookup_in` is ready only with an entry; should that change, wait for one.
+            (Lookup::Ready(..), None) => Ok(self.wait_for_refresh().await?.token.clone()),
+        }
+    }
+
     /// Drops the current token: the next request waits for a new one.
     ///
     /// ```
@@ -1075,45 +1115,6 @@ impl Inner {
     fn lock_state(&self) -> MutexGuard<'_, RefreshState> {
         // Nothing panics while holding the lock; recover anyway rather than poison every request.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// A cache is a [`TokenSource`] too: its current token while that is valid, else the one its
-/// next refresh gets (joining a refresh already running: single-flight, backoff and all, as a
-/// request through the layer would). So another source can take the token a service holds
-/// without fetching it again: a [`TokenExchange`](crate::TokenExchange) whose subject is
-/// [`SecurityToken::from_source`](crate::SecurityToken::from_source) of the service's cache,
-/// say.
-///
-/// ```
-/// use std::sync::atomic::{AtomicU32, Ordering};
-/// use std::sync::Arc;
-/// use tower_oauth2::{source_fn, Token, TokenCache, TokenSource};
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
-/// let fetches = Arc::new(AtomicU32::new(0));
-/// let counter = fetches.clone();
-/// let cache = TokenCache::new(source_fn(move || {
-///     counter.fetch_add(1, Ordering::SeqCst);
-///     async { Ok(Token::bearer("held")) }
-/// }));
-/// assert_eq!(cache.fetch_token().await?.access_token().expose(), "held");
-/// assert_eq!(cache.fetch_token().await?.access_token().expose(), "held");
-/// assert_eq!(fetches.load(Ordering::SeqCst), 1); // the second came from the cache
-/// # Ok(()) }
-/// ```
-impl TokenSource for TokenCache {
-    fn fetch_token(&self) -> crate::source::TokenFuture<'_> {
-        Box::pin(async move {
-            let current = self.inner.current.load_full();
-            // `lookup_in` also starts a background refresh for a stale token, as a request would.
-            match (self.lookup_in(current.as_ref()), current) {
-                (Lookup::Ready(..), Some(entry)) => Ok(entry.token.clone()),
-                (Lookup::Wait(wait), _) => Ok(wait.await?.token.clone()),
-                // `lookup_in` is ready only with an entry; should that change, wait for one.
-                (Lookup::Ready(..), None) => Ok(self.wait_for_refresh().await?.token.clone()),
-            }
-        })
     }
 }
 

@@ -424,7 +424,7 @@ impl OAuth2Client {
     /// let own = TokenCache::new(client.client_credentials().scope("gateway"));
     /// // ...exchanged for one the orders API accepts.
     /// let source = client
-    ///     .token_exchange(SecurityToken::from_source(own))
+    ///     .token_exchange(SecurityToken::from_cache(own))
     ///     .audience("orders");
     /// # let _ = source;
     /// # Ok::<(), tower_oauth2::Error>(())

@@ -212,7 +212,7 @@ async fn exchanging_twice_with_a_cache_as_subject_fetches_the_subject_once() {
     let stub = Stub::new(&[(200, OK_EXCHANGE)]);
     let source = TokenExchange::new(
         stub.endpoint(ClientAuth::none("api")),
-        SecurityToken::from_source(held.clone()),
+        SecurityToken::from_cache(held.clone()),
     );
     within(source.fetch()).await.unwrap();
     within(source.fetch()).await.unwrap();
@@ -228,14 +228,14 @@ async fn exchanging_twice_with_a_cache_as_subject_fetches_the_subject_once() {
 async fn exchange_behind_the_layer_with_a_cached_subject() {
     let subject_fetches = Arc::new(AtomicU32::new(0));
     let counter = subject_fetches.clone();
-    let held = Arc::new(TokenCache::new(source_fn(move || {
+    let held = TokenCache::new(source_fn(move || {
         counter.fetch_add(1, Ordering::SeqCst);
         async { Ok(Token::bearer("held")) }
-    })));
+    }));
     let stub = Stub::new(&[(200, OK_EXCHANGE)]);
     let exchange = TokenExchange::new(
         stub.endpoint(ClientAuth::none("api")),
-        SecurityToken::from_source(held),
+        SecurityToken::from_cache(held),
     );
     let client = ServiceBuilder::new()
         .layer(OAuth2Layer::new(exchange))
@@ -402,6 +402,75 @@ async fn not_applicable_tokens_only_when_a_non_access_token_was_requested() {
         stub.sent()[2].field("requested_token_type"),
         Some(TokenTypeUri::ID_TOKEN.as_str())
     );
+
+    // The same source as a TokenSource (behind a cache or the layer, which would send it as
+    // `Bearer`): refused.
+    let err = expect_err(within(source.fetch_token()).await);
+    assert!(
+        matches!(err, Error::UnsupportedTokenType(ref t) if t == "N_A"),
+        "{err:?}"
+    );
+
+    // RFC 8693 §2.2.1: an N_A token without `issued_token_type` could be anything.
+    let untyped = Stub::new(&[(200, r#"{"access_token":"eyJ.id.tok","token_type":"N_A"}"#)]);
+    let source = TokenExchange::new(
+        untyped.endpoint(ClientAuth::none("api")),
+        SecurityToken::access_token("subj"),
+    )
+    .requested_token_type(TokenTypeUri::ID_TOKEN);
+    let err = expect_err(within(source.fetch()).await);
+    assert!(matches!(err, Error::MalformedResponse { .. }), "{err:?}");
+    assert!(err.to_string().contains("issued_token_type"), "{err}");
+}
+
+/// A subject from a cache that the server refuses (`invalid_grant`: revoked, say) is dropped
+/// from the cache, so the next exchange sends a new one instead of the refused one.
+#[tokio::test]
+async fn a_refused_cached_subject_is_replaced_on_the_next_exchange() {
+    let subject_fetches = Arc::new(AtomicU32::new(0));
+    let counter = subject_fetches.clone();
+    let held = TokenCache::new(source_fn(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            Ok(Token::bearer(format!("held-{n}"))
+                .with_expires_at(std::time::SystemTime::now() + Duration::from_secs(3600)))
+        }
+    }));
+    let stub = Stub::new(&[
+        (
+            400,
+            r#"{"error":"invalid_grant","error_description":"subject token revoked"}"#,
+        ),
+        (200, OK_EXCHANGE),
+    ]);
+    let source = TokenExchange::new(
+        stub.endpoint(ClientAuth::none("api")),
+        SecurityToken::from_cache(held.clone()),
+    );
+    let err = expect_err(within(source.fetch()).await);
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
+    within(source.fetch()).await.unwrap();
+    let sent = stub.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].field("subject_token"), Some("held-1"));
+    assert_eq!(sent[1].field("subject_token"), Some("held-2"));
+    assert_eq!(subject_fetches.load(Ordering::SeqCst), 2);
+    // Other errors keep the subject.
+    let stub = Stub::new(&[
+        (503, r#"{"error":"temporarily_unavailable"}"#),
+        (200, OK_EXCHANGE),
+    ]);
+    let source = TokenExchange::new(
+        stub.endpoint(ClientAuth::none("api")),
+        SecurityToken::from_cache(held),
+    );
+    expect_err(within(source.fetch()).await);
+    within(source.fetch()).await.unwrap();
+    assert!(stub
+        .sent()
+        .iter()
+        .all(|s| s.field("subject_token") == Some("held-2")));
+    assert_eq!(subject_fetches.load(Ordering::SeqCst), 2);
 }
 
 #[test]
@@ -570,7 +639,7 @@ async fn a_cache_as_subject_shares_one_fetch_and_renews_an_expired_token() {
     let stub = Stub::new(&[(200, OK_EXCHANGE)]);
     let source = Arc::new(TokenExchange::new(
         stub.endpoint(ClientAuth::none("api")),
-        SecurityToken::from_source(held.clone()),
+        SecurityToken::from_cache(held.clone()),
     ));
 
     let tasks: Vec<_> = (0..8)

@@ -189,7 +189,7 @@ async fn the_token_a_cache_holds_is_exchanged_behind_the_layer() {
     );
     let exchange = TokenExchange::new(
         endpoint(&server, ClientAuth::client_secret_basic(BASIC_ID, BASIC_SECRET)),
-        SecurityToken::from_source(held.clone()),
+        SecurityToken::from_cache(held.clone()),
     )
     .audience("billing")
     .scope("api:write");
@@ -223,7 +223,7 @@ async fn the_token_a_cache_holds_is_exchanged_behind_the_layer() {
     within(
         TokenExchange::new(
             endpoint(&server, ClientAuth::client_secret_basic(BASIC_ID, BASIC_SECRET)),
-            SecurityToken::from_source(held.clone()),
+            SecurityToken::from_cache(held.clone()),
         )
         .fetch(),
     )

@@ -236,13 +236,11 @@ impl TokenEndpoint {
 
     /// The HTTP client requests to this server go through (the token endpoint and the other
     /// endpoints of the same server: revocation, introspection, userinfo, discovery).
-    #[allow(dead_code)] // used by the endpoints of issue 12, being written
     pub(crate) fn http(&self) -> &HttpClient {
         &self.inner.http
     }
 
     /// The lifetime given to tokens whose response has no `expires_in`.
-    #[allow(dead_code)]
     pub(crate) fn default_lifetime(&self) -> Option<Duration> {
         self.inner.default_lifetime
     }

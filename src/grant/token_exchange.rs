@@ -28,7 +28,7 @@
 //! // The token this service holds, kept fresh by a cache...
 //! let ours = TokenCache::new(ClientCredentials::new(endpoint.clone()));
 //! // ...exchanged for one the orders API accepts, each time a new one is needed.
-//! let source = TokenExchange::new(endpoint, SecurityToken::from_source(ours))
+//! let source = TokenExchange::new(endpoint, SecurityToken::from_cache(ours))
 //!     .audience("https://orders.example.com")
 //!     .scope("orders:read");
 //! let token = source.fetch_token().await?;
@@ -50,13 +50,12 @@
 //!   [`OAuth2Layer`](crate::OAuth2Layer) and the [`TokenCache`](crate::TokenCache) put every
 //!   token in an `Authorization: Bearer` header, and would otherwise send it there;
 //! - when you asked for another type with
-//!   [`requested_token_type`](TokenExchange::requested_token_type), `N_A` is accepted: the
-//!   [`Token`]'s [`token_type`](Token::token_type) is `N_A`, its
+//!   [`requested_token_type`](TokenExchange::requested_token_type), [`TokenExchange::fetch`]
+//!   accepts `N_A`: the [`Token`]'s [`token_type`](Token::token_type) is `N_A`, its
 //!   [`access_token`](Token::access_token) is the issued token, and
-//!   [`issued_token_type`](Token::issued_token_type) says what it is. Read it with
-//!   [`TokenExchange::fetch`] (or a [`TokenCache`](crate::TokenCache)'s
-//!   [`token`](crate::TokenCache::token)); do not put such a source behind the layer, which
-//!   would send it as `Bearer` all the same.
+//!   [`issued_token_type`](Token::issued_token_type) (which the response must then have)
+//!   says what it is. As a [`TokenSource`] (behind a cache or the layer, which would send it
+//!   as `Bearer`) the exchange refuses `N_A` all the same.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -64,8 +63,9 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
+use crate::cache::TokenCache;
 use crate::endpoint::token::{with_params, Params, TokenEndpoint};
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::secret::Secret;
 use crate::source::{TokenFuture, TokenSource};
 use crate::token::{parse_issued_token, Token};
@@ -188,7 +188,8 @@ impl fmt::Display for TokenTypeUri {
 
 /// A subject or actor token of a [`TokenExchange`] with its [type](TokenTypeUri): a value
 /// given once ([`new`](Self::new), [`access_token`](Self::access_token)), or the access
-/// token of another [`TokenSource`] asked on each exchange ([`from_source`](Self::from_source)).
+/// token of another [`TokenSource`] asked on each exchange ([`from_source`](Self::from_source)),
+/// or the token a [`TokenCache`] holds ([`from_cache`](Self::from_cache)).
 ///
 /// `Debug` shows the type, never the token.
 ///
@@ -210,6 +211,7 @@ pub struct SecurityToken {
 enum TokenValue {
     Fixed(Secret),
     Source(Arc<dyn TokenSource>),
+    Cache(TokenCache),
 }
 
 impl SecurityToken {
@@ -244,24 +246,44 @@ impl SecurityToken {
 
     /// The access token of `source`, asked for on each exchange (type
     /// [`TokenTypeUri::ACCESS_TOKEN`]; change it with
-    /// [`with_token_type`](Self::with_token_type)).
-    ///
-    /// Give it a [`TokenCache`](crate::TokenCache) (or an `Arc` of one the service shares)
-    /// to exchange the token the service already holds: the cache hands out its current
-    /// token, and fetches one only when it has no valid one. Any other source fetches a new
-    /// token on every exchange. When the source fails, the exchange fails with its error,
-    /// unchanged, and sends nothing.
+    /// [`with_token_type`](Self::with_token_type)). The source fetches a new token for every
+    /// exchange: to exchange the token a service already holds, use
+    /// [`from_cache`](Self::from_cache). When the source fails, the exchange fails with its
+    /// error, unchanged, and sends nothing.
     ///
     /// ```
-    /// use tower_oauth2::{source_fn, SecurityToken, Token, TokenCache};
+    /// use tower_oauth2::{source_fn, SecurityToken, Token};
     ///
-    /// let ours = TokenCache::new(source_fn(|| async { Ok(Token::bearer("held-by-this-service")) }));
-    /// let subject = SecurityToken::from_source(ours.clone()); // clones share the cache
+    /// let subject = SecurityToken::from_source(source_fn(|| async { Ok(Token::bearer("from-a-sidecar")) }));
     /// # let _ = subject;
     /// ```
     pub fn from_source(source: impl TokenSource + 'static) -> Self {
         SecurityToken {
             value: TokenValue::Source(Arc::new(source)),
+            token_type: TokenTypeUri::ACCESS_TOKEN,
+        }
+    }
+
+    /// The token `cache` holds, asked for on each exchange (type
+    /// [`TokenTypeUri::ACCESS_TOKEN`]; change it with
+    /// [`with_token_type`](Self::with_token_type)): the cache hands out its current token and
+    /// fetches one only when it has no valid one ([`TokenCache::valid_token`]). Clones of a
+    /// cache share it, so this is the token the service uses for its own calls.
+    ///
+    /// If the server refuses the exchange with `invalid_grant` (the subject was revoked, say),
+    /// the cache is [invalidated](TokenCache::invalidate), so the next exchange uses a new
+    /// token instead of the refused one.
+    ///
+    /// ```
+    /// use tower_oauth2::{source_fn, SecurityToken, Token, TokenCache};
+    ///
+    /// let ours = TokenCache::new(source_fn(|| async { Ok(Token::bearer("held-by-this-service")) }));
+    /// let subject = SecurityToken::from_cache(ours.clone()); // clones share the cache
+    /// # let _ = subject;
+    /// ```
+    pub fn from_cache(cache: TokenCache) -> Self {
+        SecurityToken {
+            value: TokenValue::Cache(cache),
             token_type: TokenTypeUri::ACCESS_TOKEN,
         }
     }
@@ -298,6 +320,15 @@ impl SecurityToken {
         match &self.value {
             TokenValue::Fixed(secret) => Ok(secret.clone()),
             TokenValue::Source(source) => Ok(source.fetch_token().await?.access_token().clone()),
+            TokenValue::Cache(cache) => Ok(cache.valid_token().await?.access_token().clone()),
+        }
+    }
+
+    /// After the server refused the token (`invalid_grant`): a cache drops it, so the next
+    /// exchange does not send it again.
+    fn refused(&self) {
+        if let TokenValue::Cache(cache) = &self.value {
+            cache.invalidate();
         }
     }
 }
@@ -309,6 +340,7 @@ impl fmt::Debug for SecurityToken {
         match &self.value {
             TokenValue::Fixed(secret) => s.field("value", secret),
             TokenValue::Source(_) => s.field("value", &"from a TokenSource"),
+            TokenValue::Cache(_) => s.field("value", &"from a TokenCache"),
         };
         s.finish()
     }
@@ -566,6 +598,15 @@ impl TokenExchange {
     /// # Ok(()) }
     /// ```
     pub async fn fetch(&self) -> Result<Token, Error> {
+        let not_applicable_ok = self
+            .requested_token_type
+            .as_ref()
+            .is_some_and(|requested| *requested != TokenTypeUri::ACCESS_TOKEN);
+        self.exchange(not_applicable_ok).await
+    }
+
+    /// One exchange; `not_applicable_ok`: whether a `token_type` of `N_A` is accepted.
+    async fn exchange(&self, not_applicable_ok: bool) -> Result<Token, Error> {
         let subject = self.subject.resolve().await?;
         let actor = match &self.actor {
             Some(actor) => Some(actor.resolve().await?),
@@ -584,10 +625,6 @@ impl TokenExchange {
             grant.push(("requested_token_type", requested.as_str()));
         }
         let form = with_params(&grant, &self.params);
-        let not_applicable_ok = self
-            .requested_token_type
-            .as_ref()
-            .is_some_and(|requested| *requested != TokenTypeUri::ACCESS_TOKEN);
         let endpoint = &self.endpoint;
         let span =
             tracing::debug_span!("token_request", url = %endpoint.token_url(), grant_type = GRANT_TYPE);
@@ -595,7 +632,30 @@ impl TokenExchange {
             let sent_at = endpoint.clock().now();
             let response = endpoint.post_form(endpoint.token_url(), &form, &[]).await?;
             let result =
-                parse_issued_token(&response, sent_at, endpoint.default_lifetime(), not_applicable_ok);
+                parse_issued_token(&response, sent_at, endpoint.default_lifetime(), not_applicable_ok)
+                    .and_then(|token| {
+                        // RFC 8693 §2.2.1: `issued_token_type` is REQUIRED; without it a token
+                        // that is no access token could be anything.
+                        if token.token_type().eq_ignore_ascii_case("N_A")
+                            && token.issued_token_type().is_none()
+                        {
+                            return Err(Error::MalformedResponse {
+                                status: response.status,
+                                reason:
+                                    "the response's `token_type` is `N_A` but it has no `issued_token_type`"
+                                        .to_owned(),
+                            });
+                        }
+                        Ok(token)
+                    });
+            if let Err(err) = &result {
+                if err.code() == Some(&ErrorCode::InvalidGrant) {
+                    self.subject.refused();
+                    if let Some(actor) = &self.actor {
+                        actor.refused();
+                    }
+                }
+            }
             match &result {
                 Ok(token) => tracing::debug!(
                     expires_at = ?token.expires_at(),
@@ -611,8 +671,13 @@ impl TokenExchange {
     }
 }
 
+/// Behind a [`TokenCache`] or an [`OAuth2Layer`](crate::OAuth2Layer) every token is sent as
+/// `Bearer`: as a source, an exchange accepts access tokens only, and refuses an `N_A` token
+/// (an ID token, a SAML assertion, ...) with [`Error::UnsupportedTokenType`] whatever
+/// [`requested_token_type`](TokenExchange::requested_token_type) says. Read those with
+/// [`fetch`](TokenExchange::fetch).
 impl TokenSource for TokenExchange {
     fn fetch_token(&self) -> TokenFuture<'_> {
-        Box::pin(self.fetch())
+        Box::pin(self.exchange(false))
     }
 }
