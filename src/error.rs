@@ -248,6 +248,16 @@ pub enum Error {
     /// assert!(err.to_string().contains("application/jwt"));
     /// ```
     SignedUserInfoUnsupported,
+    /// The userinfo response is about another user than the ID token the access token came
+    /// with: its `sub` differs from the ID token's (OpenID Connect Core §5.3.2, a defence
+    /// against token substitution). The response must not be used.
+    ///
+    /// ```
+    /// let err = tower_oauth2::Error::UserInfoSubjectMismatch;
+    /// assert!(err.to_string().contains("ID token"));
+    /// assert!(!err.is_transient());
+    /// ```
+    UserInfoSubjectMismatch,
     /// A JWT could not be made (feature `jwt`): a signing key or a service-account key file
     /// could not be read, or signing a client assertion or a JWT bearer grant failed. Never
     /// contains key material. See [`JwtError`](crate::JwtError).
@@ -486,7 +496,10 @@ impl Error {
             | Error::GrantLost(_)
             | Error::Service(_)
             | Error::NotForThisResource { .. } => false,
-            Error::NoEndpoint { .. } | Error::Discovery(_) | Error::SignedUserInfoUnsupported => false,
+            Error::NoEndpoint { .. }
+            | Error::Discovery(_)
+            | Error::SignedUserInfoUnsupported
+            | Error::UserInfoSubjectMismatch => false,
             #[cfg(feature = "jwt")]
             Error::Jwt(_) => false,
         }
@@ -549,6 +562,10 @@ impl fmt::Display for Error {
             Error::SignedUserInfoUnsupported => f.write_str(
                 "the userinfo endpoint answered with a signed JWT (application/jwt); verifying \
                  signed userinfo is not supported: register the client for JSON userinfo",
+            ),
+            Error::UserInfoSubjectMismatch => f.write_str(
+                "the userinfo response's `sub` is not the ID token's (OIDC Core §5.3.2): it is \
+                 about another user and must not be used",
             ),
             #[cfg(feature = "jwt")]
             Error::Jwt(err) => fmt::Display::fmt(err, f),

@@ -132,6 +132,19 @@ impl Token {
         self
     }
 
+    /// Sets the OpenID Connect ID token the token response carried.
+    ///
+    /// ```
+    /// use tower_oauth2::Token;
+    ///
+    /// let token = Token::bearer("abc").with_id_token("eyJhbGciOiJSUzI1NiJ9.e30.c2ln");
+    /// assert_eq!(token.id_token().map(|t| t.expose()), Some("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"));
+    /// ```
+    pub fn with_id_token(mut self, id_token: impl Into<Secret>) -> Self {
+        self.id_token = Some(id_token.into());
+        self
+    }
+
     /// The access token.
     ///
     /// ```

@@ -180,6 +180,30 @@ fn bearer_header(access_token: &str) -> Result<http::HeaderValue, Error> {
     })
 }
 
+/// The `sub` claim of the ID token `token` came with, read without verifying the ID token (the
+/// client that got it from the token endpoint over TLS trusts it as far as it trusts the
+/// access token). `None` without an ID token, or when it is not a readable JWS (an encrypted
+/// ID token, say): then there is nothing to compare with.
+fn id_token_subject(token: &Token) -> Option<String> {
+    use base64::Engine as _;
+    let id_token = token.id_token()?.expose();
+    let mut parts = id_token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    match serde_json::from_slice::<Value>(&payload).ok()? {
+        Value::Object(mut claims) => match claims.remove("sub") {
+            Some(Value::String(sub)) => Some(sub),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The error a userinfo response carries, if any.
 fn userinfo_error(response: &ReadResponse) -> Option<Error> {
     if response.status.is_success() {
@@ -297,10 +321,78 @@ impl OAuth2Client {
                     })
                 }
             };
+            // OIDC Core §5.3.2: the `sub` must be the ID token's, if the token came with one.
+            if id_token_subject(access_token).is_some_and(|expected| expected != sub) {
+                tracing::debug!("userinfo is about another subject than the ID token");
+                return Err(Error::UserInfoSubjectMismatch);
+            }
             tracing::debug!("userinfo received");
             Ok(UserInfo { sub, claims })
         }
         .instrument(span)
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use bytes::Bytes;
+    use http_body_util::Full;
+
+    use super::*;
+    use crate::{ClientAuth, HttpClient};
+
+    fn id_token(claims: &str) -> String {
+        let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.c2ln", encode(r#"{"alg":"RS256"}"#), encode(claims))
+    }
+
+    fn token_with_id_token(claims: &str) -> Token {
+        Token::bearer("at").with_id_token(id_token(claims))
+    }
+
+    async fn userinfo_of(token: &Token, body: &'static str) -> Result<UserInfo, Error> {
+        let server = tower::service_fn(move |_: http::Request<Full<Bytes>>| async move {
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from_static(body.as_bytes())))
+                    .unwrap(),
+            )
+        });
+        let client = OAuth2Client::builder(ClientAuth::none("cli"))
+            .token_url("https://auth.example.com/token")
+            .userinfo_url("https://auth.example.com/userinfo")
+            .http_client(HttpClient::new(server))
+            .build()?;
+        client.userinfo(token).await
+    }
+
+    #[test]
+    fn the_id_token_subject_is_read_from_a_jws_only() {
+        let token = token_with_id_token(r#"{"sub":"alice","iss":"x"}"#);
+        assert!(token.id_token().is_some(), "the test token carries an ID token");
+        assert_eq!(id_token_subject(&token).as_deref(), Some("alice"));
+        assert_eq!(id_token_subject(&Token::bearer("at")), None);
+        assert_eq!(id_token_subject(&token_with_id_token(r#"{"iss":"x"}"#)), None);
+        assert_eq!(id_token_subject(&token_with_id_token(r#"["sub"]"#)), None);
+    }
+
+    #[tokio::test]
+    async fn userinfo_about_another_subject_than_the_id_token_is_refused() {
+        let token = token_with_id_token(r#"{"sub":"alice"}"#);
+        let info = userinfo_of(&token, r#"{"sub":"alice","name":"Alice"}"#)
+            .await
+            .unwrap();
+        assert_eq!(info.sub(), "alice");
+        let err = userinfo_of(&token, r#"{"sub":"mallory"}"#).await.unwrap_err();
+        assert!(matches!(err, Error::UserInfoSubjectMismatch), "{err:?}");
+        assert!(!err.to_string().contains("mallory"));
+        // Without an ID token there is nothing to compare with.
+        let info = userinfo_of(&Token::bearer("at"), r#"{"sub":"mallory"}"#)
+            .await
+            .unwrap();
+        assert_eq!(info.sub(), "mallory");
     }
 }
