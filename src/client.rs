@@ -720,7 +720,10 @@ impl OAuth2ClientBuilder {
     /// document's full URL) as [`endpoint::discovery`](crate::endpoint::discovery) says, with
     /// this builder's HTTP client, clock and `dangerous_allow_insecure_http`. URLs given to
     /// the builder take precedence over the document's; the client authentication is checked
-    /// against (and may be switched to) what the server advertises.
+    /// against (and may be switched to) what the server advertises. A client that
+    /// authenticates with a certificate (`tls_client_auth`, `self_signed_tls_client_auth`)
+    /// uses the document's `mtls_endpoint_aliases` where it has them (RFC 8705 §5; see
+    /// [mutual TLS endpoint aliases](crate::endpoint::discovery#mutual-tls-endpoint-aliases-rfc-8705-5)).
     ///
     /// ```
     /// # use bytes::Bytes;
@@ -742,6 +745,32 @@ impl OAuth2ClientBuilder {
     /// assert_eq!(client.revocation_url().unwrap().as_str(), "https://auth.example.com/revoke");
     /// // The server advertises client_secret_post only: the client switched to it.
     /// assert_eq!(client.client_auth().method(), "client_secret_post");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// With a client certificate (RFC 8705), the `mtls_endpoint_aliases` are used:
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// use tower_oauth2::{ClientAuth, HttpClient, OAuth2Client};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let server = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     let body = r#"{"issuer":"https://auth.example.com","token_endpoint":"https://auth.example.com/token",
+    /// #         "revocation_endpoint":"https://auth.example.com/revoke",
+    /// #         "token_endpoint_auth_methods_supported":["private_key_jwt","tls_client_auth"],
+    /// #         "mtls_endpoint_aliases":{"token_endpoint":"https://mtls.auth.example.com/token"}}"#;
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(body))))
+    /// # });
+    /// // In real use: HttpClient::hyper_builder().client_certificate(cert_pem, key_pem)?.build()?
+    /// let client = OAuth2Client::builder(ClientAuth::tls_client_auth("my-service"))
+    ///     .http_client(HttpClient::new(server)) // a stand-in server with a discovery document
+    ///     .discover("https://auth.example.com")
+    ///     .await?;
+    /// assert_eq!(client.token_endpoint().token_url().as_str(), "https://mtls.auth.example.com/token");
+    /// // No alias for revocation: the ordinary endpoint.
+    /// assert_eq!(client.revocation_url().unwrap().as_str(), "https://auth.example.com/revoke");
     /// # Ok(()) }
     /// ```
     pub async fn discover(self, issuer: &str) -> Result<OAuth2Client, Error> {
@@ -788,32 +817,57 @@ impl OAuth2ClientBuilder {
             parse_endpoint_url(url, self.allow_insecure_http)?;
         }
         let metadata = discovery::fetch(&http, &*self.clock, &locations, self.allow_insecure_http).await?;
+        self.auth = metadata.choose_client_auth(self.auth)?;
+        // RFC 8705 §5: a client authenticating with a certificate calls the mTLS aliases of
+        // the endpoints it authenticates at, where the server publishes them.
+        let mtls = matches!(
+            self.auth.method(),
+            "tls_client_auth" | "self_signed_tls_client_auth"
+        );
+        let endpoint = |field: &str, plain: Option<&Url>| -> Option<Url> {
+            let alias = if mtls {
+                metadata.mtls_endpoint_alias(field)
+            } else {
+                None
+            };
+            alias.or(plain).cloned()
+        };
         let urls = Urls {
-            device_authorization: given
-                .device_authorization
-                .or_else(|| metadata.device_authorization_endpoint().cloned()),
+            device_authorization: given.device_authorization.or_else(|| {
+                endpoint(
+                    "device_authorization_endpoint",
+                    metadata.device_authorization_endpoint(),
+                )
+            }),
             revocation: given
                 .revocation
-                .or_else(|| metadata.revocation_endpoint().cloned()),
+                .or_else(|| endpoint("revocation_endpoint", metadata.revocation_endpoint())),
             introspection: given
                 .introspection
-                .or_else(|| metadata.introspection_endpoint().cloned()),
-            userinfo: given.userinfo.or_else(|| metadata.userinfo_endpoint().cloned()),
+                .or_else(|| endpoint("introspection_endpoint", metadata.introspection_endpoint())),
+            userinfo: given
+                .userinfo
+                .or_else(|| endpoint("userinfo_endpoint", metadata.userinfo_endpoint())),
+            // Visited by the user's browser, not called by the client: never aliased.
             authorization: given
                 .authorization
                 .or_else(|| metadata.authorization_endpoint().cloned()),
-            pushed_authorization_request: given
-                .pushed_authorization_request
-                .or_else(|| metadata.pushed_authorization_request_endpoint().cloned()),
+            pushed_authorization_request: given.pushed_authorization_request.or_else(|| {
+                endpoint(
+                    "pushed_authorization_request_endpoint",
+                    metadata.pushed_authorization_request_endpoint(),
+                )
+            }),
             jwks: given.jwks.or_else(|| metadata.jwks_uri().cloned()),
         };
         let token_url = match self.token_url.take() {
             Some(url) => url,
-            None => metadata.token_endpoint().map(Url::to_string).ok_or(
-                crate::endpoint::discovery::DiscoveryError::MissingField("token_endpoint"),
-            )?,
+            None => endpoint("token_endpoint", metadata.token_endpoint())
+                .map(String::from)
+                .ok_or(crate::endpoint::discovery::DiscoveryError::MissingField(
+                    "token_endpoint",
+                ))?,
         };
-        self.auth = metadata.choose_client_auth(self.auth)?;
         self.issuer = Some(locations.issuer);
         self.finish(token_url, http, urls, Some(metadata))
     }

@@ -1131,3 +1131,299 @@ async fn logs_name_the_calls_but_never_the_tokens_or_the_secret() {
     }
     assert!(text.contains("[redacted]"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Mutual TLS endpoint aliases (RFC 8705 §5)
+// ---------------------------------------------------------------------------------------------
+
+const MTLS: &str = "https://mtls.auth.example.com";
+
+/// A document advertising the certificate methods, with aliases for every endpoint the client
+/// calls except the pushed authorization request one.
+fn mtls_document() -> String {
+    document(&format!(
+        r#","token_endpoint_auth_methods_supported":["client_secret_basic","tls_client_auth","self_signed_tls_client_auth"],
+        "authorization_endpoint":"{ISSUER}/authorize","pushed_authorization_request_endpoint":"{ISSUER}/par",
+        "mtls_endpoint_aliases":{{"token_endpoint":"{MTLS}/token","revocation_endpoint":"{MTLS}/revoke",
+        "introspection_endpoint":"{MTLS}/introspect","userinfo_endpoint":"{MTLS}/userinfo",
+        "device_authorization_endpoint":"{MTLS}/device","authorization_endpoint":"{MTLS}/authorize",
+        "jwks_uri":"{MTLS}/jwks"}}"#
+    ))
+}
+
+/// Answers discovery with `document`, the token endpoints (plain or alias) with a token,
+/// revocation with 200, and an `invalid_client` for anything else.
+fn mtls_stub(document: String) -> Stub {
+    Stub::new(move |seen| match (seen.method.as_str(), seen.path.as_str()) {
+        ("GET", "/.well-known/openid-configuration") => json(200, &document),
+        ("POST", "/token") => json(
+            200,
+            r#"{"access_token":"at-1","token_type":"Bearer","expires_in":60}"#,
+        ),
+        ("POST", "/revoke") => json(200, ""),
+        _ => json(
+            401,
+            r#"{"error":"invalid_client","error_description":"no certificate"}"#,
+        ),
+    })
+}
+
+#[tokio::test]
+async fn a_certificate_method_uses_the_mtls_aliases() {
+    for auth in [
+        ClientAuth::tls_client_auth("my-app"),
+        ClientAuth::self_signed_tls_client_auth("my-app"),
+    ] {
+        let method = auth.method();
+        let stub = mtls_stub(mtls_document());
+        let client = bounded(discovering(&stub, auth).discover(ISSUER)).await.unwrap();
+        assert_eq!(client.client_auth().method(), method);
+        assert_eq!(
+            client.token_endpoint().token_url().as_str(),
+            format!("{MTLS}/token"),
+            "{method}"
+        );
+        assert_eq!(
+            client.revocation_url().unwrap().as_str(),
+            format!("{MTLS}/revoke")
+        );
+        assert_eq!(
+            client.introspection_url().unwrap().as_str(),
+            format!("{MTLS}/introspect")
+        );
+        assert_eq!(
+            client.userinfo_url().unwrap().as_str(),
+            format!("{MTLS}/userinfo")
+        );
+        assert_eq!(
+            client.device_authorization_url().unwrap().as_str(),
+            format!("{MTLS}/device")
+        );
+        // Not called by the client with its certificate: never aliased.
+        assert_eq!(
+            client.authorization_url().unwrap().as_str(),
+            format!("{ISSUER}/authorize")
+        );
+        assert_eq!(client.jwks_url().unwrap().as_str(), format!("{ISSUER}/jwks"));
+        // No alias for it: the ordinary endpoint.
+        assert_eq!(
+            client.pushed_authorization_request_url().unwrap().as_str(),
+            format!("{ISSUER}/par")
+        );
+        let metadata = client.metadata().unwrap();
+        assert_eq!(
+            metadata.mtls_endpoint_alias("token_endpoint").unwrap().as_str(),
+            format!("{MTLS}/token")
+        );
+        assert_eq!(
+            metadata.mtls_endpoint_alias("pushed_authorization_request_endpoint"),
+            None
+        );
+
+        // The requests go to the aliases, carrying the client id alone.
+        let token = bounded(client.client_credentials().fetch_token()).await.unwrap();
+        bounded(client.revoke_access_token(&token)).await.unwrap();
+        let seen = stub.seen();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert_eq!(seen[1].uri, format!("{MTLS}/token"));
+        assert_eq!(seen[1].field("client_id").as_deref(), Some("my-app"));
+        assert_eq!(seen[1].header("authorization"), None);
+        assert_eq!(seen[2].uri, format!("{MTLS}/revoke"));
+        assert_eq!(seen[2].field("client_id").as_deref(), Some("my-app"));
+    }
+}
+
+#[tokio::test]
+async fn the_mtls_aliases_are_ignored_by_other_methods_and_by_hand_urls_win() {
+    let stub = mtls_stub(mtls_document());
+    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.token_endpoint().token_url().as_str(),
+        format!("{ISSUER}/token")
+    );
+    assert_eq!(
+        client.revocation_url().unwrap().as_str(),
+        format!("{ISSUER}/revoke")
+    );
+    assert_eq!(
+        client.introspection_url().unwrap().as_str(),
+        format!("{ISSUER}/introspect")
+    );
+    assert_eq!(
+        client.userinfo_url().unwrap().as_str(),
+        format!("{ISSUER}/userinfo")
+    );
+    assert_eq!(
+        client.device_authorization_url().unwrap().as_str(),
+        format!("{ISSUER}/device")
+    );
+    bounded(client.client_credentials().fetch_token()).await.unwrap();
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].uri, format!("{ISSUER}/token"));
+    assert!(seen[1].header("authorization").unwrap().starts_with("Basic "));
+
+    // URLs given by hand beat the aliases too.
+    let stub = mtls_stub(mtls_document());
+    let client = bounded(
+        discovering(&stub, ClientAuth::tls_client_auth("my-app"))
+            .token_url("https://other.example.com/token")
+            .introspection_url("https://other.example.com/introspect")
+            .discover(ISSUER),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        client.token_endpoint().token_url().as_str(),
+        "https://other.example.com/token"
+    );
+    assert_eq!(
+        client.introspection_url().unwrap().as_str(),
+        "https://other.example.com/introspect"
+    );
+    assert_eq!(
+        client.revocation_url().unwrap().as_str(),
+        format!("{MTLS}/revoke")
+    );
+
+    // A document without aliases: the ordinary endpoints, for a certificate method as well.
+    let body = document(r#","token_endpoint_auth_methods_supported":["tls_client_auth"]"#);
+    let stub = mtls_stub(body);
+    let client = bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.token_endpoint().token_url().as_str(),
+        format!("{ISSUER}/token")
+    );
+    assert_eq!(
+        client.metadata().unwrap().mtls_endpoint_alias("token_endpoint"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn an_insecure_or_ill_typed_alias_is_refused() {
+    let insecure = mtls_document().replace(
+        &format!(r#""token_endpoint":"{MTLS}/token""#),
+        r#""token_endpoint":"http://mtls.auth.example.com/token""#,
+    );
+    assert!(insecure.contains("http://mtls"), "the replacement happened");
+    // Refused whatever the method: the document is checked as a whole.
+    for auth in [ClientAuth::tls_client_auth("my-app"), basic()] {
+        let body = insecure.clone();
+        let stub = Stub::new(move |_| json(200, &body));
+        let err = expect_err(bounded(discovering(&stub, auth).discover(ISSUER)).await);
+        match &err {
+            Error::Discovery(DiscoveryError::InsecureEndpoint { field, url }) => {
+                assert_eq!(field, "mtls_endpoint_aliases.token_endpoint");
+                assert_eq!(url, "http://mtls.auth.example.com/token");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(stub.seen().len(), 1, "nothing sent after the document");
+    }
+    // Opted out: accepted, and used.
+    let body = insecure.clone();
+    let stub = Stub::new(move |_| json(200, &body));
+    let client = bounded(
+        discovering(&stub, ClientAuth::tls_client_auth("my-app"))
+            .dangerous_allow_insecure_http()
+            .discover(ISSUER),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        client.token_endpoint().token_url().as_str(),
+        "http://mtls.auth.example.com/token"
+    );
+    // Plain http on loopback is allowed, as for every endpoint.
+    let loopback = mtls_document().replace(
+        &format!(r#""token_endpoint":"{MTLS}/token""#),
+        r#""token_endpoint":"http://127.0.0.1:8443/token""#,
+    );
+    let stub = Stub::new(move |_| json(200, &loopback));
+    let client = bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.token_endpoint().token_url().as_str(),
+        "http://127.0.0.1:8443/token"
+    );
+
+    // Not an object, a value that is not a string, not a URL, a URL with credentials.
+    for (aliases, field) in [
+        (
+            r#"["https://mtls.auth.example.com/token"]"#,
+            "mtls_endpoint_aliases",
+        ),
+        (r#"{"token_endpoint":42}"#, "mtls_endpoint_aliases.token_endpoint"),
+        (
+            r#"{"revocation_endpoint":"not a url"}"#,
+            "mtls_endpoint_aliases.revocation_endpoint",
+        ),
+        (
+            r#"{"token_endpoint":"https://u:p@mtls.auth.example.com/token"}"#,
+            "mtls_endpoint_aliases.token_endpoint",
+        ),
+    ] {
+        let body = document(&format!(r#","mtls_endpoint_aliases":{aliases}"#));
+        let stub = Stub::new(move |_| json(200, &body));
+        let err = expect_err(
+            bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER)).await,
+        );
+        match &err {
+            Error::Discovery(DiscoveryError::WrongType(found)) => assert_eq!(found, field, "{aliases}"),
+            Error::Discovery(DiscoveryError::InvalidUrl { field: found }) => {
+                assert_eq!(found, field, "{aliases}")
+            }
+            other => panic!("{aliases}: {other:?}"),
+        }
+        assert!(!err.to_string().contains("u:p"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn an_error_at_an_alias_is_typed_and_keeps_no_secret() {
+    // The alias answers 401 invalid_client (no certificate), then 500, then a hostile body.
+    let document = mtls_document();
+    let answers = Arc::new(Mutex::new(vec![
+        respond(200, &[("content-type", "application/json")], "{\"access_token\":"),
+        respond(500, &[], "<html>down</html>"),
+        json(
+            401,
+            r#"{"error":"invalid_client","error_description":"client certificate was not provided"}"#,
+        ),
+    ]));
+    let stub = Stub::new(move |seen| {
+        if seen.method == http::Method::GET {
+            json(200, &document)
+        } else {
+            answers.lock().unwrap().pop().unwrap()
+        }
+    });
+    let client = bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER))
+        .await
+        .unwrap();
+    let err = expect_err(bounded(client.client_credentials().fetch_token()).await);
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err:?}");
+    assert!(
+        err.to_string().contains("client certificate was not provided"),
+        "{err}"
+    );
+    let err = expect_err(bounded(client.client_credentials().fetch_token()).await);
+    assert!(
+        matches!(err, Error::HttpStatus { status, .. } if status == StatusCode::INTERNAL_SERVER_ERROR),
+        "{err:?}"
+    );
+    let err = expect_err(bounded(client.client_credentials().fetch_token()).await);
+    assert!(matches!(err, Error::MalformedResponse { .. }), "{err:?}");
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 4);
+    assert!(
+        seen[1..].iter().all(|s| s.uri == format!("{MTLS}/token")),
+        "{seen:?}"
+    );
+}

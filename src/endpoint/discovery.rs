@@ -53,6 +53,9 @@
 //!   `http` on a loopback host, as the token endpoint itself
 //!   ([TLS required](crate::endpoint::token#tls-required)); the builder's
 //!   `dangerous_allow_insecure_http` opts out: [`DiscoveryError::InsecureEndpoint`].
+//! - `mtls_endpoint_aliases` (RFC 8705 §5), when present, must be a JSON object of endpoint
+//!   URLs, each checked as above (the field is named `mtls_endpoint_aliases.token_endpoint`
+//!   and so on in the error), whatever the client's authentication method.
 //! - The fields the crate reads must have their JSON type: [`DiscoveryError::WrongType`].
 //! - `token_endpoint` is required by the client ([`OAuth2Client`](crate::OAuth2Client) is
 //!   built on its token endpoint; RFC 8414 makes it optional only for implicit-only servers):
@@ -71,6 +74,35 @@
 //! assertions must also sign them with an algorithm of
 //! `token_endpoint_auth_signing_alg_values_supported`, when the server lists them
 //! ([`DiscoveryError::SigningAlgorithmNotSupported`]).
+//!
+//! # Mutual TLS endpoint aliases (RFC 8705 §5)
+//!
+//! A server that takes mutual-TLS client authentication on other hosts or ports than its
+//! ordinary endpoints publishes them in `mtls_endpoint_aliases`. A client that authenticates
+//! with [`ClientAuth::tls_client_auth`](crate::ClientAuth::tls_client_auth) or
+//! [`ClientAuth::self_signed_tls_client_auth`](crate::ClientAuth::self_signed_tls_client_auth)
+//! uses the alias of each endpoint it calls (token, device authorization, revocation,
+//! introspection, userinfo, pushed authorization request) where the document has one, and the
+//! ordinary endpoint otherwise; a client with any other method ignores the aliases. URLs given
+//! to the builder by hand still take precedence. The authorization endpoint (visited by the
+//! user's browser, not the client) and `jwks_uri` are never aliased.
+//! [`ServerMetadata::mtls_endpoint_alias`] reads an alias.
+//!
+//! ```
+//! use tower_oauth2::ServerMetadata;
+//!
+//! let document = r#"{
+//!     "issuer": "https://auth.example.com",
+//!     "token_endpoint": "https://auth.example.com/token",
+//!     "mtls_endpoint_aliases": {"token_endpoint": "https://mtls.auth.example.com/token"}
+//! }"#;
+//! let metadata = ServerMetadata::from_json("https://auth.example.com", document)?;
+//! assert_eq!(
+//!     metadata.mtls_endpoint_alias("token_endpoint").map(|u| u.as_str()),
+//!     Some("https://mtls.auth.example.com/token"),
+//! );
+//! # Ok::<(), tower_oauth2::Error>(())
+//! ```
 //!
 //! The same client authentication is used at every endpoint of the server: the
 //! `revocation_endpoint_auth_methods_supported` and
@@ -99,6 +131,8 @@ use crate::transport::HttpClient;
 pub(crate) const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 /// RFC 8414's well-known path, inserted between the host and the issuer's path.
 pub(crate) const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
+/// RFC 8705 §5's metadata field: the endpoints for mutual-TLS client authentication.
+const MTLS_ENDPOINT_ALIASES: &str = "mtls_endpoint_aliases";
 
 /// Why a discovery document was refused. The text it carries from the document is made safe
 /// to print (control characters escaped, length capped), like [`ServerError`](crate::ServerError).
@@ -241,6 +275,8 @@ pub struct ServerMetadata {
     userinfo_endpoint: Option<Url>,
     pushed_authorization_request_endpoint: Option<Url>,
     jwks_uri: Option<Url>,
+    /// `mtls_endpoint_aliases` (RFC 8705 §5), each URL checked: (endpoint field, URL).
+    mtls_aliases: Vec<(String, Url)>,
     /// The list fields the accessors read, typed when the document was checked.
     lists: Vec<(&'static str, Vec<String>)>,
     document: Map<String, Value>,
@@ -363,6 +399,20 @@ impl ServerMetadata {
                 Some(_) => return Err(DiscoveryError::WrongType(list.to_owned()).into()),
             }
         }
+        let mtls_aliases = match document.get(MTLS_ENDPOINT_ALIASES) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(aliases)) => {
+                let mut checked = Vec::with_capacity(aliases.len());
+                for (field, value) in aliases {
+                    let shown = format!("{MTLS_ENDPOINT_ALIASES}.{field}");
+                    if let Some(url) = endpoint_field(&shown, value, allow_insecure_http)? {
+                        checked.push((field.clone(), url));
+                    }
+                }
+                checked
+            }
+            Some(_) => return Err(DiscoveryError::WrongType(MTLS_ENDPOINT_ALIASES.to_owned()).into()),
+        };
         let url = |field: &str| -> Result<Option<Url>, Error> {
             match document.get(field) {
                 Some(value) => endpoint_field(field, value, allow_insecure_http),
@@ -378,6 +428,7 @@ impl ServerMetadata {
             userinfo_endpoint: url("userinfo_endpoint")?,
             pushed_authorization_request_endpoint: url("pushed_authorization_request_endpoint")?,
             jwks_uri: url("jwks_uri")?,
+            mtls_aliases,
             lists,
             issuer,
             document,
@@ -420,6 +471,43 @@ impl ServerMetadata {
         introspection_endpoint_auth_methods_supported,
         "client_secret_post"
     );
+
+    /// The mutual-TLS alias (RFC 8705 §5) of the endpoint named `field` (`"token_endpoint"`,
+    /// `"revocation_endpoint"`, ...): the URL the server's `mtls_endpoint_aliases` gives for
+    /// it, checked as every endpoint URL is. `None` when the document has no alias for it.
+    /// See [mutual TLS endpoint aliases](self#mutual-tls-endpoint-aliases-rfc-8705-5) for
+    /// when the client uses them.
+    ///
+    /// ```
+    /// use tower_oauth2::{DiscoveryError, Error, ServerMetadata};
+    ///
+    /// let document = r#"{"issuer":"https://auth.example.com",
+    ///     "introspection_endpoint":"https://auth.example.com/introspect",
+    ///     "mtls_endpoint_aliases":{"introspection_endpoint":"https://mtls.auth.example.com/introspect"}}"#;
+    /// let metadata = ServerMetadata::from_json("https://auth.example.com", document)?;
+    /// assert_eq!(
+    ///     metadata.mtls_endpoint_alias("introspection_endpoint").unwrap().host_str(),
+    ///     Some("mtls.auth.example.com"),
+    /// );
+    /// assert_eq!(metadata.mtls_endpoint_alias("token_endpoint"), None);
+    ///
+    /// // An alias is an endpoint like any other: plain http is refused off loopback.
+    /// let insecure = r#"{"issuer":"https://auth.example.com",
+    ///     "mtls_endpoint_aliases":{"token_endpoint":"http://mtls.auth.example.com/token"}}"#;
+    /// match ServerMetadata::from_json("https://auth.example.com", insecure) {
+    ///     Err(Error::Discovery(DiscoveryError::InsecureEndpoint { field, .. })) => {
+    ///         assert_eq!(field, "mtls_endpoint_aliases.token_endpoint");
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn mtls_endpoint_alias(&self, field: &str) -> Option<&Url> {
+        self.mtls_aliases
+            .iter()
+            .find(|(name, _)| name == field)
+            .map(|(_, url)| url)
+    }
 
     /// The whole document, for the fields without an accessor.
     ///

@@ -10,7 +10,8 @@
 
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
-import { readdirSync } from 'node:fs';
+import * as https from 'node:https';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // oidc-provider prints its NOTICE lines with console.info (stdout). Stdout is
@@ -229,6 +230,21 @@ for (const file of readdirSync(fileURLToPath(GRANTS_DIR)).filter((f) => f.endsWi
   EXTENSION_GRANTS.push(await import(pathToFileURL(fileURLToPath(new URL(file, GRANTS_DIR))).href));
 }
 
+// Mutual TLS (RFC 8705): certificates and keys in mtls/ (see README.md, "Mutual TLS").
+const MTLS_DIR = new URL('./mtls/', import.meta.url);
+const mtlsFile = (name) => readFileSync(new URL(name, MTLS_DIR));
+const MTLS_CA = mtlsFile('ca.crt.pem');
+// The self-signed client's certificate, registered as the x5c of its JWK (RFC 8705 §2.2).
+const SELF_SIGNED_CERT = new crypto.X509Certificate(mtlsFile('self-signed-client.crt.pem'));
+const SELF_SIGNED_JWKS = {
+  keys: [{
+    ...SELF_SIGNED_CERT.publicKey.export({ format: 'jwk' }),
+    kid: 'self-signed-client-cert',
+    use: 'sig',
+    x5c: [SELF_SIGNED_CERT.raw.toString('base64')],
+  }],
+};
+
 const CLIENTS = [
   {
     client_id: 'basic-client',
@@ -286,6 +302,26 @@ const CLIENTS = [
     response_types: [],
     redirect_uris: REDIRECT_URIS,
   },
+  // RFC 8705 §2.1: a certificate issued by mtls/ca.crt.pem with this subject DN. Its access
+  // tokens are bound to the certificate (cnf.x5t#S256, RFC 8705 §3).
+  {
+    client_id: 'tls-client',
+    token_endpoint_auth_method: 'tls_client_auth',
+    tls_client_auth_subject_dn: 'CN=tls-client,O=tower-oauth2 interop',
+    tls_client_certificate_bound_access_tokens: true,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: REDIRECT_URIS,
+  },
+  // RFC 8705 §2.2: the self-signed certificate of its jwks (x5c); tokens not bound.
+  {
+    client_id: 'self-signed-client',
+    token_endpoint_auth_method: 'self_signed_tls_client_auth',
+    jwks: SELF_SIGNED_JWKS,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: REDIRECT_URIS,
+  },
   {
     client_id: 'weird:client id%',
     client_secret: 'w:e%i+r d',
@@ -304,7 +340,7 @@ const counters = { token: 0, protected: 0 };
 let provider;
 let providerCallback;
 
-const server = http.createServer((req, res) => {
+function onRequest(req, res) {
   handle(req, res).catch((err) => {
     log('unhandled error:', err?.stack || String(err));
     if (!res.headersSent) {
@@ -313,22 +349,50 @@ const server = http.createServer((req, res) => {
       res.destroy();
     }
   });
-});
+}
 
-// Outlive typical client pool idle timeouts (hyper-util: 90 s) so the client,
-// not the server, closes idle keep-alive connections; avoids the race where a
-// pooled connection is reused just as the server times it out.
-server.keepAliveTimeout = 120_000;
-server.headersTimeout = 125_000;
+const server = http.createServer(onRequest);
+// The same handler over TLS, for the mTLS endpoint aliases (RFC 8705 §5). A client
+// certificate is asked for but not required: oidc-provider decides (`features.mTLS` below);
+// `socket.authorized` says whether it chains to the test CA.
+const tlsServer = https.createServer({
+  cert: mtlsFile('server.crt.pem'),
+  key: mtlsFile('server.key.pem'),
+  ca: MTLS_CA,
+  requestCert: true,
+  rejectUnauthorized: false,
+}, onRequest);
 
-server.on('error', (err) => {
-  log('http server error:', err?.stack || String(err));
-  process.exit(1);
-});
+for (const [name, listener] of [['http', server], ['https', tlsServer]]) {
+  // Outlive typical client pool idle timeouts (hyper-util: 90 s) so the client,
+  // not the server, closes idle keep-alive connections; avoids the race where a
+  // pooled connection is reused just as the server times it out.
+  listener.keepAliveTimeout = 120_000;
+  listener.headersTimeout = 125_000;
+
+  listener.on('error', (err) => {
+    log(`${name} server error:`, err?.stack || String(err));
+    process.exit(1);
+  });
+}
 
 await new Promise((resolve) => server.listen(PORT, '127.0.0.1', resolve));
 const { port } = server.address();
 const ISSUER = `http://127.0.0.1:${port}`;
+await new Promise((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+const MTLS_ORIGIN = `https://127.0.0.1:${tlsServer.address().port}`;
+
+// RFC 4514 form of a certificate's subject (node lists the RDNs most significant first, one
+// per line; RFC 4514 reverses them). Enough for the test certificates' plain values.
+function subjectDn(cert) {
+  return cert.subject.split('\n').reverse().join(',');
+}
+
+function peerCertificate(ctx) {
+  const { socket } = ctx;
+  if (typeof socket?.getPeerX509Certificate !== 'function') return undefined;
+  return socket.getPeerX509Certificate() || undefined;
+}
 
 // Ephemeral signing key for ID tokens (nothing in the tests verifies them
 // across restarts).
@@ -351,6 +415,16 @@ const configuration = {
     iss: null,
   },
   routes: ROUTES,
+  // oidc-provider's default list plus the two RFC 8705 methods (enabled in features.mTLS).
+  clientAuthMethods: [
+    'client_secret_basic',
+    'client_secret_jwt',
+    'client_secret_post',
+    'private_key_jwt',
+    'none',
+    'tls_client_auth',
+    'self_signed_tls_client_auth',
+  ],
   features: {
     devInteractions: { enabled: false },
     deviceFlow: { enabled: true },
@@ -373,6 +447,40 @@ const configuration = {
     // client_credentials returns the requested scope as-is.
     resourceIndicators: { enabled: false },
     userinfo: { enabled: true },
+    // RFC 8705: client certificates on the https listener only (a plain-http request has
+    // none); certificate-bound access tokens for clients registered with
+    // tls_client_certificate_bound_access_tokens.
+    mTLS: {
+      enabled: true,
+      certificateBoundAccessTokens: true,
+      selfSignedTlsClientAuth: true,
+      tlsClientAuth: true,
+      getCertificate: peerCertificate,
+      certificateAuthorized: (ctx) => ctx.socket?.authorized === true,
+      certificateSubjectMatches: (ctx, property, expected) => {
+        const cert = peerCertificate(ctx);
+        if (!cert) return false;
+        switch (property) {
+          case 'tls_client_auth_subject_dn':
+            return subjectDn(cert) === expected;
+          case 'tls_client_auth_san_dns':
+            return cert.checkHost(expected, { subject: 'never' }) === expected;
+          default:
+            return false;
+        }
+      },
+    },
+  },
+  // RFC 8705 §5: the endpoints that take certificate-based client authentication, on the
+  // https listener. The plain ones stay as they are for every other client.
+  discovery: {
+    mtls_endpoint_aliases: {
+      token_endpoint: `${MTLS_ORIGIN}${ROUTES.token}`,
+      revocation_endpoint: `${MTLS_ORIGIN}${ROUTES.revocation}`,
+      introspection_endpoint: `${MTLS_ORIGIN}${ROUTES.introspection}`,
+      device_authorization_endpoint: `${MTLS_ORIGIN}${ROUTES.device_authorization}`,
+      userinfo_endpoint: `${MTLS_ORIGIN}${ROUTES.userinfo}`,
+    },
   },
   ttl: {
     AccessToken: () => ACCESS_TOKEN_TTL,
@@ -682,8 +790,10 @@ function shutdown(reason) {
   if (shuttingDown) return;
   shuttingDown = true;
   log(`shutting down (${reason})`);
-  server.close();
-  server.closeAllConnections?.();
+  for (const listener of [server, tlsServer]) {
+    listener.close();
+    listener.closeAllConnections?.();
+  }
   setImmediate(() => process.exit(0));
 }
 
@@ -698,5 +808,6 @@ if (EXIT_ON_STDIN_EOF) {
   process.stdin.resume();
 }
 
+log(`mTLS endpoint aliases at ${MTLS_ORIGIN}`);
 log(`issuer ${ISSUER}, access token ttl ${ACCESS_TOKEN_TTL}s, device code ttl ${DEVICE_CODE_TTL}s, interval ${DEVICE_INTERVAL}s`);
 process.stdout.write(`READY ${ISSUER}\n`);
