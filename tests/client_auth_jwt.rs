@@ -178,7 +178,7 @@ async fn private_key_jwt_assertions_verify_for_every_algorithm() {
     ];
     let mut jtis = HashSet::new();
     for (key, alg, public) in cases {
-        let auth = ClientAuth::private_key_jwt("my-service", key.with_kid("k-1"));
+        let auth = ClientAuth::private_key_jwt("my-service", key.with_kid("k-1")).unwrap();
         assert_eq!(auth.signing_algorithm(), Some(key_alg_name(alg)));
         let jwt = client_assertion(auth, &clock).await;
         let (header, claims) = verify(&jwt, &public, alg, "my-service", "my-service", TOKEN_URL);
@@ -230,7 +230,7 @@ async fn keys_from_pkcs1_sec1_and_jwk_sign_verifiable_assertions() {
             JwsAlgorithm::EdDSA => Algorithm::EdDSA,
             other => panic!("{other}"),
         };
-        let jwt = client_assertion(ClientAuth::private_key_jwt("c", key), &clock).await;
+        let jwt = client_assertion(ClientAuth::private_key_jwt("c", key).unwrap(), &clock).await;
         verify(&jwt, public, alg, "c", "c", TOKEN_URL);
     }
     // A JWK's alg and kid are the key's.
@@ -242,7 +242,7 @@ async fn keys_from_pkcs1_sec1_and_jwk_sign_verifiable_assertions() {
         (key.algorithm(), key.kid()),
         (JwsAlgorithm::RS256, Some("rsa-from-jwk"))
     );
-    let jwt = client_assertion(ClientAuth::private_key_jwt("c", key), &clock).await;
+    let jwt = client_assertion(ClientAuth::private_key_jwt("c", key).unwrap(), &clock).await;
     let (header, _) = verify(&jwt, &rsa, Algorithm::RS256, "c", "c", TOKEN_URL);
     assert_eq!(header.kid.as_deref(), Some("rsa-from-jwk"));
 }
@@ -293,7 +293,11 @@ async fn every_request_gets_a_new_assertion() {
     let clock = ManualClock::new();
     let (http, seen) = server(|_| (200, OK_BODY.to_owned()));
     let key = JwtSigningKey::from_pem(&key_file("pkjwt-client.key.pem"), JwsAlgorithm::ES256).unwrap();
-    let source = ClientCredentials::new(endpoint(ClientAuth::private_key_jwt("c", key), http, &clock));
+    let source = ClientCredentials::new(endpoint(
+        ClientAuth::private_key_jwt("c", key).unwrap(),
+        http,
+        &clock,
+    ));
     for _ in 0..5 {
         source.fetch().await.unwrap();
     }
@@ -407,7 +411,8 @@ async fn a_client_assertion_echoed_by_the_server_is_redacted() {
         ClientAuth::private_key_jwt(
             "my-app",
             JwtSigningKey::from_pem(&key_file("pkjwt-client.key.pem"), JwsAlgorithm::ES256).unwrap(),
-        ),
+        )
+        .unwrap(),
     ] {
         let (http, seen) = echoing_server(401);
         let err = ClientCredentials::new(endpoint(auth, http, &ManualClock::new()))
@@ -642,7 +647,7 @@ fn debug_never_shows_keys_or_secrets() {
     let hmac = JwtSigningKey::hmac(Secret::new(secret), JwsAlgorithm::HS256).unwrap();
     let shown = format!(
         "{key:?} {hmac:?} {:?} {:?} {:?}",
-        ClientAuth::private_key_jwt("c", key.clone()),
+        ClientAuth::private_key_jwt("c", key.clone()).unwrap(),
         ClientAuth::client_secret_jwt("c", secret),
         JwtBearer::new(
             TokenEndpoint::new(TOKEN_URL, ClientAuth::none("c")).unwrap(),
@@ -693,4 +698,49 @@ async fn a_service_account_sends_only_the_grant_and_the_assertion_by_default() {
     assert_eq!(claims["aud"], TOKEN_URL);
     assert_eq!(claims["scope"], "s1 s2");
     check_times_and_jti(&claims, &clock, 60);
+}
+
+#[test]
+fn private_key_jwt_refuses_shared_secret_keys() {
+    let oct = format!(
+        r#"{{"kty":"oct","alg":"HS384","k":"{}"}}"#,
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            "a-long-shared-secret-0123456789abcdef0123456789ab"
+        )
+    );
+    for key in [
+        JwtSigningKey::hmac("a-long-shared-secret-0123456789abcdef", JwsAlgorithm::HS256).unwrap(),
+        JwtSigningKey::from_jwk(&oct).unwrap(),
+    ] {
+        let alg = key.algorithm();
+        let err = ClientAuth::private_key_jwt("c", key).unwrap_err();
+        assert!(
+            matches!(err, Error::Jwt(JwtError::SharedSecretKey(a)) if a == alg),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("client_secret_jwt"), "{err}");
+        assert!(!err.to_string().contains("a-long-shared-secret"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn an_hmac_jwk_secret_echoed_by_the_server_is_redacted() {
+    let secret = "a-long-shared-secret-0123456789abcdef0123456789ab";
+    let k = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret);
+    let key = JwtSigningKey::from_jwk(&format!(r#"{{"kty":"oct","alg":"HS256","k":"{k}"}}"#)).unwrap();
+    let (http, _) = server(move |_| {
+        let body = serde_json::json!({"error": "invalid_grant", "error_description": format!("the key is {secret}")});
+        (400, body.to_string())
+    });
+    let source = JwtBearer::new(
+        endpoint(ClientAuth::none("app"), http, &ManualClock::new()),
+        key,
+        "app",
+    );
+    let err = source.fetch().await.unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains("the key is [redacted]"), "{shown}");
 }

@@ -150,7 +150,12 @@ async fn private_key_jwt_es256_rs256_ps256_and_eddsa_are_accepted() {
     let mut jtis = Vec::new();
     for key in keys {
         let (alg, kid) = (key.algorithm(), key.kid().unwrap().to_owned());
-        let request = client_credentials(&server, ClientAuth::private_key_jwt(PKJWT_ID, key), PKJWT_ID).await;
+        let request = client_credentials(
+            &server,
+            ClientAuth::private_key_jwt(PKJWT_ID, key).unwrap(),
+            PKJWT_ID,
+        )
+        .await;
         let assertion = assertion_of(&request);
         assert_eq!(header(&assertion)["alg"], alg.as_str());
         assert_eq!(header(&assertion)["kid"], kid);
@@ -165,6 +170,7 @@ async fn private_key_jwt_es256_rs256_ps256_and_eddsa_are_accepted() {
 async fn private_key_jwt_with_the_issuer_as_audience_is_accepted() {
     let server = Server::start(ServerConfig::default()).await;
     let auth = ClientAuth::private_key_jwt(PKJWT_ID, ec_key())
+        .unwrap()
         .with_assertion_audience(AssertionAudience::Issuer(server.issuer()));
     let request = client_credentials(&server, auth, PKJWT_ID).await;
     assert_eq!(claims(&assertion_of(&request))["aud"], server.issuer());
@@ -177,8 +183,11 @@ async fn private_key_jwt_with_an_unregistered_key_is_refused() {
     let key = JwtSigningKey::from_pem(&stranger, JwsAlgorithm::ES256)
         .unwrap()
         .with_kid("pkjwt-client-key-1");
-    let endpoint =
-        TokenEndpoint::new(server.token_url(), ClientAuth::private_key_jwt(PKJWT_ID, key)).unwrap();
+    let endpoint = TokenEndpoint::new(
+        server.token_url(),
+        ClientAuth::private_key_jwt(PKJWT_ID, key).unwrap(),
+    )
+    .unwrap();
     let err = tokio::time::timeout(STEP, ClientCredentials::new(endpoint).fetch())
         .await
         .unwrap()
@@ -193,7 +202,7 @@ async fn an_expired_client_assertion_is_refused() {
     let clock = ManualClock::starting_at(SystemTime::now() - Duration::from_secs(3600));
     let endpoint = TokenEndpoint::builder(
         server.token_url(),
-        ClientAuth::private_key_jwt(PKJWT_ID, ec_key()),
+        ClientAuth::private_key_jwt(PKJWT_ID, ec_key()).unwrap(),
     )
     .clock(clock)
     .build()

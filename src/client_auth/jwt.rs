@@ -15,7 +15,7 @@
 //! # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pkjwt-client.key.pem")).unwrap();
 //! // `pem`: the client's EC P-256 private key, `-----BEGIN PRIVATE KEY-----` (PKCS#8).
 //! let key = JwtSigningKey::from_pem(&pem, JwsAlgorithm::ES256)?.with_kid("my-key-1");
-//! let auth = ClientAuth::private_key_jwt("my-service", key);
+//! let auth = ClientAuth::private_key_jwt("my-service", key)?;
 //! assert_eq!(auth.method(), "private_key_jwt");
 //! assert_eq!(auth.signing_algorithm(), Some("ES256"));
 //!
@@ -249,18 +249,33 @@ impl ClientAuth {
     /// with the client's private key, whose public half the server knows (the client's
     /// registered `jwks` or `jwks_uri`; the key's `kid` says which).
     ///
+    /// The key must be asymmetric (RSA, EC or Ed25519, OIDC Core §9): a shared-secret (HMAC)
+    /// key is [`JwtError::SharedSecretKey`]; use [`client_secret_jwt`](Self::client_secret_jwt)
+    /// for those.
+    ///
     /// ```
-    /// use tower_oauth2::{ClientAuth, JwsAlgorithm, JwtSigningKey};
+    /// use tower_oauth2::{ClientAuth, Error, JwsAlgorithm, JwtError, JwtSigningKey};
     ///
     /// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pkjwt-client.key.pem")).unwrap();
     /// let key = JwtSigningKey::from_pem(&pem, JwsAlgorithm::ES256)?.with_kid("key-1");
-    /// let auth = ClientAuth::private_key_jwt("my-service", key);
+    /// let auth = ClientAuth::private_key_jwt("my-service", key)?;
     /// assert_eq!(auth.method(), "private_key_jwt");
     /// assert_eq!(auth.signing_algorithm(), Some("ES256"));
+    ///
+    /// let shared = JwtSigningKey::hmac("a-long-shared-secret-0123456789abcdef", JwsAlgorithm::HS256)?;
+    /// let err = ClientAuth::private_key_jwt("my-service", shared).unwrap_err();
+    /// assert!(matches!(err, Error::Jwt(JwtError::SharedSecretKey(JwsAlgorithm::HS256))));
     /// # Ok::<(), tower_oauth2::Error>(())
     /// ```
-    pub fn private_key_jwt(client_id: impl Into<String>, key: JwtSigningKey) -> Self {
-        Self::jwt(client_id.into(), key, true)
+    pub fn private_key_jwt(client_id: impl Into<String>, key: JwtSigningKey) -> Result<Self, Error> {
+        let algorithm = key.algorithm();
+        if matches!(
+            algorithm,
+            JwsAlgorithm::HS256 | JwsAlgorithm::HS384 | JwsAlgorithm::HS512
+        ) {
+            return Err(JwtError::SharedSecretKey(algorithm).into());
+        }
+        Ok(Self::jwt(client_id.into(), key, true))
     }
 
     /// No client authentication, and no `client_id` in the form: for a JWT bearer grant

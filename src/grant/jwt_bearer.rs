@@ -284,7 +284,14 @@ impl JwtBearer {
             ("assertion", assertion.expose()),
         ];
         let form = with_params(&grant, &self.params);
-        self.endpoint.request_token(&form).await
+        // An HMAC key's secret is redacted from server text, like a client secret.
+        let key_secret = match &self.assertion {
+            Assertion::Signed(signed) => signed.key.secret().map(Secret::expose),
+            Assertion::Supplied(_) => None,
+        };
+        self.endpoint
+            .request_token_redacting(&form, key_secret.as_slice())
+            .await
     }
 }
 

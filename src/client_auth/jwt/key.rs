@@ -211,6 +211,9 @@ pub enum JwtError {
     /// A Google service-account key file could not be read or is not one. Says what, never
     /// the key.
     ServiceAccount(String),
+    /// `private_key_jwt` was given a shared-secret (HMAC) key: OIDC Core §9 wants an
+    /// asymmetric key (RSA, EC or Ed25519). A shared secret is `client_secret_jwt`'s.
+    SharedSecretKey(JwsAlgorithm),
     /// Signing failed.
     Signing,
 }
@@ -222,6 +225,10 @@ impl fmt::Display for JwtError {
             JwtError::AlgorithmMismatch { algorithm, key } => write!(f, "{algorithm} cannot sign with {key}"),
             JwtError::UnsupportedAlgorithm(what) => write!(f, "unsupported JWS algorithm: {what}"),
             JwtError::ServiceAccount(what) => write!(f, "invalid service-account key: {what}"),
+            JwtError::SharedSecretKey(algorithm) => write!(
+                f,
+                "private_key_jwt needs an asymmetric key (RSA, EC or Ed25519), not an {algorithm} shared secret: use client_secret_jwt"
+            ),
             JwtError::Signing => f.write_str("signing the JWT failed"),
         }
     }
@@ -440,7 +447,8 @@ impl JwtSigningKey {
         self.kid.as_deref()
     }
 
-    /// The shared secret of an HMAC key.
+    /// The shared secret of an HMAC key (for a JWK, the decoded bytes if they are text, else
+    /// its `k`): redacted from server text.
     pub(crate) fn secret(&self) -> Option<&Secret> {
         self.secret.as_ref()
     }
@@ -622,11 +630,17 @@ impl JwtSigningKey {
         };
         let mut key = if key_type == KeyType::Hmac {
             check_fits(key_type, algorithm)?;
+            // Redacted from server text: the secret as the server likely holds it (the bytes,
+            // if they are text), else as the JWK spells it.
+            let secret = match std::str::from_utf8(&der) {
+                Ok(text) => Secret::new(text),
+                Err(_) => Secret::new(text("k")?.unwrap_or_default()),
+            };
             JwtSigningKey {
                 algorithm,
                 kid: None,
                 key: Arc::new(EncodingKey::from_secret(&der)),
-                secret: None,
+                secret: Some(secret),
             }
         } else {
             Self::from_der(key_type, &der, algorithm)?
