@@ -37,6 +37,9 @@ const EC_JWK: &str = r#"{"kty":"EC","x":"UR7fyxlKu8g1hwQ2zvdt8RDUjgxcpBsKwMDv_cB
 const RSA_JWK: &str = r#"{"kty":"RSA","n":"k_lWwgtcIJnivdN_18bAYh6TXIRw1qzNXjuc62bATQzfkpBxgFJPD9N6EYk3JI6EbhoAj5GN5TkRN-UtMo0DYnGzdytjLOziCQxhv_PKJaGHd0Ksy-uqbgMsFtCMw5jTguTno1z_bXAYhMelpcDJDzqbqpEr5m1W-QnMvh-_APq4XtSvyjzEXYAtCzka2lHvsRLqqp6ECFAG3fhT_iQuoSlTJnB8zLzMDkocqekrhtvq9Lo4FntOcnfAQHLGuC46vq_U0Yrs_p4_arjeBeANDyJScwOFo7cRUM6KmrsPpOnK9NvksWPL55IVkHcm2ZSUwJ3ONgPJqyI_hrJsbYfzNw","e":"AQAB","d":"jI3KWtwaJjKwV_Ri-r1O_-RgalYNgzGgi7cUK9rtzkJBcHYYrvV_zl3nFRZryng_p6q13ak5nwHAg9dW7IKv3v0hUDtmI3DemLmqH9TxrneVX911ROgVJWozTCMhkf5tlLzZSdM2zDzYYpyWO1tjn5OL8_hGOsShAuzMDcvEd1LoDpCbXqOHLmpS2u13it0ofXDjFfTM69fSrWZDa2j7CnYAyXxWP63U_oBw4qEzJkhXxVS9XLDOWJp-abU8MJeSpfOaw9uL_g3J6X6pZ5mlPp6OhjN1fT5vu0y5JEYckHMhQO0SPk75JGV6h8khQVNSNreKkI1tbYid8I7K5Djx","p":"yw1f0XqUx_P3c16I0Q5F_1h10laYjaNdPH0LqPtZvj_eSuLTBcw4x0N7j64cVt2z-ewPnL4LF6L_jnaJsxLRIPJm5MPkwRk0Xw9fQ0oWbnMFZcSKUjj5cC1IBUwZHDEYX6jaKvuT7OW_EG4R56gJduOUhXnl3bpspYGxouPkxAc","q":"uo8_4ba-unPFQTKnLQ1_Lp0dfNcVWPUz-yLAg4v-1PjHY5gzLfAuTtSh4EWYdAmt09nPcWHPqgz6B6kP36QkU0Wt6dwIc_5mEjlc3El2C-k2k2U1qlsWJA9GLGjHlZMpTAaj3J_Ujlij3m8lNazwzfyUVT9Dp4fS21HY42JRa1E","dp":"A-HUlCe40n3anE0RZpXURsaFMilPr12ROcfWQjvUAmwsLthZWoIGD-E9aojUp-CDQWL_BWsowSHvquSfS1ovv2aDCxqns_1sX-jmVF4FQcVXNBPm5R2Lv1ZOSzOiQ0S5B5Mt4KaAtIXL-l9wXjJ7Q9ekDk0_VNbsntl08P1UcV8","dq":"dXL3ybcN7j4yQfCMtN1ZY1RAmzahVubP-dwQDQEWxqd0h6vrFJGv5asR2iqWZv8s80GdyojEfw86XZY-yxIAWHh2m9MNc1EGm5SHdJu--JKy7Cp8lapQjxUanZy9gdoq1pUblir9WzxMth2M9HTTCStpix2QDymAQtkNTWG5VnE","qi":"HVtrq6QtzPvichDUdf_4So6Fk0xpfwKmLOwNVhJE7lWXhaaRC5Odp4RZ44mMriIjaxcXG9PLz23KuJxPvQREjP6Q45Sp7Yklta7juYVuvuXqktk4Q5mHdjn3mOUcGFXE2PWQYezuZpQKCmHlQiyXDc63rmuYgf6zkm2J6Vt2xFQ"}"#;
 const ED_JWK: &str = r#"{"crv":"Ed25519","d":"QPum9L9WkGFpg9BTy7jMjMs1g6bxJPBVNpEVWS_gR38","x":"tRc9B_aZlLPmpbXvCe39uub07a8X5etIKlLxggF3gaY","kty":"OKP"}"#;
 
+#[path = "support/log_capture.rs"]
+mod log_capture;
+
 fn key_file(name: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
@@ -743,4 +746,51 @@ async fn an_hmac_jwk_secret_echoed_by_the_server_is_redacted() {
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains(secret), "{shown}");
     assert!(shown.contains("the key is [redacted]"), "{shown}");
+}
+
+#[test]
+fn hmac_keys_shorter_than_the_hash_are_refused() {
+    for (alg, minimum) in [
+        (JwsAlgorithm::HS256, 32),
+        (JwsAlgorithm::HS384, 48),
+        (JwsAlgorithm::HS512, 64),
+    ] {
+        let short = "k".repeat(minimum - 1);
+        let err = JwtSigningKey::hmac(short.as_str(), alg).unwrap_err();
+        assert!(
+            matches!(err, Error::Jwt(JwtError::ShortHmacKey { algorithm, minimum: m }) if algorithm == alg && m == minimum),
+            "{err:?}"
+        );
+        assert!(!format!("{err} {err:?}").contains(&short));
+        assert!(JwtSigningKey::hmac("k".repeat(minimum), alg).is_ok());
+        let k = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &short);
+        let err =
+            JwtSigningKey::from_jwk(&format!(r#"{{"kty":"oct","alg":"{alg}","k":"{k}"}}"#)).unwrap_err();
+        assert!(
+            matches!(err, Error::Jwt(JwtError::ShortHmacKey { .. })),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn a_short_client_secret_is_used_with_a_warning_that_never_shows_it() {
+    let logs = log_capture::capture();
+    let short = "short-server-secret";
+    let auth = ClientAuth::client_secret_jwt("short-app", short);
+    assert_eq!(auth.signing_algorithm(), Some("HS256"));
+    let text = logs.text();
+    assert!(
+        text.contains("WARN") && text.contains("short-app") && text.contains("RFC 7518"),
+        "{text}"
+    );
+    assert!(!text.contains(short), "{text}");
+    // HS512 takes 64 bytes: 40 are used, with a warning; RS256 is no secret's algorithm.
+    let forty = "0123456789012345678901234567890123456789";
+    assert!(ClientAuth::client_secret_jwt_with("long-app", forty, JwsAlgorithm::HS512).is_ok());
+    assert!(logs.text().contains("long-app"));
+    assert!(ClientAuth::client_secret_jwt_with("a", forty, JwsAlgorithm::RS256).is_err());
+    // A long enough one: no warning.
+    let _ = ClientAuth::client_secret_jwt("quiet-app", "k".repeat(32));
+    assert!(!logs.text().contains("quiet-app"));
 }

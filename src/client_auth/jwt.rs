@@ -188,6 +188,10 @@ impl ClientAuth {
     /// for its claims). [`client_secret_jwt_with`](Self::client_secret_jwt_with) picks
     /// HS384 or HS512.
     ///
+    /// Servers issue the secret, and some issue short ones: a secret shorter than 32 bytes
+    /// (RFC 7518 §3.2 asks for at least the hash's length) is used all the same, and a
+    /// `tracing` warning naming the client (never the secret) says so.
+    ///
     /// ```
     /// use std::sync::{Arc, Mutex};
     /// use bytes::Bytes;
@@ -221,12 +225,31 @@ impl ClientAuth {
     /// # Ok(()) }
     /// ```
     pub fn client_secret_jwt(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
-        let key = JwtSigningKey::hmac_key(client_secret.into(), JwsAlgorithm::HS256);
-        Self::jwt(client_id.into(), key, false)
+        Self::secret_jwt(client_id.into(), client_secret.into(), JwsAlgorithm::HS256)
+    }
+
+    /// A `client_secret_jwt` client. A secret shorter than the hash (RFC 7518 §3.2) is taken
+    /// as the server issued it, with a warning that names the client, never the secret.
+    fn secret_jwt(client_id: String, secret: Secret, algorithm: JwsAlgorithm) -> Self {
+        let minimum = key::hmac_minimum(algorithm);
+        let length = secret.expose().len();
+        if length < minimum {
+            tracing::warn!(
+                client_id = %client_id,
+                algorithm = %algorithm,
+                length,
+                minimum,
+                "the client secret is shorter than RFC 7518 §3.2 asks for this algorithm; ask the server for a longer one"
+            );
+        }
+        Self::jwt(client_id, JwtSigningKey::hmac_key(secret, algorithm), false)
     }
 
     /// `client_secret_jwt` with HS256, HS384 or HS512; any other algorithm is
-    /// [`JwtError::AlgorithmMismatch`].
+    /// [`JwtError::AlgorithmMismatch`]. Like [`client_secret_jwt`](Self::client_secret_jwt),
+    /// it takes a secret shorter than the hash (32, 48 or 64 bytes) as the server issued it
+    /// and logs a warning (`tracing`, without the secret); [`JwtSigningKey::hmac`] refuses
+    /// such keys.
     ///
     /// ```
     /// use tower_oauth2::{ClientAuth, JwsAlgorithm};
@@ -241,8 +264,21 @@ impl ClientAuth {
         client_secret: impl Into<Secret>,
         algorithm: JwsAlgorithm,
     ) -> Result<Self, Error> {
-        let key = JwtSigningKey::hmac(client_secret, algorithm)?;
-        Ok(Self::jwt(client_id.into(), key, false))
+        if !matches!(
+            algorithm,
+            JwsAlgorithm::HS256 | JwsAlgorithm::HS384 | JwsAlgorithm::HS512
+        ) {
+            return Err(JwtError::AlgorithmMismatch {
+                algorithm,
+                key: "a shared secret",
+            }
+            .into());
+        }
+        Ok(Self::secret_jwt(
+            client_id.into(),
+            client_secret.into(),
+            algorithm,
+        ))
     }
 
     /// `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9): each request carries a new JWT signed
