@@ -388,10 +388,34 @@ async fn a_failing_assertion_supplier_fails_the_fetch_without_a_request() {
     let (http, seen) = server(|_| (200, OK_BODY.to_owned()));
     let source = JwtBearer::from_assertion_fn(
         endpoint(ClientAuth::none("app"), http, &ManualClock::new()),
-        || Err(Error::Config("no assertion today".into())),
+        || async { Err(Error::Config("no assertion today".into())) },
     );
     assert!(matches!(source.fetch().await, Err(Error::Config(_))));
     assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_async_assertion_supplier_is_awaited_once_per_fetch() {
+    let (http, seen) = server(|_| (200, OK_BODY.to_owned()));
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let source = JwtBearer::from_assertion_fn(
+        endpoint(ClientAuth::none("app"), http, &ManualClock::new()),
+        move || {
+            let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                // The supplier yields before it answers: an async source of assertions.
+                tokio::task::yield_now().await;
+                Ok(Secret::new(format!("eyJ.supplied.{n}")))
+            }
+        },
+    );
+    source.fetch().await.unwrap();
+    source.fetch().await.unwrap();
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].field("assertion"), Some("eyJ.supplied.0"));
+    assert_eq!(seen[1].field("assertion"), Some("eyJ.supplied.1"));
 }
 
 /// A server that echoes the assertion (and the client secret) it got in its error text.

@@ -290,7 +290,10 @@ async fn the_server_refuses_a_replayed_assertion() {
     signer.fetch().await.unwrap();
     let assertion = recorder.take()[0].field("assertion").unwrap();
     let endpoint = TokenEndpoint::new(server.token_url(), ClientAuth::none(BEARER_CLIENT)).unwrap();
-    let replayer = JwtBearer::from_assertion_fn(endpoint, move || Ok(Secret::new(assertion.clone())));
+    let replayer = JwtBearer::from_assertion_fn(endpoint, move || {
+        let assertion = assertion.clone();
+        async move { Ok(Secret::new(assertion)) }
+    });
     let err = tokio::time::timeout(STEP, replayer.fetch())
         .await
         .unwrap()
