@@ -40,9 +40,10 @@ const ED_JWK: &str = r#"{"crv":"Ed25519","d":"QPum9L9WkGFpg9BTy7jMjMs1g6bxJPBVNp
 #[path = "support/log_capture.rs"]
 mod log_capture;
 
-fn key_file(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
+#[path = "support/keys.rs"]
+mod keys;
+
+use keys::key_file;
 
 /// One request as the stand-in server saw it.
 #[derive(Clone, Debug)]

@@ -33,9 +33,10 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// A bound for every network step: a hung server fails the test instead of hanging it.
 const STEP: Duration = Duration::from_secs(30);
 
-fn key_file(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
+#[path = "support/keys.rs"]
+mod keys;
+
+use keys::key_file;
 
 fn ec_key() -> JwtSigningKey {
     JwtSigningKey::from_pem(&key_file("pkjwt-client.key.pem"), JwsAlgorithm::ES256)

@@ -53,7 +53,7 @@ use crate::secret::Secret;
 mod der;
 mod key;
 
-pub(crate) use key::wipe_json;
+pub(crate) use key::{string_member, wipe_json};
 pub use key::{JwsAlgorithm, JwtError, JwtSigningKey};
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).

@@ -118,12 +118,10 @@ impl ServiceAccountKey {
 
     fn from_value(value: &Value) -> Result<Self, Error> {
         let object = value.as_object().ok_or_else(|| invalid("not a JSON object"))?;
-        let text = |name: &str| -> Result<Option<&str>, Error> {
-            match object.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(invalid(format!("`{name}` is not a string"))),
-            }
+        let text = |name: &str| {
+            crate::client_auth::jwt::string_member(object, name, |name| {
+                invalid(format!("`{name}` is not a string"))
+            })
         };
         let required = |name: &str| text(name)?.ok_or_else(|| invalid(format!("`{name}` is missing")));
         match text("type")? {

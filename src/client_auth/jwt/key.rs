@@ -529,12 +529,10 @@ impl JwtSigningKey {
         let Some(object) = value.as_object() else {
             return Err(JwtError::InvalidKey("the JWK is not a JSON object".to_owned()).into());
         };
-        let text = |name: &str| -> Result<Option<&str>, Error> {
-            match object.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(JwtError::InvalidKey(format!("the JWK's `{name}` is not a string")).into()),
-            }
+        let text = |name: &str| {
+            string_member(object, name, |name| {
+                JwtError::InvalidKey(format!("the JWK's `{name}` is not a string")).into()
+            })
         };
         let bytes = |name: &str| -> Result<Zeroizing<Vec<u8>>, Error> {
             let encoded =
@@ -699,6 +697,20 @@ fn check_fits(key_type: KeyType, algorithm: JwsAlgorithm) -> Result<(), Error> {
             key: key_type.name(),
         }
         .into())
+    }
+}
+
+/// The string member `name` of a JSON object (a JWK, a service-account file): `None` if it is
+/// absent or null, the error `not_a_string` makes (from the name) if it is not a string.
+pub(crate) fn string_member<'a>(
+    object: &'a Map<String, Value>,
+    name: &str,
+    not_a_string: impl FnOnce(&str) -> Error,
+) -> Result<Option<&'a str>, Error> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(not_a_string(name)),
     }
 }
 
