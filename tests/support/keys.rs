@@ -32,8 +32,28 @@ pub fn ec_private_spellings(pem: &str) -> Vec<String> {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)[..16].to_owned(),
         hex[..16].to_owned(),
         hex[..16].to_uppercase(),
-        debug.trim_end_matches(']').to_owned(),
+        debug.trim_matches(['[', ']']).to_owned(),
     ]
+}
+
+/// Checks that `spellings` (of `pem`'s key) catch the key when it is shown: as PEM, as the
+/// DER's `Debug`, as hex, as a JWK `d`. The tests that look for the spellings can fail.
+pub fn assert_spellings_catch_the_key(pem: &str, spellings: &[String]) {
+    let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(&body).unwrap();
+    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+    let jwk_d = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&der[36..68]);
+    for shown in [
+        pem.to_owned(),
+        format!("{der:?}"),
+        hex,
+        format!(r#"{{"d":"{jwk_d}"}}"#),
+    ] {
+        assert!(
+            spellings.iter().any(|s| shown.contains(s.as_str())),
+            "no spelling catches {shown}"
+        );
+    }
 }
 
 /// Panics if `text` shows any of `spellings`.
