@@ -269,8 +269,8 @@ async fn client_secret_jwt_signs_with_the_secret_and_options_apply() {
 
     let auth = ClientAuth::client_secret_jwt_with("my-app", secret, JwsAlgorithm::HS512)
         .unwrap()
-        .with_assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()))
-        .with_assertion_lifetime(Duration::from_secs(30));
+        .assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()))
+        .assertion_lifetime(Duration::from_secs(30));
     assert_eq!(auth.method(), "client_secret_jwt");
     clock.advance(Duration::from_secs(1000));
     let jwt = client_assertion(auth, &clock).await;
@@ -285,7 +285,7 @@ async fn client_secret_jwt_signs_with_the_secret_and_options_apply() {
     check_times_and_jti(&claims, &clock, 30);
 
     // The options leave other methods alone.
-    let basic = ClientAuth::client_secret_basic("a", "b").with_assertion_lifetime(Duration::from_secs(5));
+    let basic = ClientAuth::client_secret_basic("a", "b").assertion_lifetime(Duration::from_secs(5));
     assert_eq!(
         (basic.method(), basic.signing_algorithm()),
         ("client_secret_basic", None)

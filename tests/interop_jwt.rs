@@ -172,7 +172,7 @@ async fn private_key_jwt_with_the_issuer_as_audience_is_accepted() {
     let server = Server::start(ServerConfig::default()).await;
     let auth = ClientAuth::private_key_jwt(PKJWT_ID, ec_key())
         .unwrap()
-        .with_assertion_audience(AssertionAudience::Issuer(server.issuer()));
+        .assertion_audience(AssertionAudience::Issuer(server.issuer()));
     let request = client_credentials(&server, auth, PKJWT_ID).await;
     assert_eq!(claims(&assertion_of(&request))["aud"], server.issuer());
 }

@@ -68,7 +68,7 @@ pub(crate) const DEFAULT_ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 /// use tower_oauth2::{AssertionAudience, ClientAuth, JwsAlgorithm, JwtSigningKey};
 ///
 /// let auth = ClientAuth::client_secret_jwt("my-app", "a-long-shared-secret-0123456789abcdef")
-///     .with_assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()));
+///     .assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()));
 /// # let _ = auth;
 /// assert_eq!(AssertionAudience::default(), AssertionAudience::TokenEndpoint);
 /// ```
@@ -342,11 +342,11 @@ impl ClientAuth {
     /// use tower_oauth2::{AssertionAudience, ClientAuth};
     ///
     /// let auth = ClientAuth::client_secret_jwt("my-app", "a-long-shared-secret-0123456789abcdef")
-    ///     .with_assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()));
+    ///     .assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()));
     /// assert_eq!(auth.method(), "client_secret_jwt");
     /// ```
     #[must_use]
-    pub fn with_assertion_audience(mut self, audience: AssertionAudience) -> Self {
+    pub fn assertion_audience(mut self, audience: AssertionAudience) -> Self {
         if let Method::Jwt(jwt) = &mut self.method {
             Arc::make_mut(jwt).audience = audience;
         }
@@ -362,11 +362,11 @@ impl ClientAuth {
     /// use tower_oauth2::ClientAuth;
     ///
     /// let auth = ClientAuth::client_secret_jwt("my-app", "a-long-shared-secret-0123456789abcdef")
-    ///     .with_assertion_lifetime(Duration::from_secs(30));
+    ///     .assertion_lifetime(Duration::from_secs(30));
     /// # let _ = auth;
     /// ```
     #[must_use]
-    pub fn with_assertion_lifetime(mut self, lifetime: Duration) -> Self {
+    pub fn assertion_lifetime(mut self, lifetime: Duration) -> Self {
         if let Method::Jwt(jwt) = &mut self.method {
             Arc::make_mut(jwt).lifetime = lifetime;
         }
