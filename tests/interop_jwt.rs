@@ -2,7 +2,9 @@
 //! `client_secret_jwt`, `private_key_jwt` with ES256, RS256, PS256 and EdDSA keys, the JWT
 //! bearer grant (`tests/interop/grants/jwt_bearer.mjs`, which verifies the signature, `aud`,
 //! `exp`, `iss`/`sub` and refuses a reused `jti`), and a Google-style service-account key whose
-//! `token_uri` is the interop server.
+//! `token_uri` is the interop server. JWT client authentication also at the introspection and
+//! revocation endpoints (each request with a new assertion), and after discovery, whose check
+//! of `token_endpoint_auth_signing_alg_values_supported` takes what oidc-provider advertises.
 #![cfg(feature = "jwt")]
 
 #[path = "support/interop.rs"]
@@ -16,7 +18,7 @@ use serde_json::Value;
 use tower_oauth2::clock::ManualClock;
 use tower_oauth2::{
     AssertionAudience, ClientAuth, ClientCredentials, Error, ErrorCode, JwsAlgorithm, JwtBearer,
-    JwtSigningKey, Secret, ServiceAccountKey, TokenEndpoint, TokenSource,
+    JwtSigningKey, OAuth2Client, Secret, ServiceAccountKey, TokenEndpoint, TokenSource, TokenTypeHint,
 };
 
 use harness::{Recorded, Recorder, Server, ServerConfig};
@@ -409,4 +411,168 @@ async fn a_service_account_key_the_server_does_not_know_is_refused() {
         .unwrap_err();
     assert!(matches!(err, Error::OAuth2 { .. }), "{err:?}");
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err}");
+}
+
+/// Client credentials, introspection and revocation through `client` (whose requests
+/// `recorder` sees), with the server's view checked: each request carries a new client
+/// assertion.
+async fn token_introspect_revoke(
+    server: &Server,
+    client: &OAuth2Client,
+    recorder: &Recorder,
+    client_id: &str,
+) {
+    let token = tokio::time::timeout(STEP, client.client_credentials().scope("api:read").fetch_token())
+        .await
+        .unwrap()
+        .expect("a token");
+    let access = token.access_token().expose();
+    let info = tokio::time::timeout(STEP, client.introspect(access, Some(TokenTypeHint::AccessToken)))
+        .await
+        .unwrap()
+        .expect("introspection");
+    assert!(info.active(), "{info:?}");
+    assert_eq!(info.client_id(), Some(client_id));
+    tokio::time::timeout(
+        STEP,
+        client.revoke_token(access, Some(TokenTypeHint::AccessToken)),
+    )
+    .await
+    .unwrap()
+    .expect("revocation");
+    let info = tokio::time::timeout(STEP, client.introspect(access, None))
+        .await
+        .unwrap()
+        .expect("introspection");
+    assert!(!info.active(), "revoked: {info:?}");
+    let (status, _) = server.api().call_protected(access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let requests: Vec<Recorded> = recorder
+        .take()
+        .into_iter()
+        .filter(|r| r.method == http::Method::POST)
+        .collect();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/token",
+            "/token/introspection",
+            "/token/revocation",
+            "/token/introspection"
+        ]
+    );
+    let mut jtis = Vec::new();
+    for request in &requests {
+        assert_eq!(
+            request.field("client_assertion_type").as_deref(),
+            Some(ASSERTION_TYPE)
+        );
+        assert_eq!(request.field("client_id").as_deref(), Some(client_id));
+        assert_eq!(request.authorization(), None);
+        jtis.push(claims(&assertion_of(request))["jti"].as_str().unwrap().to_owned());
+    }
+    jtis.sort();
+    jtis.dedup();
+    assert_eq!(jtis.len(), 4, "a new assertion for each request");
+}
+
+#[tokio::test]
+async fn jwt_client_authentication_works_at_introspection_and_revocation() {
+    let server = Server::start(ServerConfig::default()).await;
+    for (auth, client_id) in [
+        (
+            ClientAuth::client_secret_jwt(JWT_SECRET_ID, JWT_SECRET),
+            JWT_SECRET_ID,
+        ),
+        (ClientAuth::private_key_jwt(PKJWT_ID, ec_key()).unwrap(), PKJWT_ID),
+    ] {
+        let recorder = Recorder::default();
+        let client = OAuth2Client::builder(auth)
+            .token_url(server.token_url())
+            .introspection_url(server.url("/token/introspection"))
+            .revocation_url(server.url("/token/revocation"))
+            .http_client(recorder.http_client())
+            .build()
+            .unwrap();
+        token_introspect_revoke(&server, &client, &recorder, client_id).await;
+    }
+}
+
+#[tokio::test]
+async fn introspection_with_the_wrong_client_secret_jwt_is_refused() {
+    let server = Server::start(ServerConfig::default()).await;
+    let client = OAuth2Client::builder(ClientAuth::client_secret_jwt(
+        JWT_SECRET_ID,
+        "not-the-secret-0123456789abcdef0123456789",
+    ))
+    .token_url(server.token_url())
+    .introspection_url(server.url("/token/introspection"))
+    .build()
+    .unwrap();
+    let err = tokio::time::timeout(STEP, client.introspect("some-token", None))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err}");
+}
+
+#[tokio::test]
+async fn discovery_then_private_key_jwt_for_every_algorithm() {
+    let server = Server::start(ServerConfig::default()).await;
+    let rsa = key_file("pkjwt-client-rsa.key.pem");
+    let keys = [
+        ec_key(),
+        JwtSigningKey::from_pem(&rsa, JwsAlgorithm::PS256)
+            .unwrap()
+            .with_kid("pkjwt-client-rsa-1"),
+        JwtSigningKey::from_pem(&key_file("pkjwt-client-ed25519.key.pem"), JwsAlgorithm::EdDSA)
+            .unwrap()
+            .with_kid("pkjwt-client-ed25519-1"),
+    ];
+    for key in keys {
+        let alg = key.algorithm();
+        let recorder = Recorder::default();
+        let client = tokio::time::timeout(
+            STEP,
+            OAuth2Client::builder(ClientAuth::private_key_jwt(PKJWT_ID, key).unwrap())
+                .http_client(recorder.http_client())
+                .discover(&server.issuer()),
+        )
+        .await
+        .unwrap()
+        .unwrap_or_else(|err| panic!("discovery with {alg}: {err}"));
+        // What oidc-provider advertises, and the check discovery made, take the key's algorithm.
+        let advertised = client
+            .metadata()
+            .unwrap()
+            .token_endpoint_auth_signing_alg_values_supported()
+            .expect("oidc-provider lists its client authentication algorithms");
+        assert!(
+            advertised.iter().any(|a| a == alg.as_str()),
+            "{alg} not in {advertised:?}"
+        );
+        assert_eq!(client.client_auth().method(), "private_key_jwt");
+        assert_eq!(client.client_auth().signing_algorithm(), Some(alg.as_str()));
+        token_introspect_revoke(&server, &client, &recorder, PKJWT_ID).await;
+    }
+    // The plain constructor too.
+    let client = tokio::time::timeout(
+        STEP,
+        OAuth2Client::discover(
+            &server.issuer(),
+            ClientAuth::private_key_jwt(PKJWT_ID, ec_key()).unwrap(),
+        ),
+    )
+    .await
+    .unwrap()
+    .expect("discovery");
+    let token = tokio::time::timeout(STEP, client.client_credentials().scope("api:read").fetch_token())
+        .await
+        .unwrap()
+        .expect("a token");
+    let (status, body) = server.api().call_protected(token.access_token().expose()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["client_id"], PKJWT_ID);
 }
