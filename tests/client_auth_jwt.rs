@@ -37,9 +37,13 @@ const EC_JWK: &str = r#"{"kty":"EC","x":"UR7fyxlKu8g1hwQ2zvdt8RDUjgxcpBsKwMDv_cB
 const RSA_JWK: &str = r#"{"kty":"RSA","n":"k_lWwgtcIJnivdN_18bAYh6TXIRw1qzNXjuc62bATQzfkpBxgFJPD9N6EYk3JI6EbhoAj5GN5TkRN-UtMo0DYnGzdytjLOziCQxhv_PKJaGHd0Ksy-uqbgMsFtCMw5jTguTno1z_bXAYhMelpcDJDzqbqpEr5m1W-QnMvh-_APq4XtSvyjzEXYAtCzka2lHvsRLqqp6ECFAG3fhT_iQuoSlTJnB8zLzMDkocqekrhtvq9Lo4FntOcnfAQHLGuC46vq_U0Yrs_p4_arjeBeANDyJScwOFo7cRUM6KmrsPpOnK9NvksWPL55IVkHcm2ZSUwJ3ONgPJqyI_hrJsbYfzNw","e":"AQAB","d":"jI3KWtwaJjKwV_Ri-r1O_-RgalYNgzGgi7cUK9rtzkJBcHYYrvV_zl3nFRZryng_p6q13ak5nwHAg9dW7IKv3v0hUDtmI3DemLmqH9TxrneVX911ROgVJWozTCMhkf5tlLzZSdM2zDzYYpyWO1tjn5OL8_hGOsShAuzMDcvEd1LoDpCbXqOHLmpS2u13it0ofXDjFfTM69fSrWZDa2j7CnYAyXxWP63U_oBw4qEzJkhXxVS9XLDOWJp-abU8MJeSpfOaw9uL_g3J6X6pZ5mlPp6OhjN1fT5vu0y5JEYckHMhQO0SPk75JGV6h8khQVNSNreKkI1tbYid8I7K5Djx","p":"yw1f0XqUx_P3c16I0Q5F_1h10laYjaNdPH0LqPtZvj_eSuLTBcw4x0N7j64cVt2z-ewPnL4LF6L_jnaJsxLRIPJm5MPkwRk0Xw9fQ0oWbnMFZcSKUjj5cC1IBUwZHDEYX6jaKvuT7OW_EG4R56gJduOUhXnl3bpspYGxouPkxAc","q":"uo8_4ba-unPFQTKnLQ1_Lp0dfNcVWPUz-yLAg4v-1PjHY5gzLfAuTtSh4EWYdAmt09nPcWHPqgz6B6kP36QkU0Wt6dwIc_5mEjlc3El2C-k2k2U1qlsWJA9GLGjHlZMpTAaj3J_Ujlij3m8lNazwzfyUVT9Dp4fS21HY42JRa1E","dp":"A-HUlCe40n3anE0RZpXURsaFMilPr12ROcfWQjvUAmwsLthZWoIGD-E9aojUp-CDQWL_BWsowSHvquSfS1ovv2aDCxqns_1sX-jmVF4FQcVXNBPm5R2Lv1ZOSzOiQ0S5B5Mt4KaAtIXL-l9wXjJ7Q9ekDk0_VNbsntl08P1UcV8","dq":"dXL3ybcN7j4yQfCMtN1ZY1RAmzahVubP-dwQDQEWxqd0h6vrFJGv5asR2iqWZv8s80GdyojEfw86XZY-yxIAWHh2m9MNc1EGm5SHdJu--JKy7Cp8lapQjxUanZy9gdoq1pUblir9WzxMth2M9HTTCStpix2QDymAQtkNTWG5VnE","qi":"HVtrq6QtzPvichDUdf_4So6Fk0xpfwKmLOwNVhJE7lWXhaaRC5Odp4RZ44mMriIjaxcXG9PLz23KuJxPvQREjP6Q45Sp7Yklta7juYVuvuXqktk4Q5mHdjn3mOUcGFXE2PWQYezuZpQKCmHlQiyXDc63rmuYgf6zkm2J6Vt2xFQ"}"#;
 const ED_JWK: &str = r#"{"crv":"Ed25519","d":"QPum9L9WkGFpg9BTy7jMjMs1g6bxJPBVNpEVWS_gR38","x":"tRc9B_aZlLPmpbXvCe39uub07a8X5etIKlLxggF3gaY","kty":"OKP"}"#;
 
-fn key_file(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
+#[path = "support/log_capture.rs"]
+mod log_capture;
+
+#[path = "support/keys.rs"]
+mod keys;
+
+use keys::key_file;
 
 /// One request as the stand-in server saw it.
 #[derive(Clone, Debug)]
@@ -178,7 +182,7 @@ async fn private_key_jwt_assertions_verify_for_every_algorithm() {
     ];
     let mut jtis = HashSet::new();
     for (key, alg, public) in cases {
-        let auth = ClientAuth::private_key_jwt("my-service", key.with_kid("k-1"));
+        let auth = ClientAuth::private_key_jwt("my-service", key.with_kid("k-1")).unwrap();
         assert_eq!(auth.signing_algorithm(), Some(key_alg_name(alg)));
         let jwt = client_assertion(auth, &clock).await;
         let (header, claims) = verify(&jwt, &public, alg, "my-service", "my-service", TOKEN_URL);
@@ -230,7 +234,7 @@ async fn keys_from_pkcs1_sec1_and_jwk_sign_verifiable_assertions() {
             JwsAlgorithm::EdDSA => Algorithm::EdDSA,
             other => panic!("{other}"),
         };
-        let jwt = client_assertion(ClientAuth::private_key_jwt("c", key), &clock).await;
+        let jwt = client_assertion(ClientAuth::private_key_jwt("c", key).unwrap(), &clock).await;
         verify(&jwt, public, alg, "c", "c", TOKEN_URL);
     }
     // A JWK's alg and kid are the key's.
@@ -242,7 +246,7 @@ async fn keys_from_pkcs1_sec1_and_jwk_sign_verifiable_assertions() {
         (key.algorithm(), key.kid()),
         (JwsAlgorithm::RS256, Some("rsa-from-jwk"))
     );
-    let jwt = client_assertion(ClientAuth::private_key_jwt("c", key), &clock).await;
+    let jwt = client_assertion(ClientAuth::private_key_jwt("c", key).unwrap(), &clock).await;
     let (header, _) = verify(&jwt, &rsa, Algorithm::RS256, "c", "c", TOKEN_URL);
     assert_eq!(header.kid.as_deref(), Some("rsa-from-jwk"));
 }
@@ -265,8 +269,8 @@ async fn client_secret_jwt_signs_with_the_secret_and_options_apply() {
 
     let auth = ClientAuth::client_secret_jwt_with("my-app", secret, JwsAlgorithm::HS512)
         .unwrap()
-        .with_assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()))
-        .with_assertion_lifetime(Duration::from_secs(30));
+        .assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()))
+        .assertion_lifetime(Duration::from_secs(30));
     assert_eq!(auth.method(), "client_secret_jwt");
     clock.advance(Duration::from_secs(1000));
     let jwt = client_assertion(auth, &clock).await;
@@ -281,7 +285,7 @@ async fn client_secret_jwt_signs_with_the_secret_and_options_apply() {
     check_times_and_jti(&claims, &clock, 30);
 
     // The options leave other methods alone.
-    let basic = ClientAuth::client_secret_basic("a", "b").with_assertion_lifetime(Duration::from_secs(5));
+    let basic = ClientAuth::client_secret_basic("a", "b").assertion_lifetime(Duration::from_secs(5));
     assert_eq!(
         (basic.method(), basic.signing_algorithm()),
         ("client_secret_basic", None)
@@ -293,7 +297,11 @@ async fn every_request_gets_a_new_assertion() {
     let clock = ManualClock::new();
     let (http, seen) = server(|_| (200, OK_BODY.to_owned()));
     let key = JwtSigningKey::from_pem(&key_file("pkjwt-client.key.pem"), JwsAlgorithm::ES256).unwrap();
-    let source = ClientCredentials::new(endpoint(ClientAuth::private_key_jwt("c", key), http, &clock));
+    let source = ClientCredentials::new(endpoint(
+        ClientAuth::private_key_jwt("c", key).unwrap(),
+        http,
+        &clock,
+    ));
     for _ in 0..5 {
         source.fetch().await.unwrap();
     }
@@ -381,10 +389,34 @@ async fn a_failing_assertion_supplier_fails_the_fetch_without_a_request() {
     let (http, seen) = server(|_| (200, OK_BODY.to_owned()));
     let source = JwtBearer::from_assertion_fn(
         endpoint(ClientAuth::none("app"), http, &ManualClock::new()),
-        || Err(Error::Config("no assertion today".into())),
+        || async { Err(Error::Config("no assertion today".into())) },
     );
     assert!(matches!(source.fetch().await, Err(Error::Config(_))));
     assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_async_assertion_supplier_is_awaited_once_per_fetch() {
+    let (http, seen) = server(|_| (200, OK_BODY.to_owned()));
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let source = JwtBearer::from_assertion_fn(
+        endpoint(ClientAuth::none("app"), http, &ManualClock::new()),
+        move || {
+            let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                // The supplier yields before it answers: an async source of assertions.
+                tokio::task::yield_now().await;
+                Ok(Secret::new(format!("eyJ.supplied.{n}")))
+            }
+        },
+    );
+    source.fetch().await.unwrap();
+    source.fetch().await.unwrap();
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].field("assertion"), Some("eyJ.supplied.0"));
+    assert_eq!(seen[1].field("assertion"), Some("eyJ.supplied.1"));
 }
 
 /// A server that echoes the assertion (and the client secret) it got in its error text.
@@ -407,7 +439,8 @@ async fn a_client_assertion_echoed_by_the_server_is_redacted() {
         ClientAuth::private_key_jwt(
             "my-app",
             JwtSigningKey::from_pem(&key_file("pkjwt-client.key.pem"), JwsAlgorithm::ES256).unwrap(),
-        ),
+        )
+        .unwrap(),
     ] {
         let (http, seen) = echoing_server(401);
         let err = ClientCredentials::new(endpoint(auth, http, &ManualClock::new()))
@@ -481,10 +514,10 @@ async fn jwt_bearer_server_errors_are_typed_and_the_assertion_is_redacted() {
     assert!(shown.len() < 10_000);
 }
 
-fn assert_no_key_text(err: &Error, key_text: &[&str]) {
+fn assert_no_key_text(err: &Error, key_text: &[impl AsRef<str>]) {
     let shown = format!("{err} {err:?}");
     for text in key_text {
-        assert!(!shown.contains(text), "key material in {shown}");
+        assert!(!shown.contains(text.as_ref()), "key material in {shown}");
     }
 }
 
@@ -492,6 +525,8 @@ fn assert_no_key_text(err: &Error, key_text: &[&str]) {
 fn bad_pem_keys_give_typed_errors_without_key_text() {
     let ec = key_file("pkjwt-client.key.pem");
     let body_line = ec.lines().nth(1).unwrap();
+    let private = keys::ec_private_spellings(&ec);
+    keys::assert_spellings_catch_the_key(&ec, &private);
     // Not PEM at all, a key cut short, a public key, an encrypted key.
     let garbage = format!("{body_line}{body_line}");
     let cut = ec
@@ -507,7 +542,7 @@ fn bad_pem_keys_give_typed_errors_without_key_text() {
         let err = JwtSigningKey::from_pem(pem, JwsAlgorithm::ES256).unwrap_err();
         assert!(matches!(err, Error::Jwt(JwtError::InvalidKey(_))), "{err:?}");
         assert!(!err.is_transient());
-        assert_no_key_text(&err, &[&body_line[..20], "MFkwEwYHKoZIzj0CAQYI"]);
+        assert_no_key_text(&err, &private);
     }
     // The right key for the wrong algorithm.
     for (alg, expected) in [
@@ -583,7 +618,9 @@ fn bad_jwks_give_typed_errors_without_key_text() {
 #[test]
 fn bad_service_account_files_give_typed_errors_without_key_text() {
     let pem = key_file("service-account.key.pem");
-    let body_line = pem.lines().nth(3).unwrap().to_owned();
+    // Body line 8 (bytes 336..384 of the DER) is inside the private exponent of this 2048-bit
+    // RSA key, past the modulus every reader of the public key knows.
+    let body_line = pem.lines().nth(8).unwrap().to_owned();
     let good = serde_json::json!({
         "type": "service_account",
         "private_key_id": "kid-1",
@@ -621,7 +658,10 @@ fn bad_service_account_files_give_typed_errors_without_key_text() {
     for json in &cases {
         let err = ServiceAccountKey::from_json(json).unwrap_err();
         assert!(matches!(err, Error::Jwt(JwtError::ServiceAccount(_))), "{err:?}");
-        assert_no_key_text(&err, &[&body_line, &ec.lines().nth(1).unwrap()[..20]]);
+        assert_no_key_text(
+            &err,
+            &[&[body_line.clone()][..], &keys::ec_private_spellings(&ec)].concat(),
+        );
     }
     // A token_uri that is plain http off loopback is refused when the source is built.
     let http = broken(&|j| j["token_uri"] = "http://oauth2.example.com/token".into());
@@ -642,7 +682,7 @@ fn debug_never_shows_keys_or_secrets() {
     let hmac = JwtSigningKey::hmac(Secret::new(secret), JwsAlgorithm::HS256).unwrap();
     let shown = format!(
         "{key:?} {hmac:?} {:?} {:?} {:?}",
-        ClientAuth::private_key_jwt("c", key.clone()),
+        ClientAuth::private_key_jwt("c", key.clone()).unwrap(),
         ClientAuth::client_secret_jwt("c", secret),
         JwtBearer::new(
             TokenEndpoint::new(TOKEN_URL, ClientAuth::none("c")).unwrap(),
@@ -651,7 +691,9 @@ fn debug_never_shows_keys_or_secrets() {
         ),
     );
     assert!(!shown.contains(secret), "{shown}");
-    assert!(!shown.contains(&pem.lines().nth(1).unwrap()[..16]), "{shown}");
+    let private = keys::ec_private_spellings(&pem);
+    keys::assert_spellings_catch_the_key(&pem, &private);
+    keys::assert_none_shown(&shown, &private);
     assert!(shown.contains("ES256") && shown.contains("HS256"));
 }
 
@@ -693,4 +735,96 @@ async fn a_service_account_sends_only_the_grant_and_the_assertion_by_default() {
     assert_eq!(claims["aud"], TOKEN_URL);
     assert_eq!(claims["scope"], "s1 s2");
     check_times_and_jti(&claims, &clock, 60);
+}
+
+#[test]
+fn private_key_jwt_refuses_shared_secret_keys() {
+    let oct = format!(
+        r#"{{"kty":"oct","alg":"HS384","k":"{}"}}"#,
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            "a-long-shared-secret-0123456789abcdef0123456789ab"
+        )
+    );
+    for key in [
+        JwtSigningKey::hmac("a-long-shared-secret-0123456789abcdef", JwsAlgorithm::HS256).unwrap(),
+        JwtSigningKey::from_jwk(&oct).unwrap(),
+    ] {
+        let alg = key.algorithm();
+        let err = ClientAuth::private_key_jwt("c", key).unwrap_err();
+        assert!(
+            matches!(err, Error::Jwt(JwtError::SharedSecretKey(a)) if a == alg),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("client_secret_jwt"), "{err}");
+        assert!(!err.to_string().contains("a-long-shared-secret"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn an_hmac_jwk_secret_echoed_by_the_server_is_redacted() {
+    let secret = "a-long-shared-secret-0123456789abcdef0123456789ab";
+    let k = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret);
+    let key = JwtSigningKey::from_jwk(&format!(r#"{{"kty":"oct","alg":"HS256","k":"{k}"}}"#)).unwrap();
+    let (http, _) = server(move |_| {
+        let body = serde_json::json!({"error": "invalid_grant", "error_description": format!("the key is {secret}")});
+        (400, body.to_string())
+    });
+    let source = JwtBearer::new(
+        endpoint(ClientAuth::none("app"), http, &ManualClock::new()),
+        key,
+        "app",
+    );
+    let err = source.fetch().await.unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains("the key is [redacted]"), "{shown}");
+}
+
+#[test]
+fn hmac_keys_shorter_than_the_hash_are_refused() {
+    for (alg, minimum) in [
+        (JwsAlgorithm::HS256, 32),
+        (JwsAlgorithm::HS384, 48),
+        (JwsAlgorithm::HS512, 64),
+    ] {
+        let short = "k".repeat(minimum - 1);
+        let err = JwtSigningKey::hmac(short.as_str(), alg).unwrap_err();
+        assert!(
+            matches!(err, Error::Jwt(JwtError::ShortHmacKey { algorithm, minimum: m }) if algorithm == alg && m == minimum),
+            "{err:?}"
+        );
+        assert!(!format!("{err} {err:?}").contains(&short));
+        assert!(JwtSigningKey::hmac("k".repeat(minimum), alg).is_ok());
+        let k = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &short);
+        let err =
+            JwtSigningKey::from_jwk(&format!(r#"{{"kty":"oct","alg":"{alg}","k":"{k}"}}"#)).unwrap_err();
+        assert!(
+            matches!(err, Error::Jwt(JwtError::ShortHmacKey { .. })),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn a_short_client_secret_is_used_with_a_warning_that_never_shows_it() {
+    let logs = log_capture::capture();
+    let short = "short-server-secret";
+    let auth = ClientAuth::client_secret_jwt("short-app", short);
+    assert_eq!(auth.signing_algorithm(), Some("HS256"));
+    let text = logs.text();
+    assert!(
+        text.contains("WARN") && text.contains("short-app") && text.contains("RFC 7518"),
+        "{text}"
+    );
+    assert!(!text.contains(short), "{text}");
+    // HS512 takes 64 bytes: 40 are used, with a warning; RS256 is no secret's algorithm.
+    let forty = "0123456789012345678901234567890123456789";
+    assert!(ClientAuth::client_secret_jwt_with("long-app", forty, JwsAlgorithm::HS512).is_ok());
+    assert!(logs.text().contains("long-app"));
+    assert!(ClientAuth::client_secret_jwt_with("a", forty, JwsAlgorithm::RS256).is_err());
+    // A long enough one: no warning.
+    let _ = ClientAuth::client_secret_jwt("quiet-app", "k".repeat(32));
+    assert!(!logs.text().contains("quiet-app"));
 }

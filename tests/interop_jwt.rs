@@ -2,7 +2,9 @@
 //! `client_secret_jwt`, `private_key_jwt` with ES256, RS256, PS256 and EdDSA keys, the JWT
 //! bearer grant (`tests/interop/grants/jwt_bearer.mjs`, which verifies the signature, `aud`,
 //! `exp`, `iss`/`sub` and refuses a reused `jti`), and a Google-style service-account key whose
-//! `token_uri` is the interop server.
+//! `token_uri` is the interop server. JWT client authentication also at the introspection and
+//! revocation endpoints (each request with a new assertion), and after discovery, whose check
+//! of `token_endpoint_auth_signing_alg_values_supported` takes what oidc-provider advertises.
 #![cfg(feature = "jwt")]
 
 #[path = "support/interop.rs"]
@@ -16,7 +18,7 @@ use serde_json::Value;
 use tower_oauth2::clock::ManualClock;
 use tower_oauth2::{
     AssertionAudience, ClientAuth, ClientCredentials, Error, ErrorCode, JwsAlgorithm, JwtBearer,
-    JwtSigningKey, Secret, ServiceAccountKey, TokenEndpoint, TokenSource,
+    JwtSigningKey, OAuth2Client, Secret, ServiceAccountKey, TokenEndpoint, TokenSource, TokenTypeHint,
 };
 
 use harness::{Recorded, Recorder, Server, ServerConfig};
@@ -33,9 +35,10 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// A bound for every network step: a hung server fails the test instead of hanging it.
 const STEP: Duration = Duration::from_secs(30);
 
-fn key_file(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
+#[path = "support/keys.rs"]
+mod keys;
+
+use keys::key_file;
 
 fn ec_key() -> JwtSigningKey {
     JwtSigningKey::from_pem(&key_file("pkjwt-client.key.pem"), JwsAlgorithm::ES256)
@@ -150,7 +153,12 @@ async fn private_key_jwt_es256_rs256_ps256_and_eddsa_are_accepted() {
     let mut jtis = Vec::new();
     for key in keys {
         let (alg, kid) = (key.algorithm(), key.kid().unwrap().to_owned());
-        let request = client_credentials(&server, ClientAuth::private_key_jwt(PKJWT_ID, key), PKJWT_ID).await;
+        let request = client_credentials(
+            &server,
+            ClientAuth::private_key_jwt(PKJWT_ID, key).unwrap(),
+            PKJWT_ID,
+        )
+        .await;
         let assertion = assertion_of(&request);
         assert_eq!(header(&assertion)["alg"], alg.as_str());
         assert_eq!(header(&assertion)["kid"], kid);
@@ -165,7 +173,8 @@ async fn private_key_jwt_es256_rs256_ps256_and_eddsa_are_accepted() {
 async fn private_key_jwt_with_the_issuer_as_audience_is_accepted() {
     let server = Server::start(ServerConfig::default()).await;
     let auth = ClientAuth::private_key_jwt(PKJWT_ID, ec_key())
-        .with_assertion_audience(AssertionAudience::Issuer(server.issuer()));
+        .unwrap()
+        .assertion_audience(AssertionAudience::Issuer(server.issuer()));
     let request = client_credentials(&server, auth, PKJWT_ID).await;
     assert_eq!(claims(&assertion_of(&request))["aud"], server.issuer());
 }
@@ -177,8 +186,11 @@ async fn private_key_jwt_with_an_unregistered_key_is_refused() {
     let key = JwtSigningKey::from_pem(&stranger, JwsAlgorithm::ES256)
         .unwrap()
         .with_kid("pkjwt-client-key-1");
-    let endpoint =
-        TokenEndpoint::new(server.token_url(), ClientAuth::private_key_jwt(PKJWT_ID, key)).unwrap();
+    let endpoint = TokenEndpoint::new(
+        server.token_url(),
+        ClientAuth::private_key_jwt(PKJWT_ID, key).unwrap(),
+    )
+    .unwrap();
     let err = tokio::time::timeout(STEP, ClientCredentials::new(endpoint).fetch())
         .await
         .unwrap()
@@ -193,7 +205,7 @@ async fn an_expired_client_assertion_is_refused() {
     let clock = ManualClock::starting_at(SystemTime::now() - Duration::from_secs(3600));
     let endpoint = TokenEndpoint::builder(
         server.token_url(),
-        ClientAuth::private_key_jwt(PKJWT_ID, ec_key()),
+        ClientAuth::private_key_jwt(PKJWT_ID, ec_key()).unwrap(),
     )
     .clock(clock)
     .build()
@@ -281,7 +293,10 @@ async fn the_server_refuses_a_replayed_assertion() {
     signer.fetch().await.unwrap();
     let assertion = recorder.take()[0].field("assertion").unwrap();
     let endpoint = TokenEndpoint::new(server.token_url(), ClientAuth::none(BEARER_CLIENT)).unwrap();
-    let replayer = JwtBearer::from_assertion_fn(endpoint, move || Ok(Secret::new(assertion.clone())));
+    let replayer = JwtBearer::from_assertion_fn(endpoint, move || {
+        let assertion = assertion.clone();
+        async move { Ok(Secret::new(assertion)) }
+    });
     let err = tokio::time::timeout(STEP, replayer.fetch())
         .await
         .unwrap()
@@ -396,4 +411,168 @@ async fn a_service_account_key_the_server_does_not_know_is_refused() {
         .unwrap_err();
     assert!(matches!(err, Error::OAuth2 { .. }), "{err:?}");
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err}");
+}
+
+/// Client credentials, introspection and revocation through `client` (whose requests
+/// `recorder` sees), with the server's view checked: each request carries a new client
+/// assertion.
+async fn token_introspect_revoke(
+    server: &Server,
+    client: &OAuth2Client,
+    recorder: &Recorder,
+    client_id: &str,
+) {
+    let token = tokio::time::timeout(STEP, client.client_credentials().scope("api:read").fetch_token())
+        .await
+        .unwrap()
+        .expect("a token");
+    let access = token.access_token().expose();
+    let info = tokio::time::timeout(STEP, client.introspect(access, Some(TokenTypeHint::AccessToken)))
+        .await
+        .unwrap()
+        .expect("introspection");
+    assert!(info.active(), "{info:?}");
+    assert_eq!(info.client_id(), Some(client_id));
+    tokio::time::timeout(
+        STEP,
+        client.revoke_token(access, Some(TokenTypeHint::AccessToken)),
+    )
+    .await
+    .unwrap()
+    .expect("revocation");
+    let info = tokio::time::timeout(STEP, client.introspect(access, None))
+        .await
+        .unwrap()
+        .expect("introspection");
+    assert!(!info.active(), "revoked: {info:?}");
+    let (status, _) = server.api().call_protected(access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let requests: Vec<Recorded> = recorder
+        .take()
+        .into_iter()
+        .filter(|r| r.method == http::Method::POST)
+        .collect();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/token",
+            "/token/introspection",
+            "/token/revocation",
+            "/token/introspection"
+        ]
+    );
+    let mut jtis = Vec::new();
+    for request in &requests {
+        assert_eq!(
+            request.field("client_assertion_type").as_deref(),
+            Some(ASSERTION_TYPE)
+        );
+        assert_eq!(request.field("client_id").as_deref(), Some(client_id));
+        assert_eq!(request.authorization(), None);
+        jtis.push(claims(&assertion_of(request))["jti"].as_str().unwrap().to_owned());
+    }
+    jtis.sort();
+    jtis.dedup();
+    assert_eq!(jtis.len(), 4, "a new assertion for each request");
+}
+
+#[tokio::test]
+async fn jwt_client_authentication_works_at_introspection_and_revocation() {
+    let server = Server::start(ServerConfig::default()).await;
+    for (auth, client_id) in [
+        (
+            ClientAuth::client_secret_jwt(JWT_SECRET_ID, JWT_SECRET),
+            JWT_SECRET_ID,
+        ),
+        (ClientAuth::private_key_jwt(PKJWT_ID, ec_key()).unwrap(), PKJWT_ID),
+    ] {
+        let recorder = Recorder::default();
+        let client = OAuth2Client::builder(auth)
+            .token_url(server.token_url())
+            .introspection_url(server.url("/token/introspection"))
+            .revocation_url(server.url("/token/revocation"))
+            .http_client(recorder.http_client())
+            .build()
+            .unwrap();
+        token_introspect_revoke(&server, &client, &recorder, client_id).await;
+    }
+}
+
+#[tokio::test]
+async fn introspection_with_the_wrong_client_secret_jwt_is_refused() {
+    let server = Server::start(ServerConfig::default()).await;
+    let client = OAuth2Client::builder(ClientAuth::client_secret_jwt(
+        JWT_SECRET_ID,
+        "not-the-secret-0123456789abcdef0123456789",
+    ))
+    .token_url(server.token_url())
+    .introspection_url(server.url("/token/introspection"))
+    .build()
+    .unwrap();
+    let err = tokio::time::timeout(STEP, client.introspect("some-token", None))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err}");
+}
+
+#[tokio::test]
+async fn discovery_then_private_key_jwt_for_every_algorithm() {
+    let server = Server::start(ServerConfig::default()).await;
+    let rsa = key_file("pkjwt-client-rsa.key.pem");
+    let keys = [
+        ec_key(),
+        JwtSigningKey::from_pem(&rsa, JwsAlgorithm::PS256)
+            .unwrap()
+            .with_kid("pkjwt-client-rsa-1"),
+        JwtSigningKey::from_pem(&key_file("pkjwt-client-ed25519.key.pem"), JwsAlgorithm::EdDSA)
+            .unwrap()
+            .with_kid("pkjwt-client-ed25519-1"),
+    ];
+    for key in keys {
+        let alg = key.algorithm();
+        let recorder = Recorder::default();
+        let client = tokio::time::timeout(
+            STEP,
+            OAuth2Client::builder(ClientAuth::private_key_jwt(PKJWT_ID, key).unwrap())
+                .http_client(recorder.http_client())
+                .discover(&server.issuer()),
+        )
+        .await
+        .unwrap()
+        .unwrap_or_else(|err| panic!("discovery with {alg}: {err}"));
+        // What oidc-provider advertises, and the check discovery made, take the key's algorithm.
+        let advertised = client
+            .metadata()
+            .unwrap()
+            .token_endpoint_auth_signing_alg_values_supported()
+            .expect("oidc-provider lists its client authentication algorithms");
+        assert!(
+            advertised.iter().any(|a| a == alg.as_str()),
+            "{alg} not in {advertised:?}"
+        );
+        assert_eq!(client.client_auth().method(), "private_key_jwt");
+        assert_eq!(client.client_auth().signing_algorithm(), Some(alg.as_str()));
+        token_introspect_revoke(&server, &client, &recorder, PKJWT_ID).await;
+    }
+    // The plain constructor too.
+    let client = tokio::time::timeout(
+        STEP,
+        OAuth2Client::discover(
+            &server.issuer(),
+            ClientAuth::private_key_jwt(PKJWT_ID, ec_key()).unwrap(),
+        ),
+    )
+    .await
+    .unwrap()
+    .expect("discovery");
+    let token = tokio::time::timeout(STEP, client.client_credentials().scope("api:read").fetch_token())
+        .await
+        .unwrap()
+        .expect("a token");
+    let (status, body) = server.api().call_protected(token.access_token().expose()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["client_id"], PKJWT_ID);
 }

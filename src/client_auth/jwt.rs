@@ -15,7 +15,7 @@
 //! # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pkjwt-client.key.pem")).unwrap();
 //! // `pem`: the client's EC P-256 private key, `-----BEGIN PRIVATE KEY-----` (PKCS#8).
 //! let key = JwtSigningKey::from_pem(&pem, JwsAlgorithm::ES256)?.with_kid("my-key-1");
-//! let auth = ClientAuth::private_key_jwt("my-service", key);
+//! let auth = ClientAuth::private_key_jwt("my-service", key)?;
 //! assert_eq!(auth.method(), "private_key_jwt");
 //! assert_eq!(auth.signing_algorithm(), Some("ES256"));
 //!
@@ -53,7 +53,7 @@ use crate::secret::Secret;
 mod der;
 mod key;
 
-pub(crate) use key::wipe_json;
+pub(crate) use key::{string_member, wipe_json};
 pub use key::{JwsAlgorithm, JwtError, JwtSigningKey};
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -68,7 +68,7 @@ pub(crate) const DEFAULT_ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 /// use tower_oauth2::{AssertionAudience, ClientAuth, JwsAlgorithm, JwtSigningKey};
 ///
 /// let auth = ClientAuth::client_secret_jwt("my-app", "a-long-shared-secret-0123456789abcdef")
-///     .with_assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()));
+///     .assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()));
 /// # let _ = auth;
 /// assert_eq!(AssertionAudience::default(), AssertionAudience::TokenEndpoint);
 /// ```
@@ -188,6 +188,10 @@ impl ClientAuth {
     /// for its claims). [`client_secret_jwt_with`](Self::client_secret_jwt_with) picks
     /// HS384 or HS512.
     ///
+    /// Servers issue the secret, and some issue short ones: a secret shorter than 32 bytes
+    /// (RFC 7518 §3.2 asks for at least the hash's length) is used all the same, and a
+    /// `tracing` warning naming the client (never the secret) says so.
+    ///
     /// ```
     /// use std::sync::{Arc, Mutex};
     /// use bytes::Bytes;
@@ -221,12 +225,31 @@ impl ClientAuth {
     /// # Ok(()) }
     /// ```
     pub fn client_secret_jwt(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
-        let key = JwtSigningKey::hmac_key(client_secret.into(), JwsAlgorithm::HS256);
-        Self::jwt(client_id.into(), key, false)
+        Self::secret_jwt(client_id.into(), client_secret.into(), JwsAlgorithm::HS256)
+    }
+
+    /// A `client_secret_jwt` client. A secret shorter than the hash (RFC 7518 §3.2) is taken
+    /// as the server issued it, with a warning that names the client, never the secret.
+    fn secret_jwt(client_id: String, secret: Secret, algorithm: JwsAlgorithm) -> Self {
+        let minimum = key::hmac_minimum(algorithm);
+        let length = secret.expose().len();
+        if length < minimum {
+            tracing::warn!(
+                client_id = %client_id,
+                algorithm = %algorithm,
+                length,
+                minimum,
+                "the client secret is shorter than RFC 7518 §3.2 asks for this algorithm; ask the server for a longer one"
+            );
+        }
+        Self::jwt(client_id, JwtSigningKey::hmac_key(secret, algorithm), false)
     }
 
     /// `client_secret_jwt` with HS256, HS384 or HS512; any other algorithm is
-    /// [`JwtError::AlgorithmMismatch`].
+    /// [`JwtError::AlgorithmMismatch`]. Like [`client_secret_jwt`](Self::client_secret_jwt),
+    /// it takes a secret shorter than the hash (32, 48 or 64 bytes) as the server issued it
+    /// and logs a warning (`tracing`, without the secret); [`JwtSigningKey::hmac`] refuses
+    /// such keys.
     ///
     /// ```
     /// use tower_oauth2::{ClientAuth, JwsAlgorithm};
@@ -241,26 +264,54 @@ impl ClientAuth {
         client_secret: impl Into<Secret>,
         algorithm: JwsAlgorithm,
     ) -> Result<Self, Error> {
-        let key = JwtSigningKey::hmac(client_secret, algorithm)?;
-        Ok(Self::jwt(client_id.into(), key, false))
+        if !matches!(
+            algorithm,
+            JwsAlgorithm::HS256 | JwsAlgorithm::HS384 | JwsAlgorithm::HS512
+        ) {
+            return Err(JwtError::AlgorithmMismatch {
+                algorithm,
+                key: "a shared secret",
+            }
+            .into());
+        }
+        Ok(Self::secret_jwt(
+            client_id.into(),
+            client_secret.into(),
+            algorithm,
+        ))
     }
 
     /// `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9): each request carries a new JWT signed
     /// with the client's private key, whose public half the server knows (the client's
     /// registered `jwks` or `jwks_uri`; the key's `kid` says which).
     ///
+    /// The key must be asymmetric (RSA, EC or Ed25519, OIDC Core §9): a shared-secret (HMAC)
+    /// key is [`JwtError::SharedSecretKey`]; use [`client_secret_jwt`](Self::client_secret_jwt)
+    /// for those.
+    ///
     /// ```
-    /// use tower_oauth2::{ClientAuth, JwsAlgorithm, JwtSigningKey};
+    /// use tower_oauth2::{ClientAuth, Error, JwsAlgorithm, JwtError, JwtSigningKey};
     ///
     /// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pkjwt-client.key.pem")).unwrap();
     /// let key = JwtSigningKey::from_pem(&pem, JwsAlgorithm::ES256)?.with_kid("key-1");
-    /// let auth = ClientAuth::private_key_jwt("my-service", key);
+    /// let auth = ClientAuth::private_key_jwt("my-service", key)?;
     /// assert_eq!(auth.method(), "private_key_jwt");
     /// assert_eq!(auth.signing_algorithm(), Some("ES256"));
+    ///
+    /// let shared = JwtSigningKey::hmac("a-long-shared-secret-0123456789abcdef", JwsAlgorithm::HS256)?;
+    /// let err = ClientAuth::private_key_jwt("my-service", shared).unwrap_err();
+    /// assert!(matches!(err, Error::Jwt(JwtError::SharedSecretKey(JwsAlgorithm::HS256))));
     /// # Ok::<(), tower_oauth2::Error>(())
     /// ```
-    pub fn private_key_jwt(client_id: impl Into<String>, key: JwtSigningKey) -> Self {
-        Self::jwt(client_id.into(), key, true)
+    pub fn private_key_jwt(client_id: impl Into<String>, key: JwtSigningKey) -> Result<Self, Error> {
+        let algorithm = key.algorithm();
+        if matches!(
+            algorithm,
+            JwsAlgorithm::HS256 | JwsAlgorithm::HS384 | JwsAlgorithm::HS512
+        ) {
+            return Err(JwtError::SharedSecretKey(algorithm).into());
+        }
+        Ok(Self::jwt(client_id.into(), key, true))
     }
 
     /// No client authentication, and no `client_id` in the form: for a JWT bearer grant
@@ -291,11 +342,11 @@ impl ClientAuth {
     /// use tower_oauth2::{AssertionAudience, ClientAuth};
     ///
     /// let auth = ClientAuth::client_secret_jwt("my-app", "a-long-shared-secret-0123456789abcdef")
-    ///     .with_assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()));
+    ///     .assertion_audience(AssertionAudience::Issuer("https://auth.example.com".into()));
     /// assert_eq!(auth.method(), "client_secret_jwt");
     /// ```
     #[must_use]
-    pub fn with_assertion_audience(mut self, audience: AssertionAudience) -> Self {
+    pub fn assertion_audience(mut self, audience: AssertionAudience) -> Self {
         if let Method::Jwt(jwt) = &mut self.method {
             Arc::make_mut(jwt).audience = audience;
         }
@@ -311,11 +362,11 @@ impl ClientAuth {
     /// use tower_oauth2::ClientAuth;
     ///
     /// let auth = ClientAuth::client_secret_jwt("my-app", "a-long-shared-secret-0123456789abcdef")
-    ///     .with_assertion_lifetime(Duration::from_secs(30));
+    ///     .assertion_lifetime(Duration::from_secs(30));
     /// # let _ = auth;
     /// ```
     #[must_use]
-    pub fn with_assertion_lifetime(mut self, lifetime: Duration) -> Self {
+    pub fn assertion_lifetime(mut self, lifetime: Duration) -> Self {
         if let Method::Jwt(jwt) = &mut self.method {
             Arc::make_mut(jwt).lifetime = lifetime;
         }

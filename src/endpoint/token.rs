@@ -759,7 +759,7 @@ macro_rules! param_setters {
         $crate::endpoint::token::param_setters!(@impl DeviceCode, "DeviceCode::new(endpoint, \"https://auth.example.com/device\")?");
     };
     (JwtBearer) => {
-        $crate::endpoint::token::param_setters!(@impl JwtBearer, "JwtBearer::from_assertion_fn(endpoint, || Ok(\"signed.jwt.assertion\".into()))");
+        $crate::endpoint::token::param_setters!(@impl JwtBearer, "JwtBearer::from_assertion_fn(endpoint, || async { Ok(\"signed.jwt.assertion\".into()) })");
     };
     (@impl $ty:ident, $new:literal) => {
         impl $ty {

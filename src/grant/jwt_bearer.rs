@@ -21,6 +21,8 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,10 +89,13 @@ pub struct JwtBearer {
     params: Params,
 }
 
+/// What an assertion supplier returns, boxed.
+type AssertionFuture = Pin<Box<dyn Future<Output = Result<Secret, Error>> + Send>>;
+
 #[derive(Clone)]
 enum Assertion {
     Signed(Arc<Signed>),
-    Supplied(Arc<dyn Fn() -> Result<Secret, Error> + Send + Sync>),
+    Supplied(Arc<dyn Fn() -> AssertionFuture + Send + Sync>),
 }
 
 #[derive(Clone)]
@@ -131,25 +136,30 @@ impl JwtBearer {
         }
     }
 
-    /// A source whose assertions come from `supplier`, called once per fetch: an assertion
-    /// made elsewhere (a workload identity token read from a file, a signing service). An
-    /// error it returns is the fetch's.
+    /// A source whose assertions come from `supplier`, an async function called once per
+    /// fetch: an assertion made elsewhere (a workload identity token read from a file, a
+    /// signing service). An error it returns is the fetch's. Do I/O asynchronously in it (or
+    /// in `tokio::task::spawn_blocking`): it runs on the fetching task.
     ///
     /// ```
     /// use tower_oauth2::{ClientAuth, Error, JwtBearer, Secret, TokenEndpoint};
     ///
     /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-app"))?;
-    /// let source = JwtBearer::from_assertion_fn(endpoint, || {
-    ///     let jwt = std::fs::read_to_string("/var/run/secrets/tokens/oidc-token").map_err(Error::source_error)?;
+    /// let source = JwtBearer::from_assertion_fn(endpoint, || async {
+    ///     let jwt = tokio::fs::read_to_string("/var/run/secrets/tokens/oidc-token")
+    ///         .await
+    ///         .map_err(Error::source_error)?;
     ///     Ok(Secret::new(jwt.trim()))
     /// });
     /// # let _ = source;
     /// # Ok::<(), tower_oauth2::Error>(())
     /// ```
-    pub fn from_assertion_fn(
-        endpoint: TokenEndpoint,
-        supplier: impl Fn() -> Result<Secret, Error> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn from_assertion_fn<F, Fut>(endpoint: TokenEndpoint, supplier: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Secret, Error>> + Send + 'static,
+    {
+        let supplier = move || -> AssertionFuture { Box::pin(supplier()) };
         JwtBearer {
             endpoint,
             assertion: Assertion::Supplied(Arc::new(supplier)),
@@ -261,7 +271,7 @@ impl JwtBearer {
     /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("app"))
     ///     .http_client(HttpClient::new(server)) // a stand-in authorization server
     ///     .build()?;
-    /// let source = JwtBearer::from_assertion_fn(endpoint, || Ok(Secret::new("eyJ.made.elsewhere")));
+    /// let source = JwtBearer::from_assertion_fn(endpoint, || async { Ok(Secret::new("eyJ.made.elsewhere")) });
     /// assert_eq!(source.fetch().await?.access_token().expose(), "abc");
     /// # Ok(()) }
     /// ```
@@ -277,14 +287,21 @@ impl JwtBearer {
                 extra: &signed.claims,
             }
             .sign(&signed.key)?,
-            Assertion::Supplied(supplier) => supplier()?,
+            Assertion::Supplied(supplier) => supplier().await?,
         };
         let grant = [
             ("grant_type", JWT_BEARER_GRANT_TYPE),
             ("assertion", assertion.expose()),
         ];
         let form = with_params(&grant, &self.params);
-        self.endpoint.request_token(&form).await
+        // An HMAC key's secret is redacted from server text, like a client secret.
+        let key_secret = match &self.assertion {
+            Assertion::Signed(signed) => signed.key.secret().map(Secret::expose),
+            Assertion::Supplied(_) => None,
+        };
+        self.endpoint
+            .request_token_redacting(&form, key_secret.as_slice())
+            .await
     }
 }
 

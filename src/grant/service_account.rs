@@ -33,7 +33,7 @@ const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 /// A Google service-account key (the JSON file the console downloads): its `client_email`,
 /// RSA `private_key`, `private_key_id` and `token_uri`.
 ///
-/// `Debug` shows the email, the token URI and the key id, never the key.
+/// `Debug` shows the email, the token URI and the key's `kid`, never the key.
 ///
 /// ```
 /// use tower_oauth2::ServiceAccountKey;
@@ -50,7 +50,7 @@ const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 /// .to_string();
 /// let key = ServiceAccountKey::from_json(&json)?;
 /// assert_eq!(key.client_email(), "robot@my-project.iam.gserviceaccount.com");
-/// assert_eq!(key.key_id(), Some("0123abcd"));
+/// assert_eq!(key.kid(), Some("0123abcd"));
 /// assert!(!format!("{key:?}").contains("PRIVATE"));
 /// # Ok::<(), tower_oauth2::Error>(())
 /// ```
@@ -67,7 +67,7 @@ impl fmt::Debug for ServiceAccountKey {
         f.debug_struct("ServiceAccountKey")
             .field("client_email", &self.client_email)
             .field("token_uri", &self.token_uri)
-            .field("key_id", &self.key.kid())
+            .field("kid", &self.key.kid())
             .finish_non_exhaustive()
     }
 }
@@ -118,12 +118,10 @@ impl ServiceAccountKey {
 
     fn from_value(value: &Value) -> Result<Self, Error> {
         let object = value.as_object().ok_or_else(|| invalid("not a JSON object"))?;
-        let text = |name: &str| -> Result<Option<&str>, Error> {
-            match object.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(invalid(format!("`{name}` is not a string"))),
-            }
+        let text = |name: &str| {
+            crate::client_auth::jwt::string_member(object, name, |name| {
+                invalid(format!("`{name}` is not a string"))
+            })
         };
         let required = |name: &str| text(name)?.ok_or_else(|| invalid(format!("`{name}` is missing")));
         match text("type")? {
@@ -181,10 +179,10 @@ impl ServiceAccountKey {
     /// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pkjwt-client-rsa.key.pem")).unwrap();
     /// # let json = serde_json::json!({"type": "service_account", "private_key": pem, "client_email": "robot@p.iam.gserviceaccount.com"}).to_string();
     /// let key = tower_oauth2::ServiceAccountKey::from_json(&json)?;
-    /// assert_eq!(key.key_id(), None);
+    /// assert_eq!(key.kid(), None);
     /// # Ok::<(), tower_oauth2::Error>(())
     /// ```
-    pub fn key_id(&self) -> Option<&str> {
+    pub fn kid(&self) -> Option<&str> {
         self.key.kid()
     }
 

@@ -211,6 +211,17 @@ pub enum JwtError {
     /// A Google service-account key file could not be read or is not one. Says what, never
     /// the key.
     ServiceAccount(String),
+    /// `private_key_jwt` was given a shared-secret (HMAC) key: OIDC Core §9 wants an
+    /// asymmetric key (RSA, EC or Ed25519). A shared secret is `client_secret_jwt`'s.
+    SharedSecretKey(JwsAlgorithm),
+    /// An HMAC key shorter than its hash (32 bytes for HS256, 48 for HS384, 64 for HS512;
+    /// RFC 7518 §3.2).
+    ShortHmacKey {
+        /// The algorithm asked for.
+        algorithm: JwsAlgorithm,
+        /// The least number of bytes it takes.
+        minimum: usize,
+    },
     /// Signing failed.
     Signing,
 }
@@ -222,6 +233,14 @@ impl fmt::Display for JwtError {
             JwtError::AlgorithmMismatch { algorithm, key } => write!(f, "{algorithm} cannot sign with {key}"),
             JwtError::UnsupportedAlgorithm(what) => write!(f, "unsupported JWS algorithm: {what}"),
             JwtError::ServiceAccount(what) => write!(f, "invalid service-account key: {what}"),
+            JwtError::SharedSecretKey(algorithm) => write!(
+                f,
+                "private_key_jwt needs an asymmetric key (RSA, EC or Ed25519), not an {algorithm} shared secret: use client_secret_jwt"
+            ),
+            JwtError::ShortHmacKey { algorithm, minimum } => write!(
+                f,
+                "an {algorithm} key must be at least {minimum} bytes long (RFC 7518 §3.2)"
+            ),
             JwtError::Signing => f.write_str("signing the JWT failed"),
         }
     }
@@ -361,7 +380,8 @@ impl JwtSigningKey {
     /// ```
     /// use tower_oauth2::{JwsAlgorithm, JwtSigningKey};
     ///
-    /// let jwk = r#"{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}"#;
+    /// // `k`: 64 bytes, as HS512 needs.
+    /// let jwk = r#"{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg"}"#;
     /// let key = JwtSigningKey::from_jwk_with_algorithm(jwk, JwsAlgorithm::HS512)?;
     /// assert_eq!(key.algorithm(), JwsAlgorithm::HS512);
     /// assert!(JwtSigningKey::from_jwk(jwk).is_err(), "an oct key must name its algorithm");
@@ -371,20 +391,27 @@ impl JwtSigningKey {
         Self::jwk(jwk, Some(algorithm))
     }
 
-    /// A shared-secret (HMAC) key for `HS256`, `HS384` or `HS512`. Use a random secret at
-    /// least as long as the hash (32, 48 or 64 bytes; RFC 7518 §3.2).
+    /// A shared-secret (HMAC) key for `HS256`, `HS384` or `HS512`. The secret must be at
+    /// least as long as the hash (32, 48 or 64 bytes; RFC 7518 §3.2): a shorter one is
+    /// [`JwtError::ShortHmacKey`]. (A client secret the server issued is taken as it is by
+    /// [`ClientAuth::client_secret_jwt`](crate::ClientAuth::client_secret_jwt), with a
+    /// warning.)
     ///
     /// ```
-    /// use tower_oauth2::{JwsAlgorithm, JwtSigningKey};
+    /// use tower_oauth2::{Error, JwsAlgorithm, JwtError, JwtSigningKey};
     ///
-    /// let key = JwtSigningKey::hmac("a-long-shared-secret-0123456789abcdef", JwsAlgorithm::HS384)?;
+    /// let key = JwtSigningKey::hmac("a-shared-secret-of-at-least-48-bytes-for-HS384!!", JwsAlgorithm::HS384)?;
     /// assert_eq!(key.algorithm(), JwsAlgorithm::HS384);
     /// assert!(JwtSigningKey::hmac("secret", JwsAlgorithm::ES256).is_err());
+    /// let err = JwtSigningKey::hmac("too-short", JwsAlgorithm::HS256).unwrap_err();
+    /// assert!(matches!(err, Error::Jwt(JwtError::ShortHmacKey { minimum: 32, .. })));
     /// # Ok::<(), tower_oauth2::Error>(())
     /// ```
     pub fn hmac(secret: impl Into<Secret>, algorithm: JwsAlgorithm) -> Result<Self, Error> {
         check_fits(KeyType::Hmac, algorithm)?;
-        Ok(Self::hmac_key(secret.into(), algorithm))
+        let secret = secret.into();
+        check_hmac_length(secret.expose().len(), algorithm)?;
+        Ok(Self::hmac_key(secret, algorithm))
     }
 
     /// An HMAC key for an `HS*` `algorithm` (not checked here).
@@ -440,7 +467,8 @@ impl JwtSigningKey {
         self.kid.as_deref()
     }
 
-    /// The shared secret of an HMAC key.
+    /// The shared secret of an HMAC key (for a JWK, the decoded bytes if they are text, else
+    /// its `k`): redacted from server text.
     pub(crate) fn secret(&self) -> Option<&Secret> {
         self.secret.as_ref()
     }
@@ -501,12 +529,10 @@ impl JwtSigningKey {
         let Some(object) = value.as_object() else {
             return Err(JwtError::InvalidKey("the JWK is not a JSON object".to_owned()).into());
         };
-        let text = |name: &str| -> Result<Option<&str>, Error> {
-            match object.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(JwtError::InvalidKey(format!("the JWK's `{name}` is not a string")).into()),
-            }
+        let text = |name: &str| {
+            string_member(object, name, |name| {
+                JwtError::InvalidKey(format!("the JWK's `{name}` is not a string")).into()
+            })
         };
         let bytes = |name: &str| -> Result<Zeroizing<Vec<u8>>, Error> {
             let encoded =
@@ -622,11 +648,18 @@ impl JwtSigningKey {
         };
         let mut key = if key_type == KeyType::Hmac {
             check_fits(key_type, algorithm)?;
+            check_hmac_length(der.len(), algorithm)?;
+            // Redacted from server text: the secret as the server likely holds it (the bytes,
+            // if they are text), else as the JWK spells it.
+            let secret = match std::str::from_utf8(&der) {
+                Ok(text) => Secret::new(text),
+                Err(_) => Secret::new(text("k")?.unwrap_or_default()),
+            };
             JwtSigningKey {
                 algorithm,
                 kid: None,
                 key: Arc::new(EncodingKey::from_secret(&der)),
-                secret: None,
+                secret: Some(secret),
             }
         } else {
             Self::from_der(key_type, &der, algorithm)?
@@ -638,6 +671,23 @@ impl JwtSigningKey {
     }
 }
 
+/// The least length of an HMAC key for `algorithm`: its hash's output (RFC 7518 §3.2).
+pub(in crate::client_auth) fn hmac_minimum(algorithm: JwsAlgorithm) -> usize {
+    match algorithm {
+        JwsAlgorithm::HS384 => 48,
+        JwsAlgorithm::HS512 => 64,
+        _ => 32,
+    }
+}
+
+fn check_hmac_length(length: usize, algorithm: JwsAlgorithm) -> Result<(), Error> {
+    let minimum = hmac_minimum(algorithm);
+    if length < minimum {
+        return Err(JwtError::ShortHmacKey { algorithm, minimum }.into());
+    }
+    Ok(())
+}
+
 fn check_fits(key_type: KeyType, algorithm: JwsAlgorithm) -> Result<(), Error> {
     if algorithm.key_type() == key_type {
         Ok(())
@@ -647,6 +697,20 @@ fn check_fits(key_type: KeyType, algorithm: JwsAlgorithm) -> Result<(), Error> {
             key: key_type.name(),
         }
         .into())
+    }
+}
+
+/// The string member `name` of a JSON object (a JWK, a service-account file): `None` if it is
+/// absent or null, the error `not_a_string` makes (from the name) if it is not a string.
+pub(crate) fn string_member<'a>(
+    object: &'a Map<String, Value>,
+    name: &str,
+    not_a_string: impl FnOnce(&str) -> Error,
+) -> Result<Option<&'a str>, Error> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(not_a_string(name)),
     }
 }
 
