@@ -799,6 +799,7 @@ impl OAuth2ClientBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn discover_at(self, metadata_url: &str, issuer: &str) -> Result<OAuth2Client, Error> {
+        discovery::check_issuer(issuer, self.allow_insecure_http)?;
         let locations = discovery::Locations {
             issuer: issuer.to_owned(),
             urls: vec![parse_endpoint_url(metadata_url, self.allow_insecure_http)?],

@@ -415,13 +415,13 @@ async fn a_trailing_slash_difference_is_a_mismatch_both_ways() {
 
 #[tokio::test]
 async fn an_http_endpoint_off_loopback_is_refused_unless_opted_out() {
-    let body = document(r#","registration_endpoint":"http://auth.example.com/register""#);
+    let body = document(r#","revocation_endpoint":"http://auth.example.com/revoke""#);
     let stub = Stub::new(move |_| json(200, &body));
     let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
     match &err {
         Error::Discovery(DiscoveryError::InsecureEndpoint { field, url }) => {
-            assert_eq!(field, "registration_endpoint");
-            assert_eq!(url, "http://auth.example.com/register");
+            assert_eq!(field, "revocation_endpoint");
+            assert_eq!(url, "http://auth.example.com/revoke");
         }
         other => panic!("{other:?}"),
     }
@@ -472,9 +472,9 @@ async fn missing_and_ill_typed_fields_are_typed_errors() {
             DiscoveryError::WrongType("grant_types_supported".to_owned()),
         ),
         (
-            document(r#","end_session_endpoint":"not a url""#),
+            document(r#","userinfo_endpoint":"not a url""#),
             DiscoveryError::InvalidUrl {
-                field: "end_session_endpoint".to_owned(),
+                field: "userinfo_endpoint".to_owned(),
             },
         ),
     ];
@@ -486,6 +486,42 @@ async fn missing_and_ill_typed_fields_are_typed_errors() {
             other => panic!("{expected:?}: {other:?}"),
         }
     }
+}
+
+/// An endpoint the client does not use (logout, a vendor extension) does not fail discovery,
+/// whatever it holds; it stays in the document, unchecked.
+#[tokio::test]
+async fn endpoints_the_client_does_not_use_do_not_fail_discovery() {
+    let body = document(
+        r#","end_session_endpoint":"http://auth.example.com/logout","x_vendor_endpoint":{"a":1},"op_policy_uri":"not a url""#,
+    );
+    let stub = Stub::new(move |_| json(200, &body));
+    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
+        .await
+        .unwrap();
+    let document = client.metadata().unwrap().as_json();
+    assert_eq!(document["end_session_endpoint"], "http://auth.example.com/logout");
+    assert_eq!(document["x_vendor_endpoint"]["a"], 1);
+}
+
+#[tokio::test]
+async fn discover_at_checks_the_issuer_as_discover_does() {
+    let stub = Stub::new(|_| json(200, &document("")));
+    for issuer in [
+        "http://auth.example.com",
+        "https://auth.example.com?tenant=1",
+        "not a url",
+    ] {
+        let err = expect_err(
+            bounded(discovering(&stub, basic()).discover_at("https://auth.example.com/meta.json", issuer))
+                .await,
+        );
+        assert!(
+            matches!(err, Error::InsecureUrl { .. } | Error::Config(_)),
+            "{issuer}: {err:?}"
+        );
+    }
+    assert!(stub.seen().is_empty(), "nothing is fetched for a bad issuer");
 }
 
 #[tokio::test]
@@ -635,17 +671,16 @@ async fn the_client_authentication_follows_what_the_server_advertises() {
         .await
         .unwrap();
     assert_eq!(client.client_auth().method(), "client_secret_basic");
-    // Absent: client_secret_basic alone (RFC 8414 §2).
+    // Absent: the configured method is kept (servers leave the list out whatever they
+    // support), public clients included.
     let client = discover_with(basic(), None).await.unwrap();
     assert_eq!(client.client_auth().method(), "client_secret_basic");
     let client = discover_with(ClientAuth::client_secret_post("my-app", SECRET), None)
         .await
         .unwrap();
-    assert_eq!(
-        client.client_auth().method(),
-        "client_secret_basic",
-        "post switched to basic"
-    );
+    assert_eq!(client.client_auth().method(), "client_secret_post");
+    let client = discover_with(ClientAuth::none("my-cli"), None).await.unwrap();
+    assert_eq!(client.client_auth().method(), "none");
     // Only the other secret method: switched, same id and secret.
     let client = discover_with(basic(), Some(r#"["client_secret_post"]"#))
         .await

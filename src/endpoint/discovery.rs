@@ -49,10 +49,14 @@
 //!   character** (RFC 8414 §3.3, OIDC Discovery §4.3): this is the defence against mix-up
 //!   attacks, where one server's document points a client at another's endpoints. A trailing
 //!   `/` that only one of them has is a mismatch: [`DiscoveryError::IssuerMismatch`].
-//! - Every endpoint URL (every field named `*_endpoint`, and `jwks_uri`) must be `https`, or
-//!   `http` on a loopback host, as the token endpoint itself
+//! - Every endpoint URL the client uses (token, authorization, device authorization,
+//!   revocation, introspection, userinfo, pushed authorization request, `jwks_uri`) must be
+//!   `https`, or `http` on a loopback host, as the token endpoint itself
 //!   ([TLS required](crate::endpoint::token#tls-required)); the builder's
-//!   `dangerous_allow_insecure_http` opts out: [`DiscoveryError::InsecureEndpoint`].
+//!   `dangerous_allow_insecure_http` opts out: [`DiscoveryError::InsecureEndpoint`]. Other
+//!   fields (an `end_session_endpoint`, a vendor's extension) do not fail discovery: they are
+//!   in [`as_json`](ServerMetadata::as_json) unchecked, so check one before you send anything
+//!   to it.
 //! - `mtls_endpoint_aliases` (RFC 8705 §5), when present, must be a JSON object of endpoint
 //!   URLs, each checked as above (the field is named `mtls_endpoint_aliases.token_endpoint`
 //!   and so on in the error), whatever the client's authentication method.
@@ -66,8 +70,9 @@
 //! # Client authentication
 //!
 //! The client's [`ClientAuth::method`](crate::ClientAuth::method) must be one of
-//! `token_endpoint_auth_methods_supported` (absent, it means `client_secret_basic` alone,
-//! RFC 8414 §2). A client configured for `client_secret_basic` at a server that advertises
+//! `token_endpoint_auth_methods_supported`, when the server lists them. (RFC 8414 §2 reads an
+//! absent list as `client_secret_basic` alone, but many servers leave it out whatever they
+//! support: without a list the configured method is used as it is.) A client configured for `client_secret_basic` at a server that advertises
 //! only `client_secret_post` (or the reverse) is switched to the advertised method, with the
 //! same id and secret; any other method the server does not advertise is
 //! [`DiscoveryError::AuthMethodNotSupported`], naming both. A client that signs JWT
@@ -369,10 +374,15 @@ impl ServerMetadata {
             }
             .into());
         }
-        // Every endpoint, typed or not, must be safe to send credentials or tokens to.
+        // The endpoints the client calls are checked below; one it does not use (an
+        // `end_session_endpoint`, a vendor's `x_..._endpoint`) must not fail discovery, but is
+        // worth a note.
         for (field, value) in &document {
-            if field.ends_with("_endpoint") || field == "jwks_uri" {
-                endpoint_field(field, value, allow_insecure_http)?;
+            let used = ENDPOINT_FIELDS.contains(&field.as_str());
+            if !used && (field.ends_with("_endpoint") || field.ends_with("_uri")) {
+                if let Err(err) = endpoint_field(field, value, allow_insecure_http) {
+                    tracing::debug!(field = %sanitize_server_text(field), error = %err.report(), "an endpoint the client does not use is not acceptable");
+                }
             }
         }
         let mut lists = Vec::new();
@@ -533,11 +543,16 @@ impl ServerMetadata {
     /// The client authentication to use with this server: `auth` if the server advertises its
     /// method, the other `client_secret_*` method if only that one is, else an error.
     pub(crate) fn choose_client_auth(&self, auth: ClientAuth) -> Result<ClientAuth, Error> {
-        let basic_only = ["client_secret_basic".to_owned()];
-        let advertised = self
-            .token_endpoint_auth_methods_supported()
-            .unwrap_or(&basic_only);
         let configured = auth.method();
+        // Many servers leave the list out; RFC 8414 §2 reads that as `client_secret_basic`
+        // alone, but a client registered otherwise knows better: keep what it was given.
+        let Some(advertised) = self.token_endpoint_auth_methods_supported() else {
+            tracing::debug!(
+                method = configured,
+                "the server advertises no client authentication methods: using the configured one"
+            );
+            return self.check_signing_algorithm(auth);
+        };
         if advertised.iter().any(|m| m == configured) {
             return self.check_signing_algorithm(auth);
         }
@@ -585,6 +600,18 @@ impl ServerMetadata {
     }
 }
 
+/// The endpoint fields the client uses: each must be an acceptable URL, or discovery fails.
+const ENDPOINT_FIELDS: &[&str] = &[
+    "token_endpoint",
+    "authorization_endpoint",
+    "device_authorization_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "userinfo_endpoint",
+    "pushed_authorization_request_endpoint",
+    "jwks_uri",
+];
+
 /// Checks one endpoint URL field: a string, an acceptable URL.
 fn endpoint_field(field: &str, value: &Value, allow_insecure_http: bool) -> Result<Option<Url>, Error> {
     let shown = || sanitize_server_text(field);
@@ -614,12 +641,7 @@ pub(crate) struct Locations {
 /// The metadata URLs to try for `issuer_or_url` (an issuer, or a full metadata URL of one of
 /// the two well-known forms), checked like endpoint URLs.
 pub(crate) fn locations(issuer_or_url: &str, allow_insecure_http: bool) -> Result<Locations, Error> {
-    let parsed = parse_endpoint_url(issuer_or_url, allow_insecure_http)?;
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(Error::Config(
-            "an issuer identifier has no query or fragment (RFC 8414 §2)".to_owned(),
-        ));
-    }
+    let parsed = check_issuer(issuer_or_url, allow_insecure_http)?;
     let origin = &parsed[..url::Position::BeforePath];
     let path = parsed.path();
     // A full OpenID Connect metadata URL: the issuer is what precedes the suffix.
@@ -629,13 +651,16 @@ pub(crate) fn locations(issuer_or_url: &str, allow_insecure_http: bool) -> Resul
             urls: vec![parsed],
         });
     }
-    // A full RFC 8414 metadata URL: the issuer is the origin and what follows the suffix.
-    if let Some(rest) = path.strip_prefix(OAUTH_AUTHORIZATION_SERVER) {
-        if rest.is_empty() || rest.starts_with('/') {
-            return Ok(Locations {
-                issuer: format!("{origin}{rest}"),
-                urls: vec![parsed.clone()],
-            });
+    // A full RFC 8414 metadata URL: the issuer is the origin and what follows the suffix, as
+    // written (the issuer comparison is character for character).
+    if path.starts_with(OAUTH_AUTHORIZATION_SERVER) {
+        if let Some((raw_origin, rest)) = issuer_or_url.split_once(OAUTH_AUTHORIZATION_SERVER) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return Ok(Locations {
+                    issuer: format!("{raw_origin}{rest}"),
+                    urls: vec![parsed.clone()],
+                });
+            }
         }
     }
     let trimmed = path.trim_end_matches('/');
@@ -648,6 +673,18 @@ pub(crate) fn locations(issuer_or_url: &str, allow_insecure_http: bool) -> Resul
             parse_endpoint_url(&oauth, allow_insecure_http)?,
         ],
     })
+}
+
+/// Checks an issuer identifier (RFC 8414 §2): an `https` URL (or `http` on loopback, or with
+/// the opt-out) without credentials, query or fragment.
+pub(crate) fn check_issuer(issuer: &str, allow_insecure_http: bool) -> Result<Url, Error> {
+    let parsed = parse_endpoint_url(issuer, allow_insecure_http)?;
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(Error::Config(
+            "an issuer identifier has no query or fragment (RFC 8414 §2)".to_owned(),
+        ));
+    }
+    Ok(parsed)
 }
 
 /// Fetches and checks the metadata: each URL in turn, the next one only after a 404.
