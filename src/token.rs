@@ -528,6 +528,30 @@ pub(crate) fn check_response(response: &ReadResponse) -> Result<Map<String, Valu
     Ok(fields)
 }
 
+/// The error of a response with a non-2xx status: the OAuth 2.0 error object it carries, or
+/// its status (with its `Retry-After`).
+pub(crate) fn status_error(response: &ReadResponse) -> Error {
+    check_response(response).err().unwrap_or(Error::HttpStatus {
+        status: response.status,
+        retry_after: parse_retry_after(&response.headers, response.received_at),
+    })
+}
+
+/// A body that must be a JSON object; `what` names it in the error ("the discovery document").
+pub(crate) fn json_object(
+    body: &[u8],
+    status: http::StatusCode,
+    what: &str,
+) -> Result<Map<String, Value>, Error> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        _ => Err(Error::MalformedResponse {
+            status,
+            reason: format!("{what} is not a JSON object"),
+        }),
+    }
+}
+
 /// Server-supplied text made safe to print: the request's secrets cut out, control characters
 /// escaped, the length capped.
 pub(crate) fn server_text(response: &ReadResponse, text: &str) -> String {

@@ -389,6 +389,31 @@ impl HttpClient {
     }
 }
 
+/// A request to an endpoint of the authorization server: JSON wanted, the crate named in
+/// `User-Agent`, `headers` added, `body` sent. Every request the crate makes to the server is
+/// built here.
+pub(crate) fn server_request(
+    method: http::Method,
+    url: &url::Url,
+    headers: &[(http::header::HeaderName, http::HeaderValue)],
+    body: Bytes,
+) -> Result<http::Request<Full<Bytes>>, Error> {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(url.as_str())
+        .header(http::header::ACCEPT, "application/json")
+        .header(
+            http::header::USER_AGENT,
+            concat!("tower-oauth2/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(Full::new(body))
+        .map_err(|e| Error::Config(format!("cannot build a request to {url}: {e}")))?;
+    for (name, value) in headers {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(request)
+}
+
 fn transport_error(err: BoxError) -> Error {
     Error::Transport(Arc::from(err))
 }

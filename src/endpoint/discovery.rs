@@ -120,8 +120,6 @@
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, USER_AGENT};
-use http_body_util::Full;
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -129,8 +127,8 @@ use crate::client_auth::ClientAuth;
 use crate::clock::Clock;
 use crate::endpoint::token::parse_endpoint_url;
 use crate::error::{sanitize_server_text, Error};
-use crate::token::check_response;
-use crate::transport::HttpClient;
+use crate::token::{json_object, status_error};
+use crate::transport::{server_request, HttpClient};
 
 /// The OpenID Connect Discovery document's path, appended to the issuer.
 pub(crate) const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
@@ -348,13 +346,12 @@ impl ServerMetadata {
     /// assert!(ServerMetadata::from_json("https://auth.example.com", "not json").is_err());
     /// ```
     pub fn from_json(expected_issuer: &str, document: &str) -> Result<Self, Error> {
-        match serde_json::from_str::<Value>(document) {
-            Ok(Value::Object(map)) => Self::from_map(expected_issuer, map, false),
-            _ => Err(Error::MalformedResponse {
-                status: http::StatusCode::OK,
-                reason: "the discovery document is not a JSON object".to_owned(),
-            }),
-        }
+        let map = json_object(
+            document.as_bytes(),
+            http::StatusCode::OK,
+            "the discovery document",
+        )?;
+        Self::from_map(expected_issuer, map, false)
     }
 
     pub(crate) fn from_map(
@@ -696,11 +693,7 @@ pub(crate) async fn fetch(
 ) -> Result<ServerMetadata, Error> {
     let mut last = None;
     for url in &locations.urls {
-        let request = http::Request::get(url.as_str())
-            .header(ACCEPT, "application/json")
-            .header(USER_AGENT, concat!("tower-oauth2/", env!("CARGO_PKG_VERSION")))
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| Error::Config(format!("cannot build a request to {url}: {e}")))?;
+        let request = server_request(http::Method::GET, url, &[], Bytes::new())?;
         let response = http.send(request, clock).await?;
         tracing::debug!(%url, status = %response.status, "discovery document fetched");
         if response.status == http::StatusCode::NOT_FOUND {
@@ -711,20 +704,9 @@ pub(crate) async fn fetch(
             continue;
         }
         if !response.status.is_success() {
-            return Err(check_response(&response).err().unwrap_or(Error::HttpStatus {
-                status: response.status,
-                retry_after: None,
-            }));
+            return Err(status_error(&response));
         }
-        let document = match serde_json::from_slice::<Value>(&response.body) {
-            Ok(Value::Object(document)) => document,
-            _ => {
-                return Err(Error::MalformedResponse {
-                    status: response.status,
-                    reason: "the discovery document is not a JSON object".to_owned(),
-                })
-            }
-        };
+        let document = json_object(&response.body, response.status, "the discovery document")?;
         return ServerMetadata::from_map(&locations.issuer, document, allow_insecure_http);
     }
     Err(last.unwrap_or(Error::NoEndpoint {

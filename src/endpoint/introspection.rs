@@ -40,9 +40,9 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use crate::client::OAuth2Client;
-use crate::endpoint::revocation::{response_error, token_form, TokenTypeHint};
+use crate::endpoint::revocation::{token_form, TokenTypeHint};
 use crate::error::Error;
-use crate::token::{check_response, string_field};
+use crate::token::{check_response, json_object, string_field};
 
 /// An introspection response (RFC 7662 §2.2). Only [`active`](Self::active) is always
 /// there; an inactive token usually comes with nothing else.
@@ -142,13 +142,8 @@ impl Introspection {
     /// # Ok::<(), tower_oauth2::Error>(())
     /// ```
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        match serde_json::from_str::<Value>(json) {
-            Ok(Value::Object(fields)) => Self::from_fields(fields, StatusCode::OK),
-            _ => Err(Error::MalformedResponse {
-                status: StatusCode::OK,
-                reason: "the introspection response is not a JSON object".to_owned(),
-            }),
-        }
+        let fields = json_object(json.as_bytes(), StatusCode::OK, "the introspection response")?;
+        Self::from_fields(fields, StatusCode::OK)
     }
 
     fn from_fields(mut fields: Map<String, Value>, status: StatusCode) -> Result<Self, Error> {
@@ -358,11 +353,10 @@ impl OAuth2Client {
         async {
             let form = token_form(token, hint.as_ref());
             let response = self.token_endpoint().post_form(url, &form, &[]).await?;
-            if let Some(err) = response_error(&response) {
+            // An OAuth 2.0 error object, or a non-2xx status, is an error; the body is read once.
+            let fields = check_response(&response).inspect_err(|err| {
                 tracing::debug!(error = %err.report(), "introspection failed");
-                return Err(err);
-            }
-            let fields = check_response(&response)?;
+            })?;
             let info = Introspection::from_fields(fields, response.status)?;
             tracing::debug!(active = info.active, "token introspected");
             Ok(info)

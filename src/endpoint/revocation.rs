@@ -41,7 +41,7 @@ use tracing::Instrument;
 
 use crate::client::OAuth2Client;
 use crate::error::Error;
-use crate::token::{check_response, Token};
+use crate::token::{check_response, status_error, Token};
 use crate::transport::ReadResponse;
 
 /// What kind of token is sent for revocation or introspection (`token_type_hint`, RFC 7009
@@ -108,10 +108,7 @@ pub(crate) fn token_form<'a>(
 /// an OAuth 2.0 error object in a 2xx body.
 pub(crate) fn response_error(response: &ReadResponse) -> Option<Error> {
     if !response.status.is_success() {
-        return Some(check_response(response).err().unwrap_or(Error::HttpStatus {
-            status: response.status,
-            retry_after: None,
-        }));
+        return Some(status_error(response));
     }
     let has_error = matches!(
         serde_json::from_slice::<Value>(&response.body),

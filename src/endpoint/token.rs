@@ -52,8 +52,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use http_body_util::Full;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use tracing::Instrument;
 use url::Url;
 
@@ -62,7 +61,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::secret::Redactions;
 use crate::token::{parse_token_response, Token};
-use crate::transport::{HttpClient, ReadResponse};
+use crate::transport::{server_request, HttpClient, ReadResponse};
 
 /// Form fields whose values are secrets: cut out of any server text that echoes them.
 const SECRET_FIELDS: &[&str] = &[
@@ -345,12 +344,15 @@ impl TokenEndpoint {
             .map(|assertion| ("client_assertion", assertion.expose()));
         let body = form_body(params.iter().chain(&credentials.form).chain(&assertion));
 
-        let mut request = http::Request::post(url.as_str())
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(ACCEPT, "application/json")
-            .header(USER_AGENT, concat!("tower-oauth2/", env!("CARGO_PKG_VERSION")))
-            .body(Full::new(body))
-            .map_err(|e| Error::Config(format!("cannot build a request to {url}: {e}")))?;
+        let mut request = server_request(
+            http::Method::POST,
+            url,
+            &[(
+                CONTENT_TYPE,
+                http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+            )],
+            body,
+        )?;
         let mut redactions = Redactions::default();
         if let Some(secret) = self.inner.auth.secret() {
             redactions.add(secret.expose());

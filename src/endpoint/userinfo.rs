@@ -43,8 +43,7 @@
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use http_body_util::Full;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 use zeroize::Zeroizing;
@@ -53,8 +52,8 @@ use crate::client::OAuth2Client;
 use crate::error::{parse_retry_after, sanitize_server_text, Error, ErrorCode, ServerError};
 use crate::layer::www_authenticate;
 use crate::secret::{wiped_header_value, Redactions};
-use crate::token::{check_response, Token};
-use crate::transport::ReadResponse;
+use crate::token::{check_response, json_object, status_error, Token};
+use crate::transport::{server_request, ReadResponse};
 
 /// The userinfo response: the user's claims (OIDC Core §5.3.2). `sub` is always there.
 ///
@@ -231,10 +230,7 @@ fn userinfo_error(response: &ReadResponse) -> Option<Error> {
             retry_after: parse_retry_after(&response.headers, response.received_at),
         });
     }
-    Some(check_response(response).err().unwrap_or(Error::HttpStatus {
-        status: response.status,
-        retry_after: None,
-    }))
+    Some(status_error(response))
 }
 
 impl OAuth2Client {
@@ -271,12 +267,12 @@ impl OAuth2Client {
         let span = tracing::debug_span!("userinfo", %url);
         async {
             let secret = access_token.access_token().expose();
-            let request = http::Request::get(url.as_str())
-                .header(ACCEPT, "application/json")
-                .header(USER_AGENT, concat!("tower-oauth2/", env!("CARGO_PKG_VERSION")))
-                .header(AUTHORIZATION, bearer_header(secret)?)
-                .body(Full::new(Bytes::new()))
-                .map_err(|e| Error::Config(format!("cannot build a request to {url}: {e}")))?;
+            let request = server_request(
+                http::Method::GET,
+                url,
+                &[(AUTHORIZATION, bearer_header(secret)?)],
+                Bytes::new(),
+            )?;
             let endpoint = self.token_endpoint();
             let mut response = endpoint.http().send(request, &**endpoint.clock()).await?;
             let mut redactions = Redactions::default();
@@ -295,15 +291,7 @@ impl OAuth2Client {
             if content_type.starts_with("application/jwt") {
                 return Err(Error::SignedUserInfoUnsupported);
             }
-            let mut claims = match serde_json::from_slice::<Value>(&response.body) {
-                Ok(Value::Object(claims)) => claims,
-                _ => {
-                    return Err(Error::MalformedResponse {
-                        status: response.status,
-                        reason: "the userinfo response is not a JSON object".to_owned(),
-                    })
-                }
-            };
+            let mut claims = json_object(&response.body, response.status, "the userinfo response")?;
             if claims.get("error").is_some_and(Value::is_string) {
                 return Err(check_response(&response)
                     .err()
