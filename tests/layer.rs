@@ -510,7 +510,7 @@ async fn a_request_with_its_own_authorization_header_is_left_alone() {
 fn counting_source(
     clock: &ManualClock,
     lifetime: Option<Duration>,
-) -> (impl tower_oauth2::TokenSource + 'static, Arc<AtomicUsize>) {
+) -> (impl tower_oauth2::TokenSource + 'static + use<>, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let clock = clock.clone();

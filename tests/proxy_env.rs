@@ -29,11 +29,14 @@ const VARIABLES: [&str; 8] = [
 ];
 
 fn set_only(vars: &[(&str, &str)]) {
+    // SAFETY: this binary runs one test, on a current-thread runtime, and changes the
+    // variables only between its cases, when no request is in flight: no other thread reads
+    // the environment meanwhile.
     for name in VARIABLES.iter().chain(&["REQUEST_METHOD"]) {
-        std::env::remove_var(name);
+        unsafe { std::env::remove_var(name) };
     }
     for (name, value) in vars {
-        std::env::set_var(name, value);
+        unsafe { std::env::set_var(name, value) };
     }
 }
 
