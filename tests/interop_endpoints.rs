@@ -8,9 +8,10 @@
 
 #[path = "support/interop.rs"]
 mod harness;
+#[path = "support/util.rs"]
+mod util;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use http::StatusCode;
 use tower_oauth2::{
@@ -18,6 +19,7 @@ use tower_oauth2::{
 };
 
 use harness::{Recorder, Server, ServerConfig};
+use util::bounded;
 
 const BASIC_ID: &str = "basic-client";
 const BASIC_SECRET: &str = "s3cr:et%+ &/=?";
@@ -25,13 +27,6 @@ const POST_ID: &str = "post-client";
 const POST_SECRET: &str = "p0st:secret+%";
 const PUBLIC_ID: &str = "public-client";
 const DEVICE_SCOPE: &str = "openid offline_access api:read";
-
-/// Bounds anything that talks to the server.
-async fn bounded<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(30), future)
-        .await
-        .expect("no answer within 30 s")
-}
 
 async fn discover(server: &Server, recorder: &Recorder, auth: ClientAuth) -> OAuth2Client {
     bounded(

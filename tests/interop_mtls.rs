@@ -16,6 +16,8 @@
 
 #[path = "support/interop.rs"]
 mod harness;
+#[path = "support/util.rs"]
+mod util;
 
 use std::time::Duration;
 
@@ -23,19 +25,13 @@ use http::StatusCode;
 use tower_oauth2::{ClientAuth, Error, ErrorCode, HttpClient, OAuth2Client, TokenSource, TokenTypeHint};
 
 use harness::{Server, ServerConfig};
+use util::bounded;
 
 const TLS_CLIENT: &str = "tls-client";
 const SELF_SIGNED_CLIENT: &str = "self-signed-client";
 /// SHA-256 thumbprint of `tls-client.crt.pem` (base64url of the DER's digest; the command is in
 /// tests/interop/README.md).
 const TLS_CLIENT_X5T: &str = "eJj130OEBIcJJfBDFGEdM2a-kwwTY4gf9SzHKC-W32M";
-
-/// Bounds anything that talks to the server.
-async fn bounded<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(30), future)
-        .await
-        .expect("no answer within 30 s")
-}
 
 fn mtls_file(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

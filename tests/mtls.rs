@@ -254,61 +254,27 @@ fn bad_certificates_and_keys_are_config_errors_that_never_show_the_key() {
     keys::assert_spellings_catch_the_key(&key_pem, &private);
     let builder = || HttpClient::hyper_builder();
 
-    let cases: Vec<(&str, Vec<u8>, Vec<u8>, &str)> = vec![
-        (
-            "no certificate",
-            b"".to_vec(),
-            key_pem.clone().into_bytes(),
-            "no CERTIFICATE",
-        ),
-        (
-            "the key as the certificate",
-            key_pem.clone().into_bytes(),
-            key_pem.clone().into_bytes(),
-            "no CERTIFICATE",
-        ),
-        (
-            "no key",
-            cert_pem.clone().into_bytes(),
-            b"".to_vec(),
-            "no private key",
-        ),
-        (
-            "the certificate as the key",
-            cert_pem.clone().into_bytes(),
-            cert_pem.clone().into_bytes(),
-            "no private key",
-        ),
-        (
-            "a damaged key",
-            cert_pem.clone().into_bytes(),
-            format!("-----BEGIN PRIVATE KEY-----\n{key_body}!!\n-----END PRIVATE KEY-----\n").into_bytes(),
-            "cannot be read",
-        ),
-        (
-            "a key that is no key",
-            cert_pem.clone().into_bytes(),
-            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec(),
-            "not a supported",
-        ),
-        (
-            "another key",
-            cert_pem.clone().into_bytes(),
-            other_key_pem.clone().into_bytes(),
-            "does not match",
-        ),
+    let (cert, key) = (cert_pem.as_bytes(), key_pem.as_bytes());
+    let damaged = format!("-----BEGIN PRIVATE KEY-----\n{key_body}!!\n-----END PRIVATE KEY-----\n");
+    let no_key: &[u8] = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    let cases: [(&str, &[u8], &[u8], &str); 7] = [
+        ("no certificate", b"", key, "no CERTIFICATE"),
+        ("the key as the certificate", key, key, "no CERTIFICATE"),
+        ("no key", cert, b"", "no private key"),
+        ("the certificate as the key", cert, cert, "no private key"),
+        ("a damaged key", cert, damaged.as_bytes(), "cannot be read"),
+        ("a key that is no key", cert, no_key, "not a supported"),
+        ("another key", cert, other_key_pem.as_bytes(), "does not match"),
     ];
     for (case, chain, key, expected) in cases {
-        let err = builder().client_certificate(&chain, &key).unwrap_err();
+        let err = builder().client_certificate(chain, key).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{case}: {err:?}");
         let text = format!("{err} {err:?}");
         assert!(text.contains(expected), "{case}: {text}");
         keys::assert_none_shown(&text, &private);
     }
 
-    let ok = builder()
-        .client_certificate(cert_pem.as_bytes(), key_pem.as_bytes())
-        .unwrap();
+    let ok = builder().client_certificate(cert, key).unwrap();
     let shown = format!("{ok:?}");
     assert!(shown.contains("client_certificate: true"), "{shown}");
     keys::assert_none_shown(&shown, &private);
