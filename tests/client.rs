@@ -52,6 +52,11 @@ fn discovering(stub: &Stub, auth: ClientAuth) -> OAuth2ClientBuilder {
     OAuth2Client::builder(auth).http_client(stub.http.clone())
 }
 
+/// Runs discovery of [`ISSUER`] with `builder`.
+async fn discover(builder: OAuth2ClientBuilder) -> Result<OAuth2Client, Error> {
+    bounded(builder.discover(ISSUER)).await
+}
+
 // ---------------------------------------------------------------------------------------------
 // The builder
 // ---------------------------------------------------------------------------------------------
@@ -209,9 +214,7 @@ async fn the_sources_use_the_client_s_token_endpoint() {
 #[tokio::test]
 async fn discovery_fills_the_endpoints_and_keeps_the_document() {
     let stub = Stub::new(|_| json(200, &document(r#","x_vendor":"kept""#)));
-    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
-        .await
-        .unwrap();
+    let client = discover(discovering(&stub, basic())).await.unwrap();
     assert_eq!(client.issuer(), Some(ISSUER));
     assert_eq!(
         client.token_endpoint().token_url().as_str(),
@@ -244,11 +247,10 @@ async fn discovery_fills_the_endpoints_and_keeps_the_document() {
 #[tokio::test]
 async fn urls_given_to_the_builder_win_over_the_document() {
     let stub = Stub::new(|_| json(200, &document("")));
-    let client = bounded(
+    let client = discover(
         discovering(&stub, basic())
             .revocation_url("https://other.example.com/revoke")
-            .token_url("https://other.example.com/token")
-            .discover(ISSUER),
+            .token_url("https://other.example.com/token"),
     )
     .await
     .unwrap();
@@ -270,7 +272,7 @@ async fn a_wrong_issuer_is_refused_and_shown_escaped() {
         r#""issuer":"https://evil.example.com\n\u001b[31m""#,
     );
     let stub = Stub::new(move |_| json(200, &body));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     match &err {
         Error::Discovery(DiscoveryError::IssuerMismatch { expected, found }) => {
             assert_eq!(expected, ISSUER);
@@ -292,7 +294,7 @@ async fn a_trailing_slash_difference_is_a_mismatch_both_ways() {
         r#""issuer":"https://auth.example.com/""#,
     );
     let stub = Stub::new(move |_| json(200, &body));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     assert!(
         matches!(&err, Error::Discovery(DiscoveryError::IssuerMismatch { found, .. }) if found == "https://auth.example.com/"),
         "{err:?}"
@@ -315,7 +317,7 @@ async fn a_trailing_slash_difference_is_a_mismatch_both_ways() {
 async fn an_http_endpoint_off_loopback_is_refused_unless_opted_out() {
     let body = document(r#","revocation_endpoint":"http://auth.example.com/revoke""#);
     let stub = Stub::new(move |_| json(200, &body));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     match &err {
         Error::Discovery(DiscoveryError::InsecureEndpoint { field, url }) => {
             assert_eq!(field, "revocation_endpoint");
@@ -323,19 +325,15 @@ async fn an_http_endpoint_off_loopback_is_refused_unless_opted_out() {
         }
         other => panic!("{other:?}"),
     }
-    let client = bounded(
-        discovering(&stub, basic())
-            .dangerous_allow_insecure_http()
-            .discover(ISSUER),
-    )
-    .await
-    .unwrap();
+    let client = discover(discovering(&stub, basic()).dangerous_allow_insecure_http())
+        .await
+        .unwrap();
     assert!(client.token_endpoint().allows_insecure_http());
 
     // The token endpoint itself.
     let body = document("").replace(r#""token_endpoint":"https://"#, r#""token_endpoint":"http://"#);
     let stub = Stub::new(move |_| json(200, &body));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     assert!(
         matches!(&err, Error::Discovery(DiscoveryError::InsecureEndpoint { field, .. }) if field == "token_endpoint"),
         "{err:?}"
@@ -378,7 +376,7 @@ async fn missing_and_ill_typed_fields_are_typed_errors() {
     ];
     for (body, expected) in cases {
         let stub = Stub::new(move |_| json(200, &body));
-        let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+        let err = expect_err(discover(discovering(&stub, basic())).await);
         match err {
             Error::Discovery(found) => assert_eq!(found, expected),
             other => panic!("{expected:?}: {other:?}"),
@@ -394,9 +392,7 @@ async fn endpoints_the_client_does_not_use_do_not_fail_discovery() {
         r#","end_session_endpoint":"http://auth.example.com/logout","x_vendor_endpoint":{"a":1},"op_policy_uri":"not a url""#,
     );
     let stub = Stub::new(move |_| json(200, &body));
-    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
-        .await
-        .unwrap();
+    let client = discover(discovering(&stub, basic())).await.unwrap();
     let document = client.metadata().unwrap().as_json();
     assert_eq!(document["end_session_endpoint"], "http://auth.example.com/logout");
     assert_eq!(document["x_vendor_endpoint"]["a"], 1);
@@ -426,7 +422,7 @@ async fn discover_at_checks_the_issuer_as_discover_does() {
 async fn a_body_that_is_not_a_json_object_is_malformed() {
     for body in ["<html>hello</html>", "[1,2]", r#"{"issuer":"#, ""] {
         let stub = Stub::new(move |_| json(200, body));
-        let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+        let err = expect_err(discover(discovering(&stub, basic())).await);
         assert!(
             matches!(
                 err,
@@ -467,7 +463,7 @@ async fn a_404_on_openid_configuration_falls_back_to_rfc_8414() {
 
     // Both missing: the last 404 comes back.
     let stub = Stub::new(|_| respond(404, &[], ""));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
     assert_eq!(stub.seen().len(), 2);
 }
@@ -475,7 +471,7 @@ async fn a_404_on_openid_configuration_falls_back_to_rfc_8414() {
 #[tokio::test]
 async fn other_failures_do_not_fall_back() {
     let stub = Stub::new(|_| respond(503, &[("retry-after", "7")], "busy"));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     assert!(
         matches!(
             err,
@@ -494,7 +490,7 @@ async fn other_failures_do_not_fall_back() {
         |_| json(200, &document(&format!(r#","pad":"{}""#, "x".repeat(4096)))),
         Some(1024),
     );
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     assert!(matches!(err, Error::BodyTooLarge { limit: 1024 }), "{err:?}");
 }
 
@@ -542,14 +538,8 @@ async fn discovery_refuses_an_insecure_issuer_before_sending() {
     let err = expect_err(bounded(discovering(&stub, basic()).discover("https://auth.example.com?x=1")).await);
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     // A URL given by hand is checked before discovery sends anything, too.
-    let err = expect_err(
-        bounded(
-            discovering(&stub, basic())
-                .userinfo_url("http://auth.example.com/me")
-                .discover(ISSUER),
-        )
-        .await,
-    );
+    let err =
+        expect_err(discover(discovering(&stub, basic()).userinfo_url("http://auth.example.com/me")).await);
     assert!(matches!(err, Error::InsecureUrl { .. }), "{err:?}");
     assert!(stub.seen().is_empty());
 }
@@ -562,7 +552,7 @@ async fn the_client_authentication_follows_what_the_server_advertises() {
         });
         let body = document(&extra);
         let stub = Stub::new(move |_| json(200, &body));
-        bounded(discovering(&stub, auth).discover(ISSUER)).await
+        discover(discovering(&stub, auth)).await
     }
     // Advertised: kept.
     let client = discover_with(basic(), Some(r#"["client_secret_basic","private_key_jwt"]"#))
@@ -626,7 +616,7 @@ async fn jwt_client_authentication_needs_an_advertised_signing_algorithm() {
         let body = document(&extra);
         let stub = Stub::new(move |_| json(200, &body));
         let auth = ClientAuth::client_secret_jwt("my-app", "a-long-enough-shared-secret-0123456789");
-        bounded(discovering(&stub, auth).discover(ISSUER)).await
+        discover(discovering(&stub, auth)).await
     }
     // Listed, or no list at all: kept.
     let client = discover_with(Some(r#"["RS256","HS256"]"#)).await.unwrap();
@@ -654,9 +644,7 @@ async fn a_switched_method_sends_the_secret_in_the_body() {
         "/token" => json(200, r#"{"access_token":"at","token_type":"Bearer"}"#),
         _ => json(200, &body),
     });
-    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
-        .await
-        .unwrap();
+    let client = discover(discovering(&stub, basic())).await.unwrap();
     bounded(client.client_credentials().fetch_token()).await.unwrap();
     let seen = stub.seen();
     let token = seen.iter().find(|s| s.path == "/token").unwrap();
@@ -1109,7 +1097,7 @@ async fn a_certificate_method_uses_the_mtls_aliases() {
     ] {
         let method = auth.method();
         let stub = mtls_stub(mtls_document());
-        let client = bounded(discovering(&stub, auth).discover(ISSUER)).await.unwrap();
+        let client = discover(discovering(&stub, auth)).await.unwrap();
         assert_eq!(client.client_auth().method(), method);
         assert_eq!(
             client.token_endpoint().token_url().as_str(),
@@ -1169,9 +1157,7 @@ async fn a_certificate_method_uses_the_mtls_aliases() {
 #[tokio::test]
 async fn the_mtls_aliases_are_ignored_by_other_methods_and_by_hand_urls_win() {
     let stub = mtls_stub(mtls_document());
-    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
-        .await
-        .unwrap();
+    let client = discover(discovering(&stub, basic())).await.unwrap();
     assert_eq!(
         client.token_endpoint().token_url().as_str(),
         format!("{ISSUER}/token")
@@ -1200,11 +1186,10 @@ async fn the_mtls_aliases_are_ignored_by_other_methods_and_by_hand_urls_win() {
 
     // URLs given by hand beat the aliases too.
     let stub = mtls_stub(mtls_document());
-    let client = bounded(
+    let client = discover(
         discovering(&stub, ClientAuth::tls_client_auth("my-app"))
             .token_url("https://other.example.com/token")
-            .introspection_url("https://other.example.com/introspect")
-            .discover(ISSUER),
+            .introspection_url("https://other.example.com/introspect"),
     )
     .await
     .unwrap();
@@ -1224,7 +1209,7 @@ async fn the_mtls_aliases_are_ignored_by_other_methods_and_by_hand_urls_win() {
     // A document without aliases: the ordinary endpoints, for a certificate method as well.
     let body = document(r#","token_endpoint_auth_methods_supported":["tls_client_auth"]"#);
     let stub = mtls_stub(body);
-    let client = bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER))
+    let client = discover(discovering(&stub, ClientAuth::tls_client_auth("my-app")))
         .await
         .unwrap();
     assert_eq!(
@@ -1248,7 +1233,7 @@ async fn an_insecure_or_ill_typed_alias_is_refused() {
     for auth in [ClientAuth::tls_client_auth("my-app"), basic()] {
         let body = insecure.clone();
         let stub = Stub::new(move |_| json(200, &body));
-        let err = expect_err(bounded(discovering(&stub, auth).discover(ISSUER)).await);
+        let err = expect_err(discover(discovering(&stub, auth)).await);
         match &err {
             Error::Discovery(DiscoveryError::InsecureEndpoint { field, url }) => {
                 assert_eq!(field, "mtls_endpoint_aliases.token_endpoint");
@@ -1261,13 +1246,10 @@ async fn an_insecure_or_ill_typed_alias_is_refused() {
     // Opted out: accepted, and used.
     let body = insecure.clone();
     let stub = Stub::new(move |_| json(200, &body));
-    let client = bounded(
-        discovering(&stub, ClientAuth::tls_client_auth("my-app"))
-            .dangerous_allow_insecure_http()
-            .discover(ISSUER),
-    )
-    .await
-    .unwrap();
+    let client =
+        discover(discovering(&stub, ClientAuth::tls_client_auth("my-app")).dangerous_allow_insecure_http())
+            .await
+            .unwrap();
     assert_eq!(
         client.token_endpoint().token_url().as_str(),
         "http://mtls.auth.example.com/token"
@@ -1278,7 +1260,7 @@ async fn an_insecure_or_ill_typed_alias_is_refused() {
         r#""token_endpoint":"http://127.0.0.1:8443/token""#,
     );
     let stub = Stub::new(move |_| json(200, &loopback));
-    let client = bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER))
+    let client = discover(discovering(&stub, ClientAuth::tls_client_auth("my-app")))
         .await
         .unwrap();
     assert_eq!(
@@ -1304,9 +1286,7 @@ async fn an_insecure_or_ill_typed_alias_is_refused() {
     ] {
         let body = document(&format!(r#","mtls_endpoint_aliases":{aliases}"#));
         let stub = Stub::new(move |_| json(200, &body));
-        let err = expect_err(
-            bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER)).await,
-        );
+        let err = expect_err(discover(discovering(&stub, ClientAuth::tls_client_auth("my-app"))).await);
         match &err {
             Error::Discovery(DiscoveryError::WrongType(found)) => assert_eq!(found, field, "{aliases}"),
             Error::Discovery(DiscoveryError::InvalidUrl { field: found }) => {
@@ -1337,7 +1317,7 @@ async fn an_error_at_an_alias_is_typed_and_keeps_no_secret() {
             answers.lock().unwrap().pop().unwrap()
         }
     });
-    let client = bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER))
+    let client = discover(discovering(&stub, ClientAuth::tls_client_auth("my-app")))
         .await
         .unwrap();
     let err = expect_err(bounded(client.client_credentials().fetch_token()).await);

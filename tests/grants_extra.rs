@@ -34,6 +34,21 @@ fn all_text(err: &Error) -> String {
     text
 }
 
+/// A cache of subject tokens `held-1`, `held-2`, … (each valid for an hour), and the count
+/// of subject tokens it fetched.
+fn held_subjects() -> (TokenCache, Arc<AtomicU32>) {
+    let fetches = Arc::new(AtomicU32::new(0));
+    let counter = fetches.clone();
+    let held = TokenCache::new(source_fn(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            Ok(Token::bearer(format!("held-{n}"))
+                .with_expires_at(std::time::SystemTime::now() + Duration::from_secs(3600)))
+        }
+    }));
+    (held, fetches)
+}
+
 // ---- token exchange ----
 
 #[tokio::test]
@@ -109,15 +124,7 @@ async fn exchange_without_actor_or_requested_type_sends_neither() {
 
 #[tokio::test]
 async fn exchanging_twice_with_a_cache_as_subject_fetches_the_subject_once() {
-    let subject_fetches = Arc::new(AtomicU32::new(0));
-    let counter = subject_fetches.clone();
-    let held = TokenCache::new(source_fn(move || {
-        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-        async move {
-            Ok(Token::bearer(format!("held-{n}"))
-                .with_expires_at(std::time::SystemTime::now() + Duration::from_secs(3600)))
-        }
-    }));
+    let (held, subject_fetches) = held_subjects();
     let stub = Stub::scripted(&[(200, OK_EXCHANGE)]);
     let source = TokenExchange::new(
         stub.endpoint(ClientAuth::none("api")),
@@ -340,15 +347,7 @@ async fn not_applicable_tokens_only_when_a_non_access_token_was_requested() {
 /// from the cache, so the next exchange sends a new one instead of the refused one.
 #[tokio::test]
 async fn a_refused_cached_subject_is_replaced_on_the_next_exchange() {
-    let subject_fetches = Arc::new(AtomicU32::new(0));
-    let counter = subject_fetches.clone();
-    let held = TokenCache::new(source_fn(move || {
-        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-        async move {
-            Ok(Token::bearer(format!("held-{n}"))
-                .with_expires_at(std::time::SystemTime::now() + Duration::from_secs(3600)))
-        }
-    }));
+    let (held, subject_fetches) = held_subjects();
     let stub = Stub::scripted(&[
         (
             400,

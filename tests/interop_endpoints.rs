@@ -8,8 +8,6 @@
 
 #[path = "support/interop.rs"]
 mod harness;
-#[path = "support/util.rs"]
-mod util;
 
 use std::sync::{Arc, Mutex};
 
@@ -18,8 +16,8 @@ use tower_oauth2::{
     ClientAuth, DiscoveryError, Error, ErrorCode, OAuth2Client, Token, TokenSource, TokenTypeHint,
 };
 
+use harness::util::bounded;
 use harness::{Recorder, Server, ServerConfig};
-use util::bounded;
 
 const BASIC_ID: &str = "basic-client";
 const BASIC_SECRET: &str = "s3cr:et%+ &/=?";

@@ -6,8 +6,6 @@
 
 #[path = "support/interop.rs"]
 mod harness;
-#[path = "support/util.rs"]
-mod util;
 
 use std::time::Duration;
 
@@ -18,8 +16,8 @@ use tower_oauth2::{
     TokenCache, TokenEndpoint, TokenExchange, TokenSource, TokenTypeUri,
 };
 
+use harness::util::{bounded, expect_err};
 use harness::{plain_client, Recorder, Server, ServerConfig};
-use util::{bounded, expect_err};
 
 // The clients registered in server.mjs.
 const BASIC_ID: &str = "basic-client";

@@ -33,11 +33,9 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 #[path = "support/keys.rs"]
 mod keys;
-#[path = "support/util.rs"]
-mod util;
 
+use harness::util::bounded;
 use keys::{jwt_claims as claims, jwt_header as header, key_file};
-use util::bounded;
 
 fn ec_key() -> JwtSigningKey {
     JwtSigningKey::from_pem(&key_file("pkjwt-client.key.pem"), JwsAlgorithm::ES256)
@@ -114,6 +112,14 @@ async fn client_secret_jwt_hs256_is_accepted() {
     assert!(!request.body_text().contains(JWT_SECRET));
 }
 
+/// Asks `endpoint` for a client_credentials token: the server must refuse the client.
+async fn assert_client_refused(endpoint: TokenEndpoint) {
+    let err = bounded(ClientCredentials::new(endpoint).fetch())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err}");
+}
+
 #[tokio::test]
 async fn client_secret_jwt_with_the_wrong_secret_is_refused() {
     let server = Server::start(ServerConfig::default()).await;
@@ -122,10 +128,7 @@ async fn client_secret_jwt_with_the_wrong_secret_is_refused() {
         ClientAuth::client_secret_jwt(JWT_SECRET_ID, "not-the-secret-0123456789abcdef0123456789"),
     )
     .unwrap();
-    let err = bounded(ClientCredentials::new(endpoint).fetch())
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err}");
+    assert_client_refused(endpoint).await;
 }
 
 #[tokio::test]
@@ -169,16 +172,12 @@ async fn private_key_jwt_with_the_issuer_as_audience_is_accepted() {
 #[tokio::test]
 async fn private_key_jwt_with_an_unregistered_key_is_refused() {
     let server = Server::start(ServerConfig::default()).await;
-    let key = stranger_key();
     let endpoint = TokenEndpoint::new(
         server.token_url(),
-        ClientAuth::private_key_jwt(PKJWT_ID, key).unwrap(),
+        ClientAuth::private_key_jwt(PKJWT_ID, stranger_key()).unwrap(),
     )
     .unwrap();
-    let err = bounded(ClientCredentials::new(endpoint).fetch())
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err}");
+    assert_client_refused(endpoint).await;
 }
 
 #[tokio::test]
@@ -193,10 +192,7 @@ async fn an_expired_client_assertion_is_refused() {
     .clock(clock)
     .build()
     .unwrap();
-    let err = bounded(ClientCredentials::new(endpoint).fetch())
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err}");
+    assert_client_refused(endpoint).await;
 }
 
 fn bearer_source(server: &Server, recorder: &Recorder, key: JwtSigningKey) -> JwtBearer {

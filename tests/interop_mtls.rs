@@ -16,16 +16,14 @@
 
 #[path = "support/interop.rs"]
 mod harness;
-#[path = "support/util.rs"]
-mod util;
 
 use std::time::Duration;
 
 use http::StatusCode;
 use tower_oauth2::{ClientAuth, Error, ErrorCode, HttpClient, OAuth2Client, TokenSource, TokenTypeHint};
 
+use harness::util::bounded;
 use harness::{Server, ServerConfig};
-use util::bounded;
 
 const TLS_CLIENT: &str = "tls-client";
 const SELF_SIGNED_CLIENT: &str = "self-signed-client";

@@ -4,7 +4,9 @@
 //! `#[path = "support/interop.rs"] mod harness;`.
 #![allow(dead_code)]
 
-use std::convert::Infallible;
+#[path = "util.rs"]
+pub(crate) mod util;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -338,17 +340,7 @@ impl Recorded {
 
     /// The only value of a form field (panics if it is repeated).
     pub(crate) fn field(&self, name: &str) -> Option<String> {
-        let values: Vec<String> = url::form_urlencoded::parse(&self.body)
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .collect();
-        assert!(
-            values.len() <= 1,
-            "{name} sent {} times: {}",
-            values.len(),
-            self.body_text()
-        );
-        values.into_iter().next()
+        util::only_field(&util::form_fields(&self.body), name).map(str::to_owned)
     }
 
     pub(crate) fn authorization(&self) -> Option<String> {
@@ -374,12 +366,7 @@ impl Recorder {
             let client = client.clone();
             let recorder = recorder.clone();
             async move {
-                let (parts, body) = request.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .unwrap_or_else(|e: Infallible| match e {})
-                    .to_bytes();
+                let (parts, body) = util::read_request(request).await;
                 recorder.0.lock().unwrap().push(Recorded {
                     method: parts.method.clone(),
                     path: parts.uri.path().to_owned(),

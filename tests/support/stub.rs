@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Response;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use tower_oauth2::{ClientAuth, HttpClient, TokenEndpoint};
 
 #[path = "util.rs"]
@@ -79,12 +79,7 @@ impl Stub {
             let record = record.clone();
             let handler = handler.clone();
             async move {
-                let (parts, body) = request.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .unwrap_or_else(|e: Infallible| match e {})
-                    .to_bytes();
+                let (parts, body) = util::read_request(request).await;
                 let seen = Seen {
                     method: parts.method,
                     uri: parts.uri.to_string(),

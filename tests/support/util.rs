@@ -1,12 +1,16 @@
 #![allow(dead_code)]
-//! Small helpers shared by the test files: a bound on anything that could hang, and the
-//! error of a result that must have failed. Included with
-//! `#[path = "support/util.rs"] mod util;`.
+//! Small helpers shared by the test files: a bound on anything that could hang, the error of
+//! a result that must have failed, and the reading of a request's body and form fields.
+//! Included by `support/stub.rs` and `support/interop.rs` (as `stub::util`, `harness::util`),
+//! or on its own with `#[path = "support/util.rs"] mod util;`.
 
+use std::convert::Infallible;
 use std::fmt::Debug;
 use std::future::Future;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
 use tower_oauth2::Error;
 
 /// How long a test waits for anything that talks to a server.
@@ -34,9 +38,22 @@ pub fn form_fields(body: &[u8]) -> Vec<(String, String)> {
 
 /// The only value of form field `name` in `form` (panics if it is repeated).
 pub fn only_field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    let mut values = form.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let first = values.next();
-    let repeats = values.count();
-    assert!(repeats == 0, "{name} sent {} times", repeats + 1);
-    first
+    let values: Vec<&str> = form
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(values.len() <= 1, "{name} sent {} times: {form:?}", values.len());
+    values.first().copied()
+}
+
+/// Splits `request` into its head and its whole body.
+pub async fn read_request(request: http::Request<Full<Bytes>>) -> (http::request::Parts, Bytes) {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .unwrap_or_else(|e: Infallible| match e {})
+        .to_bytes();
+    (parts, body)
 }
