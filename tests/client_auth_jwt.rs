@@ -86,6 +86,18 @@ fn verify(
     (data.header, data.claims)
 }
 
+/// [`verify`] with the interop EC key (ES256), for [`TOKEN_URL`].
+fn verify_ec(jwt: &str, iss: &str, sub: &str) -> (jsonwebtoken::Header, Value) {
+    verify(
+        jwt,
+        &DecodingKey::from_ec_components(EC_X, EC_Y).unwrap(),
+        Algorithm::ES256,
+        iss,
+        sub,
+        TOKEN_URL,
+    )
+}
+
 /// Sends one client_credentials request with `auth` and returns the client assertion sent,
 /// after checking the form's other client-authentication fields.
 async fn client_assertion(auth: ClientAuth, clock: &ManualClock) -> String {
@@ -270,14 +282,7 @@ async fn every_request_gets_a_new_assertion() {
         .iter()
         .map(|s| {
             let jwt = s.field("client_assertion").unwrap();
-            let (_, claims) = verify(
-                jwt,
-                &DecodingKey::from_ec_components(EC_X, EC_Y).unwrap(),
-                Algorithm::ES256,
-                "c",
-                "c",
-                TOKEN_URL,
-            );
+            let (_, claims) = verify_ec(jwt, "c", "c");
             claims["jti"].as_str().unwrap().to_owned()
         })
         .collect();
@@ -314,14 +319,7 @@ async fn jwt_bearer_sends_a_fresh_signed_assertion_with_its_claims_and_params() 
         assert_eq!(request.field("tenant"), Some("acme"));
         assert_eq!(request.field("client_id"), Some("app"));
         let jwt = request.field("assertion").unwrap();
-        let (header, claims) = verify(
-            jwt,
-            &DecodingKey::from_ec_components(EC_X, EC_Y).unwrap(),
-            Algorithm::ES256,
-            "https://issuer.example",
-            "user-1",
-            TOKEN_URL,
-        );
+        let (header, claims) = verify_ec(jwt, "https://issuer.example", "user-1");
         assert_eq!(header.kid.as_deref(), Some("iss-key"));
         assert_eq!(claims["scope"], "a b");
         assert_eq!(

@@ -58,15 +58,19 @@ async fn a_client_credentials_token_is_exchanged_for_a_narrower_one() {
         .http_client(recorder.http_client())
         .build()
         .unwrap();
-    let source = TokenExchange::new(
-        exchange_endpoint.clone(),
-        SecurityToken::access_token(subject.access_token().clone()),
-    )
-    .requested_token_type(TokenTypeUri::ACCESS_TOKEN)
-    .audience("orders")
-    .audience("billing")
-    .resource("https://orders.example.com/")
-    .scope("api:read");
+    // An exchange of `subject` at the recorded endpoint.
+    let exchange = || {
+        TokenExchange::new(
+            exchange_endpoint.clone(),
+            SecurityToken::access_token(subject.access_token().clone()),
+        )
+    };
+    let source = exchange()
+        .requested_token_type(TokenTypeUri::ACCESS_TOKEN)
+        .audience("orders")
+        .audience("billing")
+        .resource("https://orders.example.com/")
+        .scope("api:read");
     let token = bounded(source.fetch_token()).await.unwrap();
     assert_eq!(
         token.issued_token_type(),
@@ -109,37 +113,21 @@ async fn a_client_credentials_token_is_exchanged_for_a_narrower_one() {
     assert_eq!(body["scope"], "api:read");
 
     // The server checks what it is asked: a scope beyond the subject's, an unknown audience.
-    let wider = TokenExchange::new(
-        exchange_endpoint.clone(),
-        SecurityToken::access_token(subject.access_token().clone()),
-    )
-    .scope("api:read openid");
+    let wider = exchange().scope("api:read openid");
     assert_eq!(
         expect_err(bounded(wider.fetch()).await).code(),
         Some(&ErrorCode::InvalidScope)
     );
-    let elsewhere = TokenExchange::new(
-        exchange_endpoint.clone(),
-        SecurityToken::access_token(subject.access_token().clone()),
-    )
-    .audience("nowhere");
+    let elsewhere = exchange().audience("nowhere");
     assert_eq!(
         expect_err(bounded(elsewhere.fetch()).await).code(),
         Some(&ErrorCode::InvalidTarget)
     );
     // An actor must be a live token too.
-    let bad_actor = TokenExchange::new(
-        exchange_endpoint.clone(),
-        SecurityToken::access_token(subject.access_token().clone()),
-    )
-    .actor(SecurityToken::access_token("not-a-token-this-server-issued"));
+    let bad_actor = exchange().actor(SecurityToken::access_token("not-a-token-this-server-issued"));
     let err = expect_err(bounded(bad_actor.fetch()).await);
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err}");
-    let with_actor = TokenExchange::new(
-        exchange_endpoint.clone(),
-        SecurityToken::access_token(subject.access_token().clone()),
-    )
-    .actor(SecurityToken::access_token(token.access_token().clone()));
+    let with_actor = exchange().actor(SecurityToken::access_token(token.access_token().clone()));
     bounded(with_actor.fetch()).await.unwrap();
 
     // Revoked, the subject token is refused: a typed invalid_grant, the token not echoed.

@@ -160,6 +160,18 @@ async fn fetch(server: &MtlsEndpoint, http: HttpClient, auth: ClientAuth) -> Res
         .expect("the token fetch hangs")
 }
 
+/// A hyper client that trusts `server`'s CA and presents `certificate` (chain PEM, key PEM).
+fn trusting_client(server: &MtlsEndpoint, certificate: Option<(&[u8], &[u8])>) -> HttpClient {
+    let mut builder = HttpClient::hyper_builder()
+        .no_proxy()
+        .add_root_certificates_pem(server.server_ca_pem.as_bytes())
+        .unwrap();
+    if let Some((chain, key)) = certificate {
+        builder = builder.client_certificate(chain, key).unwrap();
+    }
+    builder.build().unwrap()
+}
+
 #[tokio::test]
 async fn with_a_client_certificate_the_token_endpoint_authenticates_the_client() {
     let client_ca = ca("tower-oauth2 test client CA");
@@ -167,14 +179,7 @@ async fn with_a_client_certificate_the_token_endpoint_authenticates_the_client()
     let (cert_pem, key_pem, cert_der) = client_cert("mtls-client", &client_ca);
     // The chain: the client's certificate, then its CA's (as a file often holds both).
     let chain = format!("{cert_pem}{}", client_ca.pem());
-    let http = HttpClient::hyper_builder()
-        .no_proxy()
-        .add_root_certificates_pem(server.server_ca_pem.as_bytes())
-        .unwrap()
-        .client_certificate(chain.as_bytes(), key_pem.as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
+    let http = trusting_client(&server, Some((chain.as_bytes(), key_pem.as_bytes())));
 
     let token = fetch(&server, http.clone(), ClientAuth::tls_client_auth("mtls-client"))
         .await
@@ -209,12 +214,7 @@ async fn with_a_client_certificate_the_token_endpoint_authenticates_the_client()
 async fn without_a_client_certificate_the_request_fails_with_a_transport_error() {
     let client_ca = ca("tower-oauth2 test client CA");
     let server = MtlsEndpoint::start(&client_ca).await;
-    let http = HttpClient::hyper_builder()
-        .no_proxy()
-        .add_root_certificates_pem(server.server_ca_pem.as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
+    let http = trusting_client(&server, None);
     let err = fetch(&server, http, ClientAuth::tls_client_auth("mtls-client"))
         .await
         .unwrap_err();
@@ -223,14 +223,7 @@ async fn without_a_client_certificate_the_request_fails_with_a_transport_error()
 
     // A certificate from a CA the server does not trust fares no better.
     let (cert_pem, key_pem, _) = client_cert("mtls-client", &ca("some other CA"));
-    let http = HttpClient::hyper_builder()
-        .no_proxy()
-        .add_root_certificates_pem(server.server_ca_pem.as_bytes())
-        .unwrap()
-        .client_certificate(cert_pem.as_bytes(), key_pem.as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
+    let http = trusting_client(&server, Some((cert_pem.as_bytes(), key_pem.as_bytes())));
     let err = fetch(&server, http, ClientAuth::tls_client_auth("mtls-client"))
         .await
         .unwrap_err();
