@@ -1089,6 +1089,46 @@ fn mtls_stub(document: String) -> Stub {
     })
 }
 
+/// The endpoints an `OAuth2Client` calls itself, by the names of [`endpoint_urls`].
+const CALLED: [&str; 5] = ["token", "revocation", "introspection", "userinfo", "device"];
+
+/// Each endpoint URL of `client`, by name, with the path [`document`] and [`mtls_document`]
+/// give it.
+fn endpoint_urls(client: &OAuth2Client) -> [(&'static str, Option<String>, &'static str); 8] {
+    let url = |u: Option<&url::Url>| u.map(|u| u.as_str().to_owned());
+    [
+        (
+            "token",
+            Some(client.token_endpoint().token_url().as_str().to_owned()),
+            "/token",
+        ),
+        ("revocation", url(client.revocation_url()), "/revoke"),
+        ("introspection", url(client.introspection_url()), "/introspect"),
+        ("userinfo", url(client.userinfo_url()), "/userinfo"),
+        ("device", url(client.device_authorization_url()), "/device"),
+        ("authorization", url(client.authorization_url()), "/authorize"),
+        ("jwks", url(client.jwks_url()), "/jwks"),
+        ("par", url(client.pushed_authorization_request_url()), "/par"),
+    ]
+}
+
+/// Asserts that the endpoints `names` of `client` are at `base` with their usual paths;
+/// `case` names the case in the failure message.
+fn assert_endpoints_at(client: &OAuth2Client, base: &str, names: &[&str], case: &str) {
+    let urls = endpoint_urls(client);
+    for name in names {
+        let (_, url, path) = urls
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("no endpoint named {name}"));
+        assert_eq!(
+            url.as_deref(),
+            Some(format!("{base}{path}").as_str()),
+            "{case}: {name}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_certificate_method_uses_the_mtls_aliases() {
     for auth in [
@@ -1099,38 +1139,10 @@ async fn a_certificate_method_uses_the_mtls_aliases() {
         let stub = mtls_stub(mtls_document());
         let client = discover(discovering(&stub, auth)).await.unwrap();
         assert_eq!(client.client_auth().method(), method);
-        assert_eq!(
-            client.token_endpoint().token_url().as_str(),
-            format!("{MTLS}/token"),
-            "{method}"
-        );
-        assert_eq!(
-            client.revocation_url().unwrap().as_str(),
-            format!("{MTLS}/revoke")
-        );
-        assert_eq!(
-            client.introspection_url().unwrap().as_str(),
-            format!("{MTLS}/introspect")
-        );
-        assert_eq!(
-            client.userinfo_url().unwrap().as_str(),
-            format!("{MTLS}/userinfo")
-        );
-        assert_eq!(
-            client.device_authorization_url().unwrap().as_str(),
-            format!("{MTLS}/device")
-        );
-        // Not called by the client with its certificate: never aliased.
-        assert_eq!(
-            client.authorization_url().unwrap().as_str(),
-            format!("{ISSUER}/authorize")
-        );
-        assert_eq!(client.jwks_url().unwrap().as_str(), format!("{ISSUER}/jwks"));
-        // No alias for it: the ordinary endpoint.
-        assert_eq!(
-            client.pushed_authorization_request_url().unwrap().as_str(),
-            format!("{ISSUER}/par")
-        );
+        assert_endpoints_at(&client, MTLS, &CALLED, method);
+        // Not called by the client with its certificate: never aliased. And no alias for the
+        // pushed authorization request endpoint: the ordinary one.
+        assert_endpoints_at(&client, ISSUER, &["authorization", "jwks", "par"], method);
         let metadata = client.metadata().unwrap();
         assert_eq!(
             metadata.mtls_endpoint_alias("token_endpoint").unwrap().as_str(),
@@ -1158,26 +1170,7 @@ async fn a_certificate_method_uses_the_mtls_aliases() {
 async fn the_mtls_aliases_are_ignored_by_other_methods_and_by_hand_urls_win() {
     let stub = mtls_stub(mtls_document());
     let client = discover(discovering(&stub, basic())).await.unwrap();
-    assert_eq!(
-        client.token_endpoint().token_url().as_str(),
-        format!("{ISSUER}/token")
-    );
-    assert_eq!(
-        client.revocation_url().unwrap().as_str(),
-        format!("{ISSUER}/revoke")
-    );
-    assert_eq!(
-        client.introspection_url().unwrap().as_str(),
-        format!("{ISSUER}/introspect")
-    );
-    assert_eq!(
-        client.userinfo_url().unwrap().as_str(),
-        format!("{ISSUER}/userinfo")
-    );
-    assert_eq!(
-        client.device_authorization_url().unwrap().as_str(),
-        format!("{ISSUER}/device")
-    );
+    assert_endpoints_at(&client, ISSUER, &CALLED, "client_secret_basic");
     bounded(client.client_credentials().fetch_token()).await.unwrap();
     let seen = stub.seen();
     assert_eq!(seen.len(), 2);
@@ -1201,10 +1194,7 @@ async fn the_mtls_aliases_are_ignored_by_other_methods_and_by_hand_urls_win() {
         client.introspection_url().unwrap().as_str(),
         "https://other.example.com/introspect"
     );
-    assert_eq!(
-        client.revocation_url().unwrap().as_str(),
-        format!("{MTLS}/revoke")
-    );
+    assert_endpoints_at(&client, MTLS, &["revocation"], "by hand");
 
     // A document without aliases: the ordinary endpoints, for a certificate method as well.
     let body = document(r#","token_endpoint_auth_methods_supported":["tls_client_auth"]"#);
