@@ -511,15 +511,18 @@ fn bad_pem_keys_give_typed_errors_without_key_text() {
     assert_eq!(err.to_string(), "EdDSA cannot sign with an RSA key");
 }
 
+/// `value` with `change` made, as JSON text.
+fn changed(value: &Value, change: &dyn Fn(&mut Value)) -> String {
+    let mut value = value.clone();
+    change(&mut value);
+    value.to_string()
+}
+
 #[test]
 fn bad_jwks_give_typed_errors_without_key_text() {
     let ec: Value = serde_json::from_str(EC_JWK).unwrap();
     let d = ec["d"].as_str().unwrap().to_owned();
-    let with = |change: &dyn Fn(&mut Value)| {
-        let mut jwk = ec.clone();
-        change(&mut jwk);
-        jwk.to_string()
-    };
+    let with = |change: &dyn Fn(&mut Value)| changed(&ec, change);
     let cases = [
         "not json".to_owned(),
         format!("{{\"kty\":\"EC\",\"d\":\"{d}\""), // cut short
@@ -583,11 +586,7 @@ fn bad_service_account_files_give_typed_errors_without_key_text() {
     assert!(!shown.contains(&body_line));
     // An EC private key is not a service-account key (RS256 only).
     let ec = key_file("pkjwt-client.key.pem");
-    let broken = |change: &dyn Fn(&mut Value)| {
-        let mut json = good.clone();
-        change(&mut json);
-        json.to_string()
-    };
+    let broken = |change: &dyn Fn(&mut Value)| changed(&good, change);
     let cases = [
         "{".to_owned(),
         broken(&|j| j["type"] = "authorized_user".into()),
