@@ -18,12 +18,8 @@ use tower_oauth2::{
 
 use harness::util::bounded;
 use harness::{Recorder, Server, ServerConfig};
+use harness::{BASIC_ID, BASIC_SECRET, POST_ID, POST_SECRET, PUBLIC_ID};
 
-const BASIC_ID: &str = "basic-client";
-const BASIC_SECRET: &str = "s3cr:et%+ &/=?";
-const POST_ID: &str = "post-client";
-const POST_SECRET: &str = "p0st:secret+%";
-const PUBLIC_ID: &str = "public-client";
 const DEVICE_SCOPE: &str = "openid offline_access api:read";
 
 async fn discover(server: &Server, recorder: &Recorder, auth: ClientAuth) -> OAuth2Client {

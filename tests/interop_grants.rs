@@ -18,13 +18,7 @@ use tower_oauth2::{
 
 use harness::util::{bounded, expect_err};
 use harness::{plain_client, Recorder, Server, ServerConfig};
-
-// The clients registered in server.mjs.
-const BASIC_ID: &str = "basic-client";
-const BASIC_SECRET: &str = "s3cr:et%+ &/=?";
-const POST_ID: &str = "post-client";
-const POST_SECRET: &str = "p0st:secret+%";
-const PUBLIC_ID: &str = "public-client";
+use harness::{BASIC_ID, BASIC_SECRET, POST_ID, POST_SECRET, PUBLIC_ID};
 
 /// The test user of grants/password.mjs.
 const USERNAME: &str = "test-user";

@@ -27,6 +27,14 @@ use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+/// The clients registered in server.mjs with `client_secret_basic`, `client_secret_post`
+/// and `none`.
+pub(crate) const BASIC_ID: &str = "basic-client";
+pub(crate) const BASIC_SECRET: &str = "s3cr:et%+ &/=?";
+pub(crate) const POST_ID: &str = "post-client";
+pub(crate) const POST_SECRET: &str = "p0st:secret+%";
+pub(crate) const PUBLIC_ID: &str = "public-client";
+
 const NEED_NODE: &str =
     "the interop tests need Node.js 20 or later and npm: install them (e.g. apt-get install nodejs npm)";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
