@@ -48,10 +48,7 @@ async fn a_client_credentials_token_is_exchanged_for_a_narrower_one() {
     .unwrap();
 
     let recorder = Recorder::default();
-    let exchange_endpoint = TokenEndpoint::builder(server.token_url(), post_client())
-        .http_client(recorder.http_client())
-        .build()
-        .unwrap();
+    let exchange_endpoint = recorder.token_endpoint(server.token_url(), post_client());
     // An exchange of `subject` at the recorded endpoint.
     let exchange = || {
         TokenExchange::new(

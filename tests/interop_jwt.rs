@@ -73,10 +73,7 @@ fn stranger_key() -> JwtSigningKey {
 /// and returns the request sent.
 async fn client_credentials(server: &Server, auth: ClientAuth, client_id: &str) -> Recorded {
     let recorder = Recorder::default();
-    let endpoint = TokenEndpoint::builder(server.token_url(), auth)
-        .http_client(recorder.http_client())
-        .build()
-        .unwrap();
+    let endpoint = recorder.token_endpoint(server.token_url(), auth);
     let source = ClientCredentials::new(endpoint).scope("api:read");
     let token = bounded(source.fetch_token()).await.expect("a token");
     let (status, body) = server.api().call_protected(token.access_token().expose()).await;
@@ -200,10 +197,7 @@ async fn an_expired_client_assertion_is_refused() {
 }
 
 fn bearer_source(server: &Server, recorder: &Recorder, key: JwtSigningKey) -> JwtBearer {
-    let endpoint = TokenEndpoint::builder(server.token_url(), ClientAuth::none(BEARER_CLIENT))
-        .http_client(recorder.http_client())
-        .build()
-        .unwrap();
+    let endpoint = recorder.token_endpoint(server.token_url(), ClientAuth::none(BEARER_CLIENT));
     JwtBearer::new(endpoint, key, BEARER_ISSUER)
         .subject("test-user")
         .scope("api:read")
@@ -318,10 +312,7 @@ async fn a_google_style_service_account_key_gets_tokens() {
     // registered public client, named in `client_id` (`key.token_endpoint()` is for Google's
     // endpoint, which wants none).
     let recorder = Recorder::default();
-    let endpoint = TokenEndpoint::builder(key.token_uri(), ClientAuth::none(key.client_email()))
-        .http_client(recorder.http_client())
-        .build()
-        .unwrap();
+    let endpoint = recorder.token_endpoint(key.token_uri(), ClientAuth::none(key.client_email()));
     let source = key.jwt_bearer(endpoint, "api:read api:write");
     let token = bounded(source.fetch_token()).await.expect("a token");
     let (status, body) = server.api().call_protected(token.access_token().expose()).await;

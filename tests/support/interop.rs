@@ -15,7 +15,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::Value;
-use tower_oauth2::HttpClient;
+use tower_oauth2::{ClientAuth, HttpClient, TokenEndpoint};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -365,6 +365,14 @@ pub(crate) struct Recorder(Arc<Mutex<Vec<Recorded>>>);
 impl Recorder {
     pub(crate) fn take(&self) -> Vec<Recorded> {
         std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    /// A token endpoint at `token_url` whose requests this recorder sees.
+    pub(crate) fn token_endpoint(&self, token_url: impl Into<String>, auth: ClientAuth) -> TokenEndpoint {
+        TokenEndpoint::builder(token_url, auth)
+            .http_client(self.http_client())
+            .build()
+            .unwrap()
     }
 
     pub(crate) fn http_client(&self) -> HttpClient {
