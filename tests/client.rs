@@ -5,125 +5,23 @@
 
 #[path = "support/log_capture.rs"]
 mod log_capture;
+#[path = "support/stub.rs"]
+mod stub;
 
-use std::convert::Infallible;
-use std::fmt::Debug;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http::{Response, StatusCode};
-use http_body_util::{BodyExt as _, Full};
+use http::StatusCode;
+use stub::util::{bounded, expect_err};
+use stub::{json, respond, Stub};
 use tower_oauth2::clock::ManualClock;
 use tower_oauth2::{
-    ClientAuth, DiscoveryError, Error, ErrorCode, HttpClient, OAuth2Client, OAuth2ClientBuilder, Token,
-    TokenEndpoint, TokenSource, TokenTypeHint,
+    ClientAuth, DiscoveryError, Error, ErrorCode, OAuth2Client, OAuth2ClientBuilder, Token, TokenEndpoint,
+    TokenSource, TokenTypeHint,
 };
 
 const ISSUER: &str = "https://auth.example.com";
 const SECRET: &str = "its-s3cret";
-
-/// One request the crate sent.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: http::Method,
-    uri: String,
-    path: String,
-    headers: http::HeaderMap,
-    body: String,
-}
-
-impl Seen {
-    fn field(&self, name: &str) -> Option<String> {
-        url::form_urlencoded::parse(self.body.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-}
-
-/// An in-process server: `handler` answers each request; every request is recorded.
-#[derive(Clone)]
-struct Stub {
-    seen: Arc<Mutex<Vec<Seen>>>,
-    http: HttpClient,
-}
-
-impl Stub {
-    fn new(handler: impl Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync + 'static) -> Stub {
-        Self::with_limit(handler, None)
-    }
-
-    fn with_limit(
-        handler: impl Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync + 'static,
-        max_body_size: Option<usize>,
-    ) -> Stub {
-        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let handler = Arc::new(handler);
-        let record = seen.clone();
-        let service = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
-            let record = record.clone();
-            let handler = handler.clone();
-            async move {
-                let (parts, body) = request.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .unwrap_or_else(|e: Infallible| match e {})
-                    .to_bytes();
-                let seen = Seen {
-                    method: parts.method,
-                    uri: parts.uri.to_string(),
-                    path: parts.uri.path().to_owned(),
-                    headers: parts.headers,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                };
-                let response = handler(&seen);
-                record.lock().unwrap().push(seen);
-                Ok::<_, Infallible>(response)
-            }
-        });
-        let mut http = HttpClient::new(service).with_timeout(Duration::from_secs(10));
-        if let Some(limit) = max_body_size {
-            http = http.with_max_body_size(limit);
-        }
-        Stub { seen, http }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn respond(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut response = Response::builder().status(status);
-    for (name, value) in headers {
-        response = response.header(*name, *value);
-    }
-    response.body(Full::new(body.into())).unwrap()
-}
-
-fn json(status: u16, body: &str) -> Response<Full<Bytes>> {
-    respond(status, &[("content-type", "application/json")], body.to_owned())
-}
-
-/// Bounds a future that talks to a server: no test can hang.
-async fn bounded<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), future)
-        .await
-        .expect("no answer within 20 s")
-}
-
-fn expect_err<T: Debug>(result: Result<T, Error>) -> Error {
-    match result {
-        Ok(value) => panic!("expected an error, got {value:?}"),
-        Err(err) => err,
-    }
-}
 
 fn basic() -> ClientAuth {
     ClientAuth::client_secret_basic("my-app", SECRET)
@@ -152,6 +50,11 @@ fn document(extra: &str) -> String {
 
 fn discovering(stub: &Stub, auth: ClientAuth) -> OAuth2ClientBuilder {
     OAuth2Client::builder(auth).http_client(stub.http.clone())
+}
+
+/// Runs discovery of [`ISSUER`] with `builder`.
+async fn discover(builder: OAuth2ClientBuilder) -> Result<OAuth2Client, Error> {
+    bounded(builder.discover(ISSUER)).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,9 +198,9 @@ async fn the_sources_use_the_client_s_token_endpoint() {
     assert_eq!(refreshed.access_token().expose(), "at-1");
     let seen = stub.seen();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].field("grant_type").as_deref(), Some("client_credentials"));
-    assert_eq!(seen[0].field("scope").as_deref(), Some("api"));
-    assert_eq!(seen[1].field("refresh_token").as_deref(), Some("rt-0"));
+    assert_eq!(seen[0].field("grant_type"), Some("client_credentials"));
+    assert_eq!(seen[0].field("scope"), Some("api"));
+    assert_eq!(seen[1].field("refresh_token"), Some("rt-0"));
     assert!(seen
         .iter()
         .all(|s| s.header("authorization").unwrap().starts_with("Basic ")));
@@ -311,9 +214,7 @@ async fn the_sources_use_the_client_s_token_endpoint() {
 #[tokio::test]
 async fn discovery_fills_the_endpoints_and_keeps_the_document() {
     let stub = Stub::new(|_| json(200, &document(r#","x_vendor":"kept""#)));
-    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
-        .await
-        .unwrap();
+    let client = discover(discovering(&stub, basic())).await.unwrap();
     assert_eq!(client.issuer(), Some(ISSUER));
     assert_eq!(
         client.token_endpoint().token_url().as_str(),
@@ -346,11 +247,10 @@ async fn discovery_fills_the_endpoints_and_keeps_the_document() {
 #[tokio::test]
 async fn urls_given_to_the_builder_win_over_the_document() {
     let stub = Stub::new(|_| json(200, &document("")));
-    let client = bounded(
+    let client = discover(
         discovering(&stub, basic())
             .revocation_url("https://other.example.com/revoke")
-            .token_url("https://other.example.com/token")
-            .discover(ISSUER),
+            .token_url("https://other.example.com/token"),
     )
     .await
     .unwrap();
@@ -372,7 +272,7 @@ async fn a_wrong_issuer_is_refused_and_shown_escaped() {
         r#""issuer":"https://evil.example.com\n\u001b[31m""#,
     );
     let stub = Stub::new(move |_| json(200, &body));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     match &err {
         Error::Discovery(DiscoveryError::IssuerMismatch { expected, found }) => {
             assert_eq!(expected, ISSUER);
@@ -394,7 +294,7 @@ async fn a_trailing_slash_difference_is_a_mismatch_both_ways() {
         r#""issuer":"https://auth.example.com/""#,
     );
     let stub = Stub::new(move |_| json(200, &body));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     assert!(
         matches!(&err, Error::Discovery(DiscoveryError::IssuerMismatch { found, .. }) if found == "https://auth.example.com/"),
         "{err:?}"
@@ -417,7 +317,7 @@ async fn a_trailing_slash_difference_is_a_mismatch_both_ways() {
 async fn an_http_endpoint_off_loopback_is_refused_unless_opted_out() {
     let body = document(r#","revocation_endpoint":"http://auth.example.com/revoke""#);
     let stub = Stub::new(move |_| json(200, &body));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     match &err {
         Error::Discovery(DiscoveryError::InsecureEndpoint { field, url }) => {
             assert_eq!(field, "revocation_endpoint");
@@ -425,19 +325,15 @@ async fn an_http_endpoint_off_loopback_is_refused_unless_opted_out() {
         }
         other => panic!("{other:?}"),
     }
-    let client = bounded(
-        discovering(&stub, basic())
-            .dangerous_allow_insecure_http()
-            .discover(ISSUER),
-    )
-    .await
-    .unwrap();
+    let client = discover(discovering(&stub, basic()).dangerous_allow_insecure_http())
+        .await
+        .unwrap();
     assert!(client.token_endpoint().allows_insecure_http());
 
     // The token endpoint itself.
     let body = document("").replace(r#""token_endpoint":"https://"#, r#""token_endpoint":"http://"#);
     let stub = Stub::new(move |_| json(200, &body));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     assert!(
         matches!(&err, Error::Discovery(DiscoveryError::InsecureEndpoint { field, .. }) if field == "token_endpoint"),
         "{err:?}"
@@ -480,7 +376,7 @@ async fn missing_and_ill_typed_fields_are_typed_errors() {
     ];
     for (body, expected) in cases {
         let stub = Stub::new(move |_| json(200, &body));
-        let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+        let err = expect_err(discover(discovering(&stub, basic())).await);
         match err {
             Error::Discovery(found) => assert_eq!(found, expected),
             other => panic!("{expected:?}: {other:?}"),
@@ -496,9 +392,7 @@ async fn endpoints_the_client_does_not_use_do_not_fail_discovery() {
         r#","end_session_endpoint":"http://auth.example.com/logout","x_vendor_endpoint":{"a":1},"op_policy_uri":"not a url""#,
     );
     let stub = Stub::new(move |_| json(200, &body));
-    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
-        .await
-        .unwrap();
+    let client = discover(discovering(&stub, basic())).await.unwrap();
     let document = client.metadata().unwrap().as_json();
     assert_eq!(document["end_session_endpoint"], "http://auth.example.com/logout");
     assert_eq!(document["x_vendor_endpoint"]["a"], 1);
@@ -528,7 +422,7 @@ async fn discover_at_checks_the_issuer_as_discover_does() {
 async fn a_body_that_is_not_a_json_object_is_malformed() {
     for body in ["<html>hello</html>", "[1,2]", r#"{"issuer":"#, ""] {
         let stub = Stub::new(move |_| json(200, body));
-        let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+        let err = expect_err(discover(discovering(&stub, basic())).await);
         assert!(
             matches!(
                 err,
@@ -569,7 +463,7 @@ async fn a_404_on_openid_configuration_falls_back_to_rfc_8414() {
 
     // Both missing: the last 404 comes back.
     let stub = Stub::new(|_| respond(404, &[], ""));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
     assert_eq!(stub.seen().len(), 2);
 }
@@ -577,7 +471,7 @@ async fn a_404_on_openid_configuration_falls_back_to_rfc_8414() {
 #[tokio::test]
 async fn other_failures_do_not_fall_back() {
     let stub = Stub::new(|_| respond(503, &[("retry-after", "7")], "busy"));
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     assert!(
         matches!(
             err,
@@ -596,7 +490,7 @@ async fn other_failures_do_not_fall_back() {
         |_| json(200, &document(&format!(r#","pad":"{}""#, "x".repeat(4096)))),
         Some(1024),
     );
-    let err = expect_err(bounded(discovering(&stub, basic()).discover(ISSUER)).await);
+    let err = expect_err(discover(discovering(&stub, basic())).await);
     assert!(matches!(err, Error::BodyTooLarge { limit: 1024 }), "{err:?}");
 }
 
@@ -644,14 +538,8 @@ async fn discovery_refuses_an_insecure_issuer_before_sending() {
     let err = expect_err(bounded(discovering(&stub, basic()).discover("https://auth.example.com?x=1")).await);
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     // A URL given by hand is checked before discovery sends anything, too.
-    let err = expect_err(
-        bounded(
-            discovering(&stub, basic())
-                .userinfo_url("http://auth.example.com/me")
-                .discover(ISSUER),
-        )
-        .await,
-    );
+    let err =
+        expect_err(discover(discovering(&stub, basic()).userinfo_url("http://auth.example.com/me")).await);
     assert!(matches!(err, Error::InsecureUrl { .. }), "{err:?}");
     assert!(stub.seen().is_empty());
 }
@@ -664,7 +552,7 @@ async fn the_client_authentication_follows_what_the_server_advertises() {
         });
         let body = document(&extra);
         let stub = Stub::new(move |_| json(200, &body));
-        bounded(discovering(&stub, auth).discover(ISSUER)).await
+        discover(discovering(&stub, auth)).await
     }
     // Advertised: kept.
     let client = discover_with(basic(), Some(r#"["client_secret_basic","private_key_jwt"]"#))
@@ -728,7 +616,7 @@ async fn jwt_client_authentication_needs_an_advertised_signing_algorithm() {
         let body = document(&extra);
         let stub = Stub::new(move |_| json(200, &body));
         let auth = ClientAuth::client_secret_jwt("my-app", "a-long-enough-shared-secret-0123456789");
-        bounded(discovering(&stub, auth).discover(ISSUER)).await
+        discover(discovering(&stub, auth)).await
     }
     // Listed, or no list at all: kept.
     let client = discover_with(Some(r#"["RS256","HS256"]"#)).await.unwrap();
@@ -756,15 +644,13 @@ async fn a_switched_method_sends_the_secret_in_the_body() {
         "/token" => json(200, r#"{"access_token":"at","token_type":"Bearer"}"#),
         _ => json(200, &body),
     });
-    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
-        .await
-        .unwrap();
+    let client = discover(discovering(&stub, basic())).await.unwrap();
     bounded(client.client_credentials().fetch_token()).await.unwrap();
     let seen = stub.seen();
     let token = seen.iter().find(|s| s.path == "/token").unwrap();
     assert_eq!(token.header("authorization"), None);
-    assert_eq!(token.field("client_id").as_deref(), Some("my-app"));
-    assert_eq!(token.field("client_secret").as_deref(), Some(SECRET));
+    assert_eq!(token.field("client_id"), Some("my-app"));
+    assert_eq!(token.field("client_secret"), Some(SECRET));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -784,17 +670,17 @@ async fn revocation_posts_the_token_and_hint_with_client_authentication() {
     bounded(client.revoke_token("plain", None)).await.unwrap();
     let seen = stub.seen();
     assert_eq!(seen.len(), 4);
-    let sent: Vec<(Option<String>, Option<String>)> = seen
+    let sent: Vec<(Option<&str>, Option<&str>)> = seen
         .iter()
         .map(|s| (s.field("token"), s.field("token_type_hint")))
         .collect();
     assert_eq!(
         sent,
         [
-            (Some("at-1".into()), Some("access_token".into())),
-            (Some("rt-1".into()), Some("refresh_token".into())),
-            (Some("other".into()), Some("id_token".into())),
-            (Some("plain".into()), None),
+            (Some("at-1"), Some("access_token")),
+            (Some("rt-1"), Some("refresh_token")),
+            (Some("other"), Some("id_token")),
+            (Some("plain"), None),
         ]
     );
     for s in &seen {
@@ -935,8 +821,8 @@ async fn introspection_reads_every_typed_field() {
     let seen = stub.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path, "/introspect");
-    assert_eq!(seen[0].field("token").as_deref(), Some("tok-1"));
-    assert_eq!(seen[0].field("token_type_hint").as_deref(), Some("access_token"));
+    assert_eq!(seen[0].field("token"), Some("tok-1"));
+    assert_eq!(seen[0].field("token_type_hint"), Some("access_token"));
     assert!(seen[0].header("authorization").unwrap().starts_with("Basic "));
 }
 
@@ -1140,7 +1026,7 @@ async fn logs_name_the_calls_but_never_the_tokens_or_the_secret() {
     let stub = Stub::new(|seen| {
         let echoed = seen
             .field("token")
-            .or_else(|| seen.header("authorization").map(str::to_owned))
+            .or_else(|| seen.header("authorization"))
             .unwrap_or_default();
         let challenge = format!(r#"Bearer error="invalid_token", error_description="{echoed}""#);
         respond(
@@ -1203,6 +1089,46 @@ fn mtls_stub(document: String) -> Stub {
     })
 }
 
+/// The endpoints an `OAuth2Client` calls itself, by the names of [`endpoint_urls`].
+const CALLED: [&str; 5] = ["token", "revocation", "introspection", "userinfo", "device"];
+
+/// Each endpoint URL of `client`, by name, with the path [`document`] and [`mtls_document`]
+/// give it.
+fn endpoint_urls(client: &OAuth2Client) -> [(&'static str, Option<String>, &'static str); 8] {
+    let url = |u: Option<&url::Url>| u.map(|u| u.as_str().to_owned());
+    [
+        (
+            "token",
+            Some(client.token_endpoint().token_url().as_str().to_owned()),
+            "/token",
+        ),
+        ("revocation", url(client.revocation_url()), "/revoke"),
+        ("introspection", url(client.introspection_url()), "/introspect"),
+        ("userinfo", url(client.userinfo_url()), "/userinfo"),
+        ("device", url(client.device_authorization_url()), "/device"),
+        ("authorization", url(client.authorization_url()), "/authorize"),
+        ("jwks", url(client.jwks_url()), "/jwks"),
+        ("par", url(client.pushed_authorization_request_url()), "/par"),
+    ]
+}
+
+/// Asserts that the endpoints `names` of `client` are at `base` with their usual paths;
+/// `case` names the case in the failure message.
+fn assert_endpoints_at(client: &OAuth2Client, base: &str, names: &[&str], case: &str) {
+    let urls = endpoint_urls(client);
+    for name in names {
+        let (_, url, path) = urls
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("no endpoint named {name}"));
+        assert_eq!(
+            url.as_deref(),
+            Some(format!("{base}{path}").as_str()),
+            "{case}: {name}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_certificate_method_uses_the_mtls_aliases() {
     for auth in [
@@ -1211,40 +1137,12 @@ async fn a_certificate_method_uses_the_mtls_aliases() {
     ] {
         let method = auth.method();
         let stub = mtls_stub(mtls_document());
-        let client = bounded(discovering(&stub, auth).discover(ISSUER)).await.unwrap();
+        let client = discover(discovering(&stub, auth)).await.unwrap();
         assert_eq!(client.client_auth().method(), method);
-        assert_eq!(
-            client.token_endpoint().token_url().as_str(),
-            format!("{MTLS}/token"),
-            "{method}"
-        );
-        assert_eq!(
-            client.revocation_url().unwrap().as_str(),
-            format!("{MTLS}/revoke")
-        );
-        assert_eq!(
-            client.introspection_url().unwrap().as_str(),
-            format!("{MTLS}/introspect")
-        );
-        assert_eq!(
-            client.userinfo_url().unwrap().as_str(),
-            format!("{MTLS}/userinfo")
-        );
-        assert_eq!(
-            client.device_authorization_url().unwrap().as_str(),
-            format!("{MTLS}/device")
-        );
-        // Not called by the client with its certificate: never aliased.
-        assert_eq!(
-            client.authorization_url().unwrap().as_str(),
-            format!("{ISSUER}/authorize")
-        );
-        assert_eq!(client.jwks_url().unwrap().as_str(), format!("{ISSUER}/jwks"));
-        // No alias for it: the ordinary endpoint.
-        assert_eq!(
-            client.pushed_authorization_request_url().unwrap().as_str(),
-            format!("{ISSUER}/par")
-        );
+        assert_endpoints_at(&client, MTLS, &CALLED, method);
+        // Not called by the client with its certificate: never aliased. And no alias for the
+        // pushed authorization request endpoint: the ordinary one.
+        assert_endpoints_at(&client, ISSUER, &["authorization", "jwks", "par"], method);
         let metadata = client.metadata().unwrap();
         assert_eq!(
             metadata.mtls_endpoint_alias("token_endpoint").unwrap().as_str(),
@@ -1261,39 +1159,18 @@ async fn a_certificate_method_uses_the_mtls_aliases() {
         let seen = stub.seen();
         assert_eq!(seen.len(), 3, "{seen:?}");
         assert_eq!(seen[1].uri, format!("{MTLS}/token"));
-        assert_eq!(seen[1].field("client_id").as_deref(), Some("my-app"));
+        assert_eq!(seen[1].field("client_id"), Some("my-app"));
         assert_eq!(seen[1].header("authorization"), None);
         assert_eq!(seen[2].uri, format!("{MTLS}/revoke"));
-        assert_eq!(seen[2].field("client_id").as_deref(), Some("my-app"));
+        assert_eq!(seen[2].field("client_id"), Some("my-app"));
     }
 }
 
 #[tokio::test]
 async fn the_mtls_aliases_are_ignored_by_other_methods_and_by_hand_urls_win() {
     let stub = mtls_stub(mtls_document());
-    let client = bounded(discovering(&stub, basic()).discover(ISSUER))
-        .await
-        .unwrap();
-    assert_eq!(
-        client.token_endpoint().token_url().as_str(),
-        format!("{ISSUER}/token")
-    );
-    assert_eq!(
-        client.revocation_url().unwrap().as_str(),
-        format!("{ISSUER}/revoke")
-    );
-    assert_eq!(
-        client.introspection_url().unwrap().as_str(),
-        format!("{ISSUER}/introspect")
-    );
-    assert_eq!(
-        client.userinfo_url().unwrap().as_str(),
-        format!("{ISSUER}/userinfo")
-    );
-    assert_eq!(
-        client.device_authorization_url().unwrap().as_str(),
-        format!("{ISSUER}/device")
-    );
+    let client = discover(discovering(&stub, basic())).await.unwrap();
+    assert_endpoints_at(&client, ISSUER, &CALLED, "client_secret_basic");
     bounded(client.client_credentials().fetch_token()).await.unwrap();
     let seen = stub.seen();
     assert_eq!(seen.len(), 2);
@@ -1302,11 +1179,10 @@ async fn the_mtls_aliases_are_ignored_by_other_methods_and_by_hand_urls_win() {
 
     // URLs given by hand beat the aliases too.
     let stub = mtls_stub(mtls_document());
-    let client = bounded(
+    let client = discover(
         discovering(&stub, ClientAuth::tls_client_auth("my-app"))
             .token_url("https://other.example.com/token")
-            .introspection_url("https://other.example.com/introspect")
-            .discover(ISSUER),
+            .introspection_url("https://other.example.com/introspect"),
     )
     .await
     .unwrap();
@@ -1318,15 +1194,12 @@ async fn the_mtls_aliases_are_ignored_by_other_methods_and_by_hand_urls_win() {
         client.introspection_url().unwrap().as_str(),
         "https://other.example.com/introspect"
     );
-    assert_eq!(
-        client.revocation_url().unwrap().as_str(),
-        format!("{MTLS}/revoke")
-    );
+    assert_endpoints_at(&client, MTLS, &["revocation"], "by hand");
 
     // A document without aliases: the ordinary endpoints, for a certificate method as well.
     let body = document(r#","token_endpoint_auth_methods_supported":["tls_client_auth"]"#);
     let stub = mtls_stub(body);
-    let client = bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER))
+    let client = discover(discovering(&stub, ClientAuth::tls_client_auth("my-app")))
         .await
         .unwrap();
     assert_eq!(
@@ -1350,7 +1223,7 @@ async fn an_insecure_or_ill_typed_alias_is_refused() {
     for auth in [ClientAuth::tls_client_auth("my-app"), basic()] {
         let body = insecure.clone();
         let stub = Stub::new(move |_| json(200, &body));
-        let err = expect_err(bounded(discovering(&stub, auth).discover(ISSUER)).await);
+        let err = expect_err(discover(discovering(&stub, auth)).await);
         match &err {
             Error::Discovery(DiscoveryError::InsecureEndpoint { field, url }) => {
                 assert_eq!(field, "mtls_endpoint_aliases.token_endpoint");
@@ -1363,13 +1236,10 @@ async fn an_insecure_or_ill_typed_alias_is_refused() {
     // Opted out: accepted, and used.
     let body = insecure.clone();
     let stub = Stub::new(move |_| json(200, &body));
-    let client = bounded(
-        discovering(&stub, ClientAuth::tls_client_auth("my-app"))
-            .dangerous_allow_insecure_http()
-            .discover(ISSUER),
-    )
-    .await
-    .unwrap();
+    let client =
+        discover(discovering(&stub, ClientAuth::tls_client_auth("my-app")).dangerous_allow_insecure_http())
+            .await
+            .unwrap();
     assert_eq!(
         client.token_endpoint().token_url().as_str(),
         "http://mtls.auth.example.com/token"
@@ -1380,7 +1250,7 @@ async fn an_insecure_or_ill_typed_alias_is_refused() {
         r#""token_endpoint":"http://127.0.0.1:8443/token""#,
     );
     let stub = Stub::new(move |_| json(200, &loopback));
-    let client = bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER))
+    let client = discover(discovering(&stub, ClientAuth::tls_client_auth("my-app")))
         .await
         .unwrap();
     assert_eq!(
@@ -1406,9 +1276,7 @@ async fn an_insecure_or_ill_typed_alias_is_refused() {
     ] {
         let body = document(&format!(r#","mtls_endpoint_aliases":{aliases}"#));
         let stub = Stub::new(move |_| json(200, &body));
-        let err = expect_err(
-            bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER)).await,
-        );
+        let err = expect_err(discover(discovering(&stub, ClientAuth::tls_client_auth("my-app"))).await);
         match &err {
             Error::Discovery(DiscoveryError::WrongType(found)) => assert_eq!(found, field, "{aliases}"),
             Error::Discovery(DiscoveryError::InvalidUrl { field: found }) => {
@@ -1439,7 +1307,7 @@ async fn an_error_at_an_alias_is_typed_and_keeps_no_secret() {
             answers.lock().unwrap().pop().unwrap()
         }
     });
-    let client = bounded(discovering(&stub, ClientAuth::tls_client_auth("my-app")).discover(ISSUER))
+    let client = discover(discovering(&stub, ClientAuth::tls_client_auth("my-app")))
         .await
         .unwrap();
     let err = expect_err(bounded(client.client_credentials().fetch_token()).await);

@@ -6,13 +6,10 @@
 #![cfg(feature = "jwt")]
 
 use std::collections::HashSet;
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use http::StatusCode;
-use http_body_util::{BodyExt as _, Full};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use tower_oauth2::clock::{Clock, ManualClock};
@@ -42,57 +39,20 @@ mod log_capture;
 
 #[path = "support/keys.rs"]
 mod keys;
+#[path = "support/stub.rs"]
+mod stub;
 
-use keys::key_file;
+use keys::{jwt_claims, key_file};
+use stub::{json, Seen, Stub};
 
-/// One request as the stand-in server saw it.
-#[derive(Clone, Debug)]
-struct Seen {
-    authorization: Option<String>,
-    form: Vec<(String, String)>,
-}
-
-impl Seen {
-    fn field(&self, name: &str) -> Option<&str> {
-        let mut values = self
-            .form
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str());
-        let first = values.next();
-        assert!(values.next().is_none(), "{name} sent twice");
-        first
-    }
-}
-
-/// A stand-in authorization server: records each request and answers with `respond(form)`.
-fn server(
-    respond: impl Fn(&Seen) -> (u16, String) + Send + Sync + 'static,
-) -> (HttpClient, Arc<Mutex<Vec<Seen>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let respond = Arc::new(respond);
-    let service = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
-        let (log, respond) = (log.clone(), respond.clone());
-        async move {
-            let authorization = request
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .map(|v| v.to_str().unwrap().to_owned());
-            let body = request.into_body().collect().await?.to_bytes();
-            let form = url::form_urlencoded::parse(&body).into_owned().collect();
-            let seen = Seen { authorization, form };
-            let (status, body) = respond(&seen);
-            log.lock().unwrap().push(seen);
-            let mut response = http::Response::new(Full::new(Bytes::from(body)));
-            *response.status_mut() = StatusCode::from_u16(status).unwrap();
-            response
-                .headers_mut()
-                .insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
-            Ok::<_, Infallible>(response)
-        }
+/// A stand-in authorization server answering JSON `respond(request)`; the [`Stub`] has
+/// the requests it got.
+fn server(respond: impl Fn(&Seen) -> (u16, String) + Send + Sync + 'static) -> (HttpClient, Stub) {
+    let stub = Stub::new(move |seen| {
+        let (status, body) = respond(seen);
+        json(status, &body)
     });
-    (HttpClient::new(service), seen)
+    (stub.http.clone(), stub)
 }
 
 fn endpoint(auth: ClientAuth, http: HttpClient, clock: &ManualClock) -> TokenEndpoint {
@@ -126,6 +86,18 @@ fn verify(
     (data.header, data.claims)
 }
 
+/// [`verify`] with the interop EC key (ES256), for [`TOKEN_URL`].
+fn verify_ec(jwt: &str, iss: &str, sub: &str) -> (jsonwebtoken::Header, Value) {
+    verify(
+        jwt,
+        &DecodingKey::from_ec_components(EC_X, EC_Y).unwrap(),
+        Algorithm::ES256,
+        iss,
+        sub,
+        TOKEN_URL,
+    )
+}
+
 /// Sends one client_credentials request with `auth` and returns the client assertion sent,
 /// after checking the form's other client-authentication fields.
 async fn client_assertion(auth: ClientAuth, clock: &ManualClock) -> String {
@@ -135,8 +107,8 @@ async fn client_assertion(auth: ClientAuth, clock: &ManualClock) -> String {
         .fetch()
         .await
         .unwrap();
-    let seen = seen.lock().unwrap().remove(0);
-    assert_eq!(seen.authorization, None);
+    let seen = seen.seen().remove(0);
+    assert_eq!(seen.authorization(), None);
     assert_eq!(seen.field("client_id"), Some(client_id.as_str()));
     assert_eq!(seen.field("client_assertion_type"), Some(ASSERTION_TYPE));
     assert_eq!(seen.field("client_secret"), None);
@@ -306,19 +278,11 @@ async fn every_request_gets_a_new_assertion() {
         source.fetch().await.unwrap();
     }
     let jtis: HashSet<String> = seen
-        .lock()
-        .unwrap()
+        .seen()
         .iter()
         .map(|s| {
             let jwt = s.field("client_assertion").unwrap();
-            let (_, claims) = verify(
-                jwt,
-                &DecodingKey::from_ec_components(EC_X, EC_Y).unwrap(),
-                Algorithm::ES256,
-                "c",
-                "c",
-                TOKEN_URL,
-            );
+            let (_, claims) = verify_ec(jwt, "c", "c");
             claims["jti"].as_str().unwrap().to_owned()
         })
         .collect();
@@ -346,7 +310,7 @@ async fn jwt_bearer_sends_a_fresh_signed_assertion_with_its_claims_and_params() 
     source.fetch().await.unwrap();
     clock.advance(Duration::from_secs(7));
     source.fetch().await.unwrap();
-    let seen = seen.lock().unwrap().clone();
+    let seen = seen.seen();
     assert_eq!(seen.len(), 2);
     let mut jtis = HashSet::new();
     for request in &seen {
@@ -355,14 +319,7 @@ async fn jwt_bearer_sends_a_fresh_signed_assertion_with_its_claims_and_params() 
         assert_eq!(request.field("tenant"), Some("acme"));
         assert_eq!(request.field("client_id"), Some("app"));
         let jwt = request.field("assertion").unwrap();
-        let (header, claims) = verify(
-            jwt,
-            &DecodingKey::from_ec_components(EC_X, EC_Y).unwrap(),
-            Algorithm::ES256,
-            "https://issuer.example",
-            "user-1",
-            TOKEN_URL,
-        );
+        let (header, claims) = verify_ec(jwt, "https://issuer.example", "user-1");
         assert_eq!(header.kid.as_deref(), Some("iss-key"));
         assert_eq!(claims["scope"], "a b");
         assert_eq!(
@@ -373,13 +330,9 @@ async fn jwt_bearer_sends_a_fresh_signed_assertion_with_its_claims_and_params() 
     }
     assert_eq!(jtis.len(), 2, "no jti is reused");
     let iat = |i: usize| {
-        let jwt = seen[i].field("assertion").unwrap();
-        let payload = jwt.split('.').nth(1).unwrap();
-        let claims: Value = serde_json::from_slice(
-            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
-        )
-        .unwrap();
-        claims["iat"].as_u64().unwrap()
+        jwt_claims(seen[i].field("assertion").unwrap())["iat"]
+            .as_u64()
+            .unwrap()
     };
     assert_eq!(iat(1) - iat(0), 7, "each assertion is signed at fetch time");
 }
@@ -392,7 +345,7 @@ async fn a_failing_assertion_supplier_fails_the_fetch_without_a_request() {
         || async { Err(Error::Config("no assertion today".into())) },
     );
     assert!(matches!(source.fetch().await, Err(Error::Config(_))));
-    assert!(seen.lock().unwrap().is_empty());
+    assert!(seen.seen().is_empty());
 }
 
 #[tokio::test]
@@ -414,13 +367,13 @@ async fn an_async_assertion_supplier_is_awaited_once_per_fetch() {
     source.fetch().await.unwrap();
     source.fetch().await.unwrap();
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
-    let seen = seen.lock().unwrap();
+    let seen = seen.seen();
     assert_eq!(seen[0].field("assertion"), Some("eyJ.supplied.0"));
     assert_eq!(seen[1].field("assertion"), Some("eyJ.supplied.1"));
 }
 
 /// A server that echoes the assertion (and the client secret) it got in its error text.
-fn echoing_server(status: u16) -> (HttpClient, Arc<Mutex<Vec<Seen>>>) {
+fn echoing_server(status: u16) -> (HttpClient, Stub) {
     server(move |seen| {
         let echoed: Vec<String> = seen.form.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let body = serde_json::json!({
@@ -448,10 +401,7 @@ async fn a_client_assertion_echoed_by_the_server_is_redacted() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Some(&ErrorCode::InvalidClient));
-        let assertion = seen.lock().unwrap()[0]
-            .field("client_assertion")
-            .unwrap()
-            .to_owned();
+        let assertion = seen.seen()[0].field("client_assertion").unwrap().to_owned();
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains(&assertion), "{shown}");
         assert!(!shown.contains(secret));
@@ -477,7 +427,7 @@ async fn jwt_bearer_server_errors_are_typed_and_the_assertion_is_redacted() {
     });
     let err = source(http).fetch().await.unwrap_err();
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
-    let assertion = seen.lock().unwrap()[0].field("assertion").unwrap().to_owned();
+    let assertion = seen.seen()[0].field("assertion").unwrap().to_owned();
     let shown = format!("{err} {err:?}");
     assert!(
         !shown.contains(&assertion) && shown.contains("[redacted]"),
@@ -561,15 +511,18 @@ fn bad_pem_keys_give_typed_errors_without_key_text() {
     assert_eq!(err.to_string(), "EdDSA cannot sign with an RSA key");
 }
 
+/// `value` with `change` made, as JSON text.
+fn changed(value: &Value, change: &dyn Fn(&mut Value)) -> String {
+    let mut value = value.clone();
+    change(&mut value);
+    value.to_string()
+}
+
 #[test]
 fn bad_jwks_give_typed_errors_without_key_text() {
     let ec: Value = serde_json::from_str(EC_JWK).unwrap();
     let d = ec["d"].as_str().unwrap().to_owned();
-    let with = |change: &dyn Fn(&mut Value)| {
-        let mut jwk = ec.clone();
-        change(&mut jwk);
-        jwk.to_string()
-    };
+    let with = |change: &dyn Fn(&mut Value)| changed(&ec, change);
     let cases = [
         "not json".to_owned(),
         format!("{{\"kty\":\"EC\",\"d\":\"{d}\""), // cut short
@@ -633,11 +586,7 @@ fn bad_service_account_files_give_typed_errors_without_key_text() {
     assert!(!shown.contains(&body_line));
     // An EC private key is not a service-account key (RS256 only).
     let ec = key_file("pkjwt-client.key.pem");
-    let broken = |change: &dyn Fn(&mut Value)| {
-        let mut json = good.clone();
-        change(&mut json);
-        json.to_string()
-    };
+    let broken = |change: &dyn Fn(&mut Value)| changed(&good, change);
     let cases = [
         "{".to_owned(),
         broken(&|j| j["type"] = "authorized_user".into()),
@@ -717,20 +666,15 @@ async fn a_service_account_sends_only_the_grant_and_the_assertion_by_default() {
         .unwrap();
     assert_eq!(endpoint.client_auth().method(), "none");
     key.jwt_bearer(endpoint, "s1 s2").fetch().await.unwrap();
-    let seen = seen.lock().unwrap().remove(0);
-    let names: Vec<&str> = seen.form.iter().map(|(k, _)| k.as_str()).collect();
+    let seen = seen.seen().remove(0);
+    let names = seen.names();
     assert_eq!(
         names,
         ["grant_type", "assertion"],
         "Google's form: no client_id, no scope"
     );
-    assert_eq!(seen.authorization, None);
-    let jwt = seen.field("assertion").unwrap();
-    let payload = jwt.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
-    )
-    .unwrap();
+    assert_eq!(seen.authorization(), None);
+    let claims = jwt_claims(seen.field("assertion").unwrap());
     assert_eq!(claims["iss"], "robot@p.iam.gserviceaccount.com");
     assert_eq!(claims["aud"], TOKEN_URL);
     assert_eq!(claims["scope"], "s1 s2");

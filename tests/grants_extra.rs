@@ -2,111 +2,26 @@
 //! §4.3) grants, against an in-process stand-in server (a `tower::service_fn` HttpClient)
 //! that answers from a script and records every request.
 
-use std::collections::VecDeque;
+#[path = "support/stub.rs"]
+mod stub;
+
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
 use tower::{ServiceBuilder, ServiceExt as _};
+
+use stub::util::{bounded, expect_err};
+use stub::{respond, Stub};
 use tower_oauth2::{
-    source_fn, ClientAuth, Error, ErrorCode, HttpClient, OAuth2Layer, Password, RefreshToken, SecurityToken,
-    Token, TokenCache, TokenEndpoint, TokenExchange, TokenSource, TokenTypeUri,
+    source_fn, ClientAuth, Error, ErrorCode, OAuth2Layer, Password, RefreshToken, SecurityToken, Token,
+    TokenCache, TokenEndpoint, TokenExchange, TokenSource, TokenTypeUri,
 };
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const OK_EXCHANGE: &str = r#"{"access_token":"issued","token_type":"Bearer","expires_in":300,
     "issued_token_type":"urn:ietf:params:oauth:token-type:access_token","scope":"orders:read"}"#;
-
-/// One recorded request: its `Authorization` header and its form fields, in order.
-#[derive(Clone, Debug)]
-struct Sent {
-    authorization: Option<String>,
-    form: Vec<(String, String)>,
-}
-
-impl Sent {
-    fn field(&self, name: &str) -> Option<&str> {
-        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-    fn names(&self) -> Vec<&str> {
-        self.form.iter().map(|(k, _)| k.as_str()).collect()
-    }
-}
-
-/// A scripted answer: status, content type, body.
-type Answer = (u16, &'static str, String);
-
-/// A stand-in authorization server: answers each request with the next scripted response
-/// (the last one repeats), records what it got.
-#[derive(Clone, Default)]
-struct Stub {
-    script: Arc<Mutex<VecDeque<Answer>>>,
-    sent: Arc<Mutex<Vec<Sent>>>,
-}
-
-impl Stub {
-    fn new(responses: &[(u16, &str)]) -> Self {
-        let stub = Stub::default();
-        for (status, body) in responses {
-            stub.push(*status, "application/json", body);
-        }
-        stub
-    }
-    fn push(&self, status: u16, content_type: &'static str, body: &str) {
-        self.script
-            .lock()
-            .unwrap()
-            .push_back((status, content_type, body.to_owned()));
-    }
-    fn sent(&self) -> Vec<Sent> {
-        self.sent.lock().unwrap().clone()
-    }
-    fn http_client(&self) -> HttpClient {
-        let stub = self.clone();
-        HttpClient::new(tower::service_fn(move |request: http::Request<Full<Bytes>>| {
-            let stub = stub.clone();
-            async move {
-                let authorization = request
-                    .headers()
-                    .get(http::header::AUTHORIZATION)
-                    .map(|v| v.to_str().unwrap().to_owned());
-                let body = request.into_body().collect().await?.to_bytes();
-                let form = url::form_urlencoded::parse(&body).into_owned().collect();
-                stub.sent.lock().unwrap().push(Sent { authorization, form });
-                let (status, content_type, body) = {
-                    let mut script = stub.script.lock().unwrap();
-                    if script.len() > 1 {
-                        script.pop_front().unwrap()
-                    } else {
-                        script.front().cloned().expect("a scripted response")
-                    }
-                };
-                let response = http::Response::builder()
-                    .status(status)
-                    .header(http::header::CONTENT_TYPE, content_type)
-                    .body(Full::new(Bytes::from(body)))
-                    .unwrap();
-                Ok::<_, Infallible>(response)
-            }
-        }))
-    }
-    fn endpoint(&self, auth: ClientAuth) -> TokenEndpoint {
-        TokenEndpoint::builder("https://auth.example.com/token", auth)
-            .http_client(self.http_client())
-            .build()
-            .unwrap()
-    }
-}
-
-fn expect_err<T: std::fmt::Debug>(result: Result<T, Error>) -> Error {
-    match result {
-        Ok(value) => panic!("expected an error, got {value:?}"),
-        Err(err) => err,
-    }
-}
 
 /// Everything an error shows: `Display`, `Debug`, and its sources.
 fn all_text(err: &Error) -> String {
@@ -119,17 +34,26 @@ fn all_text(err: &Error) -> String {
     text
 }
 
-async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), future)
-        .await
-        .expect("did not finish in 10 s")
+/// A cache of subject tokens `held-1`, `held-2`, … (each valid for an hour), and the count
+/// of subject tokens it fetched.
+fn held_subjects() -> (TokenCache, Arc<AtomicU32>) {
+    let fetches = Arc::new(AtomicU32::new(0));
+    let counter = fetches.clone();
+    let held = TokenCache::new(source_fn(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            Ok(Token::bearer(format!("held-{n}"))
+                .with_expires_at(std::time::SystemTime::now() + Duration::from_secs(3600)))
+        }
+    }));
+    (held, fetches)
 }
 
 // ---- token exchange ----
 
 #[tokio::test]
 async fn exchange_sends_exactly_the_rfc_8693_fields() {
-    let stub = Stub::new(&[(200, OK_EXCHANGE)]);
+    let stub = Stub::scripted(&[(200, OK_EXCHANGE)]);
     let source = TokenExchange::new(
         stub.endpoint(ClientAuth::client_secret_basic("gateway", "gw-secret")),
         SecurityToken::access_token("subject-value"),
@@ -141,7 +65,7 @@ async fn exchange_sends_exactly_the_rfc_8693_fields() {
     .resource("https://orders.example.com/")
     .resource("https://billing.example.com/")
     .scope("orders:read");
-    let token = within(source.fetch_token()).await.unwrap();
+    let token = bounded(source.fetch_token()).await.unwrap();
     assert_eq!(token.access_token().expose(), "issued");
     assert_eq!(
         token.issued_token_type(),
@@ -149,7 +73,7 @@ async fn exchange_sends_exactly_the_rfc_8693_fields() {
     );
     assert_eq!(token.scope(), Some("orders:read"));
 
-    let sent = stub.sent();
+    let sent = stub.seen();
     assert_eq!(sent.len(), 1);
     let expected: Vec<(String, String)> = [
         ("grant_type", EXCHANGE),
@@ -175,18 +99,18 @@ async fn exchange_sends_exactly_the_rfc_8693_fields() {
     .collect();
     assert_eq!(sent[0].form, expected);
     // client_secret_basic: the credentials in the header, not the body.
-    assert!(sent[0].authorization.as_deref().unwrap().starts_with("Basic "));
+    assert!(sent[0].authorization().unwrap().starts_with("Basic "));
 }
 
 #[tokio::test]
 async fn exchange_without_actor_or_requested_type_sends_neither() {
-    let stub = Stub::new(&[(200, OK_EXCHANGE)]);
+    let stub = Stub::scripted(&[(200, OK_EXCHANGE)]);
     let source = TokenExchange::new(
         stub.endpoint(ClientAuth::none("api")),
         SecurityToken::new("an-id-token", TokenTypeUri::ID_TOKEN),
     );
-    within(source.fetch()).await.unwrap();
-    let sent = &stub.sent()[0];
+    bounded(source.fetch()).await.unwrap();
+    let sent = &stub.seen()[0];
     assert_eq!(
         sent.names(),
         ["grant_type", "subject_token", "subject_token_type", "client_id"]
@@ -195,29 +119,21 @@ async fn exchange_without_actor_or_requested_type_sends_neither() {
         sent.field("subject_token_type"),
         Some(TokenTypeUri::ID_TOKEN.as_str())
     );
-    assert_eq!(sent.authorization, None);
+    assert_eq!(sent.authorization(), None);
 }
 
 #[tokio::test]
 async fn exchanging_twice_with_a_cache_as_subject_fetches_the_subject_once() {
-    let subject_fetches = Arc::new(AtomicU32::new(0));
-    let counter = subject_fetches.clone();
-    let held = TokenCache::new(source_fn(move || {
-        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-        async move {
-            Ok(Token::bearer(format!("held-{n}"))
-                .with_expires_at(std::time::SystemTime::now() + Duration::from_secs(3600)))
-        }
-    }));
-    let stub = Stub::new(&[(200, OK_EXCHANGE)]);
+    let (held, subject_fetches) = held_subjects();
+    let stub = Stub::scripted(&[(200, OK_EXCHANGE)]);
     let source = TokenExchange::new(
         stub.endpoint(ClientAuth::none("api")),
         SecurityToken::from_cache(held.clone()),
     );
-    within(source.fetch()).await.unwrap();
-    within(source.fetch()).await.unwrap();
+    bounded(source.fetch()).await.unwrap();
+    bounded(source.fetch()).await.unwrap();
     assert_eq!(subject_fetches.load(Ordering::SeqCst), 1);
-    let sent = stub.sent();
+    let sent = stub.seen();
     assert_eq!(sent.len(), 2);
     assert!(sent.iter().all(|s| s.field("subject_token") == Some("held-1")));
     // The cache serves the same token to its own users.
@@ -232,7 +148,7 @@ async fn exchange_behind_the_layer_with_a_cached_subject() {
         counter.fetch_add(1, Ordering::SeqCst);
         async { Ok(Token::bearer("held")) }
     }));
-    let stub = Stub::new(&[(200, OK_EXCHANGE)]);
+    let stub = Stub::scripted(&[(200, OK_EXCHANGE)]);
     let exchange = TokenExchange::new(
         stub.endpoint(ClientAuth::none("api")),
         SecurityToken::from_cache(held),
@@ -250,32 +166,33 @@ async fn exchange_behind_the_layer_with_a_cached_subject() {
             Ok::<_, Infallible>(http::Response::new(auth))
         });
     for _ in 0..3 {
-        let response = within(client.clone().oneshot(http::Request::new(String::new())))
+        let response = bounded(client.clone().oneshot(http::Request::new(String::new())))
             .await
             .unwrap();
         assert_eq!(response.body(), "Bearer issued");
     }
-    assert_eq!(stub.sent().len(), 1, "the exchanged token is cached by the layer");
+    assert_eq!(stub.seen().len(), 1, "the exchanged token is cached by the layer");
     assert_eq!(subject_fetches.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
 async fn a_failing_subject_source_fails_the_exchange_and_sends_nothing() {
-    let stub = Stub::new(&[(200, OK_EXCHANGE)]);
+    let stub = Stub::scripted(&[(200, OK_EXCHANGE)]);
     let subject = SecurityToken::from_source(source_fn(|| async {
         Err(Error::source_error(std::io::Error::other("vault unreachable")))
     }));
-    let err =
-        expect_err(within(TokenExchange::new(stub.endpoint(ClientAuth::none("api")), subject).fetch()).await);
+    let err = expect_err(
+        bounded(TokenExchange::new(stub.endpoint(ClientAuth::none("api")), subject).fetch()).await,
+    );
     assert!(matches!(err, Error::Source(_)), "{err:?}");
     assert!(all_text(&err).contains("vault unreachable"));
-    assert!(stub.sent().is_empty());
+    assert!(stub.seen().is_empty());
 
     // The same for an actor, and the subject's server error comes back as it was.
     let subject = SecurityToken::from_source(source_fn(|| async { Ok(Token::bearer("fine")) }));
     let actor = SecurityToken::from_source(source_fn(|| async { Err(Error::DeviceCodeExpired) }));
     let err = expect_err(
-        within(
+        bounded(
             TokenExchange::new(stub.endpoint(ClientAuth::none("api")), subject)
                 .actor(actor)
                 .fetch(),
@@ -283,12 +200,12 @@ async fn a_failing_subject_source_fails_the_exchange_and_sends_nothing() {
         .await,
     );
     assert!(matches!(err, Error::DeviceCodeExpired), "{err:?}");
-    assert!(stub.sent().is_empty());
+    assert!(stub.seen().is_empty());
 }
 
 #[tokio::test]
 async fn a_refused_subject_is_a_typed_invalid_grant_with_the_tokens_redacted() {
-    let stub = Stub::new(&[(
+    let stub = Stub::scripted(&[(
         400,
         r#"{"error":"invalid_grant","error_description":"subject sub-s3cret-tok and actor act-s3cret-tok are not valid for client gw-secret"}"#,
     )]);
@@ -297,7 +214,7 @@ async fn a_refused_subject_is_a_typed_invalid_grant_with_the_tokens_redacted() {
         SecurityToken::access_token("sub-s3cret-tok"),
     )
     .actor(SecurityToken::access_token("act-s3cret-tok"));
-    let err = expect_err(within(source.fetch()).await);
+    let err = expect_err(bounded(source.fetch()).await);
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
     assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
     let text = all_text(&err);
@@ -313,12 +230,11 @@ async fn exchange_server_errors_and_hostile_bodies_are_typed() {
     let endpoint = |stub: &Stub| stub.endpoint(ClientAuth::none("api"));
     let fetch = |stub: Stub| async move {
         let source = TokenExchange::new(endpoint(&stub), SecurityToken::access_token("subj"));
-        expect_err(within(source.fetch()).await)
+        expect_err(bounded(source.fetch()).await)
     };
 
     // 5xx without an OAuth body.
-    let stub = Stub::default();
-    stub.push(502, "text/html", "<html>bad gateway</html>");
+    let stub = Stub::new(|_| respond(502, &[("content-type", "text/html")], "<html>bad gateway</html>"));
     let err = fetch(stub).await;
     assert!(
         matches!(err, Error::HttpStatus { status, .. } if status == 502),
@@ -327,16 +243,16 @@ async fn exchange_server_errors_and_hostile_bodies_are_typed() {
     assert!(err.is_transient());
 
     // 503 with an OAuth error.
-    let err = fetch(Stub::new(&[(503, r#"{"error":"temporarily_unavailable"}"#)])).await;
+    let err = fetch(Stub::scripted(&[(503, r#"{"error":"temporarily_unavailable"}"#)])).await;
     assert_eq!(err.code(), Some(&ErrorCode::TemporarilyUnavailable));
 
     // invalid_target for an unknown audience.
-    let err = fetch(Stub::new(&[(400, r#"{"error":"invalid_target"}"#)])).await;
+    let err = fetch(Stub::scripted(&[(400, r#"{"error":"invalid_target"}"#)])).await;
     assert_eq!(err.code(), Some(&ErrorCode::InvalidTarget));
 
     // 200 with a body that is not JSON, truncated JSON, JSON that is no object.
     for body in ["<html>", r#"{"access_token":"x","tok"#, "[1,2]"] {
-        let err = fetch(Stub::new(&[(200, body)])).await;
+        let err = fetch(Stub::scripted(&[(200, body)])).await;
         assert!(matches!(err, Error::MalformedResponse { .. }), "{body}: {err:?}");
     }
 
@@ -345,12 +261,12 @@ async fn exchange_server_errors_and_hostile_bodies_are_typed() {
         r#"{"token_type":"Bearer"}"#,
         r#"{"access_token":7,"token_type":"Bearer"}"#,
     ] {
-        let err = fetch(Stub::new(&[(200, body)])).await;
+        let err = fetch(Stub::scripted(&[(200, body)])).await;
         assert!(matches!(err, Error::MalformedResponse { .. }), "{body}: {err:?}");
     }
 
     // A hostile error: terminal escapes and the subject token, cut out or escaped.
-    let err = fetch(Stub::new(&[(
+    let err = fetch(Stub::scripted(&[(
         400,
         "{\"error\":\"invalid_request\",\"error_description\":\"\\u001b[31mred subj\\nnext\"}",
     )]))
@@ -360,7 +276,11 @@ async fn exchange_server_errors_and_hostile_bodies_are_typed() {
     assert!(!text.contains("subj"), "{text:?}");
 
     // A token type this crate cannot present.
-    let err = fetch(Stub::new(&[(200, r#"{"access_token":"a","token_type":"DPoP"}"#)])).await;
+    let err = fetch(Stub::scripted(&[(
+        200,
+        r#"{"access_token":"a","token_type":"DPoP"}"#,
+    )]))
+    .await;
     assert!(
         matches!(err, Error::UnsupportedTokenType(ref t) if t == "DPoP"),
         "{err:?}"
@@ -370,12 +290,12 @@ async fn exchange_server_errors_and_hostile_bodies_are_typed() {
 #[tokio::test]
 async fn not_applicable_tokens_only_when_a_non_access_token_was_requested() {
     const NA: &str = r#"{"access_token":"eyJ.id.tok","token_type":"N_A","issued_token_type":"urn:ietf:params:oauth:token-type:id_token"}"#;
-    let stub = Stub::new(&[(200, NA)]);
+    let stub = Stub::scripted(&[(200, NA)]);
     let subject = SecurityToken::access_token("subj");
 
     // Nothing requested: refused, since the layer would send it as a bearer token.
     let err = expect_err(
-        within(TokenExchange::new(stub.endpoint(ClientAuth::none("api")), subject.clone()).fetch()).await,
+        bounded(TokenExchange::new(stub.endpoint(ClientAuth::none("api")), subject.clone()).fetch()).await,
     );
     assert!(
         matches!(err, Error::UnsupportedTokenType(ref t) if t == "N_A"),
@@ -387,38 +307,38 @@ async fn not_applicable_tokens_only_when_a_non_access_token_was_requested() {
     let source = TokenExchange::new(stub.endpoint(ClientAuth::none("api")), subject.clone())
         .requested_token_type(TokenTypeUri::ACCESS_TOKEN);
     assert!(matches!(
-        expect_err(within(source.fetch()).await),
+        expect_err(bounded(source.fetch()).await),
         Error::UnsupportedTokenType(_)
     ));
 
     // An ID token requested: accepted, as the server sent it.
     let source = TokenExchange::new(stub.endpoint(ClientAuth::none("api")), subject)
         .requested_token_type(TokenTypeUri::ID_TOKEN);
-    let token = within(source.fetch()).await.unwrap();
+    let token = bounded(source.fetch()).await.unwrap();
     assert_eq!(token.token_type(), "N_A");
     assert_eq!(token.access_token().expose(), "eyJ.id.tok");
     assert_eq!(token.issued_token_type(), Some(TokenTypeUri::ID_TOKEN.as_str()));
     assert_eq!(
-        stub.sent()[2].field("requested_token_type"),
+        stub.seen()[2].field("requested_token_type"),
         Some(TokenTypeUri::ID_TOKEN.as_str())
     );
 
     // The same source as a TokenSource (behind a cache or the layer, which would send it as
     // `Bearer`): refused.
-    let err = expect_err(within(source.fetch_token()).await);
+    let err = expect_err(bounded(source.fetch_token()).await);
     assert!(
         matches!(err, Error::UnsupportedTokenType(ref t) if t == "N_A"),
         "{err:?}"
     );
 
     // RFC 8693 §2.2.1: an N_A token without `issued_token_type` could be anything.
-    let untyped = Stub::new(&[(200, r#"{"access_token":"eyJ.id.tok","token_type":"N_A"}"#)]);
+    let untyped = Stub::scripted(&[(200, r#"{"access_token":"eyJ.id.tok","token_type":"N_A"}"#)]);
     let source = TokenExchange::new(
         untyped.endpoint(ClientAuth::none("api")),
         SecurityToken::access_token("subj"),
     )
     .requested_token_type(TokenTypeUri::ID_TOKEN);
-    let err = expect_err(within(source.fetch()).await);
+    let err = expect_err(bounded(source.fetch()).await);
     assert!(matches!(err, Error::MalformedResponse { .. }), "{err:?}");
     assert!(err.to_string().contains("issued_token_type"), "{err}");
 }
@@ -427,16 +347,8 @@ async fn not_applicable_tokens_only_when_a_non_access_token_was_requested() {
 /// from the cache, so the next exchange sends a new one instead of the refused one.
 #[tokio::test]
 async fn a_refused_cached_subject_is_replaced_on_the_next_exchange() {
-    let subject_fetches = Arc::new(AtomicU32::new(0));
-    let counter = subject_fetches.clone();
-    let held = TokenCache::new(source_fn(move || {
-        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-        async move {
-            Ok(Token::bearer(format!("held-{n}"))
-                .with_expires_at(std::time::SystemTime::now() + Duration::from_secs(3600)))
-        }
-    }));
-    let stub = Stub::new(&[
+    let (held, subject_fetches) = held_subjects();
+    let stub = Stub::scripted(&[
         (
             400,
             r#"{"error":"invalid_grant","error_description":"subject token revoked"}"#,
@@ -447,16 +359,16 @@ async fn a_refused_cached_subject_is_replaced_on_the_next_exchange() {
         stub.endpoint(ClientAuth::none("api")),
         SecurityToken::from_cache(held.clone()),
     );
-    let err = expect_err(within(source.fetch()).await);
+    let err = expect_err(bounded(source.fetch()).await);
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
-    within(source.fetch()).await.unwrap();
-    let sent = stub.sent();
+    bounded(source.fetch()).await.unwrap();
+    let sent = stub.seen();
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0].field("subject_token"), Some("held-1"));
     assert_eq!(sent[1].field("subject_token"), Some("held-2"));
     assert_eq!(subject_fetches.load(Ordering::SeqCst), 2);
     // Other errors keep the subject.
-    let stub = Stub::new(&[
+    let stub = Stub::scripted(&[
         (503, r#"{"error":"temporarily_unavailable"}"#),
         (200, OK_EXCHANGE),
     ]);
@@ -464,10 +376,10 @@ async fn a_refused_cached_subject_is_replaced_on_the_next_exchange() {
         stub.endpoint(ClientAuth::none("api")),
         SecurityToken::from_cache(held),
     );
-    expect_err(within(source.fetch()).await);
-    within(source.fetch()).await.unwrap();
+    expect_err(bounded(source.fetch()).await);
+    bounded(source.fetch()).await.unwrap();
     assert!(stub
-        .sent()
+        .seen()
         .iter()
         .all(|s| s.field("subject_token") == Some("held-2")));
     assert_eq!(subject_fetches.load(Ordering::SeqCst), 2);
@@ -505,7 +417,7 @@ fn token_type_uris_and_debug_output() {
 
 #[tokio::test]
 async fn password_sends_exactly_the_rfc_6749_fields_and_hides_the_password() {
-    let stub = Stub::new(&[(
+    let stub = Stub::scripted(&[(
         200,
         r#"{"access_token":"at","token_type":"bearer","refresh_token":"rt-1"}"#,
     )]);
@@ -519,9 +431,9 @@ async fn password_sends_exactly_the_rfc_6749_fields_and_hides_the_password() {
     .param("tenant", "acme");
     assert!(!format!("{source:?}").contains("pa ss"));
     assert!(format!("{source:?}").contains("alice"));
-    let token = within(source.fetch_token()).await.unwrap();
+    let token = bounded(source.fetch_token()).await.unwrap();
     assert_eq!(token.refresh_token().unwrap().expose(), "rt-1");
-    let sent = &stub.sent()[0];
+    let sent = &stub.seen()[0];
     assert_eq!(
         sent.form,
         [
@@ -540,23 +452,23 @@ async fn password_sends_exactly_the_rfc_6749_fields_and_hides_the_password() {
 
 #[tokio::test]
 async fn a_wrong_password_is_a_typed_invalid_grant_with_the_password_redacted() {
-    let stub = Stub::new(&[(
+    let stub = Stub::scripted(&[(
         400,
         r#"{"error":"invalid_grant","error_description":"bad password hunter2-xyz for alice"}"#,
     )]);
     let source = Password::new(stub.endpoint(ClientAuth::none("app")), "alice", "hunter2-xyz");
-    let err = expect_err(within(source.fetch()).await);
+    let err = expect_err(bounded(source.fetch()).await);
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
     let text = all_text(&err);
     assert!(!text.contains("hunter2-xyz"), "{text}");
     assert!(text.contains("[redacted]"), "{text}");
     // Form-urlencoded spelling of a password echoed back is redacted as well.
-    let stub = Stub::new(&[(
+    let stub = Stub::scripted(&[(
         401,
         r#"{"error":"invalid_client","error_description":"got password=p%40ss+w0rd-q"}"#,
     )]);
     let err = expect_err(
-        within(Password::new(stub.endpoint(ClientAuth::none("app")), "bob", "p@ss w0rd-q").fetch()).await,
+        bounded(Password::new(stub.endpoint(ClientAuth::none("app")), "bob", "p@ss w0rd-q").fetch()).await,
     );
     assert_eq!(err.code(), Some(&ErrorCode::InvalidClient));
     assert!(!all_text(&err).contains("p%40ss+w0rd-q"), "{}", all_text(&err));
@@ -566,20 +478,19 @@ async fn a_wrong_password_is_a_typed_invalid_grant_with_the_password_redacted() 
 async fn password_server_errors_and_hostile_bodies_are_typed() {
     let fetch = |stub: Stub| async move {
         expect_err(
-            within(Password::new(stub.endpoint(ClientAuth::none("app")), "alice", "pw-1234").fetch()).await,
+            bounded(Password::new(stub.endpoint(ClientAuth::none("app")), "alice", "pw-1234").fetch()).await,
         )
     };
-    let stub = Stub::default();
-    stub.push(500, "text/plain", "internal error");
+    let stub = Stub::new(|_| respond(500, &[("content-type", "text/plain")], "internal error"));
     assert!(matches!(fetch(stub).await, Error::HttpStatus { status, .. } if status == 500));
-    let err = fetch(Stub::new(&[(400, r#"{"error":"unsupported_grant_type"}"#)])).await;
+    let err = fetch(Stub::scripted(&[(400, r#"{"error":"unsupported_grant_type"}"#)])).await;
     assert_eq!(err.code(), Some(&ErrorCode::UnsupportedGrantType));
     for body in ["not json", r#"{"access_token":"#, r#""a string""#] {
-        let err = fetch(Stub::new(&[(200, body)])).await;
+        let err = fetch(Stub::scripted(&[(200, body)])).await;
         assert!(matches!(err, Error::MalformedResponse { .. }), "{body}: {err:?}");
     }
     // An error in a 200 answer is an error, never a token.
-    let err = fetch(Stub::new(&[(
+    let err = fetch(Stub::scripted(&[(
         200,
         r#"{"error":"invalid_scope","access_token":"no"}"#,
     )]))
@@ -589,7 +500,7 @@ async fn password_server_errors_and_hostile_bodies_are_typed() {
 
 #[tokio::test]
 async fn a_password_grants_refresh_token_works_with_refresh_token() {
-    let stub = Stub::new(&[
+    let stub = Stub::scripted(&[
         (
             200,
             r#"{"access_token":"at-1","token_type":"Bearer","refresh_token":"rt-1","expires_in":60}"#,
@@ -600,7 +511,7 @@ async fn a_password_grants_refresh_token_works_with_refresh_token() {
         ),
     ]);
     let endpoint = stub.endpoint(ClientAuth::none("app"));
-    let first = within(
+    let first = bounded(
         Password::new(endpoint.clone(), "alice", "pw")
             .scope("offline_access")
             .fetch(),
@@ -608,10 +519,10 @@ async fn a_password_grants_refresh_token_works_with_refresh_token() {
     .await
     .unwrap();
     let refresh = RefreshToken::new(endpoint, first.refresh_token().unwrap().clone());
-    let second = within(refresh.fetch_token()).await.unwrap();
+    let second = bounded(refresh.fetch_token()).await.unwrap();
     assert_eq!(second.access_token().expose(), "at-2");
     assert_eq!(second.refresh_token().unwrap().expose(), "rt-1"); // kept: none rotated in
-    let sent = stub.sent();
+    let sent = stub.seen();
     assert_eq!(sent[1].field("grant_type"), Some("refresh_token"));
     assert_eq!(sent[1].field("refresh_token"), Some("rt-1"));
     assert_eq!(sent[1].field("password"), None);
@@ -636,7 +547,7 @@ async fn a_cache_as_subject_shares_one_fetch_and_renews_an_expired_token() {
     }))
     .clock(clock.clone())
     .build();
-    let stub = Stub::new(&[(200, OK_EXCHANGE)]);
+    let stub = Stub::scripted(&[(200, OK_EXCHANGE)]);
     let source = Arc::new(TokenExchange::new(
         stub.endpoint(ClientAuth::none("api")),
         SecurityToken::from_cache(held.clone()),
@@ -653,22 +564,22 @@ async fn a_cache_as_subject_shares_one_fetch_and_renews_an_expired_token() {
     }
     gate.add_permits(100);
     for task in tasks {
-        within(task).await.unwrap().unwrap();
+        bounded(task).await.unwrap().unwrap();
     }
     assert_eq!(
         subject_fetches.load(Ordering::SeqCst),
         1,
         "one subject fetch for 8 exchanges"
     );
-    assert_eq!(stub.sent().len(), 8);
+    assert_eq!(stub.seen().len(), 8);
     assert!(stub
-        .sent()
+        .seen()
         .iter()
         .all(|s| s.field("subject_token") == Some("held-1")));
 
     // Past its expiry, the cache gets a new subject token before the next exchange.
     clock.advance(Duration::from_secs(120));
-    within(source.fetch()).await.unwrap();
+    bounded(source.fetch()).await.unwrap();
     assert_eq!(subject_fetches.load(Ordering::SeqCst), 2);
-    assert_eq!(stub.sent().last().unwrap().field("subject_token"), Some("held-2"));
+    assert_eq!(stub.seen().last().unwrap().field("subject_token"), Some("held-2"));
 }

@@ -10,28 +10,17 @@
 mod harness;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use http::StatusCode;
 use tower_oauth2::{
     ClientAuth, DiscoveryError, Error, ErrorCode, OAuth2Client, Token, TokenSource, TokenTypeHint,
 };
 
+use harness::util::bounded;
 use harness::{Recorder, Server, ServerConfig};
+use harness::{BASIC_ID, BASIC_SECRET, POST_ID, POST_SECRET, PUBLIC_ID};
 
-const BASIC_ID: &str = "basic-client";
-const BASIC_SECRET: &str = "s3cr:et%+ &/=?";
-const POST_ID: &str = "post-client";
-const POST_SECRET: &str = "p0st:secret+%";
-const PUBLIC_ID: &str = "public-client";
 const DEVICE_SCOPE: &str = "openid offline_access api:read";
-
-/// Bounds anything that talks to the server.
-async fn bounded<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(30), future)
-        .await
-        .expect("no answer within 30 s")
-}
 
 async fn discover(server: &Server, recorder: &Recorder, auth: ClientAuth) -> OAuth2Client {
     bounded(

@@ -16,26 +16,13 @@ use tower_oauth2::{
     TokenCache, TokenEndpoint, TokenExchange, TokenSource, TokenTypeUri,
 };
 
+use harness::util::{bounded, expect_err};
 use harness::{plain_client, Recorder, Server, ServerConfig};
-
-// The clients registered in server.mjs.
-const BASIC_ID: &str = "basic-client";
-const BASIC_SECRET: &str = "s3cr:et%+ &/=?";
-const POST_ID: &str = "post-client";
-const POST_SECRET: &str = "p0st:secret+%";
-const PUBLIC_ID: &str = "public-client";
+use harness::{BASIC_ID, BASIC_SECRET, POST_ID, POST_SECRET, PUBLIC_ID};
 
 /// The test user of grants/password.mjs.
 const USERNAME: &str = "test-user";
 const PASSWORD: &str = "correct horse battery staple";
-
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, future)
-        .await
-        .expect("no answer in 30 s")
-}
 
 fn endpoint(server: &Server, auth: ClientAuth) -> TokenEndpoint {
     TokenEndpoint::new(server.token_url(), auth).unwrap()
@@ -45,13 +32,6 @@ fn post_client() -> ClientAuth {
     ClientAuth::client_secret_post(POST_ID, POST_SECRET)
 }
 
-fn expect_err<T: std::fmt::Debug>(result: Result<T, Error>) -> Error {
-    match result {
-        Ok(value) => panic!("expected an error, got {value:?}"),
-        Err(err) => err,
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Token exchange
 // ---------------------------------------------------------------------------------------------
@@ -59,7 +39,7 @@ fn expect_err<T: std::fmt::Debug>(result: Result<T, Error>) -> Error {
 #[tokio::test]
 async fn a_client_credentials_token_is_exchanged_for_a_narrower_one() {
     let server = Server::start(ServerConfig::default()).await;
-    let subject = within(
+    let subject = bounded(
         ClientCredentials::new(endpoint(&server, post_client()))
             .scope("api:read api:write")
             .fetch(),
@@ -68,20 +48,21 @@ async fn a_client_credentials_token_is_exchanged_for_a_narrower_one() {
     .unwrap();
 
     let recorder = Recorder::default();
-    let exchange_endpoint = TokenEndpoint::builder(server.token_url(), post_client())
-        .http_client(recorder.http_client())
-        .build()
-        .unwrap();
-    let source = TokenExchange::new(
-        exchange_endpoint.clone(),
-        SecurityToken::access_token(subject.access_token().clone()),
-    )
-    .requested_token_type(TokenTypeUri::ACCESS_TOKEN)
-    .audience("orders")
-    .audience("billing")
-    .resource("https://orders.example.com/")
-    .scope("api:read");
-    let token = within(source.fetch_token()).await.unwrap();
+    let exchange_endpoint = recorder.token_endpoint(server.token_url(), post_client());
+    // An exchange of `subject` at the recorded endpoint.
+    let exchange = || {
+        TokenExchange::new(
+            exchange_endpoint.clone(),
+            SecurityToken::access_token(subject.access_token().clone()),
+        )
+    };
+    let source = exchange()
+        .requested_token_type(TokenTypeUri::ACCESS_TOKEN)
+        .audience("orders")
+        .audience("billing")
+        .resource("https://orders.example.com/")
+        .scope("api:read");
+    let token = bounded(source.fetch_token()).await.unwrap();
     assert_eq!(
         token.issued_token_type(),
         Some(TokenTypeUri::ACCESS_TOKEN.as_str())
@@ -123,38 +104,22 @@ async fn a_client_credentials_token_is_exchanged_for_a_narrower_one() {
     assert_eq!(body["scope"], "api:read");
 
     // The server checks what it is asked: a scope beyond the subject's, an unknown audience.
-    let wider = TokenExchange::new(
-        exchange_endpoint.clone(),
-        SecurityToken::access_token(subject.access_token().clone()),
-    )
-    .scope("api:read openid");
+    let wider = exchange().scope("api:read openid");
     assert_eq!(
-        expect_err(within(wider.fetch()).await).code(),
+        expect_err(bounded(wider.fetch()).await).code(),
         Some(&ErrorCode::InvalidScope)
     );
-    let elsewhere = TokenExchange::new(
-        exchange_endpoint.clone(),
-        SecurityToken::access_token(subject.access_token().clone()),
-    )
-    .audience("nowhere");
+    let elsewhere = exchange().audience("nowhere");
     assert_eq!(
-        expect_err(within(elsewhere.fetch()).await).code(),
+        expect_err(bounded(elsewhere.fetch()).await).code(),
         Some(&ErrorCode::InvalidTarget)
     );
     // An actor must be a live token too.
-    let bad_actor = TokenExchange::new(
-        exchange_endpoint.clone(),
-        SecurityToken::access_token(subject.access_token().clone()),
-    )
-    .actor(SecurityToken::access_token("not-a-token-this-server-issued"));
-    let err = expect_err(within(bad_actor.fetch()).await);
+    let bad_actor = exchange().actor(SecurityToken::access_token("not-a-token-this-server-issued"));
+    let err = expect_err(bounded(bad_actor.fetch()).await);
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err}");
-    let with_actor = TokenExchange::new(
-        exchange_endpoint.clone(),
-        SecurityToken::access_token(subject.access_token().clone()),
-    )
-    .actor(SecurityToken::access_token(token.access_token().clone()));
-    within(with_actor.fetch()).await.unwrap();
+    let with_actor = exchange().actor(SecurityToken::access_token(token.access_token().clone()));
+    bounded(with_actor.fetch()).await.unwrap();
 
     // Revoked, the subject token is refused: a typed invalid_grant, the token not echoed.
     let (status, body) = server
@@ -169,7 +134,7 @@ async fn a_client_credentials_token_is_exchanged_for_a_narrower_one() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let err = expect_err(within(source.fetch()).await);
+    let err = expect_err(bounded(source.fetch()).await);
     assert!(matches!(err, Error::OAuth2 { .. }), "{err:?}");
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err}");
     assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
@@ -199,7 +164,7 @@ async fn the_token_a_cache_holds_is_exchanged_behind_the_layer() {
     server.api().reset().await;
 
     for _ in 0..3 {
-        let response = within(
+        let response = bounded(
             service
                 .ready()
                 .await
@@ -220,7 +185,7 @@ async fn the_token_a_cache_holds_is_exchanged_behind_the_layer() {
     assert_eq!(body["scope"], "api:read api:write");
 
     // A second exchange (the source asked directly) takes the held token from the cache again.
-    within(
+    bounded(
         TokenExchange::new(
             endpoint(&server, ClientAuth::client_secret_basic(BASIC_ID, BASIC_SECRET)),
             SecurityToken::from_cache(held.clone()),
@@ -240,7 +205,7 @@ async fn the_token_a_cache_holds_is_exchanged_behind_the_layer() {
 async fn password_grant_then_refresh_with_refresh_token() {
     let server = Server::start(ServerConfig::default()).await;
     let endpoint = endpoint(&server, ClientAuth::none(PUBLIC_ID));
-    let first = within(
+    let first = bounded(
         Password::new(endpoint.clone(), USERNAME, PASSWORD)
             .scope("offline_access api:read")
             .fetch_token(),
@@ -258,7 +223,7 @@ async fn password_grant_then_refresh_with_refresh_token() {
 
     // The password grant's refresh token works with RefreshToken (and rotates).
     let refresh = RefreshToken::new(endpoint.clone(), refresh_token.clone());
-    let second = within(refresh.fetch_token()).await.unwrap();
+    let second = bounded(refresh.fetch_token()).await.unwrap();
     assert_ne!(second.access_token(), first.access_token());
     assert_ne!(second.refresh_token(), Some(&refresh_token));
     let (status, body) = server.api().call_protected(second.access_token().expose()).await;
@@ -266,7 +231,7 @@ async fn password_grant_then_refresh_with_refresh_token() {
     assert_eq!(body["scope"], "offline_access api:read");
 
     // Without offline_access, no refresh token.
-    let plain = within(
+    let plain = bounded(
         Password::new(endpoint, USERNAME, PASSWORD)
             .scope("api:read")
             .fetch(),
@@ -281,7 +246,7 @@ async fn a_wrong_password_is_a_typed_invalid_grant() {
     let server = Server::start(ServerConfig::default()).await;
     for auth in [ClientAuth::none(PUBLIC_ID), post_client()] {
         let source = Password::new(endpoint(&server, auth), USERNAME, "not-the-password");
-        let err = expect_err(within(source.fetch()).await);
+        let err = expect_err(bounded(source.fetch()).await);
         assert!(matches!(err, Error::OAuth2 { .. }), "{err:?}");
         assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err}");
         assert!(!format!("{err} {err:?}").contains("not-the-password"));
@@ -289,13 +254,13 @@ async fn a_wrong_password_is_a_typed_invalid_grant() {
     // An unknown user, likewise.
     let source = Password::new(endpoint(&server, ClientAuth::none(PUBLIC_ID)), "nobody", PASSWORD);
     assert_eq!(
-        expect_err(within(source.fetch()).await).code(),
+        expect_err(bounded(source.fetch()).await).code(),
         Some(&ErrorCode::InvalidGrant)
     );
     // The password grant through the layer, once the password is right.
     let source =
         Password::new(endpoint(&server, ClientAuth::none(PUBLIC_ID)), USERNAME, PASSWORD).scope("api:read");
-    let response = within(
+    let response = bounded(
         ServiceBuilder::new()
             .layer(OAuth2Layer::new(source))
             .service(plain_client())

@@ -10,9 +10,9 @@
 #[path = "support/interop.rs"]
 mod harness;
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
 use http::StatusCode;
 use serde_json::Value;
 use tower_oauth2::clock::ManualClock;
@@ -32,13 +32,11 @@ const SERVICE_ACCOUNT: &str = "robot@interop-project.iam.gserviceaccount.com";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/// A bound for every network step: a hung server fails the test instead of hanging it.
-const STEP: Duration = Duration::from_secs(30);
-
 #[path = "support/keys.rs"]
 mod keys;
 
-use keys::key_file;
+use harness::util::bounded;
+use keys::{jwt_claims as claims, jwt_header as header, key_file};
 
 fn ec_key() -> JwtSigningKey {
     JwtSigningKey::from_pem(&key_file("pkjwt-client.key.pem"), JwsAlgorithm::ES256)
@@ -46,40 +44,38 @@ fn ec_key() -> JwtSigningKey {
         .with_kid("pkjwt-client-key-1")
 }
 
-/// The claims of a compact JWS (not verified: the server did that).
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("a compact JWS");
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
+fn rsa_key(alg: JwsAlgorithm) -> JwtSigningKey {
+    JwtSigningKey::from_pem(&key_file("pkjwt-client-rsa.key.pem"), alg)
+        .unwrap()
+        .with_kid("pkjwt-client-rsa-1")
 }
 
-fn header(jwt: &str) -> Value {
-    let header = jwt.split('.').next().unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap()
+fn ed25519_key() -> JwtSigningKey {
+    JwtSigningKey::from_pem(&key_file("pkjwt-client-ed25519.key.pem"), JwsAlgorithm::EdDSA)
+        .unwrap()
+        .with_kid("pkjwt-client-ed25519-1")
+}
+
+/// The `jti` claim of a compact JWS.
+fn jti(jwt: &str) -> String {
+    claims(jwt)["jti"].as_str().expect("a jti").to_owned()
+}
+
+/// A fresh EC key the server does not know, under the registered key id.
+fn stranger_key() -> JwtSigningKey {
+    let stranger = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    JwtSigningKey::from_pem(&stranger, JwsAlgorithm::ES256)
+        .unwrap()
+        .with_kid("pkjwt-client-key-1")
 }
 
 /// Gets a client_credentials token with `auth`, checks that the resource server takes it,
 /// and returns the request sent.
 async fn client_credentials(server: &Server, auth: ClientAuth, client_id: &str) -> Recorded {
     let recorder = Recorder::default();
-    let endpoint = TokenEndpoint::builder(server.token_url(), auth)
-        .http_client(recorder.http_client())
-        .build()
-        .unwrap();
+    let endpoint = recorder.token_endpoint(server.token_url(), auth);
     let source = ClientCredentials::new(endpoint).scope("api:read");
-    let token = tokio::time::timeout(STEP, source.fetch_token())
-        .await
-        .unwrap()
-        .expect("a token");
+    let token = bounded(source.fetch_token()).await.expect("a token");
     let (status, body) = server.api().call_protected(token.access_token().expose()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["client_id"], client_id);
@@ -119,6 +115,14 @@ async fn client_secret_jwt_hs256_is_accepted() {
     assert!(!request.body_text().contains(JWT_SECRET));
 }
 
+/// Asks `endpoint` for a client_credentials token: the server must refuse the client.
+async fn assert_client_refused(endpoint: TokenEndpoint) {
+    let err = bounded(ClientCredentials::new(endpoint).fetch())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err}");
+}
+
 #[tokio::test]
 async fn client_secret_jwt_with_the_wrong_secret_is_refused() {
     let server = Server::start(ServerConfig::default()).await;
@@ -127,30 +131,19 @@ async fn client_secret_jwt_with_the_wrong_secret_is_refused() {
         ClientAuth::client_secret_jwt(JWT_SECRET_ID, "not-the-secret-0123456789abcdef0123456789"),
     )
     .unwrap();
-    let err = tokio::time::timeout(STEP, ClientCredentials::new(endpoint).fetch())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err}");
+    assert_client_refused(endpoint).await;
 }
 
 #[tokio::test]
 async fn private_key_jwt_es256_rs256_ps256_and_eddsa_are_accepted() {
     let server = Server::start(ServerConfig::default()).await;
-    let rsa = key_file("pkjwt-client-rsa.key.pem");
     let keys = [
         ec_key(),
-        JwtSigningKey::from_pem(&rsa, JwsAlgorithm::RS256)
-            .unwrap()
-            .with_kid("pkjwt-client-rsa-1"),
-        JwtSigningKey::from_pem(&rsa, JwsAlgorithm::PS256)
-            .unwrap()
-            .with_kid("pkjwt-client-rsa-1"),
-        JwtSigningKey::from_pem(&key_file("pkjwt-client-ed25519.key.pem"), JwsAlgorithm::EdDSA)
-            .unwrap()
-            .with_kid("pkjwt-client-ed25519-1"),
+        rsa_key(JwsAlgorithm::RS256),
+        rsa_key(JwsAlgorithm::PS256),
+        ed25519_key(),
     ];
-    let mut jtis = Vec::new();
+    let mut jtis = HashSet::new();
     for key in keys {
         let (alg, kid) = (key.algorithm(), key.kid().unwrap().to_owned());
         let request = client_credentials(
@@ -162,10 +155,8 @@ async fn private_key_jwt_es256_rs256_ps256_and_eddsa_are_accepted() {
         let assertion = assertion_of(&request);
         assert_eq!(header(&assertion)["alg"], alg.as_str());
         assert_eq!(header(&assertion)["kid"], kid);
-        jtis.push(claims(&assertion)["jti"].as_str().unwrap().to_owned());
+        jtis.insert(jti(&assertion));
     }
-    jtis.sort();
-    jtis.dedup();
     assert_eq!(jtis.len(), 4, "a new jti for each assertion");
 }
 
@@ -182,20 +173,12 @@ async fn private_key_jwt_with_the_issuer_as_audience_is_accepted() {
 #[tokio::test]
 async fn private_key_jwt_with_an_unregistered_key_is_refused() {
     let server = Server::start(ServerConfig::default()).await;
-    let stranger = rcgen::KeyPair::generate().unwrap().serialize_pem();
-    let key = JwtSigningKey::from_pem(&stranger, JwsAlgorithm::ES256)
-        .unwrap()
-        .with_kid("pkjwt-client-key-1");
     let endpoint = TokenEndpoint::new(
         server.token_url(),
-        ClientAuth::private_key_jwt(PKJWT_ID, key).unwrap(),
+        ClientAuth::private_key_jwt(PKJWT_ID, stranger_key()).unwrap(),
     )
     .unwrap();
-    let err = tokio::time::timeout(STEP, ClientCredentials::new(endpoint).fetch())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err}");
+    assert_client_refused(endpoint).await;
 }
 
 #[tokio::test]
@@ -210,18 +193,11 @@ async fn an_expired_client_assertion_is_refused() {
     .clock(clock)
     .build()
     .unwrap();
-    let err = tokio::time::timeout(STEP, ClientCredentials::new(endpoint).fetch())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err}");
+    assert_client_refused(endpoint).await;
 }
 
 fn bearer_source(server: &Server, recorder: &Recorder, key: JwtSigningKey) -> JwtBearer {
-    let endpoint = TokenEndpoint::builder(server.token_url(), ClientAuth::none(BEARER_CLIENT))
-        .http_client(recorder.http_client())
-        .build()
-        .unwrap();
+    let endpoint = recorder.token_endpoint(server.token_url(), ClientAuth::none(BEARER_CLIENT));
     JwtBearer::new(endpoint, key, BEARER_ISSUER)
         .subject("test-user")
         .scope("api:read")
@@ -233,10 +209,7 @@ async fn jwt_bearer_tokens_work_and_two_fetches_never_share_a_jti() {
     let recorder = Recorder::default();
     let source = bearer_source(&server, &recorder, ec_key());
     for _ in 0..2 {
-        let token = tokio::time::timeout(STEP, source.fetch())
-            .await
-            .unwrap()
-            .expect("a token");
+        let token = bounded(source.fetch()).await.expect("a token");
         assert_eq!(token.extra()["assertion_sub"], "test-user");
         let (status, body) = server.api().call_protected(token.access_token().expose()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -267,20 +240,10 @@ async fn jwt_bearer_tokens_work_and_two_fetches_never_share_a_jti() {
 #[tokio::test]
 async fn jwt_bearer_signs_with_rsa_and_eddsa_keys_too() {
     let server = Server::start(ServerConfig::default()).await;
-    let keys = [
-        JwtSigningKey::from_pem(&key_file("pkjwt-client-rsa.key.pem"), JwsAlgorithm::PS256)
-            .unwrap()
-            .with_kid("pkjwt-client-rsa-1"),
-        JwtSigningKey::from_pem(&key_file("pkjwt-client-ed25519.key.pem"), JwsAlgorithm::EdDSA)
-            .unwrap()
-            .with_kid("pkjwt-client-ed25519-1"),
-    ];
+    let keys = [rsa_key(JwsAlgorithm::PS256), ed25519_key()];
     for key in keys {
         let source = bearer_source(&server, &Recorder::default(), key);
-        tokio::time::timeout(STEP, source.fetch())
-            .await
-            .unwrap()
-            .expect("a token");
+        bounded(source.fetch()).await.expect("a token");
     }
 }
 
@@ -297,10 +260,7 @@ async fn the_server_refuses_a_replayed_assertion() {
         let assertion = assertion.clone();
         async move { Ok(Secret::new(assertion)) }
     });
-    let err = tokio::time::timeout(STEP, replayer.fetch())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = bounded(replayer.fetch()).await.unwrap_err();
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err}");
 }
 
@@ -310,22 +270,15 @@ async fn the_server_refuses_a_bearer_assertion_for_another_audience_or_from_a_wr
     let recorder = Recorder::default();
     let elsewhere = bearer_source(&server, &recorder, ec_key())
         .assertion_audience(AssertionAudience::Value("https://elsewhere.example/token".into()));
-    let err = tokio::time::timeout(STEP, elsewhere.fetch())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = bounded(elsewhere.fetch()).await.unwrap_err();
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err}");
     // Its assertion is never in the error text.
     let assertion = recorder.take()[0].field("assertion").unwrap();
     assert!(!format!("{err} {err:?}").contains(&assertion));
 
-    let stranger = rcgen::KeyPair::generate().unwrap().serialize_pem();
-    let key = JwtSigningKey::from_pem(&stranger, JwsAlgorithm::ES256)
-        .unwrap()
-        .with_kid("pkjwt-client-key-1");
-    let err = tokio::time::timeout(STEP, bearer_source(&server, &recorder, key).fetch())
+    let key = stranger_key();
+    let err = bounded(bearer_source(&server, &recorder, key).fetch())
         .await
-        .unwrap()
         .unwrap_err();
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err}");
 }
@@ -359,15 +312,9 @@ async fn a_google_style_service_account_key_gets_tokens() {
     // registered public client, named in `client_id` (`key.token_endpoint()` is for Google's
     // endpoint, which wants none).
     let recorder = Recorder::default();
-    let endpoint = TokenEndpoint::builder(key.token_uri(), ClientAuth::none(key.client_email()))
-        .http_client(recorder.http_client())
-        .build()
-        .unwrap();
+    let endpoint = recorder.token_endpoint(key.token_uri(), ClientAuth::none(key.client_email()));
     let source = key.jwt_bearer(endpoint, "api:read api:write");
-    let token = tokio::time::timeout(STEP, source.fetch_token())
-        .await
-        .unwrap()
-        .expect("a token");
+    let token = bounded(source.fetch_token()).await.expect("a token");
     let (status, body) = server.api().call_protected(token.access_token().expose()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["client_id"], SERVICE_ACCOUNT);
@@ -391,10 +338,7 @@ async fn a_google_style_service_account_key_gets_tokens() {
     // Domain-wide delegation: `sub` is the user acted for.
     let endpoint = TokenEndpoint::new(key.token_uri(), ClientAuth::none(key.client_email())).unwrap();
     let delegated = key.jwt_bearer(endpoint, "api:read").subject("test-user");
-    let token = tokio::time::timeout(STEP, delegated.fetch())
-        .await
-        .unwrap()
-        .expect("a token");
+    let token = bounded(delegated.fetch()).await.expect("a token");
     assert_eq!(token.extra()["assertion_sub"], "test-user");
 }
 
@@ -405,9 +349,8 @@ async fn a_service_account_key_the_server_does_not_know_is_refused() {
     let json = service_account_json(&server, &key_file("pkjwt-client-rsa.key.pem"));
     let key = ServiceAccountKey::from_json(&json).unwrap();
     let endpoint = TokenEndpoint::new(key.token_uri(), ClientAuth::none(key.client_email())).unwrap();
-    let err = tokio::time::timeout(STEP, key.jwt_bearer(endpoint, "api:read").fetch())
+    let err = bounded(key.jwt_bearer(endpoint, "api:read").fetch())
         .await
-        .unwrap()
         .unwrap_err();
     assert!(matches!(err, Error::OAuth2 { .. }), "{err:?}");
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err}");
@@ -422,27 +365,20 @@ async fn token_introspect_revoke(
     recorder: &Recorder,
     client_id: &str,
 ) {
-    let token = tokio::time::timeout(STEP, client.client_credentials().scope("api:read").fetch_token())
+    let token = bounded(client.client_credentials().scope("api:read").fetch_token())
         .await
-        .unwrap()
         .expect("a token");
     let access = token.access_token().expose();
-    let info = tokio::time::timeout(STEP, client.introspect(access, Some(TokenTypeHint::AccessToken)))
+    let info = bounded(client.introspect(access, Some(TokenTypeHint::AccessToken)))
         .await
-        .unwrap()
         .expect("introspection");
     assert!(info.active(), "{info:?}");
     assert_eq!(info.client_id(), Some(client_id));
-    tokio::time::timeout(
-        STEP,
-        client.revoke_token(access, Some(TokenTypeHint::AccessToken)),
-    )
-    .await
-    .unwrap()
-    .expect("revocation");
-    let info = tokio::time::timeout(STEP, client.introspect(access, None))
+    bounded(client.revoke_token(access, Some(TokenTypeHint::AccessToken)))
         .await
-        .unwrap()
+        .expect("revocation");
+    let info = bounded(client.introspect(access, None))
+        .await
         .expect("introspection");
     assert!(!info.active(), "revoked: {info:?}");
     let (status, _) = server.api().call_protected(access).await;
@@ -463,7 +399,7 @@ async fn token_introspect_revoke(
             "/token/introspection"
         ]
     );
-    let mut jtis = Vec::new();
+    let mut jtis = HashSet::new();
     for request in &requests {
         assert_eq!(
             request.field("client_assertion_type").as_deref(),
@@ -471,10 +407,8 @@ async fn token_introspect_revoke(
         );
         assert_eq!(request.field("client_id").as_deref(), Some(client_id));
         assert_eq!(request.authorization(), None);
-        jtis.push(claims(&assertion_of(request))["jti"].as_str().unwrap().to_owned());
+        jtis.insert(jti(&assertion_of(request)));
     }
-    jtis.sort();
-    jtis.dedup();
     assert_eq!(jtis.len(), 4, "a new assertion for each request");
 }
 
@@ -511,37 +445,23 @@ async fn introspection_with_the_wrong_client_secret_jwt_is_refused() {
     .introspection_url(server.url("/token/introspection"))
     .build()
     .unwrap();
-    let err = tokio::time::timeout(STEP, client.introspect("some-token", None))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = bounded(client.introspect("some-token", None)).await.unwrap_err();
     assert_eq!(err.code(), Some(&ErrorCode::InvalidClient), "{err}");
 }
 
 #[tokio::test]
 async fn discovery_then_private_key_jwt_for_every_algorithm() {
     let server = Server::start(ServerConfig::default()).await;
-    let rsa = key_file("pkjwt-client-rsa.key.pem");
-    let keys = [
-        ec_key(),
-        JwtSigningKey::from_pem(&rsa, JwsAlgorithm::PS256)
-            .unwrap()
-            .with_kid("pkjwt-client-rsa-1"),
-        JwtSigningKey::from_pem(&key_file("pkjwt-client-ed25519.key.pem"), JwsAlgorithm::EdDSA)
-            .unwrap()
-            .with_kid("pkjwt-client-ed25519-1"),
-    ];
+    let keys = [ec_key(), rsa_key(JwsAlgorithm::PS256), ed25519_key()];
     for key in keys {
         let alg = key.algorithm();
         let recorder = Recorder::default();
-        let client = tokio::time::timeout(
-            STEP,
+        let client = bounded(
             OAuth2Client::builder(ClientAuth::private_key_jwt(PKJWT_ID, key).unwrap())
                 .http_client(recorder.http_client())
                 .discover(&server.issuer()),
         )
         .await
-        .unwrap()
         .unwrap_or_else(|err| panic!("discovery with {alg}: {err}"));
         // What oidc-provider advertises, and the check discovery made, take the key's algorithm.
         let advertised = client
@@ -558,19 +478,14 @@ async fn discovery_then_private_key_jwt_for_every_algorithm() {
         token_introspect_revoke(&server, &client, &recorder, PKJWT_ID).await;
     }
     // The plain constructor too.
-    let client = tokio::time::timeout(
-        STEP,
-        OAuth2Client::discover(
-            &server.issuer(),
-            ClientAuth::private_key_jwt(PKJWT_ID, ec_key()).unwrap(),
-        ),
-    )
+    let client = bounded(OAuth2Client::discover(
+        &server.issuer(),
+        ClientAuth::private_key_jwt(PKJWT_ID, ec_key()).unwrap(),
+    ))
     .await
-    .unwrap()
     .expect("discovery");
-    let token = tokio::time::timeout(STEP, client.client_credentials().scope("api:read").fetch_token())
+    let token = bounded(client.client_credentials().scope("api:read").fetch_token())
         .await
-        .unwrap()
         .expect("a token");
     let (status, body) = server.api().call_protected(token.access_token().expose()).await;
     assert_eq!(status, StatusCode::OK, "{body}");

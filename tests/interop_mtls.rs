@@ -22,6 +22,7 @@ use std::time::Duration;
 use http::StatusCode;
 use tower_oauth2::{ClientAuth, Error, ErrorCode, HttpClient, OAuth2Client, TokenSource, TokenTypeHint};
 
+use harness::util::bounded;
 use harness::{Server, ServerConfig};
 
 const TLS_CLIENT: &str = "tls-client";
@@ -29,13 +30,6 @@ const SELF_SIGNED_CLIENT: &str = "self-signed-client";
 /// SHA-256 thumbprint of `tls-client.crt.pem` (base64url of the DER's digest; the command is in
 /// tests/interop/README.md).
 const TLS_CLIENT_X5T: &str = "eJj130OEBIcJJfBDFGEdM2a-kwwTY4gf9SzHKC-W32M";
-
-/// Bounds anything that talks to the server.
-async fn bounded<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(30), future)
-        .await
-        .expect("no answer within 30 s")
-}
 
 fn mtls_file(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -160,6 +160,18 @@ async fn fetch(server: &MtlsEndpoint, http: HttpClient, auth: ClientAuth) -> Res
         .expect("the token fetch hangs")
 }
 
+/// A hyper client that trusts `server`'s CA and presents `certificate` (chain PEM, key PEM).
+fn trusting_client(server: &MtlsEndpoint, certificate: Option<(&[u8], &[u8])>) -> HttpClient {
+    let mut builder = HttpClient::hyper_builder()
+        .no_proxy()
+        .add_root_certificates_pem(server.server_ca_pem.as_bytes())
+        .unwrap();
+    if let Some((chain, key)) = certificate {
+        builder = builder.client_certificate(chain, key).unwrap();
+    }
+    builder.build().unwrap()
+}
+
 #[tokio::test]
 async fn with_a_client_certificate_the_token_endpoint_authenticates_the_client() {
     let client_ca = ca("tower-oauth2 test client CA");
@@ -167,14 +179,7 @@ async fn with_a_client_certificate_the_token_endpoint_authenticates_the_client()
     let (cert_pem, key_pem, cert_der) = client_cert("mtls-client", &client_ca);
     // The chain: the client's certificate, then its CA's (as a file often holds both).
     let chain = format!("{cert_pem}{}", client_ca.pem());
-    let http = HttpClient::hyper_builder()
-        .no_proxy()
-        .add_root_certificates_pem(server.server_ca_pem.as_bytes())
-        .unwrap()
-        .client_certificate(chain.as_bytes(), key_pem.as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
+    let http = trusting_client(&server, Some((chain.as_bytes(), key_pem.as_bytes())));
 
     let token = fetch(&server, http.clone(), ClientAuth::tls_client_auth("mtls-client"))
         .await
@@ -209,12 +214,7 @@ async fn with_a_client_certificate_the_token_endpoint_authenticates_the_client()
 async fn without_a_client_certificate_the_request_fails_with_a_transport_error() {
     let client_ca = ca("tower-oauth2 test client CA");
     let server = MtlsEndpoint::start(&client_ca).await;
-    let http = HttpClient::hyper_builder()
-        .no_proxy()
-        .add_root_certificates_pem(server.server_ca_pem.as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
+    let http = trusting_client(&server, None);
     let err = fetch(&server, http, ClientAuth::tls_client_auth("mtls-client"))
         .await
         .unwrap_err();
@@ -223,14 +223,7 @@ async fn without_a_client_certificate_the_request_fails_with_a_transport_error()
 
     // A certificate from a CA the server does not trust fares no better.
     let (cert_pem, key_pem, _) = client_cert("mtls-client", &ca("some other CA"));
-    let http = HttpClient::hyper_builder()
-        .no_proxy()
-        .add_root_certificates_pem(server.server_ca_pem.as_bytes())
-        .unwrap()
-        .client_certificate(cert_pem.as_bytes(), key_pem.as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
+    let http = trusting_client(&server, Some((cert_pem.as_bytes(), key_pem.as_bytes())));
     let err = fetch(&server, http, ClientAuth::tls_client_auth("mtls-client"))
         .await
         .unwrap_err();
@@ -254,61 +247,27 @@ fn bad_certificates_and_keys_are_config_errors_that_never_show_the_key() {
     keys::assert_spellings_catch_the_key(&key_pem, &private);
     let builder = || HttpClient::hyper_builder();
 
-    let cases: Vec<(&str, Vec<u8>, Vec<u8>, &str)> = vec![
-        (
-            "no certificate",
-            b"".to_vec(),
-            key_pem.clone().into_bytes(),
-            "no CERTIFICATE",
-        ),
-        (
-            "the key as the certificate",
-            key_pem.clone().into_bytes(),
-            key_pem.clone().into_bytes(),
-            "no CERTIFICATE",
-        ),
-        (
-            "no key",
-            cert_pem.clone().into_bytes(),
-            b"".to_vec(),
-            "no private key",
-        ),
-        (
-            "the certificate as the key",
-            cert_pem.clone().into_bytes(),
-            cert_pem.clone().into_bytes(),
-            "no private key",
-        ),
-        (
-            "a damaged key",
-            cert_pem.clone().into_bytes(),
-            format!("-----BEGIN PRIVATE KEY-----\n{key_body}!!\n-----END PRIVATE KEY-----\n").into_bytes(),
-            "cannot be read",
-        ),
-        (
-            "a key that is no key",
-            cert_pem.clone().into_bytes(),
-            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec(),
-            "not a supported",
-        ),
-        (
-            "another key",
-            cert_pem.clone().into_bytes(),
-            other_key_pem.clone().into_bytes(),
-            "does not match",
-        ),
+    let (cert, key) = (cert_pem.as_bytes(), key_pem.as_bytes());
+    let damaged = format!("-----BEGIN PRIVATE KEY-----\n{key_body}!!\n-----END PRIVATE KEY-----\n");
+    let no_key: &[u8] = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    let cases: [(&str, &[u8], &[u8], &str); 7] = [
+        ("no certificate", b"", key, "no CERTIFICATE"),
+        ("the key as the certificate", key, key, "no CERTIFICATE"),
+        ("no key", cert, b"", "no private key"),
+        ("the certificate as the key", cert, cert, "no private key"),
+        ("a damaged key", cert, damaged.as_bytes(), "cannot be read"),
+        ("a key that is no key", cert, no_key, "not a supported"),
+        ("another key", cert, other_key_pem.as_bytes(), "does not match"),
     ];
     for (case, chain, key, expected) in cases {
-        let err = builder().client_certificate(&chain, &key).unwrap_err();
+        let err = builder().client_certificate(chain, key).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{case}: {err:?}");
         let text = format!("{err} {err:?}");
         assert!(text.contains(expected), "{case}: {text}");
         keys::assert_none_shown(&text, &private);
     }
 
-    let ok = builder()
-        .client_certificate(cert_pem.as_bytes(), key_pem.as_bytes())
-        .unwrap();
+    let ok = builder().client_certificate(cert, key).unwrap();
     let shown = format!("{ok:?}");
     assert!(shown.contains("client_certificate: true"), "{shown}");
     keys::assert_none_shown(&shown, &private);

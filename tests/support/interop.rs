@@ -4,7 +4,9 @@
 //! `#[path = "support/interop.rs"] mod harness;`.
 #![allow(dead_code)]
 
-use std::convert::Infallible;
+#[path = "util.rs"]
+pub(crate) mod util;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::Value;
-use tower_oauth2::HttpClient;
+use tower_oauth2::{ClientAuth, HttpClient, TokenEndpoint};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -24,6 +26,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// The clients registered in server.mjs with `client_secret_basic`, `client_secret_post`
+/// and `none`.
+pub(crate) const BASIC_ID: &str = "basic-client";
+pub(crate) const BASIC_SECRET: &str = "s3cr:et%+ &/=?";
+pub(crate) const POST_ID: &str = "post-client";
+pub(crate) const POST_SECRET: &str = "p0st:secret+%";
+pub(crate) const PUBLIC_ID: &str = "public-client";
 
 const NEED_NODE: &str =
     "the interop tests need Node.js 20 or later and npm: install them (e.g. apt-get install nodejs npm)";
@@ -338,17 +348,7 @@ impl Recorded {
 
     /// The only value of a form field (panics if it is repeated).
     pub(crate) fn field(&self, name: &str) -> Option<String> {
-        let values: Vec<String> = url::form_urlencoded::parse(&self.body)
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .collect();
-        assert!(
-            values.len() <= 1,
-            "{name} sent {} times: {}",
-            values.len(),
-            self.body_text()
-        );
-        values.into_iter().next()
+        util::only_field(&util::form_fields(&self.body), name).map(str::to_owned)
     }
 
     pub(crate) fn authorization(&self) -> Option<String> {
@@ -367,6 +367,14 @@ impl Recorder {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 
+    /// A token endpoint at `token_url` whose requests this recorder sees.
+    pub(crate) fn token_endpoint(&self, token_url: impl Into<String>, auth: ClientAuth) -> TokenEndpoint {
+        TokenEndpoint::builder(token_url, auth)
+            .http_client(self.http_client())
+            .build()
+            .unwrap()
+    }
+
     pub(crate) fn http_client(&self) -> HttpClient {
         let client = plain_client();
         let recorder = self.clone();
@@ -374,12 +382,7 @@ impl Recorder {
             let client = client.clone();
             let recorder = recorder.clone();
             async move {
-                let (parts, body) = request.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .unwrap_or_else(|e: Infallible| match e {})
-                    .to_bytes();
+                let (parts, body) = util::read_request(request).await;
                 recorder.0.lock().unwrap().push(Recorded {
                     method: parts.method.clone(),
                     path: parts.uri.path().to_owned(),

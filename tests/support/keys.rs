@@ -65,3 +65,21 @@ pub fn assert_none_shown(text: &str, spellings: &[String]) {
         );
     }
 }
+
+/// The claims of a compact JWS, decoded but not verified.
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    jws_part(jwt, 1)
+}
+
+/// The protected header of a compact JWS, decoded but not verified.
+pub fn jwt_header(jwt: &str) -> serde_json::Value {
+    jws_part(jwt, 0)
+}
+
+fn jws_part(jwt: &str, index: usize) -> serde_json::Value {
+    let part = jwt.split('.').nth(index).expect("a compact JWS");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&json).expect("a JSON object")
+}
