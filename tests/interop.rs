@@ -24,13 +24,9 @@ use tower_oauth2::{
 };
 
 use harness::{plain_client, Api, Recorder, Server, ServerConfig};
+use harness::{BASIC_ID, BASIC_SECRET, POST_ID, POST_SECRET, PUBLIC_ID};
 
-// The clients registered in server.mjs.
-const BASIC_ID: &str = "basic-client";
-const BASIC_SECRET: &str = "s3cr:et%+ &/=?";
-const POST_ID: &str = "post-client";
-const POST_SECRET: &str = "p0st:secret+%";
-const PUBLIC_ID: &str = "public-client";
+// The other clients registered in server.mjs that these tests use.
 const WEIRD_ID: &str = "weird:client id%";
 const WEIRD_SECRET: &str = "w:e%i+r d";
 
@@ -55,10 +51,7 @@ async fn client_credentials_case(
 ) -> harness::Recorded {
     let ttl = server.config().access_token_ttl;
     let recorder = Recorder::default();
-    let endpoint = TokenEndpoint::builder(server.token_url(), auth)
-        .http_client(recorder.http_client())
-        .build()
-        .unwrap();
+    let endpoint = recorder.token_endpoint(server.token_url(), auth);
     let source = ClientCredentials::new(endpoint).scope("api:read");
 
     let token = source.fetch_token().await.expect("client_credentials token");
@@ -283,10 +276,7 @@ fn assert_device_token(token: &Token) {
 async fn device_flow_public_client_none_auth_then_userinfo() {
     let server = Server::start(ServerConfig::default()).await;
     let recorder = Recorder::default();
-    let endpoint = TokenEndpoint::builder(server.token_url(), ClientAuth::none(PUBLIC_ID))
-        .http_client(recorder.http_client())
-        .build()
-        .unwrap();
+    let endpoint = recorder.token_endpoint(server.token_url(), ClientAuth::none(PUBLIC_ID));
     let (token, approval) = device_flow(&server, endpoint).await;
     assert_eq!(approval["client_id"], PUBLIC_ID);
     assert_device_token(&token);
@@ -336,10 +326,7 @@ async fn refresh_rotation_case(auth: ClientAuth, expected_authorization: Option<
     let server = Server::start(ServerConfig::default()).await;
     let client_id = auth.client_id().to_owned();
     let recorder = Recorder::default();
-    let endpoint = TokenEndpoint::builder(server.token_url(), auth)
-        .http_client(recorder.http_client())
-        .build()
-        .unwrap();
+    let endpoint = recorder.token_endpoint(server.token_url(), auth);
     let (token0, _) = device_flow(&server, endpoint.clone()).await;
     assert_device_token(&token0);
     let rt0 = token0.refresh_token().unwrap().expose().to_owned();

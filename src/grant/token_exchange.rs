@@ -47,7 +47,7 @@
 //! - by default (no [`requested_token_type`](TokenExchange::requested_token_type), or
 //!   [`TokenTypeUri::ACCESS_TOKEN`]), a response with `token_type` `N_A` is refused with
 //!   [`Error::UnsupportedTokenType`] (`"N_A"`), as any other type than `Bearer` is: the
-//!   [`OAuth2Layer`](crate::OAuth2Layer) and the [`TokenCache`](crate::TokenCache) put every
+//!   [`OAuth2Layer`](crate::OAuth2Layer) and the [`TokenCache`] put every
 //!   token in an `Authorization: Bearer` header, and would otherwise send it there;
 //! - when you asked for another type with
 //!   [`requested_token_type`](TokenExchange::requested_token_type), [`TokenExchange::fetch`]
@@ -559,7 +559,7 @@ impl TokenExchange {
     /// Exchanges the subject token for a new token.
     ///
     /// This is what [`TokenSource::fetch_token`] does; put the source behind a
-    /// [`TokenCache`](crate::TokenCache) or an [`OAuth2Layer`](crate::OAuth2Layer) rather
+    /// [`TokenCache`] or an [`OAuth2Layer`](crate::OAuth2Layer) rather
     /// than calling it for each request. Fails with the subject's (or actor's) source's error
     /// if that fails (nothing is sent then), with [`Error::OAuth2`] if the server refuses
     /// (`invalid_grant` for a subject token it does not accept, `invalid_target` for an
