@@ -599,21 +599,11 @@ pub(crate) fn string_field(
 /// (RFC 8693 §2.2.1).
 pub(crate) const NOT_APPLICABLE: &str = "N_A";
 
-/// Parses a token endpoint response (RFC 6749 §5.1 / §5.2).
-///
-/// `sent_at` is when the request was sent; `default_lifetime` applies when the server sent no
-/// `expires_in`.
-pub(crate) fn parse_token_response(
-    response: &ReadResponse,
-    sent_at: SystemTime,
-    default_lifetime: Option<Duration>,
-) -> Result<Token, Error> {
-    parse_issued_token(response, sent_at, default_lifetime, false)
-}
-
-/// [`parse_token_response`], also accepting the `token_type` `N_A` when
-/// `not_applicable_ok`: RFC 8693 §2.2.1, a token exchange that issued something other than an
-/// access token (an ID token, a SAML assertion, ...) the user asked for.
+/// Parses a token endpoint response (RFC 6749 §5.1 / §5.2); `sent_at` is when the request
+/// was sent, `default_lifetime` applies when the server sent no `expires_in`. Also accepts the
+/// `token_type` `N_A` when `not_applicable_ok` (RFC 8693 §2.2.1: a token exchange that issued
+/// something other than an access token, an ID token or a SAML assertion, that the user asked
+/// for), then with an `issued_token_type`.
 pub(crate) fn parse_issued_token(
     response: &ReadResponse,
     sent_at: SystemTime,
@@ -641,6 +631,14 @@ pub(crate) fn parse_issued_token(
     let not_applicable = not_applicable_ok && token_type.eq_ignore_ascii_case(NOT_APPLICABLE);
     if !token_type.eq_ignore_ascii_case("bearer") && !not_applicable {
         return Err(Error::UnsupportedTokenType(server_text(response, &token_type)));
+    }
+    // RFC 8693 §2.2.1: `issued_token_type` is REQUIRED; without it a token that is no access
+    // token could be anything.
+    if not_applicable && !matches!(fields.get("issued_token_type"), Some(Value::String(_))) {
+        return Err(Error::MalformedResponse {
+            status,
+            reason: "the response's `token_type` is `N_A` but it has no `issued_token_type`".to_owned(),
+        });
     }
     let lifetime = seconds_field(&fields, "expires_in", status)?.or(default_lifetime);
     fields.remove("expires_in");

@@ -60,7 +60,7 @@ use crate::client_auth::ClientAuth;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::secret::Redactions;
-use crate::token::{parse_token_response, Token};
+use crate::token::{parse_issued_token, Token};
 use crate::transport::{server_request, HttpClient, ReadResponse};
 
 /// Form fields whose values are secrets: cut out of any server text that echoes them.
@@ -239,11 +239,6 @@ impl TokenEndpoint {
         &self.inner.http
     }
 
-    /// The lifetime given to tokens whose response has no `expires_in`.
-    pub(crate) fn default_lifetime(&self) -> Option<Duration> {
-        self.inner.default_lifetime
-    }
-
     /// Checks the URL of another endpoint of the same authorization server (device
     /// authorization, revocation, introspection, ...) as this endpoint's own URL was checked:
     /// absolute, no credentials, and `https` unless loopback or this endpoint allows insecure
@@ -306,6 +301,18 @@ impl TokenEndpoint {
         params: &[(&str, &str)],
         also: &[&str],
     ) -> Result<Token, Error> {
+        self.request_issued_token(params, also, false).await
+    }
+
+    /// [`request_token_redacting`](Self::request_token_redacting), also accepting a token of
+    /// type `N_A` when `not_applicable_ok` (RFC 8693 §2.2.1: a token exchange that issued
+    /// something other than an access token).
+    pub(crate) async fn request_issued_token(
+        &self,
+        params: &[(&str, &str)],
+        also: &[&str],
+        not_applicable_ok: bool,
+    ) -> Result<Token, Error> {
         let grant_type = params
             .iter()
             .find(|(k, _)| *k == "grant_type")
@@ -314,9 +321,14 @@ impl TokenEndpoint {
         async {
             let sent_at = self.inner.clock.now();
             let response = self.post_form(&self.inner.token_url, params, also).await?;
-            let result = parse_token_response(&response, sent_at, self.inner.default_lifetime);
+            let result =
+                parse_issued_token(&response, sent_at, self.inner.default_lifetime, not_applicable_ok);
             match &result {
-                Ok(token) => tracing::debug!(expires_at = ?token.expires_at(), "token response received"),
+                Ok(token) => tracing::debug!(
+                    expires_at = ?token.expires_at(),
+                    issued_token_type = token.issued_token_type(),
+                    "token response received"
+                ),
                 Err(err) => tracing::debug!(error = %err.report(), "token request failed"),
             }
             result

@@ -61,14 +61,12 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use tracing::Instrument;
-
 use crate::cache::TokenCache;
 use crate::endpoint::token::{with_params, Params, TokenEndpoint};
 use crate::error::{Error, ErrorCode};
 use crate::secret::Secret;
 use crate::source::{TokenFuture, TokenSource};
-use crate::token::{parse_issued_token, Token};
+use crate::token::Token;
 
 /// The `grant_type` of a token exchange request (RFC 8693 §2.1).
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -625,49 +623,18 @@ impl TokenExchange {
             grant.push(("requested_token_type", requested.as_str()));
         }
         let form = with_params(&grant, &self.params);
-        let endpoint = &self.endpoint;
-        let span =
-            tracing::debug_span!("token_request", url = %endpoint.token_url(), grant_type = GRANT_TYPE);
-        async {
-            let sent_at = endpoint.clock().now();
-            let response = endpoint.post_form(endpoint.token_url(), &form, &[]).await?;
-            let result =
-                parse_issued_token(&response, sent_at, endpoint.default_lifetime(), not_applicable_ok)
-                    .and_then(|token| {
-                        // RFC 8693 §2.2.1: `issued_token_type` is REQUIRED; without it a token
-                        // that is no access token could be anything.
-                        if token.token_type().eq_ignore_ascii_case("N_A")
-                            && token.issued_token_type().is_none()
-                        {
-                            return Err(Error::MalformedResponse {
-                                status: response.status,
-                                reason:
-                                    "the response's `token_type` is `N_A` but it has no `issued_token_type`"
-                                        .to_owned(),
-                            });
-                        }
-                        Ok(token)
-                    });
-            if let Err(err) = &result {
-                if err.code() == Some(&ErrorCode::InvalidGrant) {
-                    self.subject.refused();
-                    if let Some(actor) = &self.actor {
-                        actor.refused();
-                    }
-                }
+        let result = self
+            .endpoint
+            .request_issued_token(&form, &[], not_applicable_ok)
+            .await;
+        if result.as_ref().err().and_then(Error::code) == Some(&ErrorCode::InvalidGrant) {
+            // The server refused a token: one from a cache is dropped there.
+            self.subject.refused();
+            if let Some(actor) = &self.actor {
+                actor.refused();
             }
-            match &result {
-                Ok(token) => tracing::debug!(
-                    expires_at = ?token.expires_at(),
-                    issued_token_type = token.issued_token_type(),
-                    "token exchange response received"
-                ),
-                Err(err) => tracing::debug!(error = %err.report(), "token exchange failed"),
-            }
-            result
         }
-        .instrument(span)
-        .await
+        result
     }
 }
 
