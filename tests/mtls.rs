@@ -19,6 +19,8 @@ use tower_oauth2::{ClientAuth, ClientCredentials, Error, HttpClient, Token, Toke
 
 #[path = "support/keys.rs"]
 mod keys;
+#[path = "support/proxy.rs"]
+mod proxy;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -208,6 +210,116 @@ async fn with_a_client_certificate_the_token_endpoint_authenticates_the_client()
         "grant_type=client_credentials&client_id=mtls-client"
     );
     assert_eq!(*server.handshakes_failed.lock().unwrap(), 0);
+}
+
+/// An `https` forward proxy: a TLS front that asks every client for a certificate (signed by
+/// `client_ca`, which it would accept, but does not require) and records what it got, in
+/// front of the plain proxy of tests/support/proxy.rs.
+struct TlsProxy {
+    addr: SocketAddr,
+    ca_pem: String,
+    inner: proxy::Proxy,
+    certificates: Arc<Mutex<Vec<Option<Vec<u8>>>>>,
+}
+
+impl TlsProxy {
+    async fn start(client_ca: &CertifiedIssuer<'static, KeyPair>) -> TlsProxy {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let proxy_ca = ca("tower-oauth2 test proxy CA");
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &proxy_ca)
+            .unwrap();
+        let mut client_roots = rustls::RootCertStore::empty();
+        client_roots.add(client_ca.der().clone()).unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(client_roots),
+            provider.clone(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                vec![leaf.der().clone(), proxy_ca.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let inner = proxy::Proxy::start().await;
+        let inner_addr = inner.addr();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let certificates = Arc::new(Mutex::new(Vec::new()));
+        let record = certificates.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, record) = (acceptor.clone(), record.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let certificate = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|cert| cert.to_vec());
+                    record.lock().unwrap().push(certificate);
+                    if let Ok(mut plain) = tokio::net::TcpStream::connect(inner_addr).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    }
+                });
+            }
+        });
+        TlsProxy {
+            addr,
+            ca_pem: proxy_ca.pem(),
+            inner,
+            certificates,
+        }
+    }
+}
+
+/// RFC 8705 through an `https` proxy: the certificate reaches the token endpoint through the
+/// proxy's tunnel, and the proxy itself, which asks for one, never gets it.
+#[tokio::test]
+async fn the_client_certificate_goes_to_the_endpoint_never_to_an_https_proxy() {
+    let client_ca = ca("tower-oauth2 test client CA");
+    let server = MtlsEndpoint::start(&client_ca).await;
+    let proxy = TlsProxy::start(&client_ca).await;
+    let (cert_pem, key_pem, cert_der) = client_cert("mtls-client", &client_ca);
+    let http = HttpClient::hyper_builder()
+        .proxy(&format!("https://{}", proxy.addr), "")
+        .unwrap()
+        .add_root_certificates_pem(server.server_ca_pem.as_bytes())
+        .unwrap()
+        .add_root_certificates_pem(proxy.ca_pem.as_bytes())
+        .unwrap()
+        .client_certificate(cert_pem.as_bytes(), key_pem.as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+
+    let token = fetch(&server, http, ClientAuth::tls_client_auth("mtls-client"))
+        .await
+        .unwrap();
+    assert_eq!(token.access_token().expose(), "bound-token");
+    // Through the proxy: one tunnel to the endpoint.
+    let tunnels = proxy.inner.seen();
+    assert_eq!(tunnels.len(), 1, "{tunnels:?}");
+    assert_eq!(tunnels[0].method, "CONNECT");
+    assert_eq!(tunnels[0].target, server.addr.to_string());
+    // The endpoint got the certificate; the proxy's handshake had none.
+    assert_eq!(
+        server.seen()[0].peer_certificate.as_deref(),
+        Some(cert_der.as_slice())
+    );
+    assert_eq!(*proxy.certificates.lock().unwrap(), vec![None]);
 }
 
 #[tokio::test]
