@@ -41,9 +41,13 @@ pub fn capture() -> Capture {
     INIT.call_once(|| {
         use tracing_subscriber::layer::SubscriberExt as _;
         use tracing_subscriber::Layer as _;
-        // Only threads that capture pay for formatting: the filter is asked at each event.
-        let capturing =
-            tracing_subscriber::filter::filter_fn(|_| BUFFER.with(|buffer| buffer.borrow().is_some()));
+        // Only threads that capture pay for formatting: the filter is asked at each event. A
+        // dynamic filter, because a plain `filter_fn` is asked once per call site, on the thread
+        // that happens to reach it first, and caches the answer ("never", from a thread that
+        // does not capture, would silence that call site for the whole binary).
+        let capturing = tracing_subscriber::filter::dynamic_filter_fn(|_, _| {
+            BUFFER.with(|buffer| buffer.borrow().is_some())
+        });
         let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(|| ThreadWriter)
