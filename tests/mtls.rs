@@ -40,6 +40,42 @@ fn client_cert(name: &str, issuer: &CertifiedIssuer<'static, KeyPair>) -> (Strin
     (cert.pem(), key.serialize_pem(), cert.der().to_vec())
 }
 
+/// A TLS acceptor for `127.0.0.1` with a certificate from a new CA named `ca_name` (its PEM is
+/// returned, for the client to trust), that asks clients for a certificate signed by
+/// `client_ca` and, if `required`, refuses those without one.
+fn tls_acceptor(
+    ca_name: &str,
+    client_ca: &CertifiedIssuer<'static, KeyPair>,
+    required: bool,
+) -> (tokio_rustls::TlsAcceptor, String) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server_ca = ca(ca_name);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &server_ca)
+        .unwrap();
+    let mut client_roots = rustls::RootCertStore::empty();
+    client_roots.add(client_ca.der().clone()).unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider.clone());
+    let verifier = if required {
+        verifier
+    } else {
+        verifier.allow_unauthenticated()
+    };
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier.build().unwrap())
+        .with_single_cert(
+            vec![leaf.der().clone(), server_ca.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+        )
+        .unwrap();
+    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), server_ca.pem())
+}
+
 /// What the token endpoint saw of one request.
 #[derive(Clone, Debug)]
 struct Seen {
@@ -59,31 +95,7 @@ struct MtlsEndpoint {
 
 impl MtlsEndpoint {
     async fn start(client_ca: &CertifiedIssuer<'static, KeyPair>) -> MtlsEndpoint {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let server_ca = ca("tower-oauth2 test server CA");
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-            .unwrap()
-            .signed_by(&leaf_key, &server_ca)
-            .unwrap();
-        let mut client_roots = rustls::RootCertStore::empty();
-        client_roots.add(client_ca.der().clone()).unwrap();
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(client_roots),
-            provider.clone(),
-        )
-        .build()
-        .unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(
-                vec![leaf.der().clone(), server_ca.der().clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (acceptor, server_ca_pem) = tls_acceptor("tower-oauth2 test server CA", client_ca, true);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -137,7 +149,7 @@ impl MtlsEndpoint {
         });
         MtlsEndpoint {
             addr,
-            server_ca_pem: server_ca.pem(),
+            server_ca_pem,
             seen,
             handshakes_failed,
         }
@@ -224,32 +236,7 @@ struct TlsProxy {
 
 impl TlsProxy {
     async fn start(client_ca: &CertifiedIssuer<'static, KeyPair>) -> TlsProxy {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let proxy_ca = ca("tower-oauth2 test proxy CA");
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-            .unwrap()
-            .signed_by(&leaf_key, &proxy_ca)
-            .unwrap();
-        let mut client_roots = rustls::RootCertStore::empty();
-        client_roots.add(client_ca.der().clone()).unwrap();
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(client_roots),
-            provider.clone(),
-        )
-        .allow_unauthenticated()
-        .build()
-        .unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(
-                vec![leaf.der().clone(), proxy_ca.der().clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (acceptor, proxy_ca_pem) = tls_acceptor("tower-oauth2 test proxy CA", client_ca, false);
         let inner = proxy::Proxy::start().await;
         let inner_addr = inner.addr();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -278,7 +265,7 @@ impl TlsProxy {
         });
         TlsProxy {
             addr,
-            ca_pem: proxy_ca.pem(),
+            ca_pem: proxy_ca_pem,
             inner,
             certificates,
         }
