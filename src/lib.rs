@@ -58,6 +58,7 @@
 //! | [`client`] | [`OAuth2Client`]: one client at one server, built by hand or by discovery; every source and endpoint call starts there | |
 //! | [`endpoint::discovery`] | [`ServerMetadata`], [`DiscoveryError`]: the server's metadata, checked | RFC 8414, OIDC Discovery |
 //! | [`endpoint::revocation`], [`endpoint::introspection`], [`endpoint::userinfo`] | [`OAuth2Client::revoke_token`], [`OAuth2Client::introspect`] ([`Introspection`], [`TokenTypeHint`]), [`OAuth2Client::userinfo`] ([`UserInfo`]) | RFC 7009, RFC 7662, OIDC Core §5.3 |
+//! | [`provider`] | [`Provider`](provider::Provider): ready-made providers (GitHub, Google, Microsoft, Discord, Facebook, GitLab, generic OAuth 2.0 and OpenID, ...), each with its quirks and `id_email` | OIDC Core §5.3 |
 //! | [`client_auth`] | [`ClientAuth`]: how the client authenticates: secrets (`client_auth/secret.rs`), client certificates (`client_auth/tls.rs`) | RFC 6749 §2.3, RFC 8705 §2 |
 //! | `client_auth::jwt` | `JwtSigningKey`, `JwsAlgorithm`: `client_secret_jwt` and `private_key_jwt` assertions (feature `jwt`) | RFC 7523 §2.2, OIDC Core §9 |
 //! | [`transport`] | [`HttpClient`]: the transport to the authorization server, its proxies and trust roots | |
@@ -96,6 +97,7 @@ pub mod error;
 pub mod grant;
 pub mod layer;
 pub mod persist;
+pub mod provider;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 pub mod secret;
