@@ -274,11 +274,10 @@ macro_rules! provider_options {
             /// or another method the provider supports.
             ///
             /// ```
-            /// use tower_oauth2::ClientAuth;
             #[doc = $use]
             ///
             #[doc = concat!("let provider = ", $new)]
-            ///     .client_auth(ClientAuth::client_secret_basic("my-client-id", "my-client-secret"))
+            ///     .client_auth(tower_oauth2::ClientAuth::client_secret_basic("my-client-id", "my-client-secret"))
             ///     .build()?;
             /// # let _ = provider;
             /// # Ok::<(), tower_oauth2::Error>(())
