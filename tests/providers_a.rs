@@ -335,20 +335,15 @@ async fn google_reads_userinfo_and_keeps_only_a_verified_email() {
     assert_eq!(seen[0].uri, "https://openidconnect.googleapis.com/v1/userinfo");
     assert_bearer_only_to(&seen, "openidconnect.googleapis.com");
 
-    let stub = Stub::new(|_| {
-        json(
-            200,
-            r#"{"sub":"1","email":"bob@example.com","email_verified":false}"#,
-        )
-    });
-    let user = id_email(&google(&stub).build().unwrap()).await.unwrap();
-    assert_eq!(
-        user,
-        IdEmail {
-            id: "1".into(),
-            email: None
-        }
-    );
+    // Not said to be verified (false, or not said at all): no e-mail.
+    for body in [
+        r#"{"sub":"1","email":"bob@example.com","email_verified":false}"#,
+        r#"{"sub":"1","email":"bob@example.com"}"#,
+    ] {
+        let stub = Stub::new(move |_| json(200, body));
+        let user = id_email(&google(&stub).build().unwrap()).await.unwrap();
+        assert_eq!(user.email, None, "{body}");
+    }
 }
 
 #[tokio::test]
@@ -435,6 +430,9 @@ async fn google_errors_are_typed() {
         &expect_err(id_email(&google(&stub).build().unwrap()).await),
         "sub",
     );
+    let stub = Stub::new(|_| json(200, r#"{"sub":"1","email":"a@b.c","email_verified":"maybe"}"#));
+    let err = expect_err(id_email(&google(&stub).build().unwrap()).await);
+    assert_malformed(&err, "`email_verified`");
     let stub = Stub::new(|_| {
         json(
             200,
