@@ -39,10 +39,20 @@
 //!
 //! [`Provider::id_email`] sends the access token only to the provider's API, as
 //! `Authorization: Bearer` (marked sensitive, wiped after use), with the crate's body cap and
-//! the HTTP client's timeout. A `401` with a Bearer challenge is [`Error::OAuth2`] with the
-//! challenge's code (`invalid_token`); another error status is [`Error::OAuth2`] when the body
-//! is an OAuth 2.0 error, [`Error::HttpStatus`] otherwise; a body without the id (or with
-//! fields of the wrong type) is [`Error::MalformedResponse`] naming the field.
+//! the HTTP client's timeout; a redirect is not followed (it is an error). What can go wrong:
+//!
+//! - a `401` with a Bearer challenge (RFC 6750 §3) is [`Error::OAuth2`] with the challenge's
+//!   code (`invalid_token`) and description;
+//! - another error status is [`Error::OAuth2`] when the body is an OAuth 2.0 error, or the
+//!   error object of Facebook, Microsoft Graph or Google APIs
+//!   (`{"error": {"message", "type"/"code"/"status"}}`: that code, that message), and
+//!   [`Error::HttpStatus`] otherwise (with its `Retry-After`);
+//! - a body that is not JSON, lacks the id, or has a field of the wrong type is
+//!   [`Error::MalformedResponse`] naming the field; one over the body cap is
+//!   [`Error::BodyTooLarge`].
+//!
+//! Server text in errors has the access token cut out, control characters escaped and its
+//! length capped, as at the token endpoint.
 
 use std::fmt;
 use std::future::Future;

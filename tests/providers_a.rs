@@ -713,6 +713,29 @@ async fn facebook_graph_errors_are_typed() {
     assert!(matches!(bad, Error::Config(_)));
 }
 
+#[tokio::test]
+async fn hostile_error_text_is_escaped_and_capped() {
+    // A terminal escape, a newline and 10 000 characters in the error object's text.
+    let stub = Stub::new(|_| {
+        let message = format!("\u{1b}[31mforged\nline{}", "x".repeat(10_000));
+        let body = serde_json::json!({"error": {"message": message, "type": "Oauth\u{1b}Exception"}});
+        json(400, &body.to_string())
+    });
+    let err = expect_err(id_email(&facebook(&stub)).await);
+    let description = err.server_error().unwrap().description.clone().unwrap();
+    assert!(
+        !description.contains('\u{1b}') && !description.contains('\n'),
+        "{description:?}"
+    );
+    // Capped (300 characters and an ellipsis), not 10 000.
+    assert!(
+        description.chars().count() <= 301 && description.ends_with('…'),
+        "{description}"
+    );
+    assert!(!err.code().unwrap().as_str().contains('\u{1b}'));
+    assert!(!err.to_string().contains('\u{1b}'));
+}
+
 // ---------------------------------------------------------------------------------------------
 // GitLab
 
