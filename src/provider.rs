@@ -93,7 +93,7 @@ pub mod microsoft;
 /// e-mail address (verified, where the provider says whether it is).
 ///
 /// `Debug` shows the id and whether there is an e-mail, not the address (personal data, as
-/// [`UserInfo`](crate::UserInfo)'s `Debug` does not show claim values).
+/// [`UserInfo`]'s `Debug` does not show claim values).
 ///
 /// ```
 /// use tower_oauth2::provider::IdEmail;
