@@ -53,7 +53,8 @@ impl Key {
         let pair = rcgen::KeyPair::generate().unwrap();
         let point = pair.public_key_raw(); // 0x04 || x || y
         assert_eq!(point.len(), 65);
-        let mut jwk = json!({"kty":"EC","crv":"P-256","x":b64(&point[1..33]),"y":b64(&point[33..]),"use":"sig"});
+        let mut jwk =
+            json!({"kty":"EC","crv":"P-256","x":b64(&point[1..33]),"y":b64(&point[33..]),"use":"sig"});
         if let Some(kid) = kid {
             jwk["kid"] = kid.into();
         }
@@ -165,29 +166,30 @@ impl Provider {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (document, answer, counter) = (document.clone(), answer.clone(), counter.clone());
-                let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                    let (document, answer, counter) = (document.clone(), answer.clone(), counter.clone());
-                    async move {
-                        let response = match request.uri().path() {
-                            "/.well-known/openid-configuration" => json_response(200, document),
-                            "/jwks" => {
-                                counter.fetch_add(1, Ordering::SeqCst);
-                                let answer = answer.lock().unwrap().clone();
-                                tokio::time::sleep(jwks_delay).await;
-                                match answer {
-                                    JwksAnswer::Json(body) => json_response(200, Bytes::from(body)),
-                                    JwksAnswer::Raw(status, content_type, body) => Response::builder()
-                                        .status(status)
-                                        .header("content-type", content_type)
-                                        .body(Full::new(body))
-                                        .unwrap(),
+                let service =
+                    hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                        let (document, answer, counter) = (document.clone(), answer.clone(), counter.clone());
+                        async move {
+                            let response = match request.uri().path() {
+                                "/.well-known/openid-configuration" => json_response(200, document),
+                                "/jwks" => {
+                                    counter.fetch_add(1, Ordering::SeqCst);
+                                    let answer = answer.lock().unwrap().clone();
+                                    tokio::time::sleep(jwks_delay).await;
+                                    match answer {
+                                        JwksAnswer::Json(body) => json_response(200, Bytes::from(body)),
+                                        JwksAnswer::Raw(status, content_type, body) => Response::builder()
+                                            .status(status)
+                                            .header("content-type", content_type)
+                                            .body(Full::new(body))
+                                            .unwrap(),
+                                    }
                                 }
-                            }
-                            _ => json_response(404, Bytes::from_static(b"{}")),
-                        };
-                        Ok::<_, Infallible>(response)
-                    }
-                });
+                                _ => json_response(404, Bytes::from_static(b"{}")),
+                            };
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
                 tokio::spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -320,7 +322,10 @@ async fn a_valid_token_is_accepted_and_its_claims_exposed() {
     assert_eq!(claims.audience(), [CLIENT_ID]);
     assert_eq!(claims.issued_at(), UNIX_EPOCH + Duration::from_secs(now));
     assert_eq!(claims.expires_at(), UNIX_EPOCH + Duration::from_secs(now + 300));
-    assert_eq!(claims.auth_time(), Some(UNIX_EPOCH + Duration::from_secs(now - 10)));
+    assert_eq!(
+        claims.auth_time(),
+        Some(UNIX_EPOCH + Duration::from_secs(now - 10))
+    );
     assert_eq!(claims.nonce(), Some(NONCE));
     assert_eq!(claims.authorized_party(), None);
     assert_eq!(claims.email(), Some("alice@example.com"));
@@ -425,7 +430,10 @@ async fn unusable_keys_in_the_set_are_skipped() {
     let mut set: Value = serde_json::from_str(&jwks(&[&key])).unwrap();
     let keys = set["keys"].as_array_mut().unwrap();
     keys.insert(0, json!({"kty":"PQC","kid":"k0","pub":"abc"}));
-    keys.insert(0, json!({"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB"}));
+    keys.insert(
+        0,
+        json!({"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB"}),
+    );
     keys.insert(0, json!({"kty":"EC","kid":"k1","crv":"P-256","x":"!!","y":"!!"}));
     keys.push(json!({"kty":"oct","kid":"k1","k":b64(CLIENT_SECRET.as_bytes())}));
     keys.push(json!("not a key"));
@@ -455,12 +463,7 @@ async fn a_wrong_signature_is_refused() {
     let mut forged = claims.clone();
     forged["sub"] = "admin".into();
     let parts: Vec<&str> = good.split('.').collect();
-    let tampered = format!(
-        "{}.{}.{}",
-        parts[0],
-        b64(forged.to_string().as_bytes()),
-        parts[2]
-    );
+    let tampered = format!("{}.{}.{}", parts[0], b64(forged.to_string().as_bytes()), parts[2]);
     assert_eq!(
         refused(&client, &tampered, None).await,
         IdTokenError::InvalidSignature
@@ -703,9 +706,7 @@ async fn hs256_is_verified_with_the_client_secret_never_a_published_key() {
     assert_eq!(provider.jwks_requests(), 0);
 
     // A public client has no secret to verify HS256 with.
-    let public = provider
-        .client(ClientAuth::none(CLIENT_ID), &clock)
-        .await;
+    let public = provider.client(ClientAuth::none(CLIENT_ID), &clock).await;
     assert_eq!(
         refused(&public, &sign(CLIENT_SECRET.as_bytes()), None).await,
         IdTokenError::NoClientSecret {
@@ -822,7 +823,13 @@ async fn a_jwks_endpoint_answering_500_is_the_http_error() {
     ))
     .await;
     assert!(
-        matches!(err, Error::HttpStatus { status: StatusCode::INTERNAL_SERVER_ERROR, .. }),
+        matches!(
+            err,
+            Error::HttpStatus {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.is_transient());
@@ -830,10 +837,21 @@ async fn a_jwks_endpoint_answering_500_is_the_http_error() {
 
 #[tokio::test]
 async fn a_jwks_endpoint_answering_garbage_is_a_malformed_response() {
-    for body in [&b"<html>not json</html>"[..], b"[1,2,3]", br#"{"keys":"none"}"#, b"{}"] {
+    for body in [
+        &b"<html>not json</html>"[..],
+        b"[1,2,3]",
+        br#"{"keys":"none"}"#,
+        b"{}",
+    ] {
         let (_, err, _) = jwks_failure(JwksAnswer::Raw(200, "application/json", Bytes::from(body))).await;
         assert!(
-            matches!(err, Error::MalformedResponse { status: StatusCode::OK, .. }),
+            matches!(
+                err,
+                Error::MalformedResponse {
+                    status: StatusCode::OK,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(!err.is_transient());
