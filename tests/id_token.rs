@@ -6,6 +6,8 @@
 
 #![cfg(feature = "jwt")]
 
+#[path = "support/log_capture.rs"]
+mod log_capture;
 #[path = "support/util.rs"]
 mod util;
 
@@ -880,4 +882,32 @@ async fn a_client_without_a_jwks_url_says_so() {
     let token = unsigned(&json!({"alg":"RS256","kid":"k1"}), &provider.claims(&clock));
     let err = util::expect_err(verify(&client, &token, None).await);
     assert!(matches!(err, Error::NoEndpoint { endpoint: "jwks" }), "{err:?}");
+}
+
+#[tokio::test]
+async fn logs_never_show_the_token_or_the_nonce() {
+    let logs = log_capture::capture();
+    let (provider, key, clock, client) = setup().await;
+    let claims = provider.claims(&clock);
+    let good = key.sign(&claims);
+    verify(&client, &good, Some(NONCE)).await.unwrap();
+    let wrong_nonce = refused(&client, &good, Some("the-nonce-of-another-login")).await;
+    assert_eq!(wrong_nonce, IdTokenError::NonceMismatch);
+    let mut other = claims.clone();
+    other["aud"] = "other-app".into();
+    let wrong_aud = key.sign(&other);
+    refused(&client, &wrong_aud, Some(NONCE)).await;
+    let text = logs.text();
+    assert!(text.contains("ID token verified"), "{text}");
+    assert!(text.contains("ID token refused"), "{text}");
+    assert!(text.contains("key set fetched"), "{text}");
+    for token in [&good, &wrong_aud] {
+        for part in token.split('.') {
+            assert!(!text.contains(part), "a part of a token in {text}");
+        }
+    }
+    assert!(
+        !text.contains(NONCE) && !text.contains("the-nonce-of-another-login"),
+        "{text}"
+    );
 }
