@@ -24,6 +24,8 @@
 
 pub mod discovery;
 pub mod introspection;
+#[cfg(feature = "jwt")]
+pub(crate) mod jwks;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;
