@@ -18,10 +18,9 @@ use std::time::Duration;
 use http::StatusCode;
 use http_body_util::BodyExt as _;
 use serde_json::Value;
-use tower::{Service as _, ServiceBuilder, ServiceExt as _};
+use tower::{ServiceBuilder, ServiceExt as _};
 use tower_oauth2::{
-    Callback, CallbackError, ClientAuth, Error, ErrorCode, OAuth2Client, OAuth2Layer, PendingAuthorization,
-    TokenSource,
+    Callback, CallbackError, ClientAuth, Error, ErrorCode, OAuth2Client, PendingAuthorization, TokenSource,
 };
 use url::Url;
 
@@ -103,9 +102,9 @@ async fn authorize(
 async fn call_protected<S>(server: &Server, service: &mut S) -> (StatusCode, Value)
 where
     S: tower::Service<
-            http::Request<http_body_util::Full<bytes::Bytes>>,
-            Response = http::Response<hyper::body::Incoming>,
-        >,
+        http::Request<http_body_util::Full<bytes::Bytes>>,
+        Response = http::Response<hyper::body::Incoming>,
+    >,
     S::Error: std::fmt::Debug,
 {
     let response = bounded(
@@ -158,14 +157,25 @@ async fn a_user_logs_in_with_pkce_nonce_and_iss() {
     assert_eq!(get(&sent, "code_challenge_method"), Some("S256"));
     assert_eq!(get(&sent, "code_challenge").map(str::len), Some(43));
     assert_eq!(get(&sent, "state"), Some(pending.state()));
-    let nonce = pending.nonce().expect("openid in scope: a nonce").expose().to_owned();
+    let nonce = pending
+        .nonce()
+        .expect("openid in scope: a nonce")
+        .expose()
+        .to_owned();
     assert_eq!(get(&sent, "nonce"), Some(nonce.as_str()));
     let verifier = saved(&pending, "code_verifier");
-    assert!(!url.as_str().contains(&verifier), "the verifier stays with the client");
+    assert!(
+        !url.as_str().contains(&verifier),
+        "the verifier stays with the client"
+    );
 
     let mut browser = Browser::new(REDIRECT_URI);
     let callback_url = bounded(browser.authorize(url.as_str())).await;
-    assert_eq!(browser.submitted(), ["login", "consent"], "both forms were submitted");
+    assert_eq!(
+        browser.submitted(),
+        ["login", "consent"],
+        "both forms were submitted"
+    );
     let back = query(&callback_url);
     assert_eq!(get(&back, "iss"), Some(server.issuer().as_str()), "RFC 9207");
     assert_eq!(get(&back, "state"), Some(pending.state()));
@@ -174,7 +184,9 @@ async fn a_user_logs_in_with_pkce_nonce_and_iss() {
     let callback = Callback::from_url(&callback_url).unwrap();
     assert_eq!(callback.param("iss"), Some(server.issuer().as_str()));
     assert_eq!(callback.param("code"), None, "the code is not handed out");
-    let login = bounded(client.exchange_code(&pending, &callback)).await.expect("code exchange");
+    let login = bounded(client.exchange_code(&pending, &callback))
+        .await
+        .expect("code exchange");
 
     let sent = recorder.take();
     let token_requests = to_path(&sent, "/token");
@@ -188,7 +200,10 @@ async fn a_user_logs_in_with_pkce_nonce_and_iss() {
     assert_eq!(request.field("client_secret"), None);
 
     let token = login.token();
-    assert!(token.refresh_token().is_none(), "no offline_access: no refresh token");
+    assert!(
+        token.refresh_token().is_none(),
+        "no offline_access: no refresh token"
+    );
     let (status, body) = server.api().call_protected(token.access_token().expose()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["client_id"], BASIC_ID);
@@ -202,7 +217,11 @@ async fn a_user_logs_in_with_pkce_nonce_and_iss() {
         assert_eq!(claims.nonce(), Some(nonce.as_str()));
         assert_eq!(claims.issuer(), server.issuer());
         assert_eq!(claims.audience(), [BASIC_ID.to_owned()]);
-        assert_eq!(to_path(&sent, "/jwks").len(), 1, "the keys come from the jwks_uri");
+        assert_eq!(
+            to_path(&sent, "/jwks").len(),
+            1,
+            "the keys come from the jwks_uri"
+        );
     }
 
     // A code is good once: the server refuses it the second time.
@@ -227,10 +246,20 @@ async fn a_public_client_logs_in_with_the_verifier_alone() {
     let request = to_path(&sent, "/token")[0];
     assert_eq!(request.field("client_id").as_deref(), Some(PUBLIC_ID));
     assert_eq!(request.authorization(), None);
-    assert_eq!(request.field("code_verifier"), Some(saved(&pending, "code_verifier")));
+    assert_eq!(
+        request.field("code_verifier"),
+        Some(saved(&pending, "code_verifier"))
+    );
     assert!(login.token().id_token().is_none());
-    let (status, body) = server.api().call_protected(login.token().access_token().expose()).await;
-    assert_eq!((status, &body["client_id"]), (StatusCode::OK, &Value::from(PUBLIC_ID)), "{body}");
+    let (status, body) = server
+        .api()
+        .call_protected(login.token().access_token().expose())
+        .await;
+    assert_eq!(
+        (status, &body["client_id"]),
+        (StatusCode::OK, &Value::from(PUBLIC_ID)),
+        "{body}"
+    );
 }
 
 /// The server checks the verifier (RFC 7636 §4.6): the verifier of another authorization is
@@ -240,9 +269,14 @@ async fn the_server_rejects_another_authorization_s_verifier() {
     let server = Server::start(ServerConfig::default()).await;
     let recorder = Recorder::default();
     let client = discover(&server, &recorder, basic()).await;
-    let other = bounded(client.authorization_request(REDIRECT_URI).scope("api:read").start())
-        .await
-        .unwrap();
+    let other = bounded(
+        client
+            .authorization_request(REDIRECT_URI)
+            .scope("api:read")
+            .start(),
+    )
+    .await
+    .unwrap();
     let other_verifier = saved(other.pending(), "code_verifier");
 
     let mut browser = Browser::new(REDIRECT_URI);
@@ -275,13 +309,21 @@ async fn state_and_iss_of_the_callback_are_checked_before_the_exchange() {
     let client = discover(&server, &recorder, basic()).await;
     let mut browser = Browser::new(REDIRECT_URI);
     let (pending, callback_url) = authorize(&client, &mut browser, "api:read").await;
-    let other = bounded(client.authorization_request(REDIRECT_URI).scope("api:read").start())
-        .await
-        .unwrap();
+    let other = bounded(
+        client
+            .authorization_request(REDIRECT_URI)
+            .scope("api:read")
+            .start(),
+    )
+    .await
+    .unwrap();
 
     let callback = Callback::from_url(&callback_url).unwrap();
     let err = expect_err(bounded(client.exchange_code(other.pending(), &callback)).await);
-    assert!(matches!(err, Error::Callback(CallbackError::StateMismatch)), "{err:?}");
+    assert!(
+        matches!(err, Error::Callback(CallbackError::StateMismatch)),
+        "{err:?}"
+    );
 
     let mut url = Url::parse(&callback_url).unwrap();
     let pairs = query(&callback_url);
@@ -297,7 +339,8 @@ async fn state_and_iss_of_the_callback_are_checked_before_the_exchange() {
         }
     };
     rewrite(&mut url, Some("http://127.0.0.1:1"));
-    let err = expect_err(bounded(client.exchange_code(&pending, &Callback::from_url(url.as_str()).unwrap())).await);
+    let err =
+        expect_err(bounded(client.exchange_code(&pending, &Callback::from_url(url.as_str()).unwrap())).await);
     match &err {
         Error::Callback(CallbackError::IssuerMismatch { expected, found }) => {
             assert_eq!(expected, &server.issuer());
@@ -306,10 +349,17 @@ async fn state_and_iss_of_the_callback_are_checked_before_the_exchange() {
         other => panic!("expected an issuer mismatch, got {other:?}"),
     }
     rewrite(&mut url, None);
-    let err = expect_err(bounded(client.exchange_code(&pending, &Callback::from_url(url.as_str()).unwrap())).await);
-    assert!(matches!(err, Error::Callback(CallbackError::MissingIssuer)), "{err:?}");
+    let err =
+        expect_err(bounded(client.exchange_code(&pending, &Callback::from_url(url.as_str()).unwrap())).await);
+    assert!(
+        matches!(err, Error::Callback(CallbackError::MissingIssuer)),
+        "{err:?}"
+    );
 
-    assert!(to_path(&recorder.take(), "/token").is_empty(), "no token request for a refused callback");
+    assert!(
+        to_path(&recorder.take(), "/token").is_empty(),
+        "no token request for a refused callback"
+    );
     bounded(client.exchange_code(&pending, &callback))
         .await
         .expect("the genuine callback");
@@ -327,7 +377,9 @@ async fn a_user_who_cancels_gives_access_denied() {
     browser.choose(Choice::Cancel);
     let (pending, callback_url) = authorize(&client, &mut browser, "openid api:read").await;
     assert_eq!(browser.submitted(), ["link:cancel"]);
-    let err = expect_err(bounded(client.exchange_code(&pending, &Callback::from_url(&callback_url).unwrap())).await);
+    let err = expect_err(
+        bounded(client.exchange_code(&pending, &Callback::from_url(&callback_url).unwrap())).await,
+    );
     match &err {
         Error::Callback(CallbackError::Server(error)) => {
             assert_eq!(error.code, ErrorCode::AccessDenied);
@@ -351,9 +403,15 @@ async fn a_second_login_in_the_same_browser_needs_no_form() {
     bounded(client.exchange_code(&first, &Callback::from_url(&callback).unwrap()))
         .await
         .unwrap();
-    assert!(browser.cookie_names(&server.issuer()).contains(&"_session".to_owned()));
+    assert!(browser
+        .cookie_names(&server.issuer())
+        .contains(&"_session".to_owned()));
     let (second, callback) = authorize(&client, &mut browser, "openid api:read").await;
-    assert_eq!(browser.submitted(), ["login", "consent"], "no form the second time");
+    assert_eq!(
+        browser.submitted(),
+        ["login", "consent"],
+        "no form the second time"
+    );
     let login = bounded(client.exchange_code(&second, &Callback::from_url(&callback).unwrap()))
         .await
         .unwrap();
@@ -376,7 +434,12 @@ async fn a_second_login_in_the_same_browser_needs_no_form() {
 async fn pushed_authorization_requests_for_a_client_that_must_use_them() {
     let server = Server::start(ServerConfig::default()).await;
     let recorder = Recorder::default();
-    let client = discover(&server, &recorder, ClientAuth::client_secret_basic(PAR_ID, PAR_SECRET)).await;
+    let client = discover(
+        &server,
+        &recorder,
+        ClientAuth::client_secret_basic(PAR_ID, PAR_SECRET),
+    )
+    .await;
     assert_eq!(
         client.pushed_authorization_request_url().map(Url::as_str),
         Some(server.url("/request").as_str())
@@ -390,9 +453,14 @@ async fn pushed_authorization_requests_for_a_client_that_must_use_them() {
         .expect("the server does not advertise the requirement: a front-channel URL")
         .into_parts();
     let callback = bounded(Browser::new(REDIRECT_URI).authorize(url.as_str())).await;
-    let err = expect_err(bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap())).await);
+    let err =
+        expect_err(bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap())).await);
     assert_eq!(err.code(), Some(&ErrorCode::InvalidRequest), "{err}");
-    assert!(err.to_string().contains("Pushed Authorization Request must be used"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Pushed Authorization Request must be used"),
+        "{err}"
+    );
 
     let authorization = bounded(
         client
@@ -406,17 +474,24 @@ async fn pushed_authorization_requests_for_a_client_that_must_use_them() {
     let sent = recorder.take();
     assert_eq!(sent.len(), 1, "{sent:?}");
     let push = &sent[0];
-    assert_eq!((&push.method, push.path.as_str()), (&http::Method::POST, "/request"));
+    assert_eq!(
+        (&push.method, push.path.as_str()),
+        (&http::Method::POST, "/request")
+    );
     assert!(push.authorization().is_some_and(|a| a.starts_with("Basic ")));
     let (url, pending) = authorization.into_parts();
     assert_eq!(push.field("state").as_deref(), Some(pending.state()));
     assert_eq!(push.field("code_challenge_method").as_deref(), Some("S256"));
     assert_eq!(push.field("redirect_uri").as_deref(), Some(REDIRECT_URI));
     assert_eq!(push.field("scope").as_deref(), Some("openid api:read"));
-    assert_eq!(push.field("nonce").as_deref(), pending.nonce().map(|n| n.expose()));
+    assert_eq!(
+        push.field("nonce").as_deref(),
+        pending.nonce().map(|n| n.expose())
+    );
     let front: Vec<String> = query(url.as_str()).into_iter().map(|(k, _)| k).collect();
     assert_eq!(front, ["client_id", "request_uri"]);
-    assert!(get(&query(url.as_str()), "request_uri").is_some_and(|u| u.starts_with("urn:ietf:params:oauth:request_uri:")));
+    assert!(get(&query(url.as_str()), "request_uri")
+        .is_some_and(|u| u.starts_with("urn:ietf:params:oauth:request_uri:")));
 
     let mut browser = Browser::new(REDIRECT_URI);
     let callback = bounded(browser.authorize(url.as_str())).await;
@@ -424,12 +499,22 @@ async fn pushed_authorization_requests_for_a_client_that_must_use_them() {
     let login = bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap()))
         .await
         .expect("code exchange after PAR");
-    let (status, body) = server.api().call_protected(login.token().access_token().expose()).await;
-    assert_eq!((status, &body["client_id"]), (StatusCode::OK, &Value::from(PAR_ID)), "{body}");
+    let (status, body) = server
+        .api()
+        .call_protected(login.token().access_token().expose())
+        .await;
+    assert_eq!(
+        (status, &body["client_id"]),
+        (StatusCode::OK, &Value::from(PAR_ID)),
+        "{body}"
+    );
 
     // A request_uri is good once.
     let again = bounded(Browser::new(REDIRECT_URI).try_authorize(url.as_str())).await;
-    assert!(again.is_err() || again.as_deref().is_ok_and(|cb| cb.contains("error=")), "{again:?}");
+    assert!(
+        again.is_err() || again.as_deref().is_ok_and(|cb| cb.contains("error=")),
+        "{again:?}"
+    );
 }
 
 /// With the server-wide requirement (`REQUIRE_PAR=1`: discovery says
@@ -438,24 +523,40 @@ async fn pushed_authorization_requests_for_a_client_that_must_use_them() {
 async fn a_server_that_requires_par_gets_it_without_asking() {
     let server = Server::start(ServerConfig::default().require_par()).await;
     let recorder = Recorder::default();
-    let client = discover(&server, &recorder, ClientAuth::client_secret_post(POST_ID, POST_SECRET)).await;
+    let client = discover(
+        &server,
+        &recorder,
+        ClientAuth::client_secret_post(POST_ID, POST_SECRET),
+    )
+    .await;
     assert_eq!(
         client.metadata().unwrap().as_json()["require_pushed_authorization_requests"],
         true
     );
-    let err = client.authorization_request(REDIRECT_URI).scope("openid").build().unwrap_err();
+    let err = client
+        .authorization_request(REDIRECT_URI)
+        .scope("openid")
+        .build()
+        .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
 
     let mut browser = Browser::new(REDIRECT_URI);
     let (pending, callback) = authorize(&client, &mut browser, "openid api:read").await;
     let sent = recorder.take();
     assert_eq!(to_path(&sent, "/request").len(), 1, "{sent:?}");
-    assert_eq!(to_path(&sent, "/request")[0].field("client_secret").as_deref(), Some(POST_SECRET));
+    assert_eq!(
+        to_path(&sent, "/request")[0].field("client_secret").as_deref(),
+        Some(POST_SECRET)
+    );
     let login = bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap()))
         .await
         .expect("code exchange");
     assert_eq!(
-        server.api().call_protected(login.token().access_token().expose()).await.0,
+        server
+            .api()
+            .call_protected(login.token().access_token().expose())
+            .await
+            .0,
         StatusCode::OK
     );
 }
@@ -471,7 +572,12 @@ async fn a_server_that_requires_par_gets_it_without_asking() {
 async fn the_layer_carries_the_user_s_token_and_refreshes_it() {
     let server = Server::start(ServerConfig::default()).await;
     let recorder = Recorder::default();
-    let client = discover(&server, &recorder, ClientAuth::client_secret_basic(SHORT_TTL_ID, SHORT_TTL_SECRET)).await;
+    let client = discover(
+        &server,
+        &recorder,
+        ClientAuth::client_secret_basic(SHORT_TTL_ID, SHORT_TTL_SECRET),
+    )
+    .await;
     let authorization = bounded(
         client
             .authorization_request(REDIRECT_URI)
@@ -497,10 +603,16 @@ async fn the_layer_carries_the_user_s_token_and_refreshes_it() {
     recorder.take();
     server.api().reset().await;
 
-    let mut service = ServiceBuilder::new().layer(login.into_layer()).service(plain_client());
+    let mut service = ServiceBuilder::new()
+        .layer(login.into_layer())
+        .service(plain_client());
     let (status, body) = call_protected(&server, &mut service).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["jti_tail"], first_access[first_access.len() - 4..], "the login's own token");
+    assert_eq!(
+        body["jti_tail"],
+        first_access[first_access.len() - 4..],
+        "the login's own token"
+    );
     assert_eq!(body["client_id"], SHORT_TTL_ID);
     assert_eq!(server.api().token_requests().await, 0);
 
@@ -508,14 +620,20 @@ async fn the_layer_carries_the_user_s_token_and_refreshes_it() {
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let (status, body) = call_protected(&server, &mut service).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_ne!(body["jti_tail"], first_access[first_access.len() - 4..], "a new token");
+    assert_ne!(
+        body["jti_tail"],
+        first_access[first_access.len() - 4..],
+        "a new token"
+    );
     assert_eq!(server.api().token_requests().await, 1, "one refresh");
     let sent = recorder.take();
     let refreshes = to_path(&sent, "/token");
     assert_eq!(refreshes.len(), 1, "{sent:?}");
     assert_eq!(refreshes[0].field("grant_type").as_deref(), Some("refresh_token"));
     assert_eq!(refreshes[0].field("refresh_token"), Some(refresh));
-    assert!(refreshes[0].authorization().is_some_and(|a| a.starts_with("Basic ")));
+    assert!(refreshes[0]
+        .authorization()
+        .is_some_and(|a| a.starts_with("Basic ")));
 }
 
 /// `Login::refresh_token` with the persistence hook: each rotated refresh token reaches the
@@ -539,7 +657,12 @@ async fn the_login_s_refresh_token_source_persists_rotations() {
     let login = bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap()))
         .await
         .unwrap();
-    let original = login.token().refresh_token().expect("a refresh token").expose().to_owned();
+    let original = login
+        .token()
+        .refresh_token()
+        .expect("a refresh token")
+        .expose()
+        .to_owned();
     let saved_tokens: Arc<Mutex<Vec<String>>> = Arc::default();
     let source = login.refresh_token().unwrap().on_new_token({
         let saved_tokens = saved_tokens.clone();
@@ -551,11 +674,16 @@ async fn the_login_s_refresh_token_source_persists_rotations() {
     });
     recorder.take();
     let first = bounded(source.fetch_token()).await.expect("first refresh");
-    let second = bounded(source.fetch_token()).await.expect("second refresh, with the rotated token");
+    let second = bounded(source.fetch_token())
+        .await
+        .expect("second refresh, with the rotated token");
     let saved_tokens = saved_tokens.lock().unwrap().clone();
     assert_eq!(saved_tokens.len(), 2, "one save per rotation");
     assert!(!saved_tokens.contains(&original));
-    assert_eq!(Some(saved_tokens[1].as_str()), second.refresh_token().map(|r| r.expose()));
+    assert_eq!(
+        Some(saved_tokens[1].as_str()),
+        second.refresh_token().map(|r| r.expose())
+    );
     let sent: Vec<Option<String>> = to_path(&recorder.take(), "/token")
         .iter()
         .map(|r| r.field("refresh_token"))
@@ -581,9 +709,16 @@ async fn an_id_token_with_another_nonce_is_refused() {
     let mut browser = Browser::new(REDIRECT_URI);
     let (pending, callback) = authorize(&client, &mut browser, "openid").await;
     let wrong = tampered(&pending, "nonce", "a-nonce-this-login-never-sent");
-    let err = expect_err(bounded(client.exchange_code(&wrong, &Callback::from_url(&callback).unwrap())).await);
-    assert!(matches!(err, Error::IdToken(IdTokenError::NonceMismatch)), "{err:?}");
-    assert!(!err.to_string().contains("a-nonce-this-login-never-sent"), "{err}");
+    let err =
+        expect_err(bounded(client.exchange_code(&wrong, &Callback::from_url(&callback).unwrap())).await);
+    assert!(
+        matches!(err, Error::IdToken(IdTokenError::NonceMismatch)),
+        "{err:?}"
+    );
+    assert!(
+        !err.to_string().contains("a-nonce-this-login-never-sent"),
+        "{err}"
+    );
     assert_eq!(to_path(&recorder.take(), "/token").len(), 1);
 }
 
@@ -604,15 +739,28 @@ async fn an_id_token_for_another_audience_or_with_a_bad_signature_is_refused() {
         .unwrap();
     let raw = login.token().id_token().expect("an ID token").expose().to_owned();
     let nonce = pending.nonce().unwrap().expose().to_owned();
-    let verified = bounded(client.verify_id_token(&raw, Some(&nonce))).await.expect("the genuine token");
+    let verified = bounded(client.verify_id_token(&raw, Some(&nonce)))
+        .await
+        .expect("the genuine token");
     assert_eq!(verified.claims().subject(), USER);
 
     let err = expect_err(bounded(client.verify_id_token(&raw, Some("another-nonce"))).await);
-    assert!(matches!(err, Error::IdToken(IdTokenError::NonceMismatch)), "{err:?}");
+    assert!(
+        matches!(err, Error::IdToken(IdTokenError::NonceMismatch)),
+        "{err:?}"
+    );
 
-    let other = discover(&server, &recorder, ClientAuth::client_secret_post(POST_ID, POST_SECRET)).await;
+    let other = discover(
+        &server,
+        &recorder,
+        ClientAuth::client_secret_post(POST_ID, POST_SECRET),
+    )
+    .await;
     let err = expect_err(bounded(other.verify_id_token(&raw, Some(&nonce))).await);
-    assert!(matches!(err, Error::IdToken(IdTokenError::AudienceMismatch { .. })), "{err:?}");
+    assert!(
+        matches!(err, Error::IdToken(IdTokenError::AudienceMismatch { .. })),
+        "{err:?}"
+    );
 
     let (signed, signature) = raw.rsplit_once('.').unwrap();
     let mut signature = signature.as_bytes().to_vec();
@@ -620,6 +768,9 @@ async fn an_id_token_for_another_audience_or_with_a_bad_signature_is_refused() {
     signature[middle] = if signature[middle] == b'A' { b'B' } else { b'A' };
     let forged = format!("{signed}.{}", String::from_utf8(signature).unwrap());
     let err = expect_err(bounded(client.verify_id_token(&forged, Some(&nonce))).await);
-    assert!(matches!(err, Error::IdToken(IdTokenError::InvalidSignature)), "{err:?}");
+    assert!(
+        matches!(err, Error::IdToken(IdTokenError::InvalidSignature)),
+        "{err:?}"
+    );
     assert!(!err.to_string().contains(signed), "{err}");
 }
