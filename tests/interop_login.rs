@@ -18,7 +18,7 @@ use std::time::Duration;
 use http::StatusCode;
 use http_body_util::BodyExt as _;
 use serde_json::Value;
-use tower::{ServiceBuilder, ServiceExt as _};
+use tower::{Service as _, ServiceBuilder, ServiceExt as _};
 use tower_oauth2::{
     Callback, CallbackError, ClientAuth, Error, ErrorCode, OAuth2Client, PendingAuthorization, TokenSource,
 };
@@ -582,8 +582,10 @@ async fn a_server_that_requires_par_gets_it_without_asking() {
 // ---------------------------------------------------------------------------------------------
 
 /// `offline_access` with `prompt=consent` gives a refresh token; `Login::into_layer` carries the
-/// user's token (no token request), and once it expires (`short-ttl-client`: 4 s, of which the
-/// cache uses 3) the layer refreshes it with the login's refresh token, once.
+/// user's token (no token request), and once it expires the layer refreshes it with the login's
+/// refresh token, once. `short-ttl-client`'s tokens last 6 s: with the cache's defaults one is
+/// fresh for 2.25 s (the first request comes well before) and expired from 4.5 s (a 1.5 s
+/// leeway) on; the second request comes at 5 s.
 #[tokio::test]
 async fn the_layer_carries_the_user_s_token_and_refreshes_it() {
     let server = Server::start(ServerConfig::default()).await;
@@ -615,7 +617,7 @@ async fn the_layer_carries_the_user_s_token_and_refreshes_it() {
         .expect("offline_access + prompt=consent: a refresh token")
         .expose()
         .to_owned();
-    assert_eq!(login.token().lifetime(), Some(Duration::from_secs(4)));
+    assert_eq!(login.token().lifetime(), Some(Duration::from_secs(6)));
     recorder.take();
     server.api().reset().await;
 
@@ -633,7 +635,7 @@ async fn the_layer_carries_the_user_s_token_and_refreshes_it() {
     assert_eq!(server.api().token_requests().await, 0);
 
     // Past the token's usable life (a real wait: the layer's cache reads the system clock).
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let (status, body) = call_protected(&server, &mut service).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_ne!(
@@ -789,4 +791,58 @@ async fn an_id_token_for_another_audience_or_with_a_bad_signature_is_refused() {
         "{err:?}"
     );
     assert!(!err.to_string().contains(signed), "{err}");
+}
+
+/// Without `offline_access` there is no refresh token: `Login::into_layer` carries the login's
+/// token while it lasts, then fails with `Error::LoginExpired` and sends no token request.
+#[tokio::test]
+async fn without_a_refresh_token_the_layer_stops_when_the_token_expires() {
+    let server = Server::start(ServerConfig::default()).await;
+    let recorder = Recorder::default();
+    let client = discover(
+        &server,
+        &recorder,
+        ClientAuth::client_secret_basic(SHORT_TTL_ID, SHORT_TTL_SECRET),
+    )
+    .await;
+    let mut browser = Browser::new(REDIRECT_URI);
+    let (pending, callback) = authorize(&client, &mut browser, "api:read").await;
+    let login = bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap()))
+        .await
+        .unwrap();
+    assert!(login.token().refresh_token().is_none());
+    let err = expect_err(login.refresh_token().map(|_| ()));
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    server.api().reset().await;
+
+    let mut service = ServiceBuilder::new()
+        .layer(login.into_layer())
+        .service(plain_client());
+    let (status, body) = call_protected(&server, &mut service).await;
+    assert_eq!(
+        (status, &body["client_id"]),
+        (StatusCode::OK, &Value::from(SHORT_TTL_ID)),
+        "{body}"
+    );
+
+    // Past the token's expiry (not only its usable life: inside the cache's leeway the login's
+    // token is still handed back by `into_layer`'s source).
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let err = bounded(
+        service
+            .ready()
+            .await
+            .unwrap()
+            .call(server.api().get_request("/test/protected")),
+    )
+    .await
+    .expect_err("the login has expired");
+    let err = Error::from(err);
+    assert!(matches!(err, Error::LoginExpired), "{err:?}");
+    assert_eq!(server.api().token_requests().await, 0);
+    assert_eq!(
+        server.api().protected_requests().await,
+        1,
+        "the expired token was not sent"
+    );
 }

@@ -50,7 +50,7 @@ const EXIT_ON_STDIN_EOF = process.env.EXIT_ON_STDIN_EOF !== '0';
 // `require_pushed_authorization_requests: true` in the discovery document).
 const REQUIRE_PAR = intEnv('REQUIRE_PAR', 0) !== 0;
 // Access token lifetime for `short-ttl-client` (authorization code and refresh grants).
-const SHORT_ACCESS_TOKEN_TTL = intEnv('SHORT_ACCESS_TOKEN_TTL', 4, { min: 1 });
+const SHORT_ACCESS_TOKEN_TTL = intEnv('SHORT_ACCESS_TOKEN_TTL', 6, { min: 1 });
 
 const TEST_ACCOUNT_ID = 'test-user';
 const SCOPES = ['openid', 'offline_access', 'api:read', 'api:write'];
