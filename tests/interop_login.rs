@@ -230,7 +230,8 @@ async fn a_user_logs_in_with_pkce_nonce_and_iss() {
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err}");
 }
 
-/// A public client (no authentication): the verifier is what binds the code to it.
+/// A public client (no authentication): the verifier is what binds the code to it. The callback
+/// is read from an `http::Request`, as a web app gets it.
 #[tokio::test]
 async fn a_public_client_logs_in_with_the_verifier_alone() {
     let server = Server::start(ServerConfig::default()).await;
@@ -239,7 +240,12 @@ async fn a_public_client_logs_in_with_the_verifier_alone() {
     let mut browser = Browser::new(REDIRECT_URI);
     let (pending, callback) = authorize(&client, &mut browser, "api:read").await;
     assert!(pending.nonce().is_none(), "no openid: no nonce");
-    let login = bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap()))
+    // The callback as a web server hands it over: the request, its URI in origin form.
+    let url = Url::parse(&callback).unwrap();
+    let request = http::Request::get(format!("{}?{}", url.path(), url.query().unwrap()))
+        .body(())
+        .unwrap();
+    let login = bounded(client.exchange_code(&pending, &Callback::from_request(&request)))
         .await
         .expect("code exchange");
     let sent = recorder.take();
