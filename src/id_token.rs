@@ -645,7 +645,10 @@ impl fmt::Display for IdTokenError {
                 write!(f, "its issuer is {found:?}, expected {expected:?}")
             }
             IdTokenError::AudienceMismatch { expected, found } => {
-                write!(f, "its audience {found:?} does not contain the client id {expected:?}")
+                write!(
+                    f,
+                    "its audience {found:?} does not contain the client id {expected:?}"
+                )
             }
             IdTokenError::MissingAuthorizedParty { audiences } => write!(
                 f,
@@ -748,7 +751,9 @@ impl OAuth2Client {
             return Err(IdTokenError::Unsigned.into());
         }
         if header.contains_key("crit") {
-            return Err(malformed("the header has critical extensions (`crit`), which are not supported").into());
+            return Err(
+                malformed("the header has critical extensions (`crit`), which are not supported").into(),
+            );
         }
         let allowed = self.id_token_algorithms();
         if !allowed.iter().any(|a| a == alg) {
@@ -818,7 +823,8 @@ impl OAuth2Client {
         let (http, clock) = (endpoint.http(), &**endpoint.clock());
         let cache = self.jwks_cache();
         let mut keys = cache.keys(http, clock, url).await?;
-        loop {
+        // At most one refresh per verification: the set as kept, then the set fetched again.
+        for last in [false, true] {
             match select_key(&keys, kid, algorithm) {
                 Selected::One(jwk) => return Ok(jwk.clone()),
                 Selected::Several => {
@@ -827,18 +833,18 @@ impl OAuth2Client {
                     }
                     .into())
                 }
+                Selected::None if last => break,
                 Selected::None => match cache.refresh(http, clock, url, &keys).await? {
                     Some(newer) if !Arc::ptr_eq(&newer, &keys) => keys = newer,
-                    _ => {
-                        return Err(IdTokenError::NoMatchingKey {
-                            kid: kid.map(sanitize_server_text),
-                            algorithm: algorithm_name(algorithm),
-                        }
-                        .into())
-                    }
+                    _ => break,
                 },
             }
         }
+        Err(IdTokenError::NoMatchingKey {
+            kid: kid.map(sanitize_server_text),
+            algorithm: algorithm_name(algorithm),
+        }
+        .into())
     }
 
     /// The claim checks of OIDC Core §3.1.3.7 (items 2-5, 9-11) on a token whose signature
@@ -906,7 +912,10 @@ impl OAuth2Client {
         let now = self.token_endpoint().clock().now();
         let expires_at = time("exp")?;
         if expires_at.checked_add(LEEWAY).is_none_or(|limit| now >= limit) {
-            return Err(IdTokenError::Expired { expired_at: expires_at, now });
+            return Err(IdTokenError::Expired {
+                expired_at: expires_at,
+                now,
+            });
         }
         let issued_at = time("iat")?;
         if now.checked_add(LEEWAY).is_some_and(|limit| issued_at > limit) {
@@ -956,7 +965,11 @@ fn read_header(id_token: &str) -> Result<Map<String, Value>, IdTokenError> {
 
 /// Verifies the signature with `key` (jsonwebtoken, ring) and returns the payload; the claims
 /// are checked by [`OAuth2Client::check_claims`], with the client's clock.
-fn decode(id_token: &str, key: &DecodingKey, algorithm: Algorithm) -> Result<Map<String, Value>, IdTokenError> {
+fn decode(
+    id_token: &str,
+    key: &DecodingKey,
+    algorithm: Algorithm,
+) -> Result<Map<String, Value>, IdTokenError> {
     use jsonwebtoken::errors::ErrorKind;
     let mut validation = Validation::new(algorithm);
     validation.required_spec_claims.clear();

@@ -133,9 +133,9 @@ pub use grant::pkce::PkceMethod;
 pub use grant::refresh_token::RefreshToken;
 #[cfg(feature = "jwt")]
 pub use grant::service_account::ServiceAccountKey;
+pub use grant::token_exchange::{SecurityToken, TokenExchange, TokenTypeUri};
 #[cfg(feature = "jwt")]
 pub use id_token::{IdToken, IdTokenClaims, IdTokenError};
-pub use grant::token_exchange::{SecurityToken, TokenExchange, TokenTypeUri};
 pub use layer::resource::{OtherResources, Resource};
 pub use layer::retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
 pub use layer::router::{OAuth2Router, OAuth2RouterLayer};

@@ -48,7 +48,12 @@ struct State {
 impl JwksCache {
     /// The key set: the one kept, or fetched now if there is none yet (a failed first fetch is
     /// tried again at the next call).
-    pub(crate) async fn keys(&self, http: &HttpClient, clock: &dyn Clock, url: &Url) -> Result<Arc<JwkSet>, Error> {
+    pub(crate) async fn keys(
+        &self,
+        http: &HttpClient,
+        clock: &dyn Clock,
+        url: &Url,
+    ) -> Result<Arc<JwkSet>, Error> {
         let mut state = self.state.lock().await;
         if let Some(keys) = &state.keys {
             return Ok(keys.clone());
