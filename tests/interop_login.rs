@@ -13,12 +13,13 @@ mod browser;
 mod harness;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 use http_body_util::BodyExt as _;
 use serde_json::Value;
 use tower::{Service as _, ServiceBuilder, ServiceExt as _};
+use tower_oauth2::clock::ManualClock;
 use tower_oauth2::{
     Callback, CallbackError, ClientAuth, Error, ErrorCode, OAuth2Client, PendingAuthorization, TokenSource,
 };
@@ -28,7 +29,6 @@ use browser::{Browser, Choice};
 use harness::util::{bounded, expect_err};
 use harness::{plain_client, Recorded, Recorder, Server, ServerConfig};
 use harness::{BASIC_ID, BASIC_SECRET, PAR_ID, PAR_SECRET, POST_ID, POST_SECRET, PUBLIC_ID, REDIRECT_URI};
-use harness::{SHORT_TTL_ID, SHORT_TTL_SECRET};
 
 /// The user the browser signs in as (the development login page takes any login).
 const USER: &str = "test-user";
@@ -588,20 +588,22 @@ async fn a_server_that_requires_par_gets_it_without_asking() {
 // ---------------------------------------------------------------------------------------------
 
 /// `offline_access` with `prompt=consent` gives a refresh token; `Login::into_layer` carries the
-/// user's token (no token request), and once it expires the layer refreshes it with the login's
-/// refresh token, once. `short-ttl-client`'s tokens last 6 s: with the cache's defaults one is
-/// fresh for 2.25 s (the first request comes well before) and expired from 4.5 s (a 1.5 s
-/// leeway) on; the second request comes at 5 s.
+/// user's token (no token request), and once it expires by the client's clock (a
+/// `ManualClock`, which the layer's cache shares) the layer refreshes it with the login's
+/// refresh token, once, and carries the new token.
 #[tokio::test]
 async fn the_layer_carries_the_user_s_token_and_refreshes_it() {
     let server = Server::start(ServerConfig::default()).await;
     let recorder = Recorder::default();
-    let client = discover(
-        &server,
-        &recorder,
-        ClientAuth::client_secret_basic(SHORT_TTL_ID, SHORT_TTL_SECRET),
+    let clock = ManualClock::starting_at(SystemTime::now());
+    let client = bounded(
+        OAuth2Client::builder(basic())
+            .http_client(recorder.http_client())
+            .clock(clock.clone())
+            .discover(&server.issuer()),
     )
-    .await;
+    .await
+    .expect("discovery");
     let authorization = bounded(
         client
             .authorization_request(REDIRECT_URI)
@@ -623,7 +625,7 @@ async fn the_layer_carries_the_user_s_token_and_refreshes_it() {
         .expect("offline_access + prompt=consent: a refresh token")
         .expose()
         .to_owned();
-    assert_eq!(login.token().lifetime(), Some(Duration::from_secs(6)));
+    assert_eq!(login.token().lifetime(), Some(Duration::from_secs(60)));
     recorder.take();
     server.api().reset().await;
 
@@ -637,17 +639,22 @@ async fn the_layer_carries_the_user_s_token_and_refreshes_it() {
         first_access[first_access.len() - 4..],
         "the login's own token"
     );
-    assert_eq!(body["client_id"], SHORT_TTL_ID);
+    assert_eq!(body["client_id"], BASIC_ID);
     assert_eq!(server.api().token_requests().await, 0);
 
-    // Past the token's usable life (a real wait: the layer's cache reads the system clock).
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    clock.advance(Duration::from_secs(60));
     let (status, body) = call_protected(&server, &mut service).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_ne!(
         body["jti_tail"],
         first_access[first_access.len() - 4..],
         "a new token"
+    );
+    let (status, again) = call_protected(&server, &mut service).await;
+    assert_eq!(
+        (status, &again["jti_tail"]),
+        (StatusCode::OK, &body["jti_tail"]),
+        "kept"
     );
     assert_eq!(server.api().token_requests().await, 1, "one refresh");
     let sent = recorder.take();
@@ -800,17 +807,20 @@ async fn an_id_token_for_another_audience_or_with_a_bad_signature_is_refused() {
 }
 
 /// Without `offline_access` there is no refresh token: `Login::into_layer` carries the login's
-/// token while it lasts, then fails with `Error::LoginExpired` and sends no token request.
+/// token while it lasts, then fails with `Error::LoginExpired` and sends nothing.
 #[tokio::test]
 async fn without_a_refresh_token_the_layer_stops_when_the_token_expires() {
     let server = Server::start(ServerConfig::default()).await;
     let recorder = Recorder::default();
-    let client = discover(
-        &server,
-        &recorder,
-        ClientAuth::client_secret_basic(SHORT_TTL_ID, SHORT_TTL_SECRET),
+    let clock = ManualClock::starting_at(SystemTime::now());
+    let client = bounded(
+        OAuth2Client::builder(basic())
+            .http_client(recorder.http_client())
+            .clock(clock.clone())
+            .discover(&server.issuer()),
     )
-    .await;
+    .await
+    .expect("discovery");
     let mut browser = Browser::new(REDIRECT_URI);
     let (pending, callback) = authorize(&client, &mut browser, "api:read").await;
     let login = bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap()))
@@ -827,13 +837,11 @@ async fn without_a_refresh_token_the_layer_stops_when_the_token_expires() {
     let (status, body) = call_protected(&server, &mut service).await;
     assert_eq!(
         (status, &body["client_id"]),
-        (StatusCode::OK, &Value::from(SHORT_TTL_ID)),
+        (StatusCode::OK, &Value::from(BASIC_ID)),
         "{body}"
     );
 
-    // Past the token's expiry (not only its usable life: inside the cache's leeway the login's
-    // token is still handed back by `into_layer`'s source).
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    clock.advance(Duration::from_secs(60));
     let err = bounded(
         service
             .ready()

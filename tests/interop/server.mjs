@@ -49,8 +49,6 @@ const EXIT_ON_STDIN_EOF = process.env.EXIT_ON_STDIN_EOF !== '0';
 // RFC 9126 §5: `1` makes every client use PAR (the server-wide requirement, advertised as
 // `require_pushed_authorization_requests: true` in the discovery document).
 const REQUIRE_PAR = intEnv('REQUIRE_PAR', 0) !== 0;
-// Access token lifetime for `short-ttl-client` (authorization code and refresh grants).
-const SHORT_ACCESS_TOKEN_TTL = intEnv('SHORT_ACCESS_TOKEN_TTL', 6, { min: 1 });
 
 const TEST_ACCOUNT_ID = 'test-user';
 const SCOPES = ['openid', 'offline_access', 'api:read', 'api:write'];
@@ -275,21 +273,12 @@ const CLIENTS = [
     redirect_uris: REDIRECT_URIS,
   },
   // The authorization code flow (tests/interop_login.rs): a confidential client that must push
-  // its authorization requests (RFC 9126 §2.4 client metadata), and one whose access tokens
-  // live SHORT_ACCESS_TOKEN_TTL seconds (refresh through the layer).
+  // its authorization requests (RFC 9126 §2.4 client metadata).
   {
     client_id: 'par-client',
     client_secret: 'p4r:secret',
     token_endpoint_auth_method: 'client_secret_basic',
     require_pushed_authorization_requests: true,
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    redirect_uris: REDIRECT_URIS,
-  },
-  {
-    client_id: 'short-ttl-client',
-    client_secret: 'sh0rt:secret',
-    token_endpoint_auth_method: 'client_secret_basic',
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     redirect_uris: REDIRECT_URIS,
@@ -517,9 +506,7 @@ const configuration = {
     },
   },
   ttl: {
-    AccessToken: (ctx, token, client) => (
-      client?.clientId === 'short-ttl-client' ? SHORT_ACCESS_TOKEN_TTL : ACCESS_TOKEN_TTL
-    ),
+    AccessToken: () => ACCESS_TOKEN_TTL,
     ClientCredentials: () => ACCESS_TOKEN_TTL,
     RefreshToken: () => REFRESH_TOKEN_TTL,
     DeviceCode: () => DEVICE_CODE_TTL,
@@ -810,5 +797,5 @@ if (EXIT_ON_STDIN_EOF) {
 }
 
 log(`mTLS endpoint aliases at ${MTLS_ORIGIN}`);
-log(`issuer ${ISSUER}, require PAR ${REQUIRE_PAR}, access token ttl ${ACCESS_TOKEN_TTL}s (short-ttl-client ${SHORT_ACCESS_TOKEN_TTL}s), device code ttl ${DEVICE_CODE_TTL}s, interval ${DEVICE_INTERVAL}s`);
+log(`issuer ${ISSUER}, require PAR ${REQUIRE_PAR}, access token ttl ${ACCESS_TOKEN_TTL}s, device code ttl ${DEVICE_CODE_TTL}s, interval ${DEVICE_INTERVAL}s`);
 process.stdout.write(`READY ${ISSUER}\n`);

@@ -34,13 +34,9 @@ pub(crate) const BASIC_SECRET: &str = "s3cr:et%+ &/=?";
 pub(crate) const POST_ID: &str = "post-client";
 pub(crate) const POST_SECRET: &str = "p0st:secret+%";
 pub(crate) const PUBLIC_ID: &str = "public-client";
-/// The authorization code clients of server.mjs: one registered with
-/// `require_pushed_authorization_requests`, one whose access tokens live
-/// `SHORT_ACCESS_TOKEN_TTL` seconds.
+/// The client of server.mjs registered with `require_pushed_authorization_requests`.
 pub(crate) const PAR_ID: &str = "par-client";
 pub(crate) const PAR_SECRET: &str = "p4r:secret";
-pub(crate) const SHORT_TTL_ID: &str = "short-ttl-client";
-pub(crate) const SHORT_TTL_SECRET: &str = "sh0rt:secret";
 /// The redirect URI every client of server.mjs has registered.
 pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1/cb";
 
