@@ -30,8 +30,11 @@ use harness::util::{bounded, expect_err};
 use harness::{plain_client, Recorded, Recorder, Server, ServerConfig};
 use harness::{BASIC_ID, BASIC_SECRET, PAR_ID, PAR_SECRET, POST_ID, POST_SECRET, PUBLIC_ID, REDIRECT_URI};
 
-/// The user the browser signs in as (the development login page takes any login).
+/// The user the browser signs in as (the development login page takes any login and makes it
+/// the account id, `sub`).
 const USER: &str = "test-user";
+/// Another user, for the test that checks the login typed into the form is the one logged in.
+const ADA: &str = "ada.lovelace";
 
 fn basic() -> ClientAuth {
     ClientAuth::client_secret_basic(BASIC_ID, BASIC_SECRET)
@@ -140,7 +143,7 @@ async fn a_user_logs_in_with_pkce_nonce_and_iss() {
         client
             .authorization_request(REDIRECT_URI)
             .scope("openid api:read")
-            .login_hint(USER)
+            .login_hint(ADA)
             .start(),
     )
     .await
@@ -153,7 +156,7 @@ async fn a_user_logs_in_with_pkce_nonce_and_iss() {
     assert_eq!(get(&sent, "client_id"), Some(BASIC_ID));
     assert_eq!(get(&sent, "redirect_uri"), Some(REDIRECT_URI));
     assert_eq!(get(&sent, "scope"), Some("openid api:read"));
-    assert_eq!(get(&sent, "login_hint"), Some(USER));
+    assert_eq!(get(&sent, "login_hint"), Some(ADA));
     assert_eq!(get(&sent, "code_challenge_method"), Some("S256"));
     assert_eq!(get(&sent, "code_challenge").map(str::len), Some(43));
     assert_eq!(get(&sent, "state"), Some(pending.state()));
@@ -169,7 +172,7 @@ async fn a_user_logs_in_with_pkce_nonce_and_iss() {
         "the verifier stays with the client"
     );
 
-    let mut browser = Browser::new(REDIRECT_URI);
+    let mut browser = Browser::new(REDIRECT_URI).credentials(ADA, "her password");
     let callback_url = bounded(browser.authorize(url.as_str())).await;
     assert_eq!(
         browser.submitted(),
@@ -208,12 +211,21 @@ async fn a_user_logs_in_with_pkce_nonce_and_iss() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["client_id"], BASIC_ID);
     assert_eq!(body["scope"], "openid api:read");
+    let (status, userinfo) = server
+        .api()
+        .get_bearer("/me", token.access_token().expose())
+        .await;
+    assert_eq!(
+        (status, &userinfo["sub"]),
+        (StatusCode::OK, &Value::from(ADA)),
+        "{userinfo}"
+    );
 
     #[cfg(feature = "jwt")]
     {
         let id_token = login.id_token().expect("openid in scope: a verified ID token");
         let claims = id_token.claims();
-        assert_eq!(claims.subject(), USER);
+        assert_eq!(claims.subject(), ADA, "the login typed into the form");
         assert_eq!(claims.nonce(), Some(nonce.as_str()));
         assert_eq!(claims.issuer(), server.issuer());
         assert_eq!(claims.audience(), [BASIC_ID.to_owned()]);
