@@ -1000,6 +1000,11 @@ async fn generic_oauth2_errors_are_typed() {
 const OP: &str = "https://id.example.com";
 
 fn openid_stub(userinfo: &'static str) -> Stub {
+    openid_stub_answering(200, userinfo)
+}
+
+/// [`openid_stub`] whose userinfo endpoint answers with `status`.
+fn openid_stub_answering(status: u16, userinfo: &'static str) -> Stub {
     Stub::new(move |seen| match seen.path.as_str() {
         "/.well-known/openid-configuration" => json(
             200,
@@ -1008,7 +1013,7 @@ fn openid_stub(userinfo: &'static str) -> Stub {
                 "userinfo_endpoint":"https://userinfo.example.com/userinfo","jwks_uri":"{OP}/jwks"}}"#
             ),
         ),
-        "/userinfo" => json(200, userinfo),
+        "/userinfo" => json(status, userinfo),
         _ => json(404, "{}"),
     })
 }
@@ -1066,6 +1071,13 @@ async fn openid_drops_an_unverified_email_and_types_errors() {
     );
     let stub = openid_stub(r#"{"sub":"1","email":7}"#);
     assert_malformed(&expect_err(id_email(&openid(&stub).await).await), "`email`");
+    let stub = openid_stub_answering(401, r#"{"error":"invalid_token","error_description":"expired"}"#);
+    assert_eq!(
+        expect_err(id_email(&openid(&stub).await).await).code(),
+        Some(&ErrorCode::InvalidToken)
+    );
+    let stub = openid_stub_answering(500, "<html>down</html>");
+    assert_http_status(&expect_err(id_email(&openid(&stub).await).await), 500);
     let stub = openid_stub(r#"{"email":"jane@example.com"}"#);
     assert_malformed(&expect_err(id_email(&openid(&stub).await).await), "sub");
     // No userinfo endpoint in the document: refused when the provider is built.
