@@ -443,7 +443,9 @@ impl ApiResponse {
 }
 
 /// `Bearer <token>`, marked sensitive, wiped when the last copy is dropped.
-fn bearer_header(access_token: &str) -> Result<HeaderValue, Error> {
+///
+/// (The same as `endpoint::userinfo`'s private helper, which could call this one.)
+pub(crate) fn bearer_header(access_token: &str) -> Result<HeaderValue, Error> {
     const PREFIX: &str = "Bearer ";
     let mut value = Zeroizing::new(Vec::with_capacity(PREFIX.len() + access_token.len()));
     value.extend_from_slice(PREFIX.as_bytes());
@@ -453,27 +455,36 @@ fn bearer_header(access_token: &str) -> Result<HeaderValue, Error> {
     })
 }
 
-/// The error of a provider API's answer with a non-2xx status: the Bearer challenge's error
-/// (RFC 6750 §3), else the OAuth 2.0 error body, else the status.
-fn api_error(response: &ReadResponse) -> Error {
+/// The error a resource server's `WWW-Authenticate: Bearer error="..."` challenge carries
+/// (RFC 6750 §3), with its description and URI made safe to print; `None` without one.
+///
+/// (What `endpoint::userinfo` reads inline, which could call this one.)
+pub(crate) fn bearer_challenge_error(response: &ReadResponse) -> Option<Error> {
     let challenges = www_authenticate::parse_headers(&response.headers);
-    let bearer = challenges
+    let challenge = challenges
         .iter()
-        .find(|c| c.is_scheme("Bearer") && c.param("error").is_some());
-    if let Some(challenge) = bearer {
-        let clean = |text: &str| sanitize_server_text(&response.redactions.apply(text));
-        let code = challenge.param("error").unwrap_or_default();
-        let mut error = ServerError::new(match ErrorCode::from(code) {
-            ErrorCode::Other(_) => ErrorCode::from(clean(code).as_str()),
-            known => known,
-        });
-        error.description = challenge.param("error_description").map(clean);
-        error.uri = challenge.param("error_uri").map(clean);
-        return Error::OAuth2 {
-            status: response.status,
-            error,
-            retry_after: parse_retry_after(&response.headers, response.received_at),
-        };
+        .find(|c| c.is_scheme("Bearer") && c.param("error").is_some())?;
+    let clean = |text: &str| sanitize_server_text(&response.redactions.apply(text));
+    let code = challenge.param("error").unwrap_or_default();
+    let mut error = ServerError::new(match ErrorCode::from(code) {
+        ErrorCode::Other(_) => ErrorCode::from(clean(code).as_str()),
+        known => known,
+    });
+    error.description = challenge.param("error_description").map(clean);
+    error.uri = challenge.param("error_uri").map(clean);
+    Some(Error::OAuth2 {
+        status: response.status,
+        error,
+        retry_after: parse_retry_after(&response.headers, response.received_at),
+    })
+}
+
+/// The error of a provider API's answer with a non-2xx status: the Bearer challenge's error
+/// (RFC 6750 §3), else the OAuth 2.0 error body, else a provider's error object, else the
+/// status.
+fn api_error(response: &ReadResponse) -> Error {
+    if let Some(error) = bearer_challenge_error(response) {
+        return error;
     }
     let error = status_error(response);
     if !matches!(error, Error::HttpStatus { .. }) {
