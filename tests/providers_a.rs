@@ -484,6 +484,29 @@ async fn microsoft_is_tenant_aware() {
             .query_pairs()
             .any(|(k, v)| k == "scope" && v == "User.Read offline_access"));
     }
+    // One issuer for one tenant (a tenant id, or the personal accounts' tenant) and none for
+    // the multi-tenant endpoints; the tenant's key set always.
+    let tenant_id = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    for (tenant, issuer) in [
+        ("common", None),
+        ("organizations", None),
+        ("contoso.onmicrosoft.com", None),
+        (
+            "consumers",
+            Some(format!("https://login.microsoftonline.com/{tenant_id}/v2.0")),
+        ),
+        (
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            Some("https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0".to_owned()),
+        ),
+    ] {
+        let provider = microsoft(&stub, tenant);
+        assert_eq!(provider.client().issuer(), issuer.as_deref(), "{tenant}");
+        assert_eq!(
+            provider.client().jwks_url().unwrap().as_str(),
+            format!("https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys")
+        );
+    }
     for bad in ["", "a/b", "common?x=1", "../common", ".."] {
         let err = Microsoft::builder("id", "secret")
             .tenant(bad)

@@ -36,9 +36,11 @@
 //! (personal accounts), or one tenant's id or domain name. Scopes
 //! `User.Read offline_access` (Graph's profile, and a refresh token), and `response_mode=query`
 //! on the authorization request. `openid` is not asked for by default: an ID token from the
-//! `common` or `organizations` endpoints is issued by the user's own tenant, not the issuer of
-//! the URL, so the strict issuer check of ID token verification cannot pass; with one tenant's
-//! id, add it with [`scopes`](MicrosoftBuilder::scopes).
+//! `common` or `organizations` endpoints is issued by the user's own tenant, not by one issuer
+//! the client could check it against. With a tenant id (a GUID) or `consumers`, the client has
+//! the tenant's issuer (`https://login.microsoftonline.com/{tenant id}/v2.0`) and every
+//! client has the tenant's key set, so `openid` can be added with
+//! [`scopes`](MicrosoftBuilder::scopes) and the ID token is verified at the login.
 //!
 //! `id_email` reads Graph's `/v1.0/me`: `id` (the object id), and `mail`, or when it is empty
 //! the `userPrincipalName` if it is an address (it is not for guests: `...#EXT#@...`).
@@ -63,6 +65,18 @@ const LOGIN_BASE: &str = "https://login.microsoftonline.com";
 const ME_URL: &str = "https://graph.microsoft.com/v1.0/me";
 const DEFAULT_SCOPES: &str = "User.Read offline_access";
 const DEFAULT_TENANT: &str = "common";
+/// The tenant of personal Microsoft accounts (`consumers`): its ID tokens' issuer.
+const CONSUMERS_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// Whether `tenant` is a tenant id: a GUID (`8-4-4-4-12` hexadecimal digits).
+fn is_guid(tenant: &str) -> bool {
+    let groups: Vec<&str> = tenant.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
+}
 
 /// Microsoft Entra ID on one tenant: `id_email` reads Microsoft Graph's `/me`. See the
 /// [module documentation](self).
@@ -200,11 +214,22 @@ impl MicrosoftBuilder {
             )));
         }
         let options = self.options;
-        let client = options
+        let mut client = options
             .client_builder()
             .authorization_url(options.url(&format!("{LOGIN_BASE}/{tenant}/oauth2/v2.0/authorize"))?)
             .token_url(options.url(&format!("{LOGIN_BASE}/{tenant}/oauth2/v2.0/token"))?)
-            .build()?;
+            .jwks_url(options.url(&format!("{LOGIN_BASE}/{tenant}/discovery/v2.0/keys"))?);
+        // One issuer only for one tenant: a tenant id, or the personal accounts' tenant.
+        let tenant_id = match tenant.as_str() {
+            "consumers" => Some(CONSUMERS_TENANT_ID),
+            id if is_guid(id) => Some(id),
+            _ => None,
+        };
+        if let Some(id) = tenant_id {
+            let issuer = options.url(&format!("{LOGIN_BASE}/{id}/v2.0"))?;
+            client = client.issuer(issuer);
+        }
+        let client = client.build()?;
         Ok(Microsoft {
             client,
             scopes: options.scopes_or(DEFAULT_SCOPES).to_owned(),
