@@ -232,6 +232,7 @@ pub struct AuthorizationRequest {
     scopes: Vec<String>,
     params: Vec<(String, String)>,
     pkce: Option<PkceMethod>,
+    nonce: bool,
     pushed: bool,
 }
 
@@ -243,6 +244,7 @@ impl fmt::Debug for AuthorizationRequest {
             .field("scopes", &self.scopes)
             .field("params", &self.params)
             .field("pkce", &self.pkce)
+            .field("nonce", &self.nonce)
             .field("pushed", &self.pushed)
             .finish()
     }
@@ -272,6 +274,7 @@ impl OAuth2Client {
             scopes: Vec::new(),
             params: Vec::new(),
             pkce: Some(PkceMethod::S256),
+            nonce: true,
             pushed: false,
         }
     }
@@ -466,6 +469,24 @@ impl AuthorizationRequest {
         self
     }
 
+    /// Sends no `nonce` even with `openid` in scope, and accepts an ID token without one: only
+    /// for a provider whose ID tokens never carry the nonce sent (LinkedIn's, say). The ID
+    /// token is still verified otherwise; the code exchange's PKCE and `state` still bind the
+    /// login to this request.
+    ///
+    /// ```
+    /// # let client = tower_oauth2::OAuth2Client::builder(tower_oauth2::ClientAuth::none("c"))
+    /// #     .authorization_url("https://auth.example.com/authorize").token_url("https://auth.example.com/token").build()?;
+    /// let authorization = client.authorization_request("http://127.0.0.1/cb").scope("openid").without_nonce().build()?;
+    /// assert!(!authorization.url().as_str().contains("nonce"));
+    /// assert!(authorization.pending().nonce().is_none());
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn without_nonce(mut self) -> Self {
+        self.nonce = false;
+        self
+    }
+
     /// Pushes the request to the server's PAR endpoint (RFC 9126) even when the server does
     /// not require it: the parameters then travel with the client's authentication instead of
     /// through the browser. Needs [`start`](Self::start).
@@ -594,7 +615,7 @@ impl AuthorizationRequest {
         let client_id = self.client.client_auth().client_id();
         let state = Secret::new(pkce::random_string(32)?);
         let openid = self.scopes.iter().any(|s| s == "openid");
-        let nonce = if openid {
+        let nonce = if openid && self.nonce {
             Some(Secret::new(pkce::random_string(32)?))
         } else {
             None
