@@ -141,6 +141,37 @@ fn the_url_carries_pkce_s256_a_fresh_state_and_a_nonce_for_openid() {
     assert!(stub.seen().is_empty());
 }
 
+#[tokio::test]
+async fn without_nonce_sends_none_and_the_http_client_headers_reach_every_request() {
+    let stub = Stub::new(|_| json(200, TOKEN));
+    let http = stub.http.clone().with_header(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static("my-app/1.0 (by someone)"),
+    );
+    let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
+        .authorization_url("https://auth.example.com/authorize")
+        .token_url("https://auth.example.com/token")
+        .http_client(http)
+        .build()
+        .unwrap();
+    let authorization = client
+        .authorization_request(REDIRECT)
+        .scope("openid")
+        .without_nonce()
+        .build()
+        .unwrap();
+    assert_eq!(get(&query(authorization.url()), "nonce"), None);
+    assert!(authorization.pending().nonce().is_none());
+    let pending = authorization.pending();
+    bounded(client.exchange_code(pending, &callback(pending, "")))
+        .await
+        .unwrap();
+    assert_eq!(
+        stub.seen()[0].header("user-agent"),
+        Some("my-app/1.0 (by someone)")
+    );
+}
+
 #[test]
 fn bad_redirect_uris_and_reserved_parameters_are_refused() {
     let stub = Stub::new(|_| json(500, "{}"));
