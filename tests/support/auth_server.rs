@@ -664,11 +664,19 @@ impl State {
                     );
                 }
                 let Some(issued) = tokens.codes.get(code) else {
-                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown authorization code");
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "unknown authorization code",
+                    );
                 };
                 if issued.issued.elapsed() > AUTHORIZATION_CODE_LIFETIME {
                     tokens.codes.remove(code);
-                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "authorization code expired");
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "authorization code expired",
+                    );
                 }
                 let failure = if client_id.as_deref() != Some(issued.client_id.as_str()) {
                     Some("authorization code was issued to another client")
@@ -687,13 +695,21 @@ impl State {
                     return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", description);
                 }
                 let Some(issued) = tokens.codes.remove(code) else {
-                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown authorization code");
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "unknown authorization code",
+                    );
                 };
                 tokens.used_codes.insert(code.to_owned(), issued.grant);
                 let at = new_access_token();
                 let rt = new_refresh_token();
                 tokens.access.insert(at.clone());
-                tokens.grant_access.entry(issued.grant).or_default().push(at.clone());
+                tokens
+                    .grant_access
+                    .entry(issued.grant)
+                    .or_default()
+                    .push(at.clone());
                 tokens.refresh.insert(rt.clone(), Some(issued.client_id));
                 tokens.grant_of.insert(rt.clone(), issued.grant);
                 body.insert("access_token".into(), json!(at));
@@ -754,8 +770,8 @@ impl State {
     /// redirected (no or bad `redirect_uri`, unknown client) get a `400` page instead (RFC 6749
     /// §4.1.2.1).
     fn authorize(&self, method: &Method, query: Option<&str>) -> Resp {
-        let params = serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or(""))
-            .unwrap_or_default();
+        let params =
+            serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or("")).unwrap_or_default();
         lock(&self.log).authorizations.push(params.clone());
         if method != Method::GET {
             return text_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
@@ -777,7 +793,10 @@ impl State {
         };
         let mut location = redirect_uri.clone();
         let error = if param("response_type") != Some("code") {
-            Some(("unsupported_response_type", "only response_type=code is supported"))
+            Some((
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ))
         } else if param("code_challenge").is_none_or(str::is_empty) {
             Some(("invalid_request", "PKCE is required: code_challenge is missing"))
         } else if param("code_challenge_method") != Some("S256") {
@@ -880,7 +899,11 @@ async fn http_get(
     let (parts, body) = tokio::time::timeout(Duration::from_secs(30), exchange)
         .await
         .map_err(|_| "the GET had no answer within 30 s")??;
-    Ok((parts.status, parts.headers, String::from_utf8_lossy(&body).into_owned()))
+    Ok((
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    ))
 }
 
 async fn sleep_nonzero(d: Duration) {
