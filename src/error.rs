@@ -271,6 +271,19 @@ pub enum Error {
     /// ```
     #[cfg(feature = "jwt")]
     Jwt(crate::client_auth::JwtError),
+    /// A loopback login (feature `loopback`) failed on its own side: no callback came before
+    /// the timeout, or the listener could not be bound. See
+    /// [`LoopbackError`](crate::grant::loopback::LoopbackError).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::grant::loopback::LoopbackError;
+    ///
+    /// let err = tower_oauth2::Error::Loopback(LoopbackError::TimedOut(Duration::from_secs(300)));
+    /// assert!(!err.is_transient());
+    /// ```
+    #[cfg(feature = "loopback")]
+    Loopback(crate::grant::loopback::LoopbackError),
 }
 
 /// `?` on the error of an [`OAuth2`](crate::OAuth2) service (a [`BoxError`]): a token error
@@ -502,6 +515,8 @@ impl Error {
             | Error::UserInfoSubjectMismatch => false,
             #[cfg(feature = "jwt")]
             Error::Jwt(_) => false,
+            #[cfg(feature = "loopback")]
+            Error::Loopback(_) => false,
         }
     }
 }
@@ -569,6 +584,8 @@ impl fmt::Display for Error {
             ),
             #[cfg(feature = "jwt")]
             Error::Jwt(err) => fmt::Display::fmt(err, f),
+            #[cfg(feature = "loopback")]
+            Error::Loopback(err) => fmt::Display::fmt(err, f),
         }
     }
 }
@@ -584,6 +601,8 @@ impl std::error::Error for Error {
             Error::Source(cause) => Some(&**cause),
             Error::GrantLost(cause) => Some(&**cause),
             Error::Service(cause) => Some(&**cause),
+            #[cfg(feature = "loopback")]
+            Error::Loopback(err) => std::error::Error::source(err),
             _ => None,
         }
     }
