@@ -342,7 +342,11 @@ impl LoopbackLogin {
     /// let login = login.run_request(&client, request).await?;
     /// # let _ = login; Ok(()) }
     /// ```
-    pub async fn run_request(self, client: &OAuth2Client, request: AuthorizationRequest) -> Result<Login, Error> {
+    pub async fn run_request(
+        self,
+        client: &OAuth2Client,
+        request: AuthorizationRequest,
+    ) -> Result<Login, Error> {
         let (url, pending) = request.start().await?.into_parts();
         if pending.redirect_uri() != self.redirect_uri {
             return Err(Error::Config(format!(
@@ -393,7 +397,12 @@ struct Shared {
 
 /// Waits for the one callback (at most `timeout`), closes the listener, runs `finish` on it,
 /// sends the page that says how it went and returns its result.
-async fn serve<T, F, Fut>(listener: TcpListener, path: String, timeout: Duration, finish: F) -> Result<T, Error>
+async fn serve<T, F, Fut>(
+    listener: TcpListener,
+    path: String,
+    timeout: Duration,
+    finish: F,
+) -> Result<T, Error>
 where
     F: FnOnce(Uri) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
@@ -471,7 +480,11 @@ fn respond(
     carried: &Mutex<Option<oneshot::Sender<()>>>,
 ) -> impl Future<Output = Response<Full<Bytes>>> + Send + use<> {
     let outcome = if request.uri().path() != shared.path {
-        Err(Page::plain(StatusCode::NOT_FOUND, "Not found", "There is nothing here."))
+        Err(Page::plain(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing here.",
+        ))
     } else if request.method() != Method::GET {
         Err(Page::plain(
             StatusCode::METHOD_NOT_ALLOWED,
