@@ -174,7 +174,10 @@ async fn callback(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     // The pending login is used once, whatever happens.
     let Some(pending) = app.with_session(&id, |session| session.pending.take()) else {
-        return page(StatusCode::BAD_REQUEST, "Login failed: no login under way in this session");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Login failed: no login under way in this session",
+        );
     };
     let pending = match PendingAuthorization::from_json(&pending) {
         Ok(pending) => pending,
@@ -231,13 +234,21 @@ fn page(status: StatusCode, text: &str) -> Response {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;");
-    (status, Html(format!(r#"<p>{escaped}</p><p><a href="/">Home</a></p>"#))).into_response()
+    (
+        status,
+        Html(format!(r#"<p>{escaped}</p><p><a href="/">Home</a></p>"#)),
+    )
+        .into_response()
 }
 
 /// The demo server, with the app's client registered.
 pub async fn demo_server() -> auth_server::AuthServer {
     let server = auth_server::AuthServer::start().await;
-    server.add_client(CLIENT_ID, Some(CLIENT_SECRET), auth_server::ClientAuthMethod::Basic);
+    server.add_client(
+        CLIENT_ID,
+        Some(CLIENT_SECRET),
+        auth_server::ClientAuthMethod::Basic,
+    );
     server
 }
 
@@ -316,7 +327,10 @@ pub async fn browse_login(
             let response = browser.request(request.body(Empty::new())?).await?;
             let (parts, body) = response.into_parts();
             let body = body.collect().await?.to_bytes();
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((parts, String::from_utf8_lossy(&body).into_owned()))
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((
+                parts,
+                String::from_utf8_lossy(&body).into_owned(),
+            ))
         }
     };
     let (login, _) = get(format!("{base_url}/login"), None).await?;
