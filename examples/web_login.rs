@@ -24,7 +24,6 @@
 pub mod auth_server;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
@@ -334,10 +333,10 @@ pub async fn browse_login(
         }
     };
     let (login, _) = get(format!("{base_url}/login"), None).await?;
-    let header = |parts: &http::response::Parts, name| {
+    let header = |parts: &http::response::Parts, name: http::header::HeaderName| {
         parts
             .headers
-            .get(name)
+            .get(&name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .ok_or(format!("/login answered {} without {name}", parts.status))
