@@ -65,7 +65,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let login = login
         .run(&client, |request| request.scope("demo offline_access"))
         .await?;
-    println!("logged in: {login:?}");
+    let token = login.token();
+    println!(
+        "logged in: scope {:?}, token for {:?}, refresh token: {}",
+        token.scope().unwrap_or(""),
+        token.lifetime().unwrap_or_default(),
+        if token.refresh_token().is_some() {
+            "yes"
+        } else {
+            "no"
+        }
+    );
 
     // The API, with the user's token on every request (refreshed when it expires).
     let api = ServiceBuilder::new()

@@ -2,15 +2,13 @@
 //! server's authorization endpoint it logs in at: the browser's side is played over real HTTP
 //! on loopback. Also the web example's routes (examples/web_login.rs), driven in-process.
 
-#[path = "support/auth_server.rs"]
-mod auth_server;
 #[path = "support/util.rs"]
 mod util;
+// The example includes the demo server (tests/support/auth_server.rs): one copy for the file.
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/web_login.rs"]
 mod web_login;
 
-use auth_server::{AuthServer, ClientAuthMethod};
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, Full};
@@ -19,6 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use sha2::Digest as _;
 use util::bounded;
+use web_login::auth_server::{self, AuthServer, ClientAuthMethod};
 
 /// A PKCE verifier of 43 characters and its S256 challenge, computed here, independently of
 /// the crate.
@@ -681,7 +680,7 @@ mod web {
         )
     }
 
-    fn header<'a>(headers: &'a http::HeaderMap, name: http::header::HeaderName) -> &'a str {
+    fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> &str {
         headers
             .get(&name)
             .and_then(|v| v.to_str().ok())
