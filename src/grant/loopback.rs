@@ -355,10 +355,11 @@ impl LoopbackLogin {
                 self.redirect_uri
             )));
         }
-        let opener = self.opener.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match opener {
-            Some(open) => open(&url),
-            None => open_system_browser(&url),
+        // Taken out before the wait: the future holds no opener (which need not be `Sync`).
+        if let Some(open) = self.opener.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            open(&url);
+        } else {
+            open_system_browser(&url);
         }
         serve(self.listener, self.path, self.timeout, |uri| async move {
             client.exchange_code(&pending, &Callback::from_uri(&uri)).await
@@ -617,6 +618,17 @@ fn html_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Compiles only if the login and its error are `Send + Sync` and its futures `Send` (as
+    /// the crate's transport futures are).
+    #[allow(dead_code)]
+    fn send_sync(login: LoopbackLogin, client: &OAuth2Client) -> impl Future + Send + '_ {
+        fn both<T: Send + Sync>(_: &T) {}
+        both(&login);
+        both(&LoopbackError::TimedOut(DEFAULT_LOGIN_TIMEOUT));
+        both(&LoopbackLogin::bind());
+        login.run(client, |request| request.scope("x"))
+    }
 
     #[test]
     fn html_is_escaped() {
