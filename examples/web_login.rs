@@ -70,6 +70,8 @@ pub struct App {
     /// The API the app calls for its users.
     api_url: String,
     http: HttpClient,
+    /// The sessions, by id. In memory and never expired: a demo. A real app keeps them in its
+    /// session store, with an expiry.
     sessions: Mutex<HashMap<String, Session>>,
 }
 
