@@ -59,6 +59,7 @@
 //! | [`client`] | [`OAuth2Client`]: one client at one server, built by hand or by discovery; every source and endpoint call starts there | |
 //! | [`endpoint::par`] | Pushed authorization requests, used by [`AuthorizationRequest::start`] | RFC 9126 |
 //! | [`endpoint::discovery`] | [`ServerMetadata`], [`DiscoveryError`]: the server's metadata, checked | RFC 8414, OIDC Discovery |
+//! | `id_token` | `OAuth2Client::verify_id_token`, `IdToken`, `IdTokenClaims`, `IdTokenError`: ID tokens checked with the server's key set (`endpoint/jwks.rs`, cached, key rotation) (feature `jwt`) | OIDC Core §2, §3.1.3.7, RFC 7517 |
 //! | [`endpoint::revocation`], [`endpoint::introspection`], [`endpoint::userinfo`] | [`OAuth2Client::revoke_token`], [`OAuth2Client::introspect`] ([`Introspection`], [`TokenTypeHint`]), [`OAuth2Client::userinfo`] ([`UserInfo`]) | RFC 7009, RFC 7662, OIDC Core §5.3 |
 //! | [`client_auth`] | [`ClientAuth`]: how the client authenticates: secrets (`client_auth/secret.rs`), client certificates (`client_auth/tls.rs`) | RFC 6749 §2.3, RFC 8705 §2 |
 //! | `client_auth::jwt` | `JwtSigningKey`, `JwsAlgorithm`: `client_secret_jwt` and `private_key_jwt` assertions (feature `jwt`) | RFC 7523 §2.2, OIDC Core §9 |
@@ -97,6 +98,8 @@ pub mod clock;
 pub mod endpoint;
 pub mod error;
 pub mod grant;
+#[cfg(feature = "jwt")]
+pub mod id_token;
 pub mod layer;
 pub mod persist;
 #[cfg(feature = "reqwest")]
@@ -135,6 +138,8 @@ pub use grant::refresh_token::RefreshToken;
 #[cfg(feature = "jwt")]
 pub use grant::service_account::ServiceAccountKey;
 pub use grant::token_exchange::{SecurityToken, TokenExchange, TokenTypeUri};
+#[cfg(feature = "jwt")]
+pub use id_token::{IdToken, IdTokenClaims, IdTokenError};
 pub use layer::resource::{OtherResources, Resource};
 pub use layer::retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
 pub use layer::router::{OAuth2Router, OAuth2RouterLayer};

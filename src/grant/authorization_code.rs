@@ -52,7 +52,8 @@
 //!   `nonce` when the scope has `openid`; the redirect URI must be an absolute URL without a
 //!   fragment (RFC 6749 §3.1.2).
 //! - **The callback** ([`PendingAuthorization::verify`]), in this order: no parameter twice
-//!   (RFC 6749 §3.1); `state` equal to the one sent; `iss` equal to the client's issuer when
+//!   (RFC 6749 §3.1); `state` equal to the one sent (an error response without `state` is
+//!   still reported as the server's error); `iss` equal to the client's issuer when
 //!   the server sends it, and present when the server's metadata says it sends it
 //!   (`authorization_response_iss_parameter_supported`, RFC 9207); then an `error` is
 //!   [`CallbackError::Server`] with its code and description, and a success must have a
@@ -320,7 +321,7 @@ impl OAuth2Client {
                 params.push(("code_verifier", verifier.expose()));
             }
             let token = self.token_endpoint().request_token(&params).await?;
-            #[cfg(any())] // ID-TOKEN-MERGE: feature = "jwt"
+            #[cfg(feature = "jwt")]
             let id_token = match token.id_token() {
                 Some(raw) => Some(
                     self.verify_id_token(raw.expose(), pending.inner.nonce.as_ref().map(Secret::expose))
@@ -332,7 +333,7 @@ impl OAuth2Client {
             Ok(Login {
                 client: self.clone(),
                 token,
-                #[cfg(any())] // ID-TOKEN-MERGE: feature = "jwt"
+                #[cfg(feature = "jwt")]
                 id_token,
             })
         }
@@ -943,9 +944,17 @@ impl PendingAuthorization {
         if let Some(name) = callback.repeated {
             return Err(CallbackError::RepeatedParameter(name).into());
         }
-        let state = callback.param("state").ok_or(CallbackError::MissingState)?;
-        if !constant_time_eq(state.as_bytes(), self.inner.state.expose().as_bytes()) {
-            return Err(CallbackError::StateMismatch.into());
+        match callback.param("state") {
+            Some(state) => {
+                if !constant_time_eq(state.as_bytes(), self.inner.state.expose().as_bytes()) {
+                    return Err(CallbackError::StateMismatch.into());
+                }
+            }
+            // Some servers answer an error without `state` (an expired PAR `request_uri`,
+            // say): nothing will be exchanged, and the server's reason says more than
+            // `MissingState` would.
+            None if callback.param("error").is_some() => {}
+            None => return Err(CallbackError::MissingState.into()),
         }
         match (callback.param("iss"), &self.inner.issuer) {
             (Some(found), Some(expected)) if found != expected => {
@@ -1186,7 +1195,7 @@ impl AuthorizationCode {
 pub struct Login {
     client: OAuth2Client,
     token: Token,
-    #[cfg(any())] // ID-TOKEN-MERGE: feature = "jwt"
+    #[cfg(feature = "jwt")]
     id_token: Option<crate::id_token::IdToken>,
 }
 
@@ -1194,7 +1203,7 @@ impl fmt::Debug for Login {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("Login");
         debug.field("token", &self.token);
-        #[cfg(any())] // ID-TOKEN-MERGE: feature = "jwt"
+        #[cfg(feature = "jwt")]
         debug.field("id_token", &self.id_token);
         debug.finish()
     }
@@ -1232,7 +1241,7 @@ impl Login {
     /// }
     /// # }
     /// ```
-    #[cfg(any())] // ID-TOKEN-MERGE: feature = "jwt"
+    #[cfg(feature = "jwt")]
     pub fn id_token(&self) -> Option<&crate::id_token::IdToken> {
         self.id_token.as_ref()
     }
