@@ -576,6 +576,35 @@ mod loopback {
     }
 
     #[tokio::test]
+    async fn a_hostile_error_description_in_the_callback_is_escaped_on_the_page() {
+        let (server, client) = demo().await;
+        let login = LoopbackLogin::bind().await.unwrap();
+        let addr = addr(&login);
+        // The server's redirect, with its code replaced by an error whose text is markup.
+        let (open, mut seen) = browser(&server, addr, |callback| {
+            let (path, query) = callback.split_once('?').unwrap();
+            let kept: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .filter(|(k, _)| k == "state" || k == "iss")
+                .collect();
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("error", "access_denied");
+            query.append_pair("error_description", "<img src=x onerror=alert(1)>\"quoted\"");
+            query.extend_pairs(kept);
+            format!("{path}?{}", query.finish())
+        });
+        let err = bounded(login.open_with(open).run(&client, |request| request))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(&ErrorCode::AccessDenied), "{err:?}");
+        let (status, page) = bounded(seen.recv()).await.unwrap();
+        assert_eq!(status, 400, "{page}");
+        assert!(!page.contains("<img"), "{page}");
+        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"), "{page}");
+        assert_eq!(server.token_requests(), 0);
+    }
+
+    #[tokio::test]
     async fn the_page_comes_after_the_exchange_and_escapes_what_the_server_said() {
         let (server, client) = demo().await;
         server.push_token_response(Scripted::json(
