@@ -32,6 +32,8 @@ pub mod device_code;
 pub mod device_prompt;
 #[cfg(feature = "jwt")]
 pub mod jwt_bearer;
+#[cfg(feature = "loopback")]
+pub mod loopback;
 pub mod password;
 pub mod pkce;
 pub mod refresh_token;
