@@ -154,6 +154,6 @@ pub use transport::{HyperClientBuilder, TlsRoots};
 
 /// The README's code, compiled as doctests. With every feature (the test command the README
 /// gives, `cargo test --all-features`): its examples use the optional ones (`jwt`, ...).
-#[cfg(all(doctest, feature = "jwt", feature = "hyper-client"))]
+#[cfg(all(doctest, feature = "jwt", feature = "hyper-client", feature = "loopback"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -354,6 +354,19 @@ impl OAuth2Client {
 }
 
 impl AuthorizationRequest {
+    /// The redirect URI the request names.
+    ///
+    /// ```
+    /// # let client = tower_oauth2::OAuth2Client::builder(tower_oauth2::ClientAuth::none("c"))
+    /// #     .authorization_url("https://auth.example.com/authorize").token_url("https://auth.example.com/token").build()?;
+    /// let request = client.authorization_request("http://127.0.0.1:9000/cb");
+    /// assert_eq!(request.redirect_uri(), "http://127.0.0.1:9000/cb");
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
     /// Adds scopes; `"a b"` adds two. `openid` makes the request an OpenID Connect one, with a
     /// `nonce`.
     ///

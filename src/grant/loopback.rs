@@ -347,14 +347,15 @@ impl LoopbackLogin {
         client: &OAuth2Client,
         request: AuthorizationRequest,
     ) -> Result<Login, Error> {
-        let (url, pending) = request.start().await?.into_parts();
-        if pending.redirect_uri() != self.redirect_uri {
+        // Checked before `start`: a pushed request (PAR) would already be at the server.
+        if request.redirect_uri() != self.redirect_uri {
             return Err(Error::Config(format!(
                 "the authorization request's redirect URI is not the loopback listener's ({}): \
                  make the request with LoopbackLogin::redirect_uri, or use LoopbackLogin::run",
                 self.redirect_uri
             )));
         }
+        let (url, pending) = request.start().await?.into_parts();
         // Taken out before the wait: the future holds no opener (which need not be `Sync`).
         if let Some(open) = self.opener.lock().unwrap_or_else(|e| e.into_inner()).take() {
             open(&url);
