@@ -314,6 +314,19 @@ pub enum Error {
     /// assert!(!err.is_transient());
     /// ```
     LoginExpired,
+    /// A loopback login (feature `loopback`) failed on its own side: no callback came before
+    /// the timeout, or the listener could not be bound. See
+    /// [`LoopbackError`](crate::grant::loopback::LoopbackError).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::grant::loopback::LoopbackError;
+    ///
+    /// let err = tower_oauth2::Error::Loopback(LoopbackError::TimedOut(Duration::from_secs(300)));
+    /// assert!(!err.is_transient());
+    /// ```
+    #[cfg(feature = "loopback")]
+    Loopback(crate::grant::loopback::LoopbackError),
 }
 
 /// `?` on the error of an [`OAuth2`](crate::OAuth2) service (a [`BoxError`]): a token error
@@ -549,6 +562,8 @@ impl Error {
             #[cfg(feature = "jwt")]
             Error::IdToken(_) => false,
             Error::Callback(_) | Error::LoginExpired => false,
+            #[cfg(feature = "loopback")]
+            Error::Loopback(_) => false,
         }
     }
 }
@@ -622,6 +637,8 @@ impl fmt::Display for Error {
             Error::LoginExpired => f.write_str(
                 "the user's access token has expired and the login gave no refresh token: log in again",
             ),
+            #[cfg(feature = "loopback")]
+            Error::Loopback(err) => fmt::Display::fmt(err, f),
         }
     }
 }
@@ -637,6 +654,8 @@ impl std::error::Error for Error {
             Error::Source(cause) => Some(&**cause),
             Error::GrantLost(cause) => Some(&**cause),
             Error::Service(cause) => Some(&**cause),
+            #[cfg(feature = "loopback")]
+            Error::Loopback(err) => std::error::Error::source(err),
             _ => None,
         }
     }

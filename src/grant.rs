@@ -11,6 +11,7 @@
 //! | [`device_prompt`] | [`TerminalPrompt`](crate::TerminalPrompt): the device flow's code and URI (and a QR code) in a terminal | RFC 8628 §3.3 |
 //! | [`token_exchange`] | [`TokenExchange`](crate::TokenExchange): trading a token the client holds for another, for a downstream API | RFC 8693 |
 //! | [`password`] | [`Password`](crate::Password): the resource owner's username and password (deprecated by RFC 9700 §2.4) | RFC 6749 §4.3 |
+//! | `loopback` | `LoopbackLogin`: the authorization code flow from a CLI or a desktop app, through the system browser and a one-shot listener on `127.0.0.1` (feature `loopback`) | RFC 8252 |
 //! | `jwt_bearer` | `JwtBearer`: a signed JWT assertion as the grant (feature `jwt`) | RFC 7523 §2.1 |
 //! | `service_account` | `ServiceAccountKey`: a Google service-account JSON key as a `JwtBearer` (feature `jwt`) | RFC 7523 §2.1 |
 //!
@@ -32,6 +33,8 @@ pub mod device_code;
 pub mod device_prompt;
 #[cfg(feature = "jwt")]
 pub mod jwt_bearer;
+#[cfg(feature = "loopback")]
+pub mod loopback;
 pub mod password;
 pub mod pkce;
 pub mod refresh_token;

@@ -53,6 +53,7 @@
 //! | [`source`] | [`TokenSource`], and [`source_fn`] for tokens from anywhere | |
 //! | [`grant`] | The grants, one file each: [`OAuth2Client::authorization_request`] / [`OAuth2Client::exchange_code`] (RFC 6749 §4.1, with PKCE, RFC 7636, and RFC 9207), [`ClientCredentials`] (RFC 6749 §4.4), [`RefreshToken`] (§6), [`DeviceCode`] and [`TerminalPrompt`] (RFC 8628), [`TokenExchange`] (RFC 8693), [`Password`] (RFC 6749 §4.3, deprecated) | RFC 6749 §4, RFC 8628, RFC 8693 |
 //! | `grant::jwt_bearer`, `grant::service_account` | `JwtBearer`: the JWT bearer grant; `ServiceAccountKey`: Google service-account keys (feature `jwt`) | RFC 7523 §2.1 |
+//! | `grant::loopback` | `LoopbackLogin`: a CLI or desktop app's login through the system browser and a listener on 127.0.0.1 (feature `loopback`) | RFC 8252 §7.3 |
 //! | [`persist`] | [`StoredToken`]: a token's state saved as JSON, to resume after a restart | |
 //! | [`endpoint`] | The authorization server's endpoints: [`TokenEndpoint`] in [`endpoint::token`], [`Params`] | RFC 6749 §3.2, RFC 8707 |
 //! | [`client`] | [`OAuth2Client`]: one client at one server, built by hand or by discovery; every source and endpoint call starts there | |
@@ -79,6 +80,7 @@
 //! | `reqwest-retry` | no | With `reqwest`: [`reqwest::RetryTokenErrors`](reqwest/struct.RetryTokenErrors.html), a `reqwest_retry` strategy that retries transient token errors. |
 //! | `platform-verifier` | no | `TlsRoots::Platform` for the default transport: the operating system's certificate verifier (rustls-platform-verifier), for private CAs installed on the machine. |
 //! | `qrcode` | no | [`TerminalPrompt::qr_code`]: a QR code of `verification_uri_complete` for the device flow. |
+//! | `loopback` | no | `grant::loopback::LoopbackLogin`: the login of a CLI or desktop app (RFC 8252), a listener on `127.0.0.1` for the redirect and the system browser (webbrowser). |
 //! | `jwt` | no | JWT client authentication (`ClientAuth::client_secret_jwt`, `ClientAuth::private_key_jwt`, RFC 7523 §2.2), the JWT bearer grant (`JwtBearer`, RFC 7523 §2.1) and Google service-account keys (`ServiceAccountKey`): jsonwebtoken, signing with ring. |
 //!
 //! Items that need a feature are labelled with it in these docs.
@@ -130,6 +132,8 @@ pub use grant::device_code::{UserCodeError, DEFAULT_USER_CODE_TIMEOUT};
 pub use grant::device_prompt::TerminalPrompt;
 #[cfg(feature = "jwt")]
 pub use grant::jwt_bearer::JwtBearer;
+#[cfg(feature = "loopback")]
+pub use grant::loopback::{LoopbackError, LoopbackLogin};
 pub use grant::password::Password;
 pub use grant::pkce::PkceMethod;
 pub use grant::refresh_token::RefreshToken;
@@ -152,6 +156,6 @@ pub use transport::{HyperClientBuilder, TlsRoots};
 
 /// The README's code, compiled as doctests. With every feature (the test command the README
 /// gives, `cargo test --all-features`): its examples use the optional ones (`jwt`, ...).
-#[cfg(all(doctest, feature = "jwt", feature = "hyper-client"))]
+#[cfg(all(doctest, feature = "jwt", feature = "hyper-client", feature = "loopback"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -136,6 +136,8 @@ pub struct HttpClient {
     service: ErasedService,
     timeout: Option<Duration>,
     max_body_size: usize,
+    /// Headers set on every request ([`HttpClient::with_header`]).
+    headers: Arc<http::HeaderMap>,
 }
 
 /// A response whose body has been read in full (within the size limit).
@@ -201,6 +203,7 @@ impl HttpClient {
             service: BoxCloneSyncService::new(service),
             timeout: None,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            headers: Arc::default(),
         }
     }
 
@@ -331,6 +334,35 @@ impl HttpClient {
         self
     }
 
+    /// Sets a header on every request this client sends to the authorization server and
+    /// the provider APIs, replacing the crate's own value (`User-Agent`, say: some servers
+    /// want one that names the application). Repeat it for several headers.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::header::{HeaderValue, USER_AGENT};
+    /// use http_body_util::Full;
+    /// use tower_oauth2::{ClientAuth, ClientCredentials, HttpClient, TokenEndpoint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let server = tower::service_fn(|request: http::Request<Full<Bytes>>| async move {
+    ///     assert_eq!(request.headers()[USER_AGENT], "my-app/1.2 (by /u/someone)");
+    ///     let answer = r#"{"access_token":"abc","token_type":"Bearer"}"#;
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(answer))))
+    /// });
+    /// let http = HttpClient::new(server) // a stand-in authorization server
+    ///     .with_header(USER_AGENT, HeaderValue::from_static("my-app/1.2 (by /u/someone)"));
+    /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
+    ///     .http_client(http)
+    ///     .build()?;
+    /// ClientCredentials::new(endpoint).fetch().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_header(mut self, name: http::header::HeaderName, value: http::HeaderValue) -> Self {
+        Arc::make_mut(&mut self.headers).insert(name, value);
+        self
+    }
+
     /// Sends a request and reads its whole response, within the timeout and size limit;
     /// `clock` stamps the moment the response was read.
     pub(crate) async fn send(
@@ -349,9 +381,12 @@ impl HttpClient {
 
     async fn exchange(
         &self,
-        request: http::Request<Full<Bytes>>,
+        mut request: http::Request<Full<Bytes>>,
         clock: &dyn Clock,
     ) -> Result<ReadResponse, Error> {
+        for (name, value) in self.headers.iter() {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
         let response = self
             .service
             .clone()
@@ -443,6 +478,7 @@ impl fmt::Debug for HttpClient {
         f.debug_struct("HttpClient")
             .field("timeout", &self.timeout)
             .field("max_body_size", &self.max_body_size)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }

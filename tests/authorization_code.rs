@@ -141,6 +141,37 @@ fn the_url_carries_pkce_s256_a_fresh_state_and_a_nonce_for_openid() {
     assert!(stub.seen().is_empty());
 }
 
+#[tokio::test]
+async fn without_nonce_sends_none_and_the_http_client_headers_reach_every_request() {
+    let stub = Stub::new(|_| json(200, TOKEN));
+    let http = stub.http.clone().with_header(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static("my-app/1.0 (by someone)"),
+    );
+    let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
+        .authorization_url("https://auth.example.com/authorize")
+        .token_url("https://auth.example.com/token")
+        .http_client(http)
+        .build()
+        .unwrap();
+    let authorization = client
+        .authorization_request(REDIRECT)
+        .scope("openid")
+        .without_nonce()
+        .build()
+        .unwrap();
+    assert_eq!(get(&query(authorization.url()), "nonce"), None);
+    assert!(authorization.pending().nonce().is_none());
+    let pending = authorization.pending();
+    bounded(client.exchange_code(pending, &callback(pending, "")))
+        .await
+        .unwrap();
+    assert_eq!(
+        stub.seen()[0].header("user-agent"),
+        Some("my-app/1.0 (by someone)")
+    );
+}
+
 #[test]
 fn bad_redirect_uris_and_reserved_parameters_are_refused() {
     let stub = Stub::new(|_| json(500, "{}"));
@@ -253,6 +284,11 @@ fn callback_checks_come_back_typed() {
     let text = err.to_string();
     assert!(text.contains("The user said no"), "{text}");
     assert!(!text.contains('\u{1b}'), "{text}");
+    // An error without a state is still the server's error (nothing is exchanged).
+    assert_eq!(
+        check("error=invalid_request_uri").unwrap_err().code(),
+        Some(&ErrorCode::from("invalid_request_uri"))
+    );
     // An error with a wrong state is a forgery before it is an error.
     assert!(matches!(
         check("error=access_denied&state=forged"),

@@ -52,7 +52,8 @@
 //!   `nonce` when the scope has `openid`; the redirect URI must be an absolute URL without a
 //!   fragment (RFC 6749 §3.1.2).
 //! - **The callback** ([`PendingAuthorization::verify`]), in this order: no parameter twice
-//!   (RFC 6749 §3.1); `state` equal to the one sent; `iss` equal to the client's issuer when
+//!   (RFC 6749 §3.1); `state` equal to the one sent (an error response without `state` is
+//!   still reported as the server's error); `iss` equal to the client's issuer when
 //!   the server sends it, and present when the server's metadata says it sends it
 //!   (`authorization_response_iss_parameter_supported`, RFC 9207); then an `error` is
 //!   [`CallbackError::Server`] with its code and description, and a success must have a
@@ -231,6 +232,7 @@ pub struct AuthorizationRequest {
     scopes: Vec<String>,
     params: Vec<(String, String)>,
     pkce: Option<PkceMethod>,
+    nonce: bool,
     pushed: bool,
 }
 
@@ -242,6 +244,7 @@ impl fmt::Debug for AuthorizationRequest {
             .field("scopes", &self.scopes)
             .field("params", &self.params)
             .field("pkce", &self.pkce)
+            .field("nonce", &self.nonce)
             .field("pushed", &self.pushed)
             .finish()
     }
@@ -271,6 +274,7 @@ impl OAuth2Client {
             scopes: Vec::new(),
             params: Vec::new(),
             pkce: Some(PkceMethod::S256),
+            nonce: true,
             pushed: false,
         }
     }
@@ -350,6 +354,19 @@ impl OAuth2Client {
 }
 
 impl AuthorizationRequest {
+    /// The redirect URI the request names.
+    ///
+    /// ```
+    /// # let client = tower_oauth2::OAuth2Client::builder(tower_oauth2::ClientAuth::none("c"))
+    /// #     .authorization_url("https://auth.example.com/authorize").token_url("https://auth.example.com/token").build()?;
+    /// let request = client.authorization_request("http://127.0.0.1:9000/cb");
+    /// assert_eq!(request.redirect_uri(), "http://127.0.0.1:9000/cb");
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
     /// Adds scopes; `"a b"` adds two. `openid` makes the request an OpenID Connect one, with a
     /// `nonce`.
     ///
@@ -462,6 +479,24 @@ impl AuthorizationRequest {
     /// ```
     pub fn without_pkce(mut self) -> Self {
         self.pkce = None;
+        self
+    }
+
+    /// Sends no `nonce` even with `openid` in scope, and accepts an ID token without one: only
+    /// for a provider whose ID tokens never carry the nonce sent (LinkedIn's, say). The ID
+    /// token is still verified otherwise; the code exchange's PKCE and `state` still bind the
+    /// login to this request.
+    ///
+    /// ```
+    /// # let client = tower_oauth2::OAuth2Client::builder(tower_oauth2::ClientAuth::none("c"))
+    /// #     .authorization_url("https://auth.example.com/authorize").token_url("https://auth.example.com/token").build()?;
+    /// let authorization = client.authorization_request("http://127.0.0.1/cb").scope("openid").without_nonce().build()?;
+    /// assert!(!authorization.url().as_str().contains("nonce"));
+    /// assert!(authorization.pending().nonce().is_none());
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn without_nonce(mut self) -> Self {
+        self.nonce = false;
         self
     }
 
@@ -593,7 +628,7 @@ impl AuthorizationRequest {
         let client_id = self.client.client_auth().client_id();
         let state = Secret::new(pkce::random_string(32)?);
         let openid = self.scopes.iter().any(|s| s == "openid");
-        let nonce = if openid {
+        let nonce = if openid && self.nonce {
             Some(Secret::new(pkce::random_string(32)?))
         } else {
             None
@@ -943,9 +978,17 @@ impl PendingAuthorization {
         if let Some(name) = callback.repeated {
             return Err(CallbackError::RepeatedParameter(name).into());
         }
-        let state = callback.param("state").ok_or(CallbackError::MissingState)?;
-        if !constant_time_eq(state.as_bytes(), self.inner.state.expose().as_bytes()) {
-            return Err(CallbackError::StateMismatch.into());
+        match callback.param("state") {
+            Some(state) => {
+                if !constant_time_eq(state.as_bytes(), self.inner.state.expose().as_bytes()) {
+                    return Err(CallbackError::StateMismatch.into());
+                }
+            }
+            // Some servers answer an error without `state` (an expired PAR `request_uri`,
+            // say): nothing will be exchanged, and the server's reason says more than
+            // `MissingState` would.
+            None if callback.param("error").is_some() => {}
+            None => return Err(CallbackError::MissingState.into()),
         }
         match (callback.param("iss"), &self.inner.issuer) {
             (Some(found), Some(expected)) if found != expected => {

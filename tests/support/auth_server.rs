@@ -7,6 +7,13 @@
 //! * `POST /token` — RFC 6749 token endpoint (`client_credentials`,
 //!   `refresh_token`, and the RFC 8628 device-code grant).
 //! * `POST /device_authorization` — RFC 8628 device authorization endpoint.
+//! * `GET /authorize` — RFC 6749 §4.1 authorization endpoint: approves every request at once
+//!   as the demo user (or denies it, see [`AuthServer::set_deny_authorization`]) and
+//!   redirects to the `redirect_uri` with `code`, `state` and `iss` (RFC 9207). PKCE S256 is
+//!   required (RFC 7636); the code is redeemed once at `/token` with
+//!   `grant_type=authorization_code`. [`AuthServer::browse`] plays the user's browser.
+//! * `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration` —
+//!   the server's metadata (RFC 8414); the issuer is the base URL, `http://127.0.0.1:PORT`.
 //! * `/resource` (any method) — answers `200 ok` for a currently valid bearer
 //!   access token issued by this server, `401` otherwise.
 //!
@@ -40,6 +47,9 @@ const MAX_BODY: usize = 1024 * 1024;
 
 /// The grant type of RFC 8628 (device authorization grant).
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// How long an authorization code of `/authorize` can be redeemed (RFC 6749 §4.1.2: short).
+const AUTHORIZATION_CODE_LIFETIME: Duration = Duration::from_secs(60);
 
 type Resp = Response<Full<Bytes>>;
 type StampFn = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -189,6 +199,8 @@ struct Config {
     /// The next this many `/token` requests are acted on (tokens issued, rotated), then the
     /// connection is dropped without an answer.
     drop_after_acting: usize,
+    /// `/authorize` redirects with `error=access_denied` instead of a code.
+    deny_authorization: bool,
 }
 
 struct DeviceCode {
@@ -196,6 +208,18 @@ struct DeviceCode {
     script: Vec<DevicePoll>,
     cursor: usize,
     dead: bool,
+}
+
+/// An authorization code issued by `/authorize`, waiting for its one redemption.
+struct AuthorizationCode {
+    client_id: String,
+    redirect_uri: String,
+    /// The S256 `code_challenge`.
+    code_challenge: String,
+    scope: Option<String>,
+    /// Its grant: the tokens it is redeemed for (revoked if the code comes back).
+    grant: u64,
+    issued: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -208,6 +232,10 @@ struct Tokens {
     grant_of: HashMap<String, u64>,
     /// Grant => the access tokens issued with it.
     grant_access: HashMap<u64, Vec<String>>,
+    /// Authorization codes not redeemed yet.
+    codes: HashMap<String, AuthorizationCode>,
+    /// Redeemed authorization codes => their grant.
+    used_codes: HashMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -220,6 +248,8 @@ struct Scripts {
 struct Log {
     requests: Vec<Recorded>,
     resource_tokens: Vec<Option<String>>,
+    /// The query parameters of each `/authorize` request.
+    authorizations: Vec<Vec<(String, String)>>,
 }
 
 struct State {
@@ -278,6 +308,28 @@ fn new_access_token() -> String {
 
 fn new_refresh_token() -> String {
     format!("rt-{}-{:08x}", next_n(), random_u32())
+}
+
+fn new_authorization_code() -> String {
+    format!("ac-{}-{:08x}{:08x}", next_n(), random_u32(), random_u32())
+}
+
+/// The S256 code challenge of a PKCE code verifier (RFC 7636 §4.2).
+fn s256(verifier: &str) -> String {
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+/// A `302 Found` to `location`.
+fn redirect(location: &str) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::FOUND;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(http::header::LOCATION, value);
+    }
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component (`+` is a space,
@@ -592,6 +644,80 @@ impl State {
                 body.insert("access_token".into(), json!(at));
                 body.insert("refresh_token".into(), json!(rt));
             }
+            "authorization_code" => {
+                let Some(code) = rec.param("code") else {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "missing code");
+                };
+                let mut tokens = lock(&self.tokens);
+                let tokens = &mut *tokens;
+                if let Some(grant) = tokens.used_codes.get(code).copied() {
+                    // RFC 6749 §4.1.2: a code used twice revokes what it was redeemed for.
+                    let grant_of = &tokens.grant_of;
+                    tokens.refresh.retain(|t, _| grant_of.get(t) != Some(&grant));
+                    for at in tokens.grant_access.remove(&grant).unwrap_or_default() {
+                        tokens.access.remove(&at);
+                    }
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "authorization code already used; the tokens issued for it are revoked",
+                    );
+                }
+                let Some(issued) = tokens.codes.get(code) else {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "unknown authorization code",
+                    );
+                };
+                if issued.issued.elapsed() > AUTHORIZATION_CODE_LIFETIME {
+                    tokens.codes.remove(code);
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "authorization code expired",
+                    );
+                }
+                let failure = if client_id.as_deref() != Some(issued.client_id.as_str()) {
+                    Some("authorization code was issued to another client")
+                } else if rec.param("redirect_uri") != Some(issued.redirect_uri.as_str()) {
+                    Some("redirect_uri differs from the authorization request's")
+                } else {
+                    match rec.param("code_verifier") {
+                        None => Some("missing code_verifier (PKCE is required)"),
+                        Some(verifier) if s256(verifier) != issued.code_challenge => {
+                            Some("code_verifier does not match the code_challenge")
+                        }
+                        Some(_) => None,
+                    }
+                };
+                if let Some(description) = failure {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", description);
+                }
+                let Some(issued) = tokens.codes.remove(code) else {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "unknown authorization code",
+                    );
+                };
+                tokens.used_codes.insert(code.to_owned(), issued.grant);
+                let at = new_access_token();
+                let rt = new_refresh_token();
+                tokens.access.insert(at.clone());
+                tokens
+                    .grant_access
+                    .entry(issued.grant)
+                    .or_default()
+                    .push(at.clone());
+                tokens.refresh.insert(rt.clone(), Some(issued.client_id));
+                tokens.grant_of.insert(rt.clone(), issued.grant);
+                body.insert("access_token".into(), json!(at));
+                body.insert("refresh_token".into(), json!(rt));
+                if let Some(scope) = issued.scope {
+                    body.insert("scope".into(), json!(scope));
+                }
+            }
             other => {
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
@@ -639,6 +765,101 @@ impl State {
         json_response(StatusCode::OK, &body)
     }
 
+    /// The authorization endpoint: checks the request, then approves it at once as the demo
+    /// user (or denies it) and redirects back to the client. Requests that cannot be
+    /// redirected (no or bad `redirect_uri`, unknown client) get a `400` page instead (RFC 6749
+    /// §4.1.2.1).
+    fn authorize(&self, method: &Method, query: Option<&str>) -> Resp {
+        let params =
+            serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or("")).unwrap_or_default();
+        lock(&self.log).authorizations.push(params.clone());
+        if method != Method::GET {
+            return text_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        }
+        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let Some(client_id) = param("client_id") else {
+            return text_response(StatusCode::BAD_REQUEST, "missing client_id");
+        };
+        let deny = {
+            let config = lock(&self.config);
+            if !config.clients.is_empty() && !config.clients.contains_key(client_id) {
+                return text_response(StatusCode::BAD_REQUEST, "unknown client");
+            }
+            config.deny_authorization
+        };
+        let redirect_uri = match param("redirect_uri").map(url::Url::parse) {
+            Some(Ok(uri)) if matches!(uri.scheme(), "http" | "https") && uri.fragment().is_none() => uri,
+            _ => return text_response(StatusCode::BAD_REQUEST, "missing or invalid redirect_uri"),
+        };
+        let mut location = redirect_uri.clone();
+        let error = if param("response_type") != Some("code") {
+            Some((
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ))
+        } else if param("code_challenge").is_none_or(str::is_empty) {
+            Some(("invalid_request", "PKCE is required: code_challenge is missing"))
+        } else if param("code_challenge_method") != Some("S256") {
+            Some(("invalid_request", "code_challenge_method must be S256"))
+        } else if deny {
+            Some(("access_denied", "the user denied the request"))
+        } else {
+            None
+        };
+        {
+            let mut pairs = location.query_pairs_mut();
+            match error {
+                Some((error, description)) => {
+                    pairs.append_pair("error", error);
+                    pairs.append_pair("error_description", description);
+                }
+                None => {
+                    let code = new_authorization_code();
+                    lock(&self.tokens).codes.insert(
+                        code.clone(),
+                        AuthorizationCode {
+                            client_id: client_id.to_owned(),
+                            redirect_uri: param("redirect_uri").unwrap_or_default().to_owned(),
+                            code_challenge: param("code_challenge").unwrap_or_default().to_owned(),
+                            scope: param("scope").map(str::to_owned),
+                            grant: next_n(),
+                            issued: std::time::Instant::now(),
+                        },
+                    );
+                    pairs.append_pair("code", &code);
+                }
+            }
+            if let Some(state) = param("state") {
+                pairs.append_pair("state", state);
+            }
+            pairs.append_pair("iss", &self.base);
+        }
+        redirect(location.as_str())
+    }
+
+    /// The server's metadata (RFC 8414 §2; also served as the OpenID configuration).
+    fn metadata(&self) -> Resp {
+        let base = &self.base;
+        json_response(
+            StatusCode::OK,
+            &json!({
+                "issuer": base,
+                "authorization_endpoint": format!("{base}/authorize"),
+                "token_endpoint": format!("{base}/token"),
+                "device_authorization_endpoint": format!("{base}/device_authorization"),
+                "response_types_supported": ["code"],
+                "grant_types_supported": [
+                    "authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT
+                ],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_basic", "client_secret_post", "none"
+                ],
+                "authorization_response_iss_parameter_supported": true,
+            }),
+        )
+    }
+
     fn resource(&self, headers: &HeaderMap) -> Resp {
         let token = match auth_param(headers, "bearer") {
             Some(Some(t)) if !t.is_empty() => Some(t.to_owned()),
@@ -659,6 +880,30 @@ impl State {
             resp
         }
     }
+}
+
+/// A plain-HTTP GET, as a browser would send it: the status, the headers and the body (at
+/// most [`MAX_BODY`] bytes, lossy UTF-8). Bounded by a 30 s timeout.
+async fn http_get(
+    url: &str,
+) -> Result<(StatusCode, HeaderMap, String), Box<dyn std::error::Error + Send + Sync>> {
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<http_body_util::Empty<Bytes>>();
+    let request = Request::get(url).body(http_body_util::Empty::new())?;
+    let exchange = async {
+        let response = client.request(request).await?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_BODY).collect().await?.to_bytes();
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((parts, body))
+    };
+    let (parts, body) = tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .map_err(|_| "the GET had no answer within 30 s")??;
+    Ok((
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    ))
 }
 
 async fn sleep_nonzero(d: Duration) {
@@ -685,6 +930,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, DropC
         Token,
         Device,
         Resource,
+    }
+    match req.uri().path() {
+        "/authorize" => return Ok(state.authorize(req.method(), req.uri().query())),
+        "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => {
+            return Ok(state.metadata());
+        }
+        _ => {}
     }
     let route = match req.uri().path() {
         "/token" => Route::Token,
@@ -811,6 +1063,7 @@ impl AuthServer {
                 reuse_detection: false,
                 token_outage: None,
                 drop_after_acting: 0,
+                deny_authorization: false,
             }),
             tokens: Mutex::new(Tokens::default()),
             scripts: Mutex::new(Scripts::default()),
@@ -876,6 +1129,57 @@ impl AuthServer {
     /// The protected resource, `url("/resource")`.
     pub fn resource_url(&self) -> String {
         self.url("/resource")
+    }
+
+    /// The issuer (RFC 8414): the base URL, `http://127.0.0.1:PORT`, as the metadata and the
+    /// `iss` of authorization responses (RFC 9207) name it.
+    pub fn issuer(&self) -> String {
+        self.state.base.clone()
+    }
+
+    /// The authorization endpoint, `url("/authorize")`.
+    pub fn authorization_url(&self) -> String {
+        self.url("/authorize")
+    }
+
+    /// Whether `/authorize` denies every request (redirects with `error=access_denied`)
+    /// instead of approving it. Default `false`.
+    pub fn set_deny_authorization(&self, deny: bool) {
+        lock(&self.state.config).deny_authorization = deny;
+    }
+
+    /// The query parameters of every `/authorize` request, in arrival order.
+    pub fn authorization_requests(&self) -> Vec<Vec<(String, String)>> {
+        lock(&self.state.log).authorizations.clone()
+    }
+
+    /// Plays the user's browser at the authorization endpoint: GETs `authorization_url` and
+    /// returns the `Location` it redirects to (the client's redirect URI with the code, or
+    /// with the error). Fails when the server does not redirect.
+    pub async fn authorize(
+        &self,
+        authorization_url: &str,
+    ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let (status, headers, body) = http_get(authorization_url).await?;
+        if status != StatusCode::FOUND {
+            return Err(format!("the authorization endpoint answered {status}: {body}").into());
+        }
+        let location = headers
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or("the authorization endpoint's redirect has no Location")?;
+        Ok(location.to_owned())
+    }
+
+    /// Plays the user's browser for a whole login: [`AuthServer::authorize`], then GETs the
+    /// redirect (the client's callback) and returns that page's status and text.
+    pub async fn browse(
+        &self,
+        authorization_url: &str,
+    ) -> Result<(StatusCode, String), Box<dyn std::error::Error + Send + Sync>> {
+        let location = self.authorize(authorization_url).await?;
+        let (status, _, body) = http_get(&location).await?;
+        Ok((status, body))
     }
 
     /// Registers (or replaces) a client. While no client is registered, any
@@ -1073,9 +1377,11 @@ impl AuthServer {
         }
     }
 
-    /// Zeroes the three counters and clears `requests` and `resource_tokens`.
+    /// Zeroes the three counters and clears `requests`, `resource_tokens` and
+    /// `authorization_requests`.
     pub fn reset_counters(&self) {
         let mut log = lock(&self.state.log);
+        log.authorizations.clear();
         self.state.token_requests.store(0, Ordering::SeqCst);
         self.state.device_requests.store(0, Ordering::SeqCst);
         self.state.resource_requests.store(0, Ordering::SeqCst);
