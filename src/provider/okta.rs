@@ -47,7 +47,7 @@
 
 use super::linkedin::userinfo_id_email;
 use super::{provider_options, IdEmailFuture, Options, Provider};
-use crate::client::{OAuth2Client, OAuth2ClientBuilder};
+use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::error::Error;
 use crate::secret::Secret;
@@ -229,7 +229,7 @@ impl OktaBuilder {
 
     /// Builds the provider from the issuer's OpenID Connect discovery document
     /// (`{issuer}/.well-known/openid-configuration`), with this builder's HTTP client; see
-    /// [`OAuth2ClientBuilder::discover`].
+    /// [`OAuth2ClientBuilder::discover`](crate::OAuth2ClientBuilder::discover).
     ///
     /// ```
     /// # use bytes::Bytes;
