@@ -382,6 +382,15 @@ macro_rules! provider_options {
 }
 pub(crate) use provider_options;
 
+/// `request` with `scopes` added, unless there are none.
+pub(crate) fn with_scopes(request: AuthorizationRequest, scopes: &str) -> AuthorizationRequest {
+    if scopes.trim().is_empty() {
+        request
+    } else {
+        request.scope(scopes.to_owned())
+    }
+}
+
 /// A provider API's answer: its status and its JSON body (an object or an array).
 pub(crate) struct ApiResponse {
     pub(crate) status: StatusCode,
@@ -439,7 +448,30 @@ fn api_error(response: &ReadResponse) -> Error {
             retry_after: parse_retry_after(&response.headers, response.received_at),
         };
     }
-    status_error(response)
+    let error = status_error(response);
+    if !matches!(error, Error::HttpStatus { .. }) {
+        return error;
+    }
+    // Graph-style APIs (Facebook, Microsoft Graph): `{"error": {"message": ..., "type" or
+    // "code": ...}}`, an error object instead of RFC 6749's `error` string.
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&response.body) else {
+        return error;
+    };
+    let Some(Value::Object(object)) = body.get("error") else {
+        return error;
+    };
+    let clean = |text: &str| sanitize_server_text(&response.redactions.apply(text));
+    let code = ["type", "code"]
+        .iter()
+        .find_map(|name| object.get(*name).and_then(Value::as_str))
+        .map_or_else(|| "error".to_owned(), clean);
+    let mut server = ServerError::new(ErrorCode::from(code.as_str()));
+    server.description = object.get("message").and_then(Value::as_str).map(clean);
+    Error::OAuth2 {
+        status: response.status,
+        error: server,
+        retry_after: parse_retry_after(&response.headers, response.received_at),
+    }
 }
 
 /// Calls a provider's API at `url` with `token` as `Authorization: Bearer` (and nothing else
