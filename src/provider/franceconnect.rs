@@ -55,7 +55,7 @@
 //! user's `sub` (the id), but FranceConnect puts no e-mail in it: the e-mail is only in the
 //! userinfo JWT.
 
-use super::linkedin::userinfo_id_email;
+use super::generic::OpenIdProvider;
 use super::{provider_options, IdEmailFuture, Options, Provider};
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
@@ -81,8 +81,7 @@ const DEFAULT_ACR_VALUES: &str = "eidas1";
 /// ```
 #[derive(Clone, Debug)]
 pub struct FranceConnect {
-    client: OAuth2Client,
-    scopes: String,
+    openid: OpenIdProvider,
     acr_values: String,
 }
 
@@ -215,8 +214,7 @@ impl FranceConnectBuilder {
             format!("openid {scopes}").trim_end().to_owned()
         };
         Ok(FranceConnect {
-            client,
-            scopes,
+            openid: OpenIdProvider::from_client(client)?.with_scopes(scopes),
             acr_values: self.acr_values,
         })
     }
@@ -224,14 +222,11 @@ impl FranceConnectBuilder {
 
 impl Provider for FranceConnect {
     fn client(&self) -> &OAuth2Client {
-        &self.client
+        self.openid.client()
     }
 
     fn authorization_request(&self, redirect_uri: &str) -> AuthorizationRequest {
-        let request = self
-            .client
-            .authorization_request(redirect_uri)
-            .scope(self.scopes.clone());
+        let request = self.openid.authorization_request(redirect_uri);
         if self.acr_values.trim().is_empty() {
             request
         } else {
@@ -240,6 +235,6 @@ impl Provider for FranceConnect {
     }
 
     fn id_email<'a>(&'a self, token: &'a Token) -> IdEmailFuture<'a> {
-        Box::pin(userinfo_id_email(&self.client, token))
+        self.openid.id_email(token)
     }
 }

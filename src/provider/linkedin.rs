@@ -40,9 +40,8 @@
 //! from the ID token's is refused ([`Error::UserInfoSubjectMismatch`]), and an address with
 //! `email_verified: false` is not returned.
 
-use http::StatusCode;
-
-use super::{optional_bool, optional_string, provider_options, IdEmail, IdEmailFuture, Options, Provider};
+use super::generic::OpenIdProvider;
+use super::{provider_options, IdEmailFuture, Options, Provider};
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::error::Error;
@@ -69,8 +68,7 @@ const DEFAULT_SCOPES: &str = "openid profile email";
 /// ```
 #[derive(Clone, Debug)]
 pub struct LinkedIn {
-    client: OAuth2Client,
-    scopes: String,
+    openid: OpenIdProvider,
 }
 
 /// Builds a [`LinkedIn`]; see [`LinkedIn::builder`].
@@ -149,43 +147,21 @@ impl LinkedInBuilder {
             .jwks_url(o.url(JWKS_URL)?)
             .build()?;
         Ok(LinkedIn {
-            client,
-            scopes: o.scopes_or(DEFAULT_SCOPES).to_owned(),
+            openid: OpenIdProvider::from_client(client)?.with_scopes(o.scopes_or(DEFAULT_SCOPES)),
         })
     }
 }
 
 impl Provider for LinkedIn {
     fn client(&self) -> &OAuth2Client {
-        &self.client
+        self.openid.client()
     }
 
     fn authorization_request(&self, redirect_uri: &str) -> AuthorizationRequest {
-        let request = self.client.authorization_request(redirect_uri);
-        if self.scopes.trim().is_empty() {
-            request
-        } else {
-            request.scope(self.scopes.clone())
-        }
+        self.openid.authorization_request(redirect_uri)
     }
 
     fn id_email<'a>(&'a self, token: &'a Token) -> IdEmailFuture<'a> {
-        Box::pin(userinfo_id_email(&self.client, token))
+        self.openid.id_email(token)
     }
-}
-
-/// The id (`sub`) and e-mail of an OpenID Connect userinfo response, through
-/// [`OAuth2Client::userinfo`] (which checks `sub` against the token's ID token). An address
-/// the provider says is not verified (`email_verified: false`) is left out.
-pub(super) async fn userinfo_id_email(client: &OAuth2Client, token: &Token) -> Result<IdEmail, Error> {
-    let user = client.userinfo(token).await?;
-    // `userinfo` only returns a 2xx answer.
-    let status = StatusCode::OK;
-    let what = "the userinfo response";
-    let email = optional_string(user.claims(), "email", status, what)?;
-    let verified = optional_bool(user.claims(), "email_verified", status, what)?;
-    Ok(IdEmail {
-        id: user.sub().to_owned(),
-        email: email.filter(|_| verified != Some(false)),
-    })
 }

@@ -62,7 +62,7 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use super::shopify::send_with_token;
-use super::{id_field, optional_string, provider_options, IdEmail, IdEmailFuture, Options, Provider};
+use super::{id_field, optional_string, provider_options, with_scopes, IdEmail, IdEmailFuture, Options, Provider};
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::error::{parse_retry_after, sanitize_server_text, Error, ErrorCode, ServerError};
@@ -254,12 +254,7 @@ impl Provider for Naver {
     }
 
     fn authorization_request(&self, redirect_uri: &str) -> AuthorizationRequest {
-        let request = self.client.authorization_request(redirect_uri);
-        if self.scopes.trim().is_empty() {
-            request
-        } else {
-            request.scope(self.scopes.clone())
-        }
+        with_scopes(self.client.authorization_request(redirect_uri), &self.scopes)
     }
 
     fn id_email<'a>(&'a self, token: &'a Token) -> IdEmailFuture<'a> {

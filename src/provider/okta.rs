@@ -45,7 +45,7 @@
 //! port or user part is [`Error::Config`], so the client secret cannot be sent anywhere else
 //! by a domain read from configuration.
 
-use super::linkedin::userinfo_id_email;
+use super::generic::OpenIdProvider;
 use super::{provider_options, IdEmailFuture, Options, Provider};
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
@@ -68,8 +68,7 @@ const DEFAULT_SCOPES: &str = "openid email";
 /// ```
 #[derive(Clone, Debug)]
 pub struct Okta {
-    client: OAuth2Client,
-    scopes: String,
+    openid: OpenIdProvider,
 }
 
 /// Builds an [`Okta`]; see [`Okta::builder`].
@@ -224,7 +223,7 @@ impl OktaBuilder {
             .device_authorization_url(url("/v1/device/authorize")?)
             .pushed_authorization_request_url(url("/v1/par")?)
             .build()?;
-        Ok(self.finish(client))
+        self.finish(client)
     }
 
     /// Builds the provider from the issuer's OpenID Connect discovery document
@@ -259,7 +258,7 @@ impl OktaBuilder {
         let (issuer, _) = self.issuer_and_prefix()?;
         let issuer = self.options.url(&issuer)?;
         let client = self.options.client_builder().discover(&issuer).await?;
-        Ok(self.finish(client))
+        self.finish(client)
     }
 
     /// The issuer, and the prefix of the endpoint paths.
@@ -279,11 +278,13 @@ impl OktaBuilder {
         })
     }
 
-    fn finish(&self, client: OAuth2Client) -> Okta {
-        Okta {
-            client,
-            scopes: self.options.scopes_or(DEFAULT_SCOPES).to_owned(),
-        }
+    /// [`Error::NoEndpoint`] if a discovery document has no authorization or userinfo
+    /// endpoint.
+    fn finish(&self, client: OAuth2Client) -> Result<Okta, Error> {
+        let scopes = self.options.scopes_or(DEFAULT_SCOPES);
+        Ok(Okta {
+            openid: OpenIdProvider::from_client(client)?.with_scopes(scopes),
+        })
     }
 }
 
@@ -313,20 +314,15 @@ fn okta_domain(domain: &str) -> Result<String, Error> {
 
 impl Provider for Okta {
     fn client(&self) -> &OAuth2Client {
-        &self.client
+        self.openid.client()
     }
 
     fn authorization_request(&self, redirect_uri: &str) -> AuthorizationRequest {
-        let request = self.client.authorization_request(redirect_uri);
-        if self.scopes.trim().is_empty() {
-            request
-        } else {
-            request.scope(self.scopes.clone())
-        }
+        self.openid.authorization_request(redirect_uri)
     }
 
     fn id_email<'a>(&'a self, token: &'a Token) -> IdEmailFuture<'a> {
-        Box::pin(userinfo_id_email(&self.client, token))
+        self.openid.id_email(token)
     }
 }
 

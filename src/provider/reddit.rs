@@ -69,7 +69,7 @@ use http::HeaderValue;
 use http_body_util::Full;
 use url::Url;
 
-use super::{get_api, id_field, provider_options, IdEmail, IdEmailFuture, Options, Provider};
+use super::{get_api, id_field, provider_options, with_scopes, IdEmail, IdEmailFuture, Options, Provider};
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::clock::SystemClock;
@@ -317,11 +317,7 @@ impl Provider for Reddit {
     }
 
     fn authorization_request(&self, redirect_uri: &str) -> AuthorizationRequest {
-        let mut request = self.client.authorization_request(redirect_uri);
-        if !self.scopes.trim().is_empty() {
-            request = request.scope(self.scopes.clone());
-        }
-        request.param("duration", if self.permanent { "permanent" } else { "temporary" })
+        with_scopes(self.client.authorization_request(redirect_uri), &self.scopes).param("duration", if self.permanent { "permanent" } else { "temporary" })
     }
 
     fn id_email<'a>(&'a self, token: &'a Token) -> IdEmailFuture<'a> {
