@@ -119,36 +119,61 @@ async fn linkedin_id_email_reads_the_openid_userinfo() {
         200,
         r#"{"sub":"782bbtaQ","name":"Alice","email":"alice@example.com","email_verified":true}"#,
     );
-    let got = bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await.unwrap();
+    let got = bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN)))
+        .await
+        .unwrap();
     assert_eq!(got, user("782bbtaQ", Some("alice@example.com")));
     let seen = stub.seen();
     assert_eq!(seen.len(), 1);
-    assert_token_only_in(&seen, "https://api.linkedin.com/v2/userinfo", "authorization", &bearer());
+    assert_token_only_in(
+        &seen,
+        "https://api.linkedin.com/v2/userinfo",
+        "authorization",
+        &bearer(),
+    );
 }
 
 #[tokio::test]
 async fn linkedin_leaves_out_an_unverified_email_and_a_missing_one() {
-    let stub = answering(200, r#"{"sub":"u1","email":"alice@example.com","email_verified":false}"#);
-    let got = bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await.unwrap();
+    let stub = answering(
+        200,
+        r#"{"sub":"u1","email":"alice@example.com","email_verified":false}"#,
+    );
+    let got = bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN)))
+        .await
+        .unwrap();
     assert_eq!(got, user("u1", None));
     let stub = answering(200, r#"{"sub":"u2"}"#);
-    let got = bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await.unwrap();
+    let got = bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN)))
+        .await
+        .unwrap();
     assert_eq!(got, user("u2", None));
 }
 
 #[tokio::test]
 async fn linkedin_errors_are_typed() {
     let stub = Stub::new(|_| invalid_token_401());
-    assert_invalid_token(&expect_err(bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await));
+    assert_invalid_token(&expect_err(
+        bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await,
+    ));
     let stub = answering(500, r#"{"message":"oops"}"#);
-    assert_http_status(&expect_err(bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await), 500);
+    assert_http_status(
+        &expect_err(bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await),
+        500,
+    );
     let stub = Stub::new(|_| respond(200, &[("content-type", "application/json")], "{\"sub\":"));
     let err = expect_err(bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await);
     assert!(matches!(err, Error::MalformedResponse { .. }), "{err:?}");
     let stub = answering(200, r#"{"email":"alice@example.com"}"#);
-    assert_malformed(&expect_err(bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await), "sub");
+    assert_malformed(
+        &expect_err(bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await),
+        "sub",
+    );
     let stub = answering(200, r#"{"sub":"u","email":42}"#);
-    assert_malformed(&expect_err(bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await), "email");
+    assert_malformed(
+        &expect_err(bounded(linkedin(&stub).id_email(&Token::bearer(TOKEN))).await),
+        "email",
+    );
 }
 
 // --- Reddit --------------------------------------------------------------------------------
@@ -162,12 +187,22 @@ fn reddit(stub: &Stub) -> Reddit {
 
 #[tokio::test]
 async fn reddit_id_email_is_the_account_id_with_no_email_and_the_user_agent() {
-    let stub = answering(200, r#"{"id":"1w72","name":"spez","is_employee":true,"total_karma":900}"#);
-    let got = bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await.unwrap();
+    let stub = answering(
+        200,
+        r#"{"id":"1w72","name":"spez","is_employee":true,"total_karma":900}"#,
+    );
+    let got = bounded(reddit(&stub).id_email(&Token::bearer(TOKEN)))
+        .await
+        .unwrap();
     assert_eq!(got, user("1w72", None));
     let seen = stub.seen();
     assert_eq!(seen.len(), 1);
-    assert_token_only_in(&seen, "https://oauth.reddit.com/api/v1/me", "authorization", &bearer());
+    assert_token_only_in(
+        &seen,
+        "https://oauth.reddit.com/api/v1/me",
+        "authorization",
+        &bearer(),
+    );
     assert_eq!(seen[0].header("user-agent"), Some(REDDIT_UA));
 }
 
@@ -188,19 +223,31 @@ async fn reddit_token_endpoint_gets_basic_authentication_only_and_the_user_agent
     assert_eq!(request.header("user-agent"), Some(REDDIT_UA));
     let basic = base64::engine::general_purpose::STANDARD.encode("rd-client:rd-secret");
     assert_eq!(request.authorization(), Some(format!("Basic {basic}").as_str()));
-    assert_eq!(request.field("client_secret"), None, "the secret goes in the header only");
+    assert_eq!(
+        request.field("client_secret"),
+        None,
+        "the secret goes in the header only"
+    );
     assert_eq!(request.field("client_id"), None);
     assert_eq!(request.field("grant_type"), Some("refresh_token"));
 
     // An installed app has no secret: Basic with an empty password.
-    let stub = answering(200, r#"{"access_token":"at-3","token_type":"bearer","expires_in":3600}"#);
+    let stub = answering(
+        200,
+        r#"{"access_token":"at-3","token_type":"bearer","expires_in":3600}"#,
+    );
     let app = Reddit::builder("rd-app", "", REDDIT_UA)
         .http_client(stub.http.clone())
         .build()
         .unwrap();
-    bounded(app.client().refresh_token("rt-1").fetch_token()).await.unwrap();
+    bounded(app.client().refresh_token("rt-1").fetch_token())
+        .await
+        .unwrap();
     let basic = base64::engine::general_purpose::STANDARD.encode("rd-app:");
-    assert_eq!(stub.seen()[0].authorization(), Some(format!("Basic {basic}").as_str()));
+    assert_eq!(
+        stub.seen()[0].authorization(),
+        Some(format!("Basic {basic}").as_str())
+    );
 }
 
 #[test]
@@ -218,7 +265,10 @@ fn reddit_requires_a_user_agent_and_basic_authentication() {
                 .client_auth(auth)
                 .build(),
         );
-        assert!(matches!(&err, Error::Config(m) if m.contains("client_secret_basic")), "{err:?}");
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains("client_secret_basic")),
+            "{err:?}"
+        );
     }
     let reddit = Reddit::new("rd-client", "rd-secret", format!("  {REDDIT_UA} ")).unwrap();
     assert_eq!(reddit.user_agent(), REDDIT_UA);
@@ -232,23 +282,37 @@ async fn reddit_errors_are_typed() {
         respond(
             401,
             &[
-                ("www-authenticate", r#"Bearer realm="reddit", error="invalid_token""#),
+                (
+                    "www-authenticate",
+                    r#"Bearer realm="reddit", error="invalid_token""#,
+                ),
                 ("content-type", "application/json"),
             ],
             r#"{"message": "Unauthorized", "error": 401}"#,
         )
     });
-    assert_invalid_token(&expect_err(bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await));
+    assert_invalid_token(&expect_err(
+        bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await,
+    ));
     // Without the challenge: the status.
     let stub = answering(401, r#"{"message": "Unauthorized", "error": 401}"#);
-    assert_http_status(&expect_err(bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await), 401);
+    assert_http_status(
+        &expect_err(bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await),
+        401,
+    );
     let stub = answering(503, r#"{"message": "Service Unavailable", "error": 503}"#);
-    assert_http_status(&expect_err(bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await), 503);
+    assert_http_status(
+        &expect_err(bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await),
+        503,
+    );
     let stub = Stub::new(|_| respond(200, &[("content-type", "text/html")], "<html>blocked</html>"));
     let err = expect_err(bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await);
     assert!(matches!(err, Error::MalformedResponse { .. }), "{err:?}");
     let stub = answering(200, r#"{"name":"spez"}"#);
-    assert_malformed(&expect_err(bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await), "id");
+    assert_malformed(
+        &expect_err(bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await),
+        "id",
+    );
     // A token-endpoint error with HTTP 200, as Reddit sends them.
     let stub = answering(200, r#"{"error":"invalid_grant"}"#);
     let err = expect_err(bounded(reddit(&stub).client().refresh_token("rt").fetch_token()).await);
@@ -274,7 +338,10 @@ async fn recording_server(answer: &'static str) -> (String, Arc<Mutex<Vec<String
                         Ok(n) => seen.extend_from_slice(&buf[..n]),
                     }
                 }
-                record.lock().unwrap().push(String::from_utf8_lossy(&seen).to_ascii_lowercase());
+                record
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&seen).to_ascii_lowercase());
                 let response = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
                     answer.len()
@@ -289,15 +356,16 @@ async fn recording_server(answer: &'static str) -> (String, Arc<Mutex<Vec<String
 
 #[tokio::test]
 async fn reddit_user_agent_reaches_the_wire_through_the_default_client() {
-    let (base, heads) = recording_server(
-        r#"{"access_token":"at-2","token_type":"bearer","expires_in":3600,"id":"1w72"}"#,
-    )
-    .await;
+    let (base, heads) =
+        recording_server(r#"{"access_token":"at-2","token_type":"bearer","expires_in":3600,"id":"1w72"}"#)
+            .await;
     let reddit = Reddit::builder("rd-client", "rd-secret", REDDIT_UA)
         .base_url(base)
         .build()
         .unwrap();
-    bounded(reddit.client().refresh_token("rt-1").fetch_token()).await.unwrap();
+    bounded(reddit.client().refresh_token("rt-1").fetch_token())
+        .await
+        .unwrap();
     let got = bounded(reddit.id_email(&Token::bearer(TOKEN))).await.unwrap();
     assert_eq!(got.id, "1w72");
     let heads = heads.lock().unwrap().clone();
@@ -315,7 +383,10 @@ async fn reddit_user_agent_reaches_the_wire_through_the_default_client() {
 
 #[tokio::test]
 async fn okta_default_server_id_email_and_fixed_urls() {
-    let stub = answering(200, r#"{"sub":"00uid4BxXw6I6TV4m0g3","email":"alice@example.com"}"#);
+    let stub = answering(
+        200,
+        r#"{"sub":"00uid4BxXw6I6TV4m0g3","email":"alice@example.com"}"#,
+    );
     let okta = Okta::builder("dev-123.okta.com", "ok-client", "ok-secret")
         .http_client(stub.http.clone())
         .build()
@@ -372,8 +443,17 @@ async fn okta_discovery_of_a_custom_authorization_server() {
     assert_eq!(got, user("00u42", Some("bob@acme.com")));
     let seen = stub.seen();
     assert_eq!(seen.len(), 2, "one discovery, one userinfo");
-    assert_eq!(seen[0].header("authorization"), None, "discovery carries no token");
-    assert_token_only_in(&seen[1..], &format!("{issuer}/v1/userinfo"), "authorization", &bearer());
+    assert_eq!(
+        seen[0].header("authorization"),
+        None,
+        "discovery carries no token"
+    );
+    assert_token_only_in(
+        &seen[1..],
+        &format!("{issuer}/v1/userinfo"),
+        "authorization",
+        &bearer(),
+    );
 }
 
 #[test]
@@ -417,9 +497,17 @@ async fn okta_errors_are_typed() {
             .unwrap()
     };
     let stub = Stub::new(|_| invalid_token_401());
-    assert_invalid_token(&expect_err(bounded(okta(&stub).id_email(&Token::bearer(TOKEN))).await));
-    let stub = answering(500, r#"{"errorCode":"E0000009","errorSummary":"Internal Server Error"}"#);
-    assert_http_status(&expect_err(bounded(okta(&stub).id_email(&Token::bearer(TOKEN))).await), 500);
+    assert_invalid_token(&expect_err(
+        bounded(okta(&stub).id_email(&Token::bearer(TOKEN))).await,
+    ));
+    let stub = answering(
+        500,
+        r#"{"errorCode":"E0000009","errorSummary":"Internal Server Error"}"#,
+    );
+    assert_http_status(
+        &expect_err(bounded(okta(&stub).id_email(&Token::bearer(TOKEN))).await),
+        500,
+    );
     let stub = answering(200, "[]");
     let err = expect_err(bounded(okta(&stub).id_email(&Token::bearer(TOKEN))).await);
     assert!(matches!(err, Error::MalformedResponse { .. }), "{err:?}");
@@ -441,7 +529,9 @@ async fn shopify_id_email_is_the_shop_with_the_token_in_its_own_header() {
         r#"{"shop":{"id":548380009,"name":"John Smith Test Store","email":"j.smith@example.com",
             "domain":"shop.example.com","myshopify_domain":"my-shop.myshopify.com"}}"#,
     );
-    let got = bounded(shopify(&stub).id_email(&Token::bearer(TOKEN))).await.unwrap();
+    let got = bounded(shopify(&stub).id_email(&Token::bearer(TOKEN)))
+        .await
+        .unwrap();
     assert_eq!(got, user("548380009", Some("j.smith@example.com")));
     let seen = stub.seen();
     assert_eq!(seen.len(), 1);
@@ -494,13 +584,31 @@ async fn shopify_errors_are_typed() {
     let description = err.server_error().and_then(|e| e.description.clone()).unwrap();
     assert!(description.starts_with("[API] Invalid API key"), "{description}");
     let stub = answering(500, r#"{"errors":"Internal Server Error"}"#);
-    assert_http_status(&expect_err(bounded(shopify(&stub).id_email(&Token::bearer(TOKEN))).await), 500);
+    assert_http_status(
+        &expect_err(bounded(shopify(&stub).id_email(&Token::bearer(TOKEN))).await),
+        500,
+    );
     let stub = answering(200, r#"{"shop":{"name":"no id"}}"#);
-    assert_malformed(&expect_err(bounded(shopify(&stub).id_email(&Token::bearer(TOKEN))).await), "id");
+    assert_malformed(
+        &expect_err(bounded(shopify(&stub).id_email(&Token::bearer(TOKEN))).await),
+        "id",
+    );
     let stub = answering(200, r#"{"shops":[]}"#);
-    assert_malformed(&expect_err(bounded(shopify(&stub).id_email(&Token::bearer(TOKEN))).await), "shop");
-    let stub = Stub::new(|_| respond(200, &[("content-type", "application/json")], "{\"shop\":{\"id\":1"));
-    assert_malformed(&expect_err(bounded(shopify(&stub).id_email(&Token::bearer(TOKEN))).await), "JSON");
+    assert_malformed(
+        &expect_err(bounded(shopify(&stub).id_email(&Token::bearer(TOKEN))).await),
+        "shop",
+    );
+    let stub = Stub::new(|_| {
+        respond(
+            200,
+            &[("content-type", "application/json")],
+            "{\"shop\":{\"id\":1",
+        )
+    });
+    assert_malformed(
+        &expect_err(bounded(shopify(&stub).id_email(&Token::bearer(TOKEN))).await),
+        "JSON",
+    );
 }
 
 /// Offline tokens never expire and come without a refresh token: a cache keeps serving the
@@ -546,11 +654,18 @@ async fn kakao_id_email_reads_kakao_account() {
             "kakao_account":{"email_needs_agreement":false,"is_email_valid":true,
             "is_email_verified":true,"email":"alice@kakao.com","profile":{"nickname":"alice"}}}"#,
     );
-    let got = bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await.unwrap();
+    let got = bounded(kakao(&stub).id_email(&Token::bearer(TOKEN)))
+        .await
+        .unwrap();
     assert_eq!(got, user("2984917352", Some("alice@kakao.com")));
     let seen = stub.seen();
     assert_eq!(seen.len(), 1);
-    assert_token_only_in(&seen, "https://kapi.kakao.com/v2/user/me", "authorization", &bearer());
+    assert_token_only_in(
+        &seen,
+        "https://kapi.kakao.com/v2/user/me",
+        "authorization",
+        &bearer(),
+    );
 }
 
 #[tokio::test]
@@ -562,7 +677,9 @@ async fn kakao_leaves_out_an_email_it_does_not_vouch_for() {
         r#"{"id":1}"#,
     ] {
         let stub = answering(200, body);
-        let got = bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await.unwrap();
+        let got = bounded(kakao(&stub).id_email(&Token::bearer(TOKEN)))
+            .await
+            .unwrap();
         assert_eq!(got, user("1", None), "{body}");
     }
 }
@@ -570,16 +687,25 @@ async fn kakao_leaves_out_an_email_it_does_not_vouch_for() {
 #[tokio::test]
 async fn kakao_errors_are_typed() {
     let stub = answering(401, r#"{"msg":"this access token does not exist","code":-401}"#);
-    assert_http_status(&expect_err(bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await), 401);
+    assert_http_status(
+        &expect_err(bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await),
+        401,
+    );
     let stub = answering(500, r#"{"msg":"internal error","code":-1}"#);
-    assert_http_status(&expect_err(bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await), 500);
+    assert_http_status(
+        &expect_err(bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await),
+        500,
+    );
     let stub = answering(200, r#"{"id":1,"kakao_account":"alice@kakao.com"}"#);
     assert_malformed(
         &expect_err(bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await),
         "kakao_account",
     );
     let stub = answering(200, r#"{"kakao_account":{}}"#);
-    assert_malformed(&expect_err(bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await), "id");
+    assert_malformed(
+        &expect_err(bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await),
+        "id",
+    );
 }
 
 // --- Naver ---------------------------------------------------------------------------------
@@ -598,11 +724,18 @@ async fn naver_id_email_reads_the_response_object() {
         r#"{"resultcode":"00","message":"success","response":{"id":"32742776",
             "nickname":"OpenAPI","email":"openapi@naver.com"}}"#,
     );
-    let got = bounded(naver(&stub).id_email(&Token::bearer(TOKEN))).await.unwrap();
+    let got = bounded(naver(&stub).id_email(&Token::bearer(TOKEN)))
+        .await
+        .unwrap();
     assert_eq!(got, user("32742776", Some("openapi@naver.com")));
     let seen = stub.seen();
     assert_eq!(seen.len(), 1);
-    assert_token_only_in(&seen, "https://openapi.naver.com/v1/nid/me", "authorization", &bearer());
+    assert_token_only_in(
+        &seen,
+        "https://openapi.naver.com/v1/nid/me",
+        "authorization",
+        &bearer(),
+    );
 }
 
 #[tokio::test]
@@ -640,7 +773,10 @@ async fn naver_result_codes_are_typed_errors() {
         assert_eq!(err.code(), Some(&code), "{body}: {err:?}");
         assert_eq!(err.status().map(|s| s.as_u16()), Some(status));
         let description = err.server_error().and_then(|e| e.description.clone()).unwrap();
-        assert!(!description.is_empty() && !description.contains(TOKEN), "{description}");
+        assert!(
+            !description.is_empty() && !description.contains(TOKEN),
+            "{description}"
+        );
         assert!(!format!("{err} {err:?}").contains(TOKEN));
     }
 }
@@ -648,11 +784,20 @@ async fn naver_result_codes_are_typed_errors() {
 #[tokio::test]
 async fn naver_errors_without_a_result_code_are_typed() {
     let stub = Stub::new(|_| respond(502, &[("content-type", "text/html")], "<html>Bad Gateway</html>"));
-    assert_http_status(&expect_err(bounded(naver(&stub).id_email(&Token::bearer(TOKEN))).await), 502);
+    assert_http_status(
+        &expect_err(bounded(naver(&stub).id_email(&Token::bearer(TOKEN))).await),
+        502,
+    );
     let stub = answering(200, r#"{"resultcode":"00","message":"success"}"#);
-    assert_malformed(&expect_err(bounded(naver(&stub).id_email(&Token::bearer(TOKEN))).await), "response");
+    assert_malformed(
+        &expect_err(bounded(naver(&stub).id_email(&Token::bearer(TOKEN))).await),
+        "response",
+    );
     let stub = answering(200, r#"{"resultcode":"00","response":{"email":"a@naver.com"}}"#);
-    assert_malformed(&expect_err(bounded(naver(&stub).id_email(&Token::bearer(TOKEN))).await), "id");
+    assert_malformed(
+        &expect_err(bounded(naver(&stub).id_email(&Token::bearer(TOKEN))).await),
+        "id",
+    );
 }
 
 #[tokio::test]
@@ -668,7 +813,9 @@ async fn naver_token_endpoint_errors_come_with_http_200() {
         200,
         r#"{"access_token":"at-9","refresh_token":"rt-9","token_type":"bearer","expires_in":"3600"}"#,
     );
-    let token = bounded(naver(&stub).client().refresh_token("rt").fetch_token()).await.unwrap();
+    let token = bounded(naver(&stub).client().refresh_token("rt").fetch_token())
+        .await
+        .unwrap();
     assert_eq!(token.lifetime(), Some(Duration::from_secs(3600)));
     let seen = stub.seen();
     assert_eq!(seen[0].uri, "https://nid.naver.com/oauth2.0/token");
@@ -693,7 +840,9 @@ async fn franceconnect_id_email_reads_a_json_userinfo() {
         r#"{"sub":"b6048e95bb134ec5b1d1e1fa69f287172e91722b9354d637a1bcf2ebb0fd2ef5v1",
             "email":"alice@example.fr","given_name":"Alice","email_verified":true}"#,
     );
-    let got = bounded(franceconnect(&stub).id_email(&Token::bearer(TOKEN))).await.unwrap();
+    let got = bounded(franceconnect(&stub).id_email(&Token::bearer(TOKEN)))
+        .await
+        .unwrap();
     assert_eq!(
         got,
         user(
@@ -730,11 +879,19 @@ async fn franceconnect_signed_userinfo_is_a_typed_error() {
 #[tokio::test]
 async fn franceconnect_errors_are_typed() {
     let stub = Stub::new(|_| invalid_token_401());
-    assert_invalid_token(&expect_err(bounded(franceconnect(&stub).id_email(&Token::bearer(TOKEN))).await));
+    assert_invalid_token(&expect_err(
+        bounded(franceconnect(&stub).id_email(&Token::bearer(TOKEN))).await,
+    ));
     let stub = answering(500, r#"{"status":"fail"}"#);
-    assert_http_status(&expect_err(bounded(franceconnect(&stub).id_email(&Token::bearer(TOKEN))).await), 500);
+    assert_http_status(
+        &expect_err(bounded(franceconnect(&stub).id_email(&Token::bearer(TOKEN))).await),
+        500,
+    );
     let stub = answering(200, r#"{"email":"alice@example.fr"}"#);
-    assert_malformed(&expect_err(bounded(franceconnect(&stub).id_email(&Token::bearer(TOKEN))).await), "sub");
+    assert_malformed(
+        &expect_err(bounded(franceconnect(&stub).id_email(&Token::bearer(TOKEN))).await),
+        "sub",
+    );
 }
 
 // --- All of them ---------------------------------------------------------------------------

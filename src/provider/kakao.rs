@@ -48,7 +48,10 @@
 //! more with `AuthorizationRequest::scope`, which would join them with spaces. Kakao's
 //! OpenID Connect mode (scope `openid`) is not set up by this provider.
 
-use super::{get_api, id_field, optional_bool, optional_string, provider_options, IdEmail, IdEmailFuture, Options, Provider};
+use super::{
+    get_api, id_field, optional_bool, optional_string, provider_options, IdEmail, IdEmailFuture, Options,
+    Provider,
+};
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::error::Error;

@@ -62,7 +62,9 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use super::shopify::send_with_token;
-use super::{id_field, optional_string, provider_options, with_scopes, IdEmail, IdEmailFuture, Options, Provider};
+use super::{
+    id_field, optional_string, provider_options, with_scopes, IdEmail, IdEmailFuture, Options, Provider,
+};
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::error::{parse_retry_after, sanitize_server_text, Error, ErrorCode, ServerError};

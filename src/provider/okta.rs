@@ -301,7 +301,9 @@ fn okta_domain(domain: &str) -> Result<String, Error> {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         });
     if labels_ok {
         Ok(host)
@@ -332,7 +334,11 @@ mod tests {
 
     #[test]
     fn only_host_names_are_okta_domains() {
-        for good in ["dev-123.okta.com", "https://dev-123.okta.com/", " Login.Example.COM "] {
+        for good in [
+            "dev-123.okta.com",
+            "https://dev-123.okta.com/",
+            " Login.Example.COM ",
+        ] {
             assert!(okta_domain(good).is_ok(), "{good}");
         }
         assert_eq!(okta_domain("Dev-1.Okta.com").unwrap(), "dev-1.okta.com");

@@ -317,7 +317,8 @@ impl Provider for Reddit {
     }
 
     fn authorization_request(&self, redirect_uri: &str) -> AuthorizationRequest {
-        with_scopes(self.client.authorization_request(redirect_uri), &self.scopes).param("duration", if self.permanent { "permanent" } else { "temporary" })
+        with_scopes(self.client.authorization_request(redirect_uri), &self.scopes)
+            .param("duration", if self.permanent { "permanent" } else { "temporary" })
     }
 
     fn id_email<'a>(&'a self, token: &'a Token) -> IdEmailFuture<'a> {

@@ -405,7 +405,10 @@ mod tests {
     #[test]
     fn only_shop_names_make_a_shop_host() {
         assert_eq!(shop_host("my-shop").unwrap(), "my-shop.myshopify.com");
-        assert_eq!(shop_host(" My-Shop.MyShopify.com ").unwrap(), "my-shop.myshopify.com");
+        assert_eq!(
+            shop_host(" My-Shop.MyShopify.com ").unwrap(),
+            "my-shop.myshopify.com"
+        );
         assert_eq!(shop_host("shop42").unwrap(), "shop42.myshopify.com");
         for bad in [
             "",
