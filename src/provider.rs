@@ -228,7 +228,8 @@ impl Options {
         let Some(base) = &self.base_url else {
             return Ok(url.to_owned());
         };
-        let parsed = Url::parse(url).map_err(|e| Error::Config(format!("invalid provider URL {url:?}: {e}")))?;
+        let parsed =
+            Url::parse(url).map_err(|e| Error::Config(format!("invalid provider URL {url:?}: {e}")))?;
         let mut base =
             Url::parse(base).map_err(|e| Error::Config(format!("invalid base URL {base:?}: {e}")))?;
         if base.cannot_be_a_base() || base.query().is_some() || base.fragment().is_some() {
@@ -452,8 +453,8 @@ fn api_error(response: &ReadResponse) -> Error {
     if !matches!(error, Error::HttpStatus { .. }) {
         return error;
     }
-    // Graph-style APIs (Facebook, Microsoft Graph): `{"error": {"message": ..., "type" or
-    // "code": ...}}`, an error object instead of RFC 6749's `error` string.
+    // Provider APIs that answer `{"error": {"message": ..., "type"/"code"/"status": ...}}`, an
+    // error object instead of RFC 6749's `error` string.
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&response.body) else {
         return error;
     };
@@ -461,11 +462,15 @@ fn api_error(response: &ReadResponse) -> Error {
         return error;
     };
     let clean = |text: &str| sanitize_server_text(&response.redactions.apply(text));
-    let code = ["type", "code"]
+    // Facebook's `type`, Microsoft Graph's `code`, Google APIs' `status`.
+    let Some(code) = ["type", "code", "status"]
         .iter()
         .find_map(|name| object.get(*name).and_then(Value::as_str))
-        .map_or_else(|| "error".to_owned(), clean);
-    let mut server = ServerError::new(ErrorCode::from(code.as_str()));
+        .filter(|code| !code.is_empty())
+    else {
+        return error;
+    };
+    let mut server = ServerError::new(ErrorCode::from(clean(code).as_str()));
     server.description = object.get("message").and_then(Value::as_str).map(clean);
     Error::OAuth2 {
         status: response.status,
@@ -487,7 +492,8 @@ pub(crate) async fn call_api(
     headers: &[(HeaderName, HeaderValue)],
     body: Bytes,
 ) -> Result<ApiResponse, Error> {
-    let span = tracing::debug_span!("provider_api", %method, url = %url.as_str().split('?').next().unwrap_or(""));
+    let span =
+        tracing::debug_span!("provider_api", %method, url = %url.as_str().split('?').next().unwrap_or(""));
     async {
         let secret = token.access_token().expose();
         let mut all = Vec::with_capacity(headers.len() + 1);
@@ -515,10 +521,12 @@ pub(crate) async fn call_api(
         };
         // An OAuth 2.0 error object with a 2xx status (as some providers send).
         if body.get("error").is_some_and(Value::is_string) {
-            return Err(check_response(&response).err().unwrap_or(Error::MalformedResponse {
-                status: response.status,
-                reason: "the provider's API answered with an error".to_owned(),
-            }));
+            return Err(check_response(&response)
+                .err()
+                .unwrap_or(Error::MalformedResponse {
+                    status: response.status,
+                    reason: "the provider's API answered with an error".to_owned(),
+                }));
         }
         tracing::debug!("provider API answered");
         Ok(ApiResponse {
@@ -609,18 +617,25 @@ mod tests {
             ..Options::new(ClientAuth::none("app"))
         };
         assert_eq!(
-            options.url("https://graph.facebook.com/v21.0/me?fields=id,email").unwrap(),
+            options
+                .url("https://graph.facebook.com/v21.0/me?fields=id,email")
+                .unwrap(),
             "http://127.0.0.1:9000/mock/v21.0/me?fields=id,email"
         );
         assert_eq!(
-            Options::new(ClientAuth::none("app")).url("https://api.github.com/user").unwrap(),
+            Options::new(ClientAuth::none("app"))
+                .url("https://api.github.com/user")
+                .unwrap(),
             "https://api.github.com/user"
         );
         let bad = Options {
             base_url: Some("not a url".to_owned()),
             ..Options::new(ClientAuth::none("app"))
         };
-        assert!(matches!(bad.url("https://api.github.com/user"), Err(Error::Config(_))));
+        assert!(matches!(
+            bad.url("https://api.github.com/user"),
+            Err(Error::Config(_))
+        ));
         let insecure = Options {
             base_url: Some("http://mock.internal".to_owned()),
             ..Options::new(ClientAuth::none("app"))

@@ -44,7 +44,9 @@ use url::Url;
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::error::Error;
-use crate::provider::{get_api, id_field, optional_string, with_scopes, IdEmail, IdEmailFuture, Options, Provider};
+use crate::provider::{
+    get_api, id_field, optional_string, with_scopes, IdEmail, IdEmailFuture, Options, Provider,
+};
 use crate::secret::Secret;
 use crate::token::Token;
 use crate::AuthorizationRequest;
@@ -208,12 +210,16 @@ impl FacebookBuilder {
         let client = options
             .client_builder()
             .authorization_url(options.url(&format!("https://www.facebook.com/{version}/dialog/oauth"))?)
-            .token_url(options.url(&format!("https://graph.facebook.com/{version}/oauth/access_token"))?)
+            .token_url(options.url(&format!(
+                "https://graph.facebook.com/{version}/oauth/access_token"
+            ))?)
             .build()?;
         Ok(Facebook {
             client,
             scopes: options.scopes_or(DEFAULT_SCOPES).to_owned(),
-            me_url: options.api_url(&format!("https://graph.facebook.com/{version}/me?fields=id,email"))?,
+            me_url: options.api_url(&format!(
+                "https://graph.facebook.com/{version}/me?fields=id,email"
+            ))?,
         })
     }
 }

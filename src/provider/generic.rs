@@ -322,7 +322,10 @@ fn at_path<'a>(fields: &'a Map<String, Value>, path: &str) -> Option<&'a Value> 
 
 impl OAuth2Provider {
     async fn fetch_id_email(&self, token: &Token) -> Result<IdEmail, Error> {
-        let url = self.user_url.as_ref().ok_or(Error::NoEndpoint { endpoint: "userinfo" })?;
+        let url = self
+            .user_url
+            .as_ref()
+            .ok_or(Error::NoEndpoint { endpoint: "userinfo" })?;
         let what = "the user endpoint's response";
         let user = get_api(&self.client, url, token, &[]).await?;
         let fields = user.object(what)?;
@@ -340,7 +343,11 @@ impl OAuth2Provider {
                 )))
             }
         };
-        let email = match self.email_field.as_deref().map(|path| (path, at_path(fields, path))) {
+        let email = match self
+            .email_field
+            .as_deref()
+            .map(|path| (path, at_path(fields, path)))
+        {
             None | Some((_, None | Some(Value::Null))) => None,
             Some((_, Some(Value::String(email)))) if email.is_empty() => None,
             Some((_, Some(Value::String(email)))) => Some(email.clone()),

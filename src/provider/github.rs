@@ -198,7 +198,10 @@ impl GitHub {
         let id = id_field(fields, "id", user.status, "GitHub's /user response")?;
         if let Some(email) = optional_string(fields, "email", user.status, "GitHub's /user response")? {
             // The public e-mail: GitHub lets a user show only a verified address.
-            return Ok(IdEmail { id, email: Some(email) });
+            return Ok(IdEmail {
+                id,
+                email: Some(email),
+            });
         }
         let emails = get_api(&self.client, &self.emails_url, token, &api_headers()).await?;
         let what = "GitHub's /user/emails response";

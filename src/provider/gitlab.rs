@@ -38,7 +38,9 @@ use url::Url;
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::error::Error;
-use crate::provider::{get_api, id_field, optional_string, with_scopes, IdEmail, IdEmailFuture, Options, Provider};
+use crate::provider::{
+    get_api, id_field, optional_string, with_scopes, IdEmail, IdEmailFuture, Options, Provider,
+};
 use crate::secret::Secret;
 use crate::token::Token;
 use crate::AuthorizationRequest;

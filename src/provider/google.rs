@@ -234,7 +234,10 @@ impl Google {
         let Some(people_url) = &self.people_url else {
             let user = self.client.userinfo(token).await?;
             let verified = user.claim("email_verified").and_then(|v| v.as_bool()) == Some(true);
-            let email = user.claim("email").and_then(|v| v.as_str()).filter(|e| !e.is_empty());
+            let email = user
+                .claim("email")
+                .and_then(|v| v.as_str())
+                .filter(|e| !e.is_empty());
             return Ok(IdEmail {
                 id: user.sub().to_owned(),
                 email: email.filter(|_| verified).map(str::to_owned),

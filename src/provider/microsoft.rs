@@ -52,7 +52,9 @@ use url::Url;
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::error::Error;
-use crate::provider::{get_api, id_field, optional_string, with_scopes, IdEmail, IdEmailFuture, Options, Provider};
+use crate::provider::{
+    get_api, id_field, optional_string, with_scopes, IdEmail, IdEmailFuture, Options, Provider,
+};
 use crate::secret::Secret;
 use crate::token::Token;
 use crate::AuthorizationRequest;
@@ -244,7 +246,8 @@ impl Provider for Microsoft {
     }
 
     fn authorization_request(&self, redirect_uri: &str) -> AuthorizationRequest {
-        with_scopes(self.client.authorization_request(redirect_uri), &self.scopes).param("response_mode", "query")
+        with_scopes(self.client.authorization_request(redirect_uri), &self.scopes)
+            .param("response_mode", "query")
     }
 
     fn id_email<'a>(&'a self, token: &'a Token) -> IdEmailFuture<'a> {
