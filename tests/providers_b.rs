@@ -637,6 +637,58 @@ async fn a_token_without_expiry_is_served_until_invalidated() {
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
 }
 
+/// Through `OAuth2Layer` and `access_token_header`, an offline token reaches the Admin API in
+/// `X-Shopify-Access-Token` only, request after request, a year apart, from one fetch.
+#[tokio::test]
+async fn shopify_offline_token_reaches_the_admin_api_through_the_layer() {
+    use tower::{ServiceBuilder, ServiceExt as _};
+    use tower_oauth2::provider::shopify::access_token_header;
+    use tower_oauth2::OAuth2Layer;
+
+    let clock = ManualClock::new();
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counter = fetches.clone();
+    let source = source_fn(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Ok(Token::bearer("shpat_offline")) }
+    });
+    let cache = TokenCache::builder(source).clock(clock.clone()).build();
+    let seen: Arc<Mutex<Vec<http::HeaderMap>>> = Arc::default();
+    let record = seen.clone();
+    let admin_api = tower::service_fn(
+        move |request: http::Request<http_body_util::Full<bytes::Bytes>>| {
+            record.lock().unwrap().push(request.headers().clone());
+            async { Ok::<_, std::convert::Infallible>(json(200, r#"{"orders":[]}"#)) }
+        },
+    );
+    let client = ServiceBuilder::new()
+        .layer(OAuth2Layer::from_cache(cache))
+        .map_request(access_token_header)
+        .service(admin_api);
+    for _ in 0..3 {
+        let request = http::Request::get("https://my-shop.myshopify.com/admin/api/2025-10/orders.json")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let response = bounded(client.clone().oneshot(request)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        clock.advance(Duration::from_secs(365 * 24 * 3600));
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    for headers in seen.lock().unwrap().iter() {
+        assert_eq!(headers["x-shopify-access-token"], "shpat_offline");
+        assert!(headers["x-shopify-access-token"].is_sensitive());
+        assert!(headers.get("authorization").is_none());
+    }
+    // A request without a Bearer token is left alone.
+    let basic = http::Request::get("/")
+        .header("authorization", "Basic dXNlcjpwdw==")
+        .body(())
+        .unwrap();
+    let basic = access_token_header(basic);
+    assert_eq!(basic.headers()["authorization"], "Basic dXNlcjpwdw==");
+    assert!(basic.headers().get("x-shopify-access-token").is_none());
+}
+
 // --- Kakao ---------------------------------------------------------------------------------
 
 fn kakao(stub: &Stub) -> Kakao {

@@ -49,8 +49,11 @@
 //!   `grant_options[]=per-user`) expire (`expires_in`, about a day) and are not refreshable
 //!   either; their token response names the staff member in `associated_user`
 //!   ([`Token::extra`]).
-//! - **The Admin API** takes the token in `X-Shopify-Access-Token`, not `Authorization`; it is
-//!   sent only there (marked sensitive, wiped after use), only to the shop's host.
+//! - **The Admin API** takes the token in `X-Shopify-Access-Token`, not `Authorization`;
+//!   `id_email` sends it only there (marked sensitive, wiped after use), only to the shop's
+//!   host. To call the Admin API through [`OAuth2Layer`](crate::OAuth2Layer), which puts the
+//!   token in `Authorization: Bearer`, stack [`access_token_header`] under it: it moves the
+//!   token to `X-Shopify-Access-Token`.
 //! - **Scopes** are comma-separated: the provider's scopes (given space- or comma-separated to
 //!   [`scopes`](ShopifyBuilder::scopes)) go in the `scope` parameter joined with commas; do
 //!   not add more with `AuthorizationRequest::scope`, which would join them with spaces.
@@ -84,6 +87,55 @@ const DEFAULT_SCOPES: &str = "read_orders";
 /// supports with its oldest supported one.
 const DEFAULT_API_VERSION: &str = "2025-10";
 const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("x-shopify-access-token");
+
+/// Moves the access token of a request from `Authorization: Bearer <token>` (where
+/// [`OAuth2Layer`](crate::OAuth2Layer) puts it) to `X-Shopify-Access-Token: <token>`, where
+/// Shopify's Admin API reads it, keeping it marked sensitive. A request without a Bearer
+/// token is left as it is. Stack it under the layer with `map_request`:
+///
+/// ```
+/// # use bytes::Bytes;
+/// # use http_body_util::Full;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_oauth2::provider::shopify::access_token_header;
+/// use tower_oauth2::{source_fn, OAuth2Layer, Token};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+/// # let admin_api = tower::service_fn(|request: http::Request<Full<Bytes>>| async move {
+/// #     assert_eq!(request.headers()["x-shopify-access-token"], "shpat_offline");
+/// #     assert!(request.headers().get("authorization").is_none());
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+/// # });
+/// // In an app: `login.into_layer()` after the code exchange.
+/// let layer = OAuth2Layer::new(source_fn(|| async { Ok(Token::bearer("shpat_offline")) }));
+/// let client = ServiceBuilder::new()
+///     .layer(layer)
+///     .map_request(access_token_header)
+///     .service(admin_api); // a stand-in for the shop's Admin API
+/// let request = http::Request::get("https://my-shop.myshopify.com/admin/api/2025-10/orders.json")
+///     .body(Full::new(Bytes::new()))?;
+/// client.oneshot(request).await?;
+/// # Ok(()) }
+/// ```
+pub fn access_token_header<B>(mut request: http::Request<B>) -> http::Request<B> {
+    let headers = request.headers_mut();
+    let token = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().get(..7).zip(value.as_bytes().get(7..)))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"bearer "))
+        .map(|(_, token)| {
+            let mut bytes = Zeroizing::new(Vec::with_capacity(token.len()));
+            bytes.extend_from_slice(token);
+            bytes
+        });
+    if let Some(token) = token {
+        if let Ok(value) = wiped_header_value(token) {
+            headers.remove(http::header::AUTHORIZATION);
+            headers.insert(ACCESS_TOKEN_HEADER, value);
+        }
+    }
+    request
+}
 
 /// Shopify (see the [module documentation](self)).
 ///
@@ -296,7 +348,7 @@ fn shop_host(shop: &str) -> Result<String, Error> {
 }
 
 /// `X-Shopify-Access-Token: <token>`, marked sensitive, wiped when the last copy is dropped.
-fn access_token_header(access_token: &str) -> Result<HeaderValue, Error> {
+fn access_token_value(access_token: &str) -> Result<HeaderValue, Error> {
     let mut value = Zeroizing::new(Vec::with_capacity(access_token.len()));
     value.extend_from_slice(access_token.as_bytes());
     wiped_header_value(value).map_err(|_| {
@@ -348,7 +400,7 @@ impl Shopify {
         let span = tracing::debug_span!("provider_api", method = "GET", url = %url.as_str());
         async {
             let secret = token.access_token().expose();
-            let header = (ACCESS_TOKEN_HEADER, access_token_header(secret)?);
+            let header = (ACCESS_TOKEN_HEADER, access_token_value(secret)?);
             let response = send_with_token(&self.client, url, header, secret).await?;
             if !response.status.is_success() {
                 let err = shop_error(&response);
