@@ -15,6 +15,7 @@
 //! | [`discovery`] | [`ServerMetadata`](crate::ServerMetadata): the server's metadata document, and where the other endpoints are | RFC 8414, OpenID Connect Discovery 1.0 |
 //! | [`revocation`] | [`OAuth2Client::revoke_token`](crate::OAuth2Client::revoke_token) | RFC 7009 |
 //! | [`introspection`] | [`OAuth2Client::introspect`](crate::OAuth2Client::introspect), [`Introspection`](crate::Introspection) | RFC 7662 |
+//! | [`par`] | Pushed authorization requests, sent by [`AuthorizationRequest::start`](crate::AuthorizationRequest::start) | RFC 9126 |
 //! | [`userinfo`] | [`OAuth2Client::userinfo`](crate::OAuth2Client::userinfo), [`UserInfo`](crate::UserInfo) | OpenID Connect Core §5.3 |
 //!
 //! The device authorization endpoint (RFC 8628 §3.1) is called by [`DeviceCode`](crate::DeviceCode)
@@ -24,6 +25,7 @@
 
 pub mod discovery;
 pub mod introspection;
+pub mod par;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;

@@ -271,6 +271,33 @@ pub enum Error {
     /// ```
     #[cfg(feature = "jwt")]
     Jwt(crate::client_auth::JwtError),
+    /// The redirect back from the authorization server was refused before any code exchange:
+    /// the server sent an error (`access_denied`: [`Error::code`] gives it), or the `state` or
+    /// the `iss` is wrong. See [`CallbackError`](crate::CallbackError).
+    ///
+    /// ```
+    /// use tower_oauth2::{Callback, CallbackError, ClientAuth, Error, OAuth2Client};
+    ///
+    /// let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
+    ///     .authorization_url("https://auth.example.com/authorize")
+    ///     .token_url("https://auth.example.com/token")
+    ///     .build()?;
+    /// let (_url, pending) = client.authorization_request("http://127.0.0.1/cb").build()?.into_parts();
+    /// let err = pending.verify(&Callback::from_query("code=abc")).unwrap_err();
+    /// assert!(matches!(err, Error::Callback(CallbackError::MissingState)));
+    /// assert!(!err.is_transient());
+    /// # Ok::<(), Error>(())
+    /// ```
+    Callback(crate::grant::authorization_code::CallbackError),
+    /// The user's login ([`Login::into_layer`](crate::Login::into_layer)) gave no refresh
+    /// token and its access token has expired: the user must log in again.
+    ///
+    /// ```
+    /// let err = tower_oauth2::Error::LoginExpired;
+    /// assert!(err.to_string().contains("log in again"));
+    /// assert!(!err.is_transient());
+    /// ```
+    LoginExpired,
 }
 
 /// `?` on the error of an [`OAuth2`](crate::OAuth2) service (a [`BoxError`]): a token error
@@ -376,6 +403,7 @@ impl Error {
     pub fn server_error(&self) -> Option<&ServerError> {
         match self.cause() {
             Error::OAuth2 { error, .. } => Some(error),
+            Error::Callback(crate::grant::authorization_code::CallbackError::Server(error)) => Some(error),
             _ => None,
         }
     }
@@ -502,6 +530,7 @@ impl Error {
             | Error::UserInfoSubjectMismatch => false,
             #[cfg(feature = "jwt")]
             Error::Jwt(_) => false,
+            Error::Callback(_) | Error::LoginExpired => false,
         }
     }
 }
@@ -569,6 +598,10 @@ impl fmt::Display for Error {
             ),
             #[cfg(feature = "jwt")]
             Error::Jwt(err) => fmt::Display::fmt(err, f),
+            Error::Callback(err) => fmt::Display::fmt(err, f),
+            Error::LoginExpired => f.write_str(
+                "the user's access token has expired and the login gave no refresh token: log in again",
+            ),
         }
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! | Module | Grant | Specification |
 //! |---|---|---|
+//! | [`authorization_code`] | [`OAuth2Client::authorization_request`](crate::OAuth2Client::authorization_request), [`OAuth2Client::exchange_code`](crate::OAuth2Client::exchange_code): logging a user in through their browser, with `state`, `nonce` and the issuer check | RFC 6749 §4.1, RFC 9207, OIDC Core §3.1 |
+//! | [`pkce`] | [`PkceMethod`](crate::PkceMethod): the code verifier and challenge of every authorization request | RFC 7636 |
 //! | [`client_credentials`] | [`ClientCredentials`](crate::ClientCredentials): the client acting on its own behalf | RFC 6749 §4.4 |
 //! | [`refresh_token`] | [`RefreshToken`](crate::RefreshToken): redeeming, and rotating, a refresh token | RFC 6749 §6 |
 //! | [`device_code`] | [`DeviceCode`](crate::DeviceCode): logging in a CLI or a device without a browser | RFC 8628 |
@@ -24,12 +26,14 @@
 //! # Ok::<(), tower_oauth2::Error>(())
 //! ```
 
+pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
 pub mod device_prompt;
 #[cfg(feature = "jwt")]
 pub mod jwt_bearer;
 pub mod password;
+pub mod pkce;
 pub mod refresh_token;
 #[cfg(feature = "jwt")]
 pub mod service_account;

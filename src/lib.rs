@@ -51,11 +51,12 @@
 //! | [`layer::www_authenticate`] | The `WWW-Authenticate` challenge parser the retry relies on | RFC 9110 §11.6.1 |
 //! | [`cache`] | [`TokenCache`]: the shared token, refresh-ahead, single-flight, backoff, monotonic time | |
 //! | [`source`] | [`TokenSource`], and [`source_fn`] for tokens from anywhere | |
-//! | [`grant`] | The grants, one file each: [`ClientCredentials`] (RFC 6749 §4.4), [`RefreshToken`] (§6), [`DeviceCode`] and [`TerminalPrompt`] (RFC 8628), [`TokenExchange`] (RFC 8693), [`Password`] (RFC 6749 §4.3, deprecated) | RFC 6749 §4, RFC 8628, RFC 8693 |
+//! | [`grant`] | The grants, one file each: [`OAuth2Client::authorization_request`] / [`OAuth2Client::exchange_code`] (RFC 6749 §4.1, with PKCE, RFC 7636, and RFC 9207), [`ClientCredentials`] (RFC 6749 §4.4), [`RefreshToken`] (§6), [`DeviceCode`] and [`TerminalPrompt`] (RFC 8628), [`TokenExchange`] (RFC 8693), [`Password`] (RFC 6749 §4.3, deprecated) | RFC 6749 §4, RFC 8628, RFC 8693 |
 //! | `grant::jwt_bearer`, `grant::service_account` | `JwtBearer`: the JWT bearer grant; `ServiceAccountKey`: Google service-account keys (feature `jwt`) | RFC 7523 §2.1 |
 //! | [`persist`] | [`StoredToken`]: a token's state saved as JSON, to resume after a restart | |
 //! | [`endpoint`] | The authorization server's endpoints: [`TokenEndpoint`] in [`endpoint::token`], [`Params`] | RFC 6749 §3.2, RFC 8707 |
 //! | [`client`] | [`OAuth2Client`]: one client at one server, built by hand or by discovery; every source and endpoint call starts there | |
+//! | [`endpoint::par`] | Pushed authorization requests, used by [`AuthorizationRequest::start`] | RFC 9126 |
 //! | [`endpoint::discovery`] | [`ServerMetadata`], [`DiscoveryError`]: the server's metadata, checked | RFC 8414, OIDC Discovery |
 //! | [`endpoint::revocation`], [`endpoint::introspection`], [`endpoint::userinfo`] | [`OAuth2Client::revoke_token`], [`OAuth2Client::introspect`] ([`Introspection`], [`TokenTypeHint`]), [`OAuth2Client::userinfo`] ([`UserInfo`]) | RFC 7009, RFC 7662, OIDC Core §5.3 |
 //! | [`provider`] | [`Provider`](provider::Provider): ready-made providers (GitHub, Google, Microsoft, Discord, Facebook, GitLab, generic OAuth 2.0 and OpenID, ...), each with its quirks and `id_email` | OIDC Core §5.3 |
@@ -116,6 +117,10 @@ pub use endpoint::revocation::TokenTypeHint;
 pub use endpoint::token::{Params, TokenEndpoint, TokenEndpointBuilder};
 pub use endpoint::userinfo::UserInfo;
 pub use error::{BoxError, Error, ErrorCode, ServerError};
+pub use grant::authorization_code::{
+    Authorization, AuthorizationCode, AuthorizationRequest, Callback, CallbackError, Login,
+    PendingAuthorization,
+};
 pub use grant::client_credentials::ClientCredentials;
 pub use grant::device_code::{DeviceAuthorization, DeviceCode};
 pub use grant::device_code::{UserCodeError, DEFAULT_USER_CODE_TIMEOUT};
@@ -123,6 +128,7 @@ pub use grant::device_prompt::TerminalPrompt;
 #[cfg(feature = "jwt")]
 pub use grant::jwt_bearer::JwtBearer;
 pub use grant::password::Password;
+pub use grant::pkce::PkceMethod;
 pub use grant::refresh_token::RefreshToken;
 #[cfg(feature = "jwt")]
 pub use grant::service_account::ServiceAccountKey;

@@ -354,7 +354,16 @@ impl TokenEndpoint {
             .assertion
             .as_ref()
             .map(|assertion| ("client_assertion", assertion.expose()));
-        let body = form_body(params.iter().chain(&credentials.form).chain(&assertion));
+        // A parameter the client authentication also sends (`client_id` of an authorization
+        // request pushed by a `client_secret_post` client, say) goes once, as the
+        // authentication's.
+        let body = form_body(
+            params
+                .iter()
+                .filter(|(name, _)| !credentials.form.iter().any(|(auth, _)| auth == name))
+                .chain(&credentials.form)
+                .chain(&assertion),
+        );
 
         let mut request = server_request(
             http::Method::POST,
