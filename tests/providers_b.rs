@@ -968,3 +968,189 @@ fn providers_are_object_safe_and_keep_their_secret() {
         assert_eq!(provider.client().token_endpoint().token_url().scheme(), "https");
     }
 }
+
+// --- Authorization requests and code exchanges ---------------------------------------------
+
+/// The query of `provider`'s authorization URL, as (name, value) pairs.
+fn authorization_query(provider: &dyn Provider) -> (String, Vec<(String, String)>) {
+    let authorization = provider
+        .authorization_request("https://app.example.com/callback")
+        .build()
+        .unwrap();
+    let url = authorization.url();
+    let base = format!("{}://{}{}", url.scheme(), url.host_str().unwrap(), url.path());
+    (base, url.query_pairs().into_owned().collect())
+}
+
+fn only<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    stub::util::only_field(query, name)
+}
+
+#[test]
+fn authorization_urls_carry_each_providers_parameters() {
+    let (base, q) = authorization_query(&LinkedIn::new("li", "s").unwrap());
+    assert_eq!(base, "https://www.linkedin.com/oauth/v2/authorization");
+    assert_eq!(only(&q, "scope"), Some("openid profile email"));
+    assert!(only(&q, "nonce").is_some(), "openid: a nonce");
+    assert_eq!(only(&q, "code_challenge_method"), Some("S256"));
+
+    let (base, q) = authorization_query(&Reddit::new("rd", "s", REDDIT_UA).unwrap());
+    assert_eq!(base, "https://www.reddit.com/api/v1/authorize");
+    assert_eq!(only(&q, "duration"), Some("permanent"));
+    assert_eq!(only(&q, "scope"), Some("identity"));
+    let temporary = Reddit::builder("rd", "s", REDDIT_UA).temporary().build().unwrap();
+    assert_eq!(
+        only(&authorization_query(&temporary).1, "duration"),
+        Some("temporary")
+    );
+
+    let (base, q) = authorization_query(&Okta::new("dev-1.okta.com", "ok", "s").unwrap());
+    assert_eq!(base, "https://dev-1.okta.com/oauth2/default/v1/authorize");
+    assert_eq!(only(&q, "scope"), Some("openid email"));
+    assert!(only(&q, "nonce").is_some());
+
+    let shopify = Shopify::builder("sh", "s", "my-shop")
+        .scopes("read_orders write_products, read_customers")
+        .online_access()
+        .build()
+        .unwrap();
+    let (base, q) = authorization_query(&shopify);
+    assert_eq!(base, "https://my-shop.myshopify.com/admin/oauth/authorize");
+    assert_eq!(
+        only(&q, "scope"),
+        Some("read_orders,write_products,read_customers")
+    );
+    assert_eq!(only(&q, "grant_options[]"), Some("per-user"));
+    let offline = authorization_query(&Shopify::new("sh", "s", "my-shop").unwrap()).1;
+    assert_eq!(only(&offline, "scope"), Some("read_orders"));
+    assert_eq!(
+        only(&offline, "grant_options[]"),
+        None,
+        "offline access by default"
+    );
+
+    let (base, q) = authorization_query(&Kakao::new("kk", "s").unwrap());
+    assert_eq!(base, "https://kauth.kakao.com/oauth/authorize");
+    assert_eq!(only(&q, "scope"), Some("profile_nickname,account_email"));
+
+    let (base, q) = authorization_query(&Naver::new("nv", "s").unwrap());
+    assert_eq!(base, "https://nid.naver.com/oauth2.0/authorize");
+    assert_eq!(only(&q, "scope"), None, "Naver's scopes are set in its console");
+    assert!(
+        only(&q, "state").is_some_and(|s| !s.is_empty()),
+        "Naver requires a state"
+    );
+
+    let (base, q) = authorization_query(&FranceConnect::new("fc", "s").unwrap());
+    assert_eq!(base, "https://oidc.franceconnect.gouv.fr/api/v2/authorize");
+    assert_eq!(only(&q, "acr_values"), Some("eidas1"));
+    assert!(
+        only(&q, "nonce").is_some_and(|n| n.len() >= 22),
+        "FranceConnect requires a nonce"
+    );
+    assert!(only(&q, "state").is_some_and(|s| s.len() >= 22));
+    // Scopes without `openid`: it is added, so the nonce is still sent.
+    let franceconnect = FranceConnect::builder("fc", "s")
+        .scopes("email given_name")
+        .integration()
+        .build()
+        .unwrap();
+    let (base, q) = authorization_query(&franceconnect);
+    assert_eq!(
+        base,
+        "https://fcp-low.integ01.dev-franceconnect.fr/api/v2/authorize"
+    );
+    assert_eq!(only(&q, "scope"), Some("openid email given_name"));
+    assert!(only(&q, "nonce").is_some());
+}
+
+/// A login with `provider`: its authorization request, a callback with a code, the exchange.
+async fn log_in(provider: &dyn Provider) -> tower_oauth2::Login {
+    let (_url, pending) = provider
+        .authorization_request("https://app.example.com/callback")
+        .build()
+        .unwrap()
+        .into_parts();
+    let callback = tower_oauth2::Callback::from_url(&format!(
+        "https://app.example.com/callback?code=the-code&state={}",
+        pending.state()
+    ))
+    .unwrap();
+    bounded(provider.client().exchange_code(&pending, &callback))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reddit_code_exchange_sends_basic_authentication_and_the_user_agent() {
+    let stub = answering(
+        200,
+        r#"{"access_token":"at-1","token_type":"bearer","expires_in":86400,"refresh_token":"rt-1","scope":"identity"}"#,
+    );
+    let login = log_in(&reddit(&stub)).await;
+    assert!(
+        login.token().refresh_token().is_some(),
+        "duration=permanent gives a refresh token"
+    );
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri, "https://www.reddit.com/api/v1/access_token");
+    assert_eq!(seen[0].header("user-agent"), Some(REDDIT_UA));
+    assert!(seen[0].authorization().is_some_and(|a| a.starts_with("Basic ")));
+    assert_eq!(seen[0].field("client_secret"), None);
+    assert_eq!(seen[0].field("code"), Some("the-code"));
+    assert!(seen[0].field("code_verifier").is_some());
+}
+
+/// Shopify's offline token (no `expires_in`, no refresh token) from a real code exchange:
+/// `Login::into_layer` keeps serving it, with no further token request.
+#[tokio::test]
+async fn shopify_offline_login_is_served_by_into_layer() {
+    use tower::{ServiceBuilder, ServiceExt as _};
+    use tower_oauth2::provider::shopify::access_token_header;
+
+    let stub = answering(200, r#"{"access_token":"shpat_offline","scope":"read_orders"}"#);
+    let shopify = shopify(&stub);
+    let login = log_in(&shopify).await;
+    assert_eq!(login.token().expires_at(), None, "offline tokens never expire");
+    assert!(login.token().refresh_token().is_none());
+    let exchange = &stub.seen()[0];
+    assert_eq!(
+        exchange.uri,
+        "https://my-shop.myshopify.com/admin/oauth/access_token"
+    );
+    assert_eq!(exchange.field("client_id"), Some("sh-client"));
+    assert_eq!(exchange.field("client_secret"), Some("sh-secret"));
+    assert_eq!(exchange.authorization(), None);
+
+    let seen: Arc<Mutex<Vec<(String, http::HeaderMap)>>> = Arc::default();
+    let record = seen.clone();
+    let admin_api = tower::service_fn(
+        move |request: http::Request<http_body_util::Full<bytes::Bytes>>| {
+            record
+                .lock()
+                .unwrap()
+                .push((request.uri().to_string(), request.headers().clone()));
+            async { Ok::<_, std::convert::Infallible>(json(200, r#"{"orders":[]}"#)) }
+        },
+    );
+    let client = ServiceBuilder::new()
+        .layer(login.into_layer())
+        .map_request(access_token_header)
+        .service(admin_api);
+    for _ in 0..3 {
+        let request = http::Request::get("https://my-shop.myshopify.com/admin/api/2025-10/orders.json")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let response = bounded(client.clone().oneshot(request)).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(stub.seen().len(), 1, "no token request after the exchange");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    for (uri, headers) in seen.iter() {
+        assert_eq!(uri, "https://my-shop.myshopify.com/admin/api/2025-10/orders.json");
+        assert_eq!(headers["x-shopify-access-token"], "shpat_offline");
+        assert!(headers.get("authorization").is_none());
+    }
+}

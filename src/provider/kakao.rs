@@ -49,8 +49,8 @@
 //! OpenID Connect mode (scope `openid`) is not set up by this provider.
 
 use super::{
-    get_api, id_field, optional_bool, optional_string, provider_options, IdEmail, IdEmailFuture, Options,
-    Provider,
+    get_api, id_field, optional_bool, optional_string, provider_options, with_scopes, IdEmail, IdEmailFuture,
+    Options, Provider,
 };
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
@@ -178,12 +178,8 @@ impl Provider for Kakao {
     }
 
     fn authorization_request(&self, redirect_uri: &str) -> AuthorizationRequest {
-        let request = self.client.authorization_request(redirect_uri);
-        if self.scopes.is_empty() {
-            request
-        } else {
-            request.param("scope", self.scopes.clone())
-        }
+        // One scope token with commas: the request does not split it.
+        with_scopes(self.client.authorization_request(redirect_uri), &self.scopes)
     }
 
     fn id_email<'a>(&'a self, token: &'a Token) -> IdEmailFuture<'a> {

@@ -437,7 +437,8 @@ impl Provider for Shopify {
     fn authorization_request(&self, redirect_uri: &str) -> AuthorizationRequest {
         let mut request = self.client.authorization_request(redirect_uri);
         if !self.scopes.is_empty() {
-            request = request.param("scope", self.scopes.clone());
+            // One scope token with commas: the request does not split it.
+            request = request.scope(self.scopes.clone());
         }
         if self.online {
             request = request.param("grant_options[]", "per-user");
