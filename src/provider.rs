@@ -30,7 +30,7 @@
 //! Every provider is a struct with constructors that return `Result` (they check the URLs; none
 //! sends anything) and a `#[must_use]` builder with the options every provider shares:
 //!
-//! - `http_client`, `clock`: as [`OAuth2ClientBuilder`](crate::OAuth2ClientBuilder)'s, used
+//! - `http_client`, `clock`: as [`OAuth2ClientBuilder`]'s, used
 //!   for the token endpoint and for the provider's API alike;
 //! - `scopes`: replaces the provider's default scopes;
 //! - `base_url`: moves every URL of the provider (authorization, token, API) to another origin
@@ -102,7 +102,17 @@ pub struct IdEmail {
     pub email: Option<String>,
 }
 
-/// The future of [`Provider::id_email`].
+/// The future of [`Provider::id_email`]: boxed, so that the trait stays object-safe, and
+/// `Send`. A provider of your own returns `Box::pin(async move { ... })`.
+///
+/// ```
+/// use tower_oauth2::provider::{IdEmail, IdEmailFuture};
+///
+/// fn fixed<'a>() -> IdEmailFuture<'a> {
+///     Box::pin(async { Ok(IdEmail { id: "42".to_owned(), email: None }) })
+/// }
+/// # let _ = fixed;
+/// ```
 pub type IdEmailFuture<'a> = Pin<Box<dyn Future<Output = Result<IdEmail, Error>> + Send + 'a>>;
 
 /// A ready-made provider: its client, its authorization request, and who logged in.
@@ -281,11 +291,10 @@ macro_rules! provider_options {
             /// or another method the provider supports.
             ///
             /// ```
-            /// use tower_oauth2::ClientAuth;
             #[doc = $use]
             ///
             #[doc = concat!("let provider = ", $new)]
-            ///     .client_auth(ClientAuth::client_secret_basic("my-client-id", "my-client-secret"))
+            ///     .client_auth(tower_oauth2::ClientAuth::client_secret_basic("my-client-id", "my-client-secret"))
             ///     .build()?;
             /// # let _ = provider;
             /// # Ok::<(), tower_oauth2::Error>(())

@@ -25,7 +25,7 @@ use tower_oauth2::provider::gitlab::GitLab;
 use tower_oauth2::provider::google::Google;
 use tower_oauth2::provider::microsoft::Microsoft;
 use tower_oauth2::provider::{IdEmail, Provider};
-use tower_oauth2::{ClientAuth, Error, ErrorCode, HttpClient, Token};
+use tower_oauth2::{Callback, ClientAuth, Error, ErrorCode, HttpClient, Login, Token};
 
 /// The user's access token in every test: it must reach the API host as a Bearer header and
 /// go nowhere else.
@@ -230,35 +230,50 @@ async fn github_api_errors_are_typed() {
     assert_http_status(&expect_err(id_email(&github(&stub)).await), 404);
 }
 
+/// A login with `provider` up to the code exchange: the authorization request (checked), a
+/// callback with `code` and the right state, and `exchange_code`.
+async fn log_in(provider: &dyn Provider, code: &str) -> Result<Login, Error> {
+    let (url, pending) = provider
+        .authorization_request("https://app.example.com/cb")
+        .build()?
+        .into_parts();
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    assert_eq!(param("response_type"), Some("code"));
+    assert_eq!(param("redirect_uri"), Some("https://app.example.com/cb"));
+    assert_eq!(param("code_challenge_method"), Some("S256"));
+    assert_eq!(param("state"), Some(pending.state()));
+    let callback = Callback::from_query(&format!("code={code}&state={}", pending.state()));
+    bounded(provider.client().exchange_code(&pending, &callback)).await
+}
+
 #[tokio::test]
-async fn github_form_encoded_token_answer_is_read_and_json_is_asked_for() {
-    let stub = Stub::new(|_| {
-        respond(
+async fn github_login_reads_a_form_encoded_token_answer_and_asks_for_json() {
+    let stub = Stub::new(|seen| match seen.path.as_str() {
+        "/login/oauth/access_token" => respond(
             200,
             &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
-            "access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=read%3Auser%2Cuser%3Aemail&token_type=bearer",
-        )
+            format!("access_token={ACCESS_TOKEN}&scope=read%3Auser%2Cuser%3Aemail&token_type=bearer"),
+        ),
+        _ => json(200, r#"{"id":583231,"email":"octocat@github.com"}"#),
     });
     let github = github(&stub);
-    let token = bounded(github.client().token_endpoint().request_token(&[
-        ("grant_type", "authorization_code"),
-        ("code", "the-code"),
-        ("redirect_uri", "https://app.example.com/cb"),
-    ]))
-    .await
-    .unwrap();
-    assert_eq!(
-        token.access_token().expose(),
-        "gho_16C7e42F292c6912E7710c838347Ae178B4a"
-    );
-    assert_eq!(token.scope(), Some("read:user,user:email"));
+    let login = log_in(&github, "the-code").await.unwrap();
+    assert_eq!(login.token().access_token().expose(), ACCESS_TOKEN);
+    assert_eq!(login.token().scope(), Some("read:user,user:email"));
+    let user = bounded(github.id_email(login.token())).await.unwrap();
+    assert_eq!(user.id, "583231");
     let seen = stub.seen();
+    assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].uri, "https://github.com/login/oauth/access_token");
     assert_eq!(seen[0].header("accept"), Some("application/json"));
+    assert_eq!(seen[0].field("code"), Some("the-code"));
+    assert!(seen[0].field("code_verifier").is_some());
     // client_secret_post, as GitHub documents.
     assert_eq!(seen[0].field("client_id"), Some("gh-client"));
     assert_eq!(seen[0].field("client_secret"), Some("gh-s3cret"));
     assert_eq!(seen[0].authorization(), None);
+    assert_bearer_only_to(&seen[1..], "api.github.com");
 }
 
 #[tokio::test]
@@ -274,15 +289,7 @@ async fn github_token_errors_with_http_200_are_oauth_errors() {
         ),
     ] {
         let stub = Stub::new(move |_| respond(200, &[("content-type", content_type)], body));
-        let err = expect_err(
-            bounded(
-                github(&stub)
-                    .client()
-                    .token_endpoint()
-                    .request_token(&[("grant_type", "authorization_code"), ("code", "the-code")]),
-            )
-            .await,
-        );
+        let err = expect_err(log_in(&github(&stub), "the-code").await);
         assert!(
             matches!(
                 err,
@@ -297,6 +304,7 @@ async fn github_token_errors_with_http_200_are_oauth_errors() {
         let description = err.server_error().unwrap().description.as_deref().unwrap();
         // The code the request carried is redacted from the server's text.
         assert_eq!(description, "The code [redacted] is incorrect or expired.");
+        assert_eq!(stub.seen().len(), 1, "no API call after a failed exchange");
     }
 }
 
@@ -1130,4 +1138,111 @@ async fn every_provider_works_as_a_trait_object() {
     assert_eq!(stub.seen().len(), providers.len());
     fn send_sync<T: Send + Sync>(_: &T) {}
     send_sync(&providers);
+}
+
+#[tokio::test]
+async fn every_provider_logs_in_at_its_token_endpoint_with_its_credentials() {
+    let stub = Stub::new(|seen| {
+        if seen.method == http::Method::POST {
+            json(
+                200,
+                r#"{"access_token":"user-access-t0ken","token_type":"Bearer","expires_in":3600,"refresh_token":"r1"}"#,
+            )
+        } else {
+            json(404, "{}")
+        }
+    });
+    let http = stub.http.clone();
+    let cases: Vec<(Box<dyn Provider>, &str)> = vec![
+        (
+            Box::new(
+                GitHub::builder("c", SECRET)
+                    .http_client(http.clone())
+                    .build()
+                    .unwrap(),
+            ),
+            "https://github.com/login/oauth/access_token",
+        ),
+        (
+            Box::new(
+                Google::builder("c", SECRET)
+                    .offline()
+                    .http_client(http.clone())
+                    .build()
+                    .unwrap(),
+            ),
+            "https://oauth2.googleapis.com/token",
+        ),
+        (
+            Box::new(
+                Microsoft::builder("c", SECRET)
+                    .tenant("consumers")
+                    .http_client(http.clone())
+                    .build()
+                    .unwrap(),
+            ),
+            "https://login.microsoftonline.com/consumers/oauth2/v2.0/token",
+        ),
+        (
+            Box::new(
+                Discord::builder("c", SECRET)
+                    .http_client(http.clone())
+                    .build()
+                    .unwrap(),
+            ),
+            "https://discord.com/api/oauth2/token",
+        ),
+        (
+            Box::new(
+                Facebook::builder("c", SECRET)
+                    .http_client(http.clone())
+                    .build()
+                    .unwrap(),
+            ),
+            "https://graph.facebook.com/v21.0/oauth/access_token",
+        ),
+        (
+            Box::new(
+                GitLab::builder("c", SECRET)
+                    .http_client(http.clone())
+                    .build()
+                    .unwrap(),
+            ),
+            "https://gitlab.com/oauth/token",
+        ),
+    ];
+    for (i, (provider, token_url)) in cases.iter().enumerate() {
+        let login = log_in(provider.as_ref(), "the-code").await.unwrap();
+        assert_eq!(login.token().access_token().expose(), ACCESS_TOKEN);
+        // The refresh token continues as a source at the same token endpoint.
+        assert!(login.refresh_token().is_ok());
+        let seen = &stub.seen()[i];
+        assert_eq!(seen.uri, *token_url, "{provider:?}");
+        assert_eq!(seen.field("grant_type"), Some("authorization_code"));
+        assert_eq!(seen.field("client_id"), Some("c"));
+        assert_eq!(seen.field("client_secret"), Some(SECRET));
+        assert!(seen.field("code_verifier").is_some());
+    }
+}
+
+#[tokio::test]
+async fn google_asks_for_openid_with_a_nonce_and_microsoft_does_not() {
+    let stub = Stub::new(|_| json(500, "{}"));
+    let google = google(&stub).build().unwrap();
+    let (url, pending) = google
+        .authorization_request("https://app.example.com/cb")
+        .build()
+        .unwrap()
+        .into_parts();
+    assert!(url
+        .query_pairs()
+        .any(|(k, v)| k == "nonce" && Some(v.as_ref()) == pending.nonce().map(|n| n.expose())));
+    let microsoft = microsoft(&stub, "common");
+    let (url, pending) = microsoft
+        .authorization_request("https://app.example.com/cb")
+        .build()
+        .unwrap()
+        .into_parts();
+    assert!(!url.query_pairs().any(|(k, _)| k == "nonce"));
+    assert!(pending.nonce().is_none());
 }

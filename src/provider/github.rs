@@ -34,7 +34,7 @@
 //! - Its token endpoint answers form-encoded unless asked for JSON: the crate's token requests
 //!   send `Accept: application/json`, and a form-encoded answer is read all the same.
 //! - It answers token errors (a wrong or expired code: `bad_verification_code`) with HTTP
-//!   200: the `error` field makes them [`Error::OAuth2`](crate::Error::OAuth2) whatever the
+//!   200: the `error` field makes them [`Error::OAuth2`] whatever the
 //!   status.
 //! - A user whose e-mail is private has `"email": null` in `/user`: the e-mail is then the
 //!   primary, verified address of `/user/emails` (scope `user:email`), or none.
