@@ -7,6 +7,8 @@
 //! `pending_regressions_still_fail` checks that each still fails, so that a fix shows up as a
 //! failing test until its file is moved up to `fuzz/regressions/<target>/`.
 
+#[path = "../fuzz/props/callback.rs"]
+mod callback;
 #[path = "../fuzz/props/common.rs"]
 mod common;
 #[path = "../fuzz/props/device_flow.rs"]
@@ -22,10 +24,11 @@ use std::path::{Path, PathBuf};
 
 type Check = fn(&[u8]) -> Result<(), String>;
 
-const TARGETS: [(&str, Check); 3] = [
+const TARGETS: [(&str, Check); 4] = [
     ("token_response", token_response::check),
     ("device_flow", device_flow::check),
     ("layer_401", layer_401::check),
+    ("callback", callback::check),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -106,6 +109,11 @@ fn device_flow_corpus_and_regressions() {
 #[test]
 fn layer_401_corpus_and_regressions() {
     replay("layer_401");
+}
+
+#[test]
+fn callback_corpus_and_regressions() {
+    replay("callback");
 }
 
 #[test]

@@ -1254,7 +1254,7 @@ impl Login {
 
     /// A cache that starts with the login's access token (no token request on the first API
     /// call) and gets the next ones from `source`, usually
-    /// [`refresh_token`](Self::refresh_token).
+    /// [`refresh_token`](Self::refresh_token). It keeps time with the client's clock.
     ///
     /// ```
     /// # fn check(login: tower_oauth2::Login) -> Result<(), tower_oauth2::Error> {
@@ -1263,7 +1263,10 @@ impl Login {
     /// # let _ = layer; Ok(()) }
     /// ```
     pub fn into_cache(self, source: impl TokenSource + 'static) -> TokenCache {
-        TokenCache::builder(source).initial_token(self.token).build()
+        TokenCache::builder(source)
+            .clock(self.client.token_endpoint().clock().clone())
+            .initial_token(self.token)
+            .build()
     }
 
     /// The layer that carries the user's token, in one call: refreshed with the login's

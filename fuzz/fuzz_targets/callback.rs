@@ -1,0 +1,19 @@
+//! Fuzz target `callback`: see fuzz/props/callback.rs for the input format and the properties.
+//!
+//! `FUZZ_IGNORE="text|other text"` ignores failures whose message contains one of the texts,
+//! to look past known failures (see fuzz/README.md).
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../props/common.rs"]
+mod common;
+#[path = "../props/callback.rs"]
+mod callback;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(failure) = callback::check(data) {
+        if !common::ignored(&failure) {
+            panic!("property failed: {failure}");
+        }
+    }
+});
