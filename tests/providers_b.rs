@@ -1103,14 +1103,20 @@ async fn reddit_code_exchange_sends_basic_authentication_and_the_user_agent() {
 }
 
 /// Shopify's offline token (no `expires_in`, no refresh token) from a real code exchange:
-/// `Login::into_layer` keeps serving it, with no further token request.
+/// `Login::into_layer` keeps serving it, years later by the client's clock, with no further
+/// token request.
 #[tokio::test]
 async fn shopify_offline_login_is_served_by_into_layer() {
     use tower::{ServiceBuilder, ServiceExt as _};
     use tower_oauth2::provider::shopify::access_token_header;
 
     let stub = answering(200, r#"{"access_token":"shpat_offline","scope":"read_orders"}"#);
-    let shopify = shopify(&stub);
+    let clock = ManualClock::new();
+    let shopify = Shopify::builder("sh-client", "sh-secret", "my-shop")
+        .http_client(stub.http.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     let login = log_in(&shopify).await;
     assert_eq!(login.token().expires_at(), None, "offline tokens never expire");
     assert!(login.token().refresh_token().is_none());
@@ -1144,6 +1150,7 @@ async fn shopify_offline_login_is_served_by_into_layer() {
             .unwrap();
         let response = bounded(client.clone().oneshot(request)).await.unwrap();
         assert_eq!(response.status(), 200);
+        clock.advance(Duration::from_secs(365 * 24 * 3600)); // the login's clock, a year on
     }
     assert_eq!(stub.seen().len(), 1, "no token request after the exchange");
     let seen = seen.lock().unwrap();
@@ -1153,4 +1160,51 @@ async fn shopify_offline_login_is_served_by_into_layer() {
         assert_eq!(headers["x-shopify-access-token"], "shpat_offline");
         assert!(headers.get("authorization").is_none());
     }
+}
+
+/// Shopify's online token expires (`expires_in`) and cannot be refreshed: once expired, the
+/// layer answers with `Error::LoginExpired` without calling the API or the token endpoint.
+#[tokio::test]
+async fn shopify_online_login_expires() {
+    use tower::{ServiceBuilder, ServiceExt as _};
+    use tower_oauth2::provider::shopify::access_token_header;
+
+    let stub = answering(
+        200,
+        r#"{"access_token":"shpat_online","scope":"read_orders","expires_in":86399,
+            "associated_user_scope":"read_orders",
+            "associated_user":{"id":902541635,"email":"staff@example.com","email_verified":true}}"#,
+    );
+    let clock = ManualClock::new();
+    let shopify = Shopify::builder("sh-client", "sh-secret", "my-shop")
+        .online_access()
+        .http_client(stub.http.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let login = log_in(&shopify).await;
+    assert_eq!(login.token().lifetime(), Some(Duration::from_secs(86399)));
+    assert_eq!(login.token().extra()["associated_user"]["id"], 902541635);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let admin_api = tower::service_fn(move |_: http::Request<http_body_util::Full<bytes::Bytes>>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, std::convert::Infallible>(json(200, "{}")) }
+    });
+    let client = ServiceBuilder::new()
+        .layer(login.into_layer())
+        .map_request(access_token_header)
+        .service(admin_api);
+    let request = || {
+        http::Request::get("https://my-shop.myshopify.com/admin/api/2025-10/shop.json")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap()
+    };
+    bounded(client.clone().oneshot(request())).await.unwrap();
+    clock.advance(Duration::from_secs(86400 + 60));
+    let err = bounded(client.clone().oneshot(request())).await.unwrap_err();
+    let err = Error::from(err);
+    assert!(matches!(err, Error::LoginExpired), "{err:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the expired token is not sent");
+    assert_eq!(stub.seen().len(), 1, "nothing to refresh it with");
 }
