@@ -41,14 +41,16 @@
 //!   client secret and the tokens only ever go to a `*.myshopify.com` host.
 //! - **Offline access tokens** (the default) never expire and come without a refresh token:
 //!   the token has no [`expires_at`](Token::expires_at). A [`TokenCache`](crate::TokenCache)
-//!   (and so `Login::into_layer`) keeps serving a token without expiry until it is
-//!   invalidated (a `401` seen by the layer's retry, or
-//!   [`TokenCache::invalidate`](crate::TokenCache::invalidate)); there is nothing to refresh it
-//!   with, so after that the user must install or log in again.
+//!   serves a token without expiry until it is invalidated, and never refreshes it ahead;
+//!   [`Login::into_layer`](crate::Login::into_layer) gives the layer a source that hands the
+//!   same token back, so the layer carries it for as long as the shop keeps the app
+//!   installed. When Shopify revokes it (the app is uninstalled), the Admin API answers `401`
+//!   and the only way on is a new installation or login.
 //! - **Online access tokens** ([`online_access`](ShopifyBuilder::online_access),
 //!   `grant_options[]=per-user`) expire (`expires_in`, about a day) and are not refreshable
-//!   either; their token response names the staff member in `associated_user`
-//!   ([`Token::extra`]).
+//!   either: once expired, the layer from `Login::into_layer` fails with
+//!   [`Error::LoginExpired`] without sending it. Their token response names the staff member
+//!   in `associated_user` ([`Token::extra`]).
 //! - **The Admin API** takes the token in `X-Shopify-Access-Token`, not `Authorization`;
 //!   `id_email` sends it only there (marked sensitive, wiped after use), only to the shop's
 //!   host. To call the Admin API through [`OAuth2Layer`](crate::OAuth2Layer), which puts the
