@@ -1208,3 +1208,59 @@ async fn shopify_online_login_expires() {
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the expired token is not sent");
     assert_eq!(stub.seen().len(), 1, "nothing to refresh it with");
 }
+
+/// Hostile answers: a body over the client's cap, control characters in the text kept, a
+/// slow server.
+#[tokio::test]
+async fn hostile_answers_are_typed_errors() {
+    let big = format!(
+        r#"{{"resultcode":"00","response":{{"id":"1","pad":"{}"}}}}"#,
+        "x".repeat(4096)
+    );
+    let stub = Stub::with_limit(move |_| json(200, &big), Some(1024));
+    let err = expect_err(bounded(naver(&stub).id_email(&Token::bearer(TOKEN))).await);
+    assert!(matches!(err, Error::BodyTooLarge { limit: 1024 }), "{err:?}");
+    let big = format!(r#"{{"shop":{{"id":1,"pad":"{}"}}}}"#, "x".repeat(4096));
+    let stub = Stub::with_limit(move |_| json(200, &big), Some(1024));
+    let err = expect_err(bounded(shopify(&stub).id_email(&Token::bearer(TOKEN))).await);
+    assert!(matches!(err, Error::BodyTooLarge { limit: 1024 }), "{err:?}");
+
+    // Terminal escapes and new lines in Naver's message and Shopify's `errors` are escaped.
+    let stub = answering(401, r#"{"resultcode":"024","message":"\u001b[2Jfailed\nroot# "}"#);
+    let err = expect_err(bounded(naver(&stub).id_email(&Token::bearer(TOKEN))).await);
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains('\u{1b}') && !shown.contains('\n'), "{shown}");
+    let stub = answering(
+        401,
+        r#"{"errors":"\u001b]8;;https://evil.example\u0007click\r\n"}"#,
+    );
+    let err = expect_err(bounded(shopify(&stub).id_email(&Token::bearer(TOKEN))).await);
+    let shown = format!("{err} {err:?}");
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}') && !shown.contains('\r'),
+        "{shown}"
+    );
+}
+
+/// Reddit's `User-Agent` wrapper keeps the HTTP client's timeout; the timeout comes back as the
+/// source of a transport error (as the module documentation says).
+#[tokio::test(start_paused = true)]
+async fn reddit_wrapper_keeps_the_client_timeout() {
+    let slow = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok::<_, std::convert::Infallible>(json(200, r#"{"id":"1"}"#))
+    });
+    let http = tower_oauth2::HttpClient::new(slow).with_timeout(Duration::from_secs(5));
+    let reddit = Reddit::builder("rd-client", "rd-secret", REDDIT_UA)
+        .http_client(http)
+        .build()
+        .unwrap();
+    let err = expect_err(reddit.id_email(&Token::bearer(TOKEN)).await);
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(err.is_transient());
+    let source = std::error::Error::source(&err).expect("the inner error");
+    assert!(
+        matches!(source.downcast_ref::<Error>(), Some(Error::Timeout(limit)) if *limit == Duration::from_secs(5)),
+        "{source:?}"
+    );
+}
