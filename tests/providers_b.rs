@@ -992,7 +992,12 @@ fn authorization_urls_carry_each_providers_parameters() {
     assert_eq!(base, "https://www.linkedin.com/oauth/v2/authorization");
     assert_eq!(only(&q, "scope"), Some("openid profile email"));
     assert!(only(&q, "nonce").is_some(), "openid: a nonce");
-    assert_eq!(only(&q, "code_challenge_method"), Some("S256"));
+    assert_eq!(
+        only(&q, "code_challenge"),
+        None,
+        "LinkedIn's web apps refuse PKCE"
+    );
+    assert_eq!(only(&q, "code_challenge_method"), None);
 
     let (base, q) = authorization_query(&Reddit::new("rd", "s", REDDIT_UA).unwrap());
     assert_eq!(base, "https://www.reddit.com/api/v1/authorize");
@@ -1079,6 +1084,23 @@ async fn log_in(provider: &dyn Provider) -> tower_oauth2::Login {
     bounded(provider.client().exchange_code(&pending, &callback))
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn linkedin_code_exchange_sends_no_code_verifier() {
+    let stub = answering(
+        200,
+        r#"{"access_token":"at-1","token_type":"Bearer","expires_in":5184000}"#,
+    );
+    let login = log_in(&linkedin(&stub)).await;
+    assert_eq!(login.token().access_token().expose(), "at-1");
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri, "https://www.linkedin.com/oauth/v2/accessToken");
+    assert_eq!(seen[0].field("code_verifier"), None);
+    assert_eq!(seen[0].field("client_id"), Some("li-client"));
+    assert_eq!(seen[0].field("client_secret"), Some("li-secret"));
+    assert_eq!(seen[0].authorization(), None);
 }
 
 #[tokio::test]

@@ -33,10 +33,23 @@
 //! | User | `https://api.linkedin.com/v2/userinfo` (OpenID Connect userinfo) |
 //! | Default scopes | `openid profile email` |
 //!
-//! The older `r_liteprofile`/`r_emailaddress` products (`/v2/me`, `/v2/emailAddress`) are
-//! retired for new apps; this provider uses the OpenID Connect product. Refresh tokens are only
-//! issued to LinkedIn's selected partners. `id_email` goes through
-//! [`OAuth2Client::userinfo`](crate::OAuth2Client::userinfo), so a userinfo `sub` that differs
+//! LinkedIn's quirks:
+//!
+//! - **No PKCE.** LinkedIn enables PKCE only for native apps registered for it; a web app's
+//!   code exchange that carries a `code_verifier` fails with `invalid_client`. The
+//!   authorization request is built [`without_pkce`](AuthorizationRequest::without_pkce), so
+//!   the exchange sends none; `state` still protects the callback.
+//! - **No `nonce` in the ID token.** LinkedIn accepts the `nonce` parameter (sent because
+//!   `openid` is in the scopes) but does not put it in its ID tokens: an ID token check that
+//!   expects the nonce refuses them. `id_email` does not depend on the ID token.
+//! - **The issuer** is `https://www.linkedin.com/oauth` (what its discovery document and ID
+//!   tokens say), the keys at `https://www.linkedin.com/oauth/openid/jwks`.
+//! - The older `r_liteprofile`/`r_emailaddress` products (`/v2/me`, `/v2/emailAddress`, which
+//!   httpx-oauth still calls) are retired for new apps; this provider uses the OpenID Connect
+//!   product. Refresh tokens are only issued to LinkedIn's selected partners.
+//!
+//! `id_email` reads the userinfo endpoint through
+//! [`OAuth2Client::userinfo`](crate::OAuth2Client::userinfo): a userinfo `sub` that differs
 //! from the ID token's is refused ([`Error::UserInfoSubjectMismatch`]), and an address with
 //! `email_verified: false` is not returned.
 
@@ -158,7 +171,8 @@ impl Provider for LinkedIn {
     }
 
     fn authorization_request(&self, redirect_uri: &str) -> AuthorizationRequest {
-        self.openid.authorization_request(redirect_uri)
+        // LinkedIn's web apps answer a `code_verifier` with `invalid_client`.
+        self.openid.authorization_request(redirect_uri).without_pkce()
     }
 
     fn id_email<'a>(&'a self, token: &'a Token) -> IdEmailFuture<'a> {
