@@ -105,6 +105,8 @@ struct Inner {
     issuer: Option<String>,
     urls: Urls<Url>,
     metadata: Option<ServerMetadata>,
+    #[cfg(feature = "jwt")]
+    jwks: crate::endpoint::jwks::JwksCache,
 }
 
 /// The endpoint URLs besides the token endpoint's: as given to the builder (`String`) or
@@ -467,6 +469,12 @@ impl OAuth2Client {
     #[cfg(feature = "jwt")]
     pub fn jwt_bearer(&self, key: crate::JwtSigningKey, issuer: impl Into<String>) -> crate::JwtBearer {
         crate::JwtBearer::new(self.inner.token.clone(), key, issuer)
+    }
+
+    /// The server's key set, kept for ID token verification (`id_token.rs`).
+    #[cfg(feature = "jwt")]
+    pub(crate) fn jwks_cache(&self) -> &crate::endpoint::jwks::JwksCache {
+        &self.inner.jwks
     }
 
     /// `url`, or [`Error::NoEndpoint`] naming `name`.
@@ -895,6 +903,8 @@ impl OAuth2ClientBuilder {
                 issuer: self.issuer,
                 urls,
                 metadata,
+                #[cfg(feature = "jwt")]
+                jwks: Default::default(),
             }),
         })
     }

@@ -25,6 +25,8 @@
 
 pub mod discovery;
 pub mod introspection;
+#[cfg(feature = "jwt")]
+pub(crate) mod jwks;
 pub mod par;
 pub mod revocation;
 pub mod token;

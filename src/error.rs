@@ -271,6 +271,22 @@ pub enum Error {
     /// ```
     #[cfg(feature = "jwt")]
     Jwt(crate::client_auth::JwtError),
+    /// An ID token was refused (feature `jwt`): its signature, algorithm or claims failed a
+    /// check of [`OAuth2Client::verify_id_token`](crate::OAuth2Client::verify_id_token); see
+    /// [`IdTokenError`](crate::IdTokenError). Never contains the token or the nonce. Not
+    /// transient: the same token fails again. A failure to fetch the server's key set is not
+    /// this variant but the transport or HTTP error itself ([`Error::HttpStatus`],
+    /// [`Error::Timeout`], ...), transient as those are.
+    ///
+    /// ```
+    /// use tower_oauth2::{Error, IdTokenError};
+    ///
+    /// let err = Error::IdToken(IdTokenError::NonceMismatch);
+    /// assert!(!err.is_transient());
+    /// assert!(err.to_string().contains("nonce"));
+    /// ```
+    #[cfg(feature = "jwt")]
+    IdToken(crate::id_token::IdTokenError),
     /// The redirect back from the authorization server was refused before any code exchange:
     /// the server sent an error (`access_denied`: [`Error::code`] gives it), or the `state` or
     /// the `iss` is wrong. See [`CallbackError`](crate::CallbackError).
@@ -530,6 +546,8 @@ impl Error {
             | Error::UserInfoSubjectMismatch => false,
             #[cfg(feature = "jwt")]
             Error::Jwt(_) => false,
+            #[cfg(feature = "jwt")]
+            Error::IdToken(_) => false,
             Error::Callback(_) | Error::LoginExpired => false,
         }
     }
@@ -598,6 +616,8 @@ impl fmt::Display for Error {
             ),
             #[cfg(feature = "jwt")]
             Error::Jwt(err) => fmt::Display::fmt(err, f),
+            #[cfg(feature = "jwt")]
+            Error::IdToken(err) => fmt::Display::fmt(err, f),
             Error::Callback(err) => fmt::Display::fmt(err, f),
             Error::LoginExpired => f.write_str(
                 "the user's access token has expired and the login gave no refresh token: log in again",

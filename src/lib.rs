@@ -58,6 +58,7 @@
 //! | [`client`] | [`OAuth2Client`]: one client at one server, built by hand or by discovery; every source and endpoint call starts there | |
 //! | [`endpoint::par`] | Pushed authorization requests, used by [`AuthorizationRequest::start`] | RFC 9126 |
 //! | [`endpoint::discovery`] | [`ServerMetadata`], [`DiscoveryError`]: the server's metadata, checked | RFC 8414, OIDC Discovery |
+//! | `id_token` | `OAuth2Client::verify_id_token`, `IdToken`, `IdTokenClaims`, `IdTokenError`: ID tokens checked with the server's key set (`endpoint/jwks.rs`, cached, key rotation) (feature `jwt`) | OIDC Core §2, §3.1.3.7, RFC 7517 |
 //! | [`endpoint::revocation`], [`endpoint::introspection`], [`endpoint::userinfo`] | [`OAuth2Client::revoke_token`], [`OAuth2Client::introspect`] ([`Introspection`], [`TokenTypeHint`]), [`OAuth2Client::userinfo`] ([`UserInfo`]) | RFC 7009, RFC 7662, OIDC Core §5.3 |
 //! | [`provider`] | [`Provider`](provider::Provider): ready-made providers (GitHub, Google, Microsoft, Discord, Facebook, GitLab, generic OAuth 2.0 and OpenID, ...), each with its quirks and `id_email` | OIDC Core §5.3 |
 //! | [`client_auth`] | [`ClientAuth`]: how the client authenticates: secrets (`client_auth/secret.rs`), client certificates (`client_auth/tls.rs`) | RFC 6749 §2.3, RFC 8705 §2 |
@@ -96,6 +97,8 @@ pub mod clock;
 pub mod endpoint;
 pub mod error;
 pub mod grant;
+#[cfg(feature = "jwt")]
+pub mod id_token;
 pub mod layer;
 pub mod persist;
 pub mod provider;
@@ -133,6 +136,8 @@ pub use grant::refresh_token::RefreshToken;
 #[cfg(feature = "jwt")]
 pub use grant::service_account::ServiceAccountKey;
 pub use grant::token_exchange::{SecurityToken, TokenExchange, TokenTypeUri};
+#[cfg(feature = "jwt")]
+pub use id_token::{IdToken, IdTokenClaims, IdTokenError};
 pub use layer::resource::{OtherResources, Resource};
 pub use layer::retry::{OAuth2Retry, OAuth2RetryLayer, OAuth2RetryPolicy, ReplayBody, Replayable};
 pub use layer::router::{OAuth2Router, OAuth2RouterLayer};
