@@ -39,10 +39,20 @@
 //!
 //! [`Provider::id_email`] sends the access token only to the provider's API, as
 //! `Authorization: Bearer` (marked sensitive, wiped after use), with the crate's body cap and
-//! the HTTP client's timeout. A `401` with a Bearer challenge is [`Error::OAuth2`] with the
-//! challenge's code (`invalid_token`); another error status is [`Error::OAuth2`] when the body
-//! is an OAuth 2.0 error, [`Error::HttpStatus`] otherwise; a body without the id (or with
-//! fields of the wrong type) is [`Error::MalformedResponse`] naming the field.
+//! the HTTP client's timeout; a redirect is not followed (it is an error). What can go wrong:
+//!
+//! - a `401` with a Bearer challenge (RFC 6750 §3) is [`Error::OAuth2`] with the challenge's
+//!   code (`invalid_token`) and description;
+//! - another error status is [`Error::OAuth2`] when the body is an OAuth 2.0 error, or the
+//!   error object of Facebook, Microsoft Graph or Google APIs
+//!   (`{"error": {"message", "type"/"code"/"status"}}`: that code, that message), and
+//!   [`Error::HttpStatus`] otherwise (with its `Retry-After`);
+//! - a body that is not JSON, lacks the id, or has a field of the wrong type is
+//!   [`Error::MalformedResponse`] naming the field; one over the body cap is
+//!   [`Error::BodyTooLarge`].
+//!
+//! Server text in errors has the access token cut out, control characters escaped and its
+//! length capped, as at the token endpoint.
 
 use std::fmt;
 use std::future::Future;
@@ -61,6 +71,7 @@ use crate::client::{OAuth2Client, OAuth2ClientBuilder};
 use crate::client_auth::ClientAuth;
 use crate::clock::Clock;
 use crate::endpoint::token::parse_endpoint_url;
+use crate::endpoint::userinfo::UserInfo;
 use crate::error::{parse_retry_after, sanitize_server_text, Error, ErrorCode, ServerError};
 use crate::layer::www_authenticate;
 use crate::secret::{wiped_header_value, Redactions};
@@ -88,18 +99,31 @@ pub mod shopify;
 /// Who logged in: the user's id at the provider and, when the provider gives one, their
 /// e-mail address (verified, where the provider says whether it is).
 ///
+/// `Debug` shows the id and whether there is an e-mail, not the address (personal data, as
+/// [`UserInfo`]'s `Debug` does not show claim values).
+///
 /// ```
 /// use tower_oauth2::provider::IdEmail;
 ///
-/// let user = IdEmail { id: "42".to_owned(), email: None };
+/// let user = IdEmail { id: "42".to_owned(), email: Some("alice@example.com".to_owned()) };
 /// assert_eq!(user.id, "42");
+/// assert!(!format!("{user:?}").contains("alice"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct IdEmail {
     /// The user's stable id at the provider (a number sent as a number is written in decimal).
     pub id: String,
     /// The user's e-mail address, if the provider gave one.
     pub email: Option<String>,
+}
+
+impl fmt::Debug for IdEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdEmail")
+            .field("id", &self.id)
+            .field("email", &self.email.as_ref().map(|_| "[personal data]"))
+            .finish()
+    }
 }
 
 /// The future of [`Provider::id_email`]: boxed, so that the trait stays object-safe, and
@@ -613,6 +637,24 @@ pub(crate) fn optional_bool(
             reason: format!("`{name}` in {what} is not a boolean"),
         }),
     }
+}
+
+/// The id and e-mail of a userinfo response (OIDC Core §5.3.2): `sub`, and `email` when it is a
+/// non-empty string and `email_verified` is `true` (`require_verified`) or not `false`.
+/// [`Error::MalformedResponse`] when `email` or `email_verified` has another type.
+pub(crate) fn userinfo_id_email(user: &UserInfo, require_verified: bool) -> Result<IdEmail, Error> {
+    let what = "the userinfo response";
+    let claims = user.claims();
+    let email = optional_string(claims, "email", StatusCode::OK, what)?;
+    let verified = optional_bool(claims, "email_verified", StatusCode::OK, what)?;
+    let trusted = match verified {
+        Some(verified) => verified,
+        None => !require_verified,
+    };
+    Ok(IdEmail {
+        id: user.sub().to_owned(),
+        email: email.filter(|_| trusted),
+    })
 }
 
 #[cfg(test)]

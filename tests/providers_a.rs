@@ -335,20 +335,15 @@ async fn google_reads_userinfo_and_keeps_only_a_verified_email() {
     assert_eq!(seen[0].uri, "https://openidconnect.googleapis.com/v1/userinfo");
     assert_bearer_only_to(&seen, "openidconnect.googleapis.com");
 
-    let stub = Stub::new(|_| {
-        json(
-            200,
-            r#"{"sub":"1","email":"bob@example.com","email_verified":false}"#,
-        )
-    });
-    let user = id_email(&google(&stub).build().unwrap()).await.unwrap();
-    assert_eq!(
-        user,
-        IdEmail {
-            id: "1".into(),
-            email: None
-        }
-    );
+    // Not said to be verified (false, or not said at all): no e-mail.
+    for body in [
+        r#"{"sub":"1","email":"bob@example.com","email_verified":false}"#,
+        r#"{"sub":"1","email":"bob@example.com"}"#,
+    ] {
+        let stub = Stub::new(move |_| json(200, body));
+        let user = id_email(&google(&stub).build().unwrap()).await.unwrap();
+        assert_eq!(user.email, None, "{body}");
+    }
 }
 
 #[tokio::test]
@@ -435,6 +430,9 @@ async fn google_errors_are_typed() {
         &expect_err(id_email(&google(&stub).build().unwrap()).await),
         "sub",
     );
+    let stub = Stub::new(|_| json(200, r#"{"sub":"1","email":"a@b.c","email_verified":"maybe"}"#));
+    let err = expect_err(id_email(&google(&stub).build().unwrap()).await);
+    assert_malformed(&err, "`email_verified`");
     let stub = Stub::new(|_| {
         json(
             200,
@@ -713,6 +711,29 @@ async fn facebook_graph_errors_are_typed() {
         .build()
         .unwrap_err();
     assert!(matches!(bad, Error::Config(_)));
+}
+
+#[tokio::test]
+async fn hostile_error_text_is_escaped_and_capped() {
+    // A terminal escape, a newline and 10 000 characters in the error object's text.
+    let stub = Stub::new(|_| {
+        let message = format!("\u{1b}[31mforged\nline{}", "x".repeat(10_000));
+        let body = serde_json::json!({"error": {"message": message, "type": "Oauth\u{1b}Exception"}});
+        json(400, &body.to_string())
+    });
+    let err = expect_err(id_email(&facebook(&stub)).await);
+    let description = err.server_error().unwrap().description.clone().unwrap();
+    assert!(
+        !description.contains('\u{1b}') && !description.contains('\n'),
+        "{description:?}"
+    );
+    // Capped (300 characters and an ellipsis), not 10 000.
+    assert!(
+        description.chars().count() <= 301 && description.ends_with('…'),
+        "{description}"
+    );
+    assert!(!err.code().unwrap().as_str().contains('\u{1b}'));
+    assert!(!err.to_string().contains('\u{1b}'));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::provider::{get_api, with_scopes, IdEmail, IdEmailFuture, Options, Provider};
+use crate::provider::{get_api, userinfo_id_email, with_scopes, IdEmail, IdEmailFuture, Options, Provider};
 use crate::token::Token;
 use crate::transport::HttpClient;
 use crate::AuthorizationRequest;
@@ -644,21 +644,7 @@ impl fmt::Debug for OpenIdProvider {
 impl OpenIdProvider {
     async fn fetch_id_email(&self, token: &Token) -> Result<IdEmail, Error> {
         let user = self.client.userinfo(token).await?;
-        let unverified = user.claim("email_verified").and_then(Value::as_bool) == Some(false);
-        let email = match user.claim("email") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(email)) => Some(email.clone()).filter(|e| !e.is_empty() && !unverified),
-            Some(_) => {
-                return Err(Error::MalformedResponse {
-                    status: http::StatusCode::OK,
-                    reason: "`email` in the userinfo response is not a string".to_owned(),
-                })
-            }
-        };
-        Ok(IdEmail {
-            id: user.sub().to_owned(),
-            email,
-        })
+        userinfo_id_email(&user, false)
     }
 }
 

@@ -50,7 +50,8 @@ use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::error::Error;
 use crate::provider::{
-    get_api, id_field, optional_bool, optional_string, with_scopes, IdEmail, IdEmailFuture, Options, Provider,
+    get_api, id_field, optional_bool, optional_string, userinfo_id_email, with_scopes, IdEmail,
+    IdEmailFuture, Options, Provider,
 };
 use crate::secret::Secret;
 use crate::token::Token;
@@ -233,15 +234,7 @@ impl Google {
     async fn fetch_id_email(&self, token: &Token) -> Result<IdEmail, Error> {
         let Some(people_url) = &self.people_url else {
             let user = self.client.userinfo(token).await?;
-            let verified = user.claim("email_verified").and_then(|v| v.as_bool()) == Some(true);
-            let email = user
-                .claim("email")
-                .and_then(|v| v.as_str())
-                .filter(|e| !e.is_empty());
-            return Ok(IdEmail {
-                id: user.sub().to_owned(),
-                email: email.filter(|_| verified).map(str::to_owned),
-            });
+            return userinfo_id_email(&user, true);
         };
         let what = "Google's People API response";
         let person = get_api(&self.client, people_url, token, &[]).await?;
