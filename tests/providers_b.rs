@@ -1286,3 +1286,79 @@ async fn reddit_wrapper_keeps_the_client_timeout() {
         "{source:?}"
     );
 }
+
+/// FranceConnect v2 signs its userinfo: with feature `jwt`, `id_email` falls back to the
+/// token's ID token, verified with the issuer's ES256 key (found by discovery), and returns its
+/// `sub` without an e-mail. An ID token that no longer passes is a typed error; without one,
+/// the signed userinfo stays `SignedUserInfoUnsupported`.
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn franceconnect_signed_userinfo_falls_back_to_the_verified_id_token() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::json;
+
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let issuer = "https://fcp-low.integ01.dev-franceconnect.fr/api/v2";
+    let pair = rcgen::KeyPair::generate().unwrap();
+    let point = pair.public_key_raw();
+    let jwks = json!({"keys":[{"kty":"EC","crv":"P-256","x":b64(&point[1..33]),"y":b64(&point[33..]),
+        "use":"sig","alg":"ES256","kid":"fc-1"}]})
+    .to_string();
+    let discovery = json!({"issuer":issuer,"authorization_endpoint":format!("{issuer}/authorize"),
+        "token_endpoint":format!("{issuer}/token"),"userinfo_endpoint":format!("{issuer}/userinfo"),
+        "jwks_uri":format!("{issuer}/jwks"),"id_token_signing_alg_values_supported":["ES256"],
+        "token_endpoint_auth_methods_supported":["client_secret_post"]})
+    .to_string();
+    let stub = Stub::new(move |request| match request.path.as_str() {
+        "/api/v2/.well-known/openid-configuration" => json(200, &discovery),
+        "/api/v2/jwks" => json(200, &jwks),
+        "/api/v2/userinfo" => respond(
+            200,
+            &[("content-type", "application/jwt")],
+            "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJmYy1zdWItMSJ9.c2ln",
+        ),
+        _ => json(404, "{}"),
+    });
+    let now = 1_800_000_000u64;
+    let clock = ManualClock::starting_at(std::time::UNIX_EPOCH + Duration::from_secs(now));
+    let franceconnect = bounded(
+        FranceConnect::builder("fc-client", "fc-secret")
+            .integration()
+            .http_client(stub.http.clone())
+            .clock(clock.clone())
+            .discover(),
+    )
+    .await
+    .unwrap();
+    let sign = |claims: serde_json::Value| {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("fc-1".to_owned());
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(&pair.serialize_der())).unwrap()
+    };
+    let id_token = sign(
+        json!({"iss":issuer,"sub":"fc-sub-1","aud":"fc-client","iat":now,"exp":now + 60,
+        "nonce":"the-login-nonce","acr":"eidas1"}),
+    );
+    let token = Token::bearer(TOKEN).with_id_token(id_token);
+    let got = bounded(franceconnect.id_email(&token)).await.unwrap();
+    assert_eq!(
+        got,
+        user("fc-sub-1", None),
+        "the id, and no e-mail: it is only in the signed userinfo"
+    );
+
+    // Another audience: refused.
+    let other = Token::bearer(TOKEN).with_id_token(sign(
+        json!({"iss":issuer,"sub":"fc-sub-1","aud":"another-client","iat":now,"exp":now + 60}),
+    ));
+    let err = expect_err(bounded(franceconnect.id_email(&other)).await);
+    assert!(matches!(err, Error::IdToken(_)), "{err:?}");
+    // No ID token: nothing verified to fall back on.
+    let err = expect_err(bounded(franceconnect.id_email(&Token::bearer(TOKEN))).await);
+    assert!(matches!(err, Error::SignedUserInfoUnsupported), "{err:?}");
+    // An hour later the ID token has expired.
+    clock.advance(Duration::from_secs(3600));
+    let err = expect_err(bounded(franceconnect.id_email(&token)).await);
+    assert!(matches!(err, Error::IdToken(_)), "{err:?}");
+    assert!(!format!("{err:?}").contains(TOKEN));
+}

@@ -43,20 +43,28 @@
 //! - **`nonce`**: required. The core flow adds one when `openid` is in the scopes, so
 //!   `openid` is always asked for, even when [`scopes`](FranceConnectBuilder::scopes) leaves
 //!   it out. `state` is always sent too.
-//! - **ID tokens** are signed with ES256 or RS256 (no longer with the client secret, as in
-//!   version 1); the client knows the issuer and the JWKS URL, so the core flow verifies them
-//!   (feature `jwt`).
+//! - **ID tokens** are signed with ES256 (FranceConnect's recommendation) or RS256, no longer
+//!   with the client secret as in version 1. With feature `jwt` they are verified against the
+//!   issuer's keys, with the algorithms the server advertises: use
+//!   [`discover`](FranceConnectBuilder::discover), which reads them from FranceConnect's
+//!   discovery document. [`build`](FranceConnectBuilder::build) sends nothing but has no
+//!   document, so only RS256 is accepted.
 //!
 //! **The userinfo response is a signed JWT** in version 2 (`Content-Type: application/jwt`),
-//! which this crate does not verify: [`Provider::id_email`] then fails with
-//! [`Error::SignedUserInfoUnsupported`]. It succeeds when the userinfo endpoint answers with
-//! JSON (a test server, or a client registered for plain JSON), with the `sub` and the `email`
-//! (left out when `email_verified` is `false`). The verified ID token of the login holds the
-//! user's `sub` (the id), but FranceConnect puts no e-mail in it: the e-mail is only in the
-//! userinfo JWT.
+//! which this crate does not verify. [`Provider::id_email`] reads a JSON userinfo (a test
+//! server, a client registered for plain JSON): its `sub` and `email` (left out when
+//! `email_verified` is `false`). On a signed one:
+//!
+//! - with feature `jwt`, when the token came with an ID token, `id_email` verifies that ID
+//!   token ([`OAuth2Client::verify_id_token`](crate::OAuth2Client::verify_id_token), without a
+//!   nonce: the login already checked it) and returns its `sub` as the id, and its `email` if
+//!   it has one. FranceConnect puts no e-mail in its ID tokens, so **`email` is `None`** then:
+//!   the address is only in the signed userinfo. A refused ID token (expired by now, say) is
+//!   [`Error::IdToken`](crate::Error);
+//! - otherwise it is [`Error::SignedUserInfoUnsupported`].
 
 use super::generic::OpenIdProvider;
-use super::{provider_options, IdEmailFuture, Options, Provider};
+use super::{provider_options, IdEmail, IdEmailFuture, Options, Provider};
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
 use crate::error::Error;
@@ -181,6 +189,42 @@ impl FranceConnectBuilder {
         self
     }
 
+    /// Builds the provider from FranceConnect's discovery document
+    /// (`{issuer}/.well-known/openid-configuration`), with this builder's HTTP client: the
+    /// endpoints, and the ID token algorithms (ES256) that `build` cannot know.
+    /// [`Error::NoEndpoint`] if the document has no authorization or userinfo endpoint.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// use tower_oauth2::provider::franceconnect::FranceConnect;
+    /// use tower_oauth2::provider::Provider;
+    /// use tower_oauth2::HttpClient;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// # let server = tower::service_fn(|request: http::Request<Full<Bytes>>| async move {
+    /// #     assert_eq!(request.uri(), "https://oidc.franceconnect.gouv.fr/api/v2/.well-known/openid-configuration");
+    /// #     let issuer = "https://oidc.franceconnect.gouv.fr/api/v2";
+    /// #     let body = format!(r#"{{"issuer":"{issuer}","authorization_endpoint":"{issuer}/authorize",
+    /// #         "token_endpoint":"{issuer}/token","userinfo_endpoint":"{issuer}/userinfo",
+    /// #         "jwks_uri":"{issuer}/jwks","id_token_signing_alg_values_supported":["ES256","RS256"],
+    /// #         "token_endpoint_auth_methods_supported":["client_secret_post"]}}"#);
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(body))))
+    /// # });
+    /// let franceconnect = FranceConnect::builder("my-client-id", "my-client-secret")
+    ///     .http_client(HttpClient::new(server)) // a stand-in for FranceConnect
+    ///     .discover()
+    ///     .await?;
+    /// assert!(franceconnect.client().metadata().is_some());
+    /// # Ok(()) }
+    /// ```
+    pub async fn discover(self) -> Result<FranceConnect, Error> {
+        let o = &self.options;
+        let issuer = if self.integration { INTEGRATION } else { PRODUCTION };
+        let client = o.client_builder().discover(&o.url(issuer)?).await?;
+        self.finish(client)
+    }
+
     /// Builds the provider (nothing is sent); URL errors as for every provider.
     ///
     /// ```
@@ -206,8 +250,12 @@ impl FranceConnectBuilder {
             .userinfo_url(url("/userinfo")?)
             .jwks_url(url("/jwks")?)
             .build()?;
+        self.finish(client)
+    }
+
+    fn finish(self, client: OAuth2Client) -> Result<FranceConnect, Error> {
         // `openid` always: it makes the core flow send the nonce FranceConnect requires.
-        let scopes = o.scopes_or(DEFAULT_SCOPES);
+        let scopes = self.options.scopes_or(DEFAULT_SCOPES);
         let scopes = if scopes.split_whitespace().any(|s| s == "openid") {
             scopes.to_owned()
         } else {
@@ -217,6 +265,32 @@ impl FranceConnectBuilder {
             openid: OpenIdProvider::from_client(client)?.with_scopes(scopes),
             acr_values: self.acr_values,
         })
+    }
+}
+
+impl FranceConnect {
+    /// The id (and e-mail, if any) of the token's ID token, verified (see the
+    /// [module documentation](self)); [`Error::SignedUserInfoUnsupported`] without one.
+    #[cfg(feature = "jwt")]
+    async fn id_email_of_id_token(&self, token: &Token) -> Result<IdEmail, Error> {
+        let Some(raw) = token.id_token() else {
+            return Err(Error::SignedUserInfoUnsupported);
+        };
+        let id_token = self.openid.client().verify_id_token(raw.expose(), None).await?;
+        let claims = id_token.claims();
+        Ok(IdEmail {
+            id: claims.subject().to_owned(),
+            email: claims
+                .email()
+                .filter(|e| !e.is_empty() && claims.email_verified() != Some(false))
+                .map(str::to_owned),
+        })
+    }
+
+    /// Without feature `jwt`, a signed userinfo cannot be read at all.
+    #[cfg(not(feature = "jwt"))]
+    async fn id_email_of_id_token(&self, _token: &Token) -> Result<IdEmail, Error> {
+        Err(Error::SignedUserInfoUnsupported)
     }
 }
 
@@ -235,6 +309,11 @@ impl Provider for FranceConnect {
     }
 
     fn id_email<'a>(&'a self, token: &'a Token) -> IdEmailFuture<'a> {
-        self.openid.id_email(token)
+        Box::pin(async move {
+            match self.openid.id_email(token).await {
+                Err(Error::SignedUserInfoUnsupported) => self.id_email_of_id_token(token).await,
+                other => other,
+            }
+        })
     }
 }
