@@ -14,6 +14,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 use stub::util::{bounded, expect_err};
 use stub::{json, respond, Stub};
+use tower::util::BoxCloneService;
 use tower::ServiceExt as _;
 use tower_oauth2::clock::ManualClock;
 use tower_oauth2::{
@@ -49,7 +50,10 @@ async fn discovered(extra: serde_json::Value, auth: ClientAuth) -> (Stub, OAuth2
     let document = document.to_string();
     let stub = Stub::new(move |seen| match seen.path.as_str() {
         "/.well-known/openid-configuration" => json(200, &document),
-        "/par" => json(201, r#"{"request_uri":"urn:ietf:params:oauth:request_uri:xyz","expires_in":60}"#),
+        "/par" => json(
+            201,
+            r#"{"request_uri":"urn:ietf:params:oauth:request_uri:xyz","expires_in":60}"#,
+        ),
         _ => json(404, "{}"),
     });
     let client = bounded(
@@ -87,7 +91,8 @@ fn callback(pending: &PendingAuthorization, extra: &str) -> Callback {
     Callback::from_query(&format!("code=the-code&state={}{extra}", pending.state()))
 }
 
-const TOKEN: &str = r#"{"access_token":"user-at","token_type":"Bearer","expires_in":3600,"refresh_token":"user-rt"}"#;
+const TOKEN: &str =
+    r#"{"access_token":"user-at","token_type":"Bearer","expires_in":3600,"refresh_token":"user-rt"}"#;
 
 #[test]
 fn the_url_carries_pkce_s256_a_fresh_state_and_a_nonce_for_openid() {
@@ -125,7 +130,11 @@ fn the_url_carries_pkce_s256_a_fresh_state_and_a_nonce_for_openid() {
     );
 
     // No `openid`, no nonce.
-    let plain = client.authorization_request(REDIRECT).scope("profile").build().unwrap();
+    let plain = client
+        .authorization_request(REDIRECT)
+        .scope("profile")
+        .build()
+        .unwrap();
     assert_eq!(get(&query(plain.url()), "nonce"), None);
     assert!(plain.pending().nonce().is_none());
     // Nothing was sent to the server to build a URL.
@@ -141,7 +150,10 @@ fn bad_redirect_uris_and_reserved_parameters_are_refused() {
         assert!(matches!(err, Error::Config(_)), "{bad}: {err:?}");
     }
     // A native app's private-use scheme is fine (RFC 8252 §7.1).
-    assert!(client.authorization_request("com.example.app:/cb").build().is_ok());
+    assert!(client
+        .authorization_request("com.example.app:/cb")
+        .build()
+        .is_ok());
     for name in ["state", "code_challenge", "redirect_uri", "scope", "nonce"] {
         let err = expect_err(client.authorization_request(REDIRECT).param(name, "x").build());
         assert!(matches!(err, Error::Config(_)), "{name}");
@@ -156,12 +168,22 @@ async fn a_server_without_s256_needs_an_explicit_opt_in() {
     )
     .await;
     let err = expect_err(client.authorization_request(REDIRECT).build());
-    assert!(matches!(&err, Error::Config(text) if text.contains("S256")), "{err:?}");
+    assert!(
+        matches!(&err, Error::Config(text) if text.contains("S256")),
+        "{err:?}"
+    );
 
-    let plain = client.authorization_request(REDIRECT).pkce_plain().build().unwrap();
+    let plain = client
+        .authorization_request(REDIRECT)
+        .pkce_plain()
+        .build()
+        .unwrap();
     let pairs = query(plain.url());
     assert_eq!(get(&pairs, "code_challenge_method"), Some("plain"));
-    assert_eq!(get(&pairs, "code_challenge"), Some(verifier_of(plain.pending()).as_str()));
+    assert_eq!(
+        get(&pairs, "code_challenge"),
+        Some(verifier_of(plain.pending()).as_str())
+    );
     assert_eq!(plain.pending().pkce_method(), Some(PkceMethod::Plain));
 }
 
@@ -169,7 +191,11 @@ async fn a_server_without_s256_needs_an_explicit_opt_in() {
 fn callback_checks_come_back_typed() {
     let stub = Stub::new(|_| json(500, "{}"));
     let client = client(&stub, ClientAuth::none("my-cli"));
-    let (_url, pending) = client.authorization_request(REDIRECT).build().unwrap().into_parts();
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .build()
+        .unwrap()
+        .into_parts();
     let state = pending.state().to_owned();
 
     let check = |query: &str| pending.verify(&Callback::from_query(query));
@@ -178,7 +204,10 @@ fn callback_checks_come_back_typed() {
         check("code=c&state=forged"),
         Err(Error::Callback(CallbackError::StateMismatch))
     ));
-    assert!(matches!(check("code=c"), Err(Error::Callback(CallbackError::MissingState))));
+    assert!(matches!(
+        check("code=c"),
+        Err(Error::Callback(CallbackError::MissingState))
+    ));
     assert!(matches!(
         check(&format!("state={state}")),
         Err(Error::Callback(CallbackError::MissingCode))
@@ -196,7 +225,10 @@ fn callback_checks_come_back_typed() {
         Err(Error::Callback(CallbackError::RepeatedParameter("state")))
     ));
     // The issuer: checked when sent.
-    let err = check(&format!("code=a&state={state}&iss=https%3A%2F%2Fevil.example.com%0A")).unwrap_err();
+    let err = check(&format!(
+        "code=a&state={state}&iss=https%3A%2F%2Fevil.example.com%0A"
+    ))
+    .unwrap_err();
     match &err {
         Error::Callback(CallbackError::IssuerMismatch { expected, found }) => {
             assert_eq!(expected, ISSUER);
@@ -204,7 +236,10 @@ fn callback_checks_come_back_typed() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(check(&format!("code=a&state={state}&iss=https%3A%2F%2Fauth.example.com")).is_ok());
+    assert!(check(&format!(
+        "code=a&state={state}&iss=https%3A%2F%2Fauth.example.com"
+    ))
+    .is_ok());
     // Not required when the server does not say it sends it.
     assert!(check(&format!("code=a&state={state}")).is_ok());
 
@@ -232,7 +267,11 @@ async fn the_iss_parameter_is_required_when_the_server_advertises_it() {
         ClientAuth::none("my-cli"),
     )
     .await;
-    let (_url, pending) = client.authorization_request(REDIRECT).build().unwrap().into_parts();
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .build()
+        .unwrap()
+        .into_parts();
     assert!(matches!(
         pending.verify(&callback(&pending, "")),
         Err(Error::Callback(CallbackError::MissingIssuer))
@@ -318,10 +357,14 @@ async fn the_exchange_sends_the_code_the_redirect_uri_and_the_verifier() {
     let stub = Stub::new(|_| json(200, TOKEN));
     let client = client(&stub, ClientAuth::client_secret_basic("my-app", "its-secret"));
     let authorization = client.authorization_request(REDIRECT).build().unwrap();
-    let challenge = get(&query(authorization.url()), "code_challenge").unwrap().to_owned();
+    let challenge = get(&query(authorization.url()), "code_challenge")
+        .unwrap()
+        .to_owned();
     let pending = authorization.pending();
 
-    let login = bounded(client.exchange_code(pending, &callback(pending, ""))).await.unwrap();
+    let login = bounded(client.exchange_code(pending, &callback(pending, "")))
+        .await
+        .unwrap();
     assert_eq!(login.token().access_token().expose(), "user-at");
     assert_eq!(login.token().refresh_token().unwrap().expose(), "user-rt");
 
@@ -340,8 +383,14 @@ async fn the_exchange_sends_the_code_the_redirect_uri_and_the_verifier() {
     // A public client names itself in the form.
     let stub = Stub::new(|_| json(200, TOKEN));
     let public = self::client(&stub, ClientAuth::none("my-cli"));
-    let (_url, pending) = public.authorization_request(REDIRECT).build().unwrap().into_parts();
-    bounded(public.exchange_code(&pending, &callback(&pending, ""))).await.unwrap();
+    let (_url, pending) = public
+        .authorization_request(REDIRECT)
+        .build()
+        .unwrap()
+        .into_parts();
+    bounded(public.exchange_code(&pending, &callback(&pending, "")))
+        .await
+        .unwrap();
     assert_eq!(stub.seen()[0].field("client_id"), Some("my-cli"));
     assert_eq!(stub.seen()[0].authorization(), None);
 }
@@ -350,7 +399,11 @@ async fn the_exchange_sends_the_code_the_redirect_uri_and_the_verifier() {
 async fn a_refused_callback_sends_nothing() {
     let stub = Stub::new(|_| json(200, TOKEN));
     let client = client(&stub, ClientAuth::none("my-cli"));
-    let (_url, pending) = client.authorization_request(REDIRECT).build().unwrap().into_parts();
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .build()
+        .unwrap()
+        .into_parts();
     let forged = Callback::from_query("code=stolen&state=guessed");
     let err = expect_err(bounded(client.exchange_code(&pending, &forged)).await);
     assert!(matches!(err, Error::Callback(CallbackError::StateMismatch)));
@@ -368,7 +421,11 @@ async fn exchange_failures_are_typed_and_never_show_the_code_or_verifier() {
         )
     });
     let client = client(&stub, ClientAuth::client_secret_post("my-app", "its-secret"));
-    let (_url, pending) = client.authorization_request(REDIRECT).build().unwrap().into_parts();
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .build()
+        .unwrap()
+        .into_parts();
     let err = expect_err(bounded(client.exchange_code(&pending, &callback(&pending, ""))).await);
     assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant));
     let text = format!("{err} {err:?}");
@@ -384,7 +441,11 @@ async fn exchange_failures_are_typed_and_never_show_the_code_or_verifier() {
     ] {
         let stub = Stub::new(move |_| respond(status, &[("content-type", "application/json")], body));
         let client = self::client(&stub, ClientAuth::none("my-cli"));
-        let (_url, pending) = client.authorization_request(REDIRECT).build().unwrap().into_parts();
+        let (_url, pending) = client
+            .authorization_request(REDIRECT)
+            .build()
+            .unwrap()
+            .into_parts();
         let err = expect_err(bounded(client.exchange_code(&pending, &callback(&pending, ""))).await);
         assert!(
             matches!(err, Error::HttpStatus { .. } | Error::MalformedResponse { .. }),
@@ -397,7 +458,10 @@ async fn exchange_failures_are_typed_and_never_show_the_code_or_verifier() {
 #[tokio::test]
 async fn pushed_requests_send_every_parameter_with_client_authentication() {
     let stub = Stub::new(|seen| match seen.path.as_str() {
-        "/par" => json(201, r#"{"request_uri":"urn:ietf:params:oauth:request_uri:xyz","expires_in":60}"#),
+        "/par" => json(
+            201,
+            r#"{"request_uri":"urn:ietf:params:oauth:request_uri:xyz","expires_in":60}"#,
+        ),
         _ => json(500, "{}"),
     });
     let client = client(&stub, ClientAuth::client_secret_post("my-app", "its-secret"));
@@ -436,7 +500,10 @@ async fn pushed_requests_send_every_parameter_with_client_authentication() {
         pushed.field("code_challenge"),
         Some(s256(&verifier_of(authorization.pending())).as_str())
     );
-    assert_eq!(pushed.field("nonce"), authorization.pending().nonce().map(|n| n.expose()));
+    assert_eq!(
+        pushed.field("nonce"),
+        authorization.pending().nonce().map(|n| n.expose())
+    );
 }
 
 #[tokio::test]
@@ -450,7 +517,9 @@ async fn a_server_that_requires_par_gets_it_without_asking() {
         client.authorization_request(REDIRECT).build(),
         Err(Error::Config(_))
     ));
-    let authorization = bounded(client.authorization_request(REDIRECT).start()).await.unwrap();
+    let authorization = bounded(client.authorization_request(REDIRECT).start())
+        .await
+        .unwrap();
     assert_eq!(
         get(&query(authorization.url()), "request_uri"),
         Some("urn:ietf:params:oauth:request_uri:xyz")
@@ -460,7 +529,9 @@ async fn a_server_that_requires_par_gets_it_without_asking() {
     // Without the requirement, `start` makes no request.
     let (stub, client) = discovered(serde_json::json!({}), ClientAuth::none("my-cli")).await;
     let before = stub.seen().len();
-    let authorization = bounded(client.authorization_request(REDIRECT).start()).await.unwrap();
+    let authorization = bounded(client.authorization_request(REDIRECT).start())
+        .await
+        .unwrap();
     assert!(get(&query(authorization.url()), "code_challenge").is_some());
     assert_eq!(stub.seen().len(), before);
 }
@@ -468,7 +539,10 @@ async fn a_server_that_requires_par_gets_it_without_asking() {
 #[tokio::test]
 async fn par_failures_are_typed() {
     for (status, body) in [
-        (400, r#"{"error":"invalid_request","error_description":"bad redirect_uri"}"#),
+        (
+            400,
+            r#"{"error":"invalid_request","error_description":"bad redirect_uri"}"#,
+        ),
         (201, r#"{"expires_in":60}"#),
         (201, "not json"),
         (503, ""),
@@ -491,30 +565,36 @@ async fn par_failures_are_typed() {
         .build()
         .unwrap();
     let err = expect_err(bounded(client.authorization_request(REDIRECT).pushed().start()).await);
-    assert!(matches!(err, Error::NoEndpoint { endpoint: "pushed_authorization_request" }));
+    assert!(matches!(
+        err,
+        Error::NoEndpoint {
+            endpoint: "pushed_authorization_request"
+        }
+    ));
 }
+
+/// The `Authorization` headers an [`api`] received.
+type Sent = Arc<Mutex<Vec<String>>>;
 
 /// An inner service that answers 200 and records the `Authorization` header of each request.
 fn api() -> (
-    Arc<Mutex<Vec<String>>>,
-    impl tower::Service<
-            http::Request<()>,
-            Response = http::Response<()>,
-            Error = Infallible,
-            Future = impl Send,
-        > + Clone,
+    Sent,
+    BoxCloneService<http::Request<()>, http::Response<()>, Infallible>,
 ) {
-    let sent: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sent: Sent = Arc::default();
     let record = sent.clone();
     let service = tower::service_fn(move |request: http::Request<()>| {
         let record = record.clone();
         async move {
-            let header = request.headers()[http::header::AUTHORIZATION].to_str().unwrap().to_owned();
+            let header = request.headers()[http::header::AUTHORIZATION]
+                .to_str()
+                .unwrap()
+                .to_owned();
             record.lock().unwrap().push(header);
             Ok::<_, Infallible>(http::Response::new(()))
         }
     });
-    (sent, service)
+    (sent, BoxCloneService::new(service))
 }
 
 #[tokio::test]
@@ -535,13 +615,25 @@ async fn a_login_becomes_a_layer_that_refreshes_the_users_token() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let (_url, pending) = client.authorization_request(REDIRECT).build().unwrap().into_parts();
-    let login = bounded(client.exchange_code(&pending, &callback(&pending, ""))).await.unwrap();
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .build()
+        .unwrap()
+        .into_parts();
+    let login = bounded(client.exchange_code(&pending, &callback(&pending, "")))
+        .await
+        .unwrap();
     assert!(!format!("{login:?}").contains("user-at"));
 
     let (sent, api) = api();
-    let service = tower::ServiceBuilder::new().layer(login.into_layer()).service(api);
-    let call = || service.clone().oneshot(http::Request::get("https://api.example.com/").body(()).unwrap());
+    let service = tower::ServiceBuilder::new()
+        .layer(login.into_layer())
+        .service(api);
+    let call = || {
+        service
+            .clone()
+            .oneshot(http::Request::get("https://api.example.com/").body(()).unwrap())
+    };
     bounded(call()).await.unwrap();
     // The login's own token, with no token request.
     assert_eq!(sent.lock().unwrap().as_slice(), ["Bearer user-at"]);
@@ -561,7 +653,12 @@ async fn a_login_becomes_a_layer_that_refreshes_the_users_token() {
 #[tokio::test]
 async fn a_login_without_refresh_token_serves_its_token_until_it_expires() {
     let clock = ManualClock::new();
-    let stub = Stub::new(|_| json(200, r#"{"access_token":"only-at","token_type":"Bearer","expires_in":600}"#));
+    let stub = Stub::new(|_| {
+        json(
+            200,
+            r#"{"access_token":"only-at","token_type":"Bearer","expires_in":600}"#,
+        )
+    });
     let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
         .authorization_url("https://auth.example.com/authorize")
         .token_url("https://auth.example.com/token")
@@ -569,13 +666,25 @@ async fn a_login_without_refresh_token_serves_its_token_until_it_expires() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let (_url, pending) = client.authorization_request(REDIRECT).build().unwrap().into_parts();
-    let login = bounded(client.exchange_code(&pending, &callback(&pending, ""))).await.unwrap();
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .build()
+        .unwrap()
+        .into_parts();
+    let login = bounded(client.exchange_code(&pending, &callback(&pending, "")))
+        .await
+        .unwrap();
     assert!(matches!(login.refresh_token(), Err(Error::Config(_))));
 
     let (sent, api) = api();
-    let service = tower::ServiceBuilder::new().layer(login.into_layer()).service(api);
-    let call = || service.clone().oneshot(http::Request::get("https://api.example.com/").body(()).unwrap());
+    let service = tower::ServiceBuilder::new()
+        .layer(login.into_layer())
+        .service(api);
+    let call = || {
+        service
+            .clone()
+            .oneshot(http::Request::get("https://api.example.com/").body(()).unwrap())
+    };
     bounded(call()).await.unwrap();
     assert_eq!(sent.lock().unwrap().as_slice(), ["Bearer only-at"]);
 

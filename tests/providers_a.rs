@@ -1000,6 +1000,11 @@ async fn generic_oauth2_errors_are_typed() {
 const OP: &str = "https://id.example.com";
 
 fn openid_stub(userinfo: &'static str) -> Stub {
+    openid_stub_answering(200, userinfo)
+}
+
+/// [`openid_stub`] whose userinfo endpoint answers with `status`.
+fn openid_stub_answering(status: u16, userinfo: &'static str) -> Stub {
     Stub::new(move |seen| match seen.path.as_str() {
         "/.well-known/openid-configuration" => json(
             200,
@@ -1008,7 +1013,7 @@ fn openid_stub(userinfo: &'static str) -> Stub {
                 "userinfo_endpoint":"https://userinfo.example.com/userinfo","jwks_uri":"{OP}/jwks"}}"#
             ),
         ),
-        "/userinfo" => json(200, userinfo),
+        "/userinfo" => json(status, userinfo),
         _ => json(404, "{}"),
     })
 }
@@ -1066,6 +1071,13 @@ async fn openid_drops_an_unverified_email_and_types_errors() {
     );
     let stub = openid_stub(r#"{"sub":"1","email":7}"#);
     assert_malformed(&expect_err(id_email(&openid(&stub).await).await), "`email`");
+    let stub = openid_stub_answering(401, r#"{"error":"invalid_token","error_description":"expired"}"#);
+    assert_eq!(
+        expect_err(id_email(&openid(&stub).await).await).code(),
+        Some(&ErrorCode::InvalidToken)
+    );
+    let stub = openid_stub_answering(500, "<html>down</html>");
+    assert_http_status(&expect_err(id_email(&openid(&stub).await).await), 500);
     let stub = openid_stub(r#"{"email":"jane@example.com"}"#);
     assert_malformed(&expect_err(id_email(&openid(&stub).await).await), "sub");
     // No userinfo endpoint in the document: refused when the provider is built.
@@ -1266,4 +1278,103 @@ async fn google_asks_for_openid_with_a_nonce_and_microsoft_does_not() {
         .into_parts();
     assert!(!url.query_pairs().any(|(k, _)| k == "nonce"));
     assert!(pending.nonce().is_none());
+}
+
+/// An OpenID provider (feature `jwt`): discovery, then a login whose token response carries an
+/// ES256 ID token with the request's nonce, then `id_email` from userinfo, whose `sub` must be
+/// the ID token's.
+#[cfg(feature = "jwt")]
+mod openid_login {
+    use std::sync::Mutex;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use base64::Engine as _;
+    use serde_json::json;
+
+    use super::*;
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// A stand-in OpenID provider signing its ID tokens with a new P-256 key; `userinfo_sub`
+    /// is the `sub` its userinfo endpoint answers, the ID token's is `user-7`.
+    fn provider_stub(userinfo_sub: &'static str, nonce: Arc<Mutex<Option<String>>>) -> Stub {
+        let pair = rcgen::KeyPair::generate().unwrap();
+        let point = pair.public_key_raw(); // 0x04 || x || y
+        let jwk = json!({"kty":"EC","crv":"P-256","kid":"k1","x":b64(&point[1..33]),"y":b64(&point[33..])});
+        let key = jsonwebtoken::EncodingKey::from_ec_der(&pair.serialize_der());
+        Stub::new(move |seen| match seen.path.as_str() {
+            "/.well-known/openid-configuration" => json(
+                200,
+                &json!({"issuer": OP, "authorization_endpoint": format!("{OP}/authorize"),
+                    "token_endpoint": format!("{OP}/token"), "userinfo_endpoint": format!("{OP}/userinfo"),
+                    "jwks_uri": format!("{OP}/jwks"), "id_token_signing_alg_values_supported": ["ES256"]})
+                .to_string(),
+            ),
+            "/jwks" => json(200, &json!({"keys": [jwk]}).to_string()),
+            "/token" => {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+                let claims = json!({"iss": OP, "sub": "user-7", "aud": "app", "iat": now, "exp": now + 300,
+                    "nonce": nonce.lock().unwrap().clone()});
+                let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+                header.kid = Some("k1".to_owned());
+                let id_token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+                json(
+                    200,
+                    &json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600,
+                        "id_token": id_token})
+                    .to_string(),
+                )
+            }
+            "/userinfo" => json(
+                200,
+                &json!({"sub": userinfo_sub, "email": "alice@example.com", "email_verified": true})
+                    .to_string(),
+            ),
+            _ => json(404, "{}"),
+        })
+    }
+
+    async fn login_and_id_email(userinfo_sub: &'static str) -> (Login, Result<IdEmail, Error>) {
+        let nonce = Arc::new(Mutex::new(None));
+        let stub = provider_stub(userinfo_sub, nonce.clone());
+        let provider = openid(&stub).await;
+        let (url, pending) = provider
+            .authorization_request("https://app.example.com/cb")
+            .build()
+            .unwrap()
+            .into_parts();
+        let sent_nonce = url
+            .query_pairs()
+            .find(|(k, _)| k == "nonce")
+            .map(|(_, v)| v.into_owned());
+        assert!(sent_nonce.is_some(), "an OpenID request carries a nonce");
+        *nonce.lock().unwrap() = sent_nonce;
+        let callback = Callback::from_query(&format!("code=c0de&state={}", pending.state()));
+        let login = bounded(provider.client().exchange_code(&pending, &callback))
+            .await
+            .unwrap();
+        let user = bounded(provider.id_email(login.token())).await;
+        (login, user)
+    }
+
+    #[tokio::test]
+    async fn a_login_verifies_the_id_token_and_id_email_agrees_with_it() {
+        let (login, user) = login_and_id_email("user-7").await;
+        assert_eq!(login.id_token().unwrap().claims().subject(), "user-7");
+        assert_eq!(
+            user.unwrap(),
+            IdEmail {
+                id: "user-7".into(),
+                email: Some("alice@example.com".into())
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn userinfo_about_another_user_than_the_id_token_is_refused() {
+        let (_, user) = login_and_id_email("someone-else").await;
+        assert!(matches!(user, Err(Error::UserInfoSubjectMismatch)), "{user:?}");
+    }
 }

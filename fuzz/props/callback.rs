@@ -16,9 +16,10 @@
 //!   `iss` that equals the issuer when one is sent (and one is sent when `@iss`);
 //! - an `error` callback with the right state (and issuer) is `CallbackError::Server` with
 //!   that code;
-//! - no control character in an error's `Display`; the code (when it appears nowhere else in
-//!   the input), the verifier and the nonce never in a `Display` or `Debug`; the state never
-//!   in the pending authorization's `Debug`;
+//! - no control character in an error's `Display`; the code, the verifier and the nonce
+//!   never in a `Display` or `Debug` (unless the input carries their text elsewhere: an `iss`
+//!   equal to the nonce's text is shown as the `iss` found); the state never in the pending
+//!   authorization's `Debug`;
 //! - JSON: whatever `from_json` accepts writes back to JSON that reads back the same.
 
 use tower_oauth2::{Callback, CallbackError, Error, ErrorCode, PendingAuthorization};
@@ -47,14 +48,20 @@ fn pending(iss_required: bool, issuer: bool) -> Result<PendingAuthorization, Str
 /// The parameters an authorization response carries, decoded without the crate: the query,
 /// or the fragment when the query has no `code`, `error` or `state` (as the crate reads URLs).
 fn decode(text: &str, is_url: bool) -> Option<Vec<(String, String)>> {
-    let parse = |s: &str| url::form_urlencoded::parse(s.as_bytes()).into_owned().collect::<Vec<_>>();
+    let parse = |s: &str| {
+        url::form_urlencoded::parse(s.as_bytes())
+            .into_owned()
+            .collect::<Vec<_>>()
+    };
     if !is_url {
         return Some(parse(text));
     }
     let url = url::Url::parse(text).ok()?;
     let query = parse(url.query().unwrap_or(""));
     let is_response = |pairs: &[(String, String)]| {
-        pairs.iter().any(|(k, _)| k == "code" || k == "error" || k == "state")
+        pairs
+            .iter()
+            .any(|(k, _)| k == "code" || k == "error" || k == "state")
     };
     if is_response(&query) {
         return Some(query);
@@ -63,7 +70,7 @@ fn decode(text: &str, is_url: bool) -> Option<Vec<(String, String)>> {
 }
 
 fn looks_like_url(text: &str) -> bool {
-    match text.find(|c| matches!(c, ':' | '?' | '#' | '&' | '=')) {
+    match text.find([':', '?', '#', '&', '=']) {
         Some(i) => text.as_bytes()[i] == b':',
         None => false,
     }
@@ -106,7 +113,13 @@ pub fn check(data: &[u8]) -> Result<(), String> {
         Callback::from_query(&body)
     };
     let pairs = decode(&body, is_url).ok_or("the oracle cannot decode what the crate parsed")?;
-    let values = |name: &str| pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+    let values = |name: &str| {
+        pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
 
     let result = pending.verify(&callback);
     let states = values("state");
@@ -158,7 +171,14 @@ pub fn check(data: &[u8]) -> Result<(), String> {
             if display.chars().any(char::is_control) {
                 return Err(format!("a control character in {display:?}"));
             }
-            for secret in [VERIFIER, NONCE] {
+            // Unless the input carries their text itself (an `iss` of the nonce's text is shown
+            // as the `iss` that was found).
+            let in_input = |secret: &str| {
+                pairs
+                    .iter()
+                    .any(|(k, v)| k.contains(secret) || v.contains(secret))
+            };
+            for secret in [VERIFIER, NONCE].into_iter().filter(|s| !in_input(s)) {
                 if display.contains(secret) || format!("{err:?}").contains(secret) {
                     return Err("a secret in an error".into());
                 }
@@ -174,7 +194,10 @@ pub fn check(data: &[u8]) -> Result<(), String> {
         if code.len() >= 8 && !elsewhere {
             let shown = format!(
                 "{callback:?} {}",
-                result.as_ref().map(|c| format!("{c:?}")).unwrap_or_else(|e| format!("{e} {e:?}"))
+                result
+                    .as_ref()
+                    .map(|c| format!("{c:?}"))
+                    .unwrap_or_else(|e| format!("{e} {e:?}"))
             );
             if shown.contains(code) {
                 return Err("the code is shown".into());

@@ -320,7 +320,7 @@ impl OAuth2Client {
                 params.push(("code_verifier", verifier.expose()));
             }
             let token = self.token_endpoint().request_token(&params).await?;
-            #[cfg(any())] // ID-TOKEN-MERGE: feature = "jwt"
+            #[cfg(feature = "jwt")]
             let id_token = match token.id_token() {
                 Some(raw) => Some(
                     self.verify_id_token(raw.expose(), pending.inner.nonce.as_ref().map(Secret::expose))
@@ -332,7 +332,7 @@ impl OAuth2Client {
             Ok(Login {
                 client: self.clone(),
                 token,
-                #[cfg(any())] // ID-TOKEN-MERGE: feature = "jwt"
+                #[cfg(feature = "jwt")]
                 id_token,
             })
         }
@@ -1186,7 +1186,7 @@ impl AuthorizationCode {
 pub struct Login {
     client: OAuth2Client,
     token: Token,
-    #[cfg(any())] // ID-TOKEN-MERGE: feature = "jwt"
+    #[cfg(feature = "jwt")]
     id_token: Option<crate::id_token::IdToken>,
 }
 
@@ -1194,7 +1194,7 @@ impl fmt::Debug for Login {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("Login");
         debug.field("token", &self.token);
-        #[cfg(any())] // ID-TOKEN-MERGE: feature = "jwt"
+        #[cfg(feature = "jwt")]
         debug.field("id_token", &self.id_token);
         debug.finish()
     }
@@ -1232,7 +1232,7 @@ impl Login {
     /// }
     /// # }
     /// ```
-    #[cfg(any())] // ID-TOKEN-MERGE: feature = "jwt"
+    #[cfg(feature = "jwt")]
     pub fn id_token(&self) -> Option<&crate::id_token::IdToken> {
         self.id_token.as_ref()
     }

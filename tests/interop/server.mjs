@@ -46,6 +46,9 @@ const DEVICE_INTERVAL = intEnv('DEVICE_INTERVAL', 1, { min: 0 });
 const REFRESH_TOKEN_TTL = 24 * 60 * 60;
 const DEVICE_CODE_GRACE = 10 * 60;
 const EXIT_ON_STDIN_EOF = process.env.EXIT_ON_STDIN_EOF !== '0';
+// RFC 9126 §5: `1` makes every client use PAR (the server-wide requirement, advertised as
+// `require_pushed_authorization_requests: true` in the discovery document).
+const REQUIRE_PAR = intEnv('REQUIRE_PAR', 0) !== 0;
 
 const TEST_ACCOUNT_ID = 'test-user';
 const SCOPES = ['openid', 'offline_access', 'api:read', 'api:write'];
@@ -269,6 +272,17 @@ const CLIENTS = [
     response_types: ['code'],
     redirect_uris: REDIRECT_URIS,
   },
+  // The authorization code flow (tests/interop_login.rs): a confidential client that must push
+  // its authorization requests (RFC 9126 §2.4 client metadata).
+  {
+    client_id: 'par-client',
+    client_secret: 'p4r:secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    require_pushed_authorization_requests: true,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: REDIRECT_URIS,
+  },
   {
     client_id: 'jwt-secret-client',
     client_secret: 'jwt-secret-0123456789abcdef0123456789abcdef',
@@ -426,7 +440,16 @@ const configuration = {
     'self_signed_tls_client_auth',
   ],
   features: {
-    devInteractions: { enabled: false },
+    // The login and consent pages at /interaction/:uid (HTML forms: any login, any password;
+    // "[ Cancel ]" links to /interaction/:uid/abort, which answers access_denied).
+    devInteractions: { enabled: true },
+    // RFC 9126 at /request (on by default in oidc-provider 9; spelled out with the
+    // REQUIRE_PAR switch). RFC 9207 `iss` is always on in oidc-provider 9: every authorization
+    // response carries it and discovery has authorization_response_iss_parameter_supported.
+    pushedAuthorizationRequests: {
+      enabled: true,
+      requirePushedAuthorizationRequests: REQUIRE_PAR,
+    },
     deviceFlow: { enabled: true },
     // Any authenticated client may introspect any token.
     introspection: { enabled: true, allowedPolicy: async () => true },
@@ -508,9 +531,6 @@ const configuration = {
       return { sub };
     },
   }),
-  interactions: {
-    url: async (ctx, interaction) => `/test/interaction/${interaction.uid}`,
-  },
   renderError: async (ctx, out) => {
     ctx.type = 'json';
     ctx.body = out;
@@ -728,28 +748,6 @@ async function protectedResource(req, res) {
   });
 }
 
-// Auto-approving interaction endpoint for the authorization code flow:
-// logs in `test-user` and grants every requested (known) scope.
-async function interaction(req, res) {
-  const details = await provider.interactionDetails(req, res);
-  const { prompt, params } = details;
-  const result = {};
-  if (prompt.name === 'login') {
-    result.login = { accountId: TEST_ACCOUNT_ID };
-  }
-  let grant;
-  if (details.grantId) {
-    grant = await provider.Grant.find(details.grantId);
-  }
-  if (!grant) {
-    grant = new provider.Grant({ accountId: TEST_ACCOUNT_ID, clientId: params.client_id });
-  }
-  const requested = String(params.scope || '').split(' ').filter((s) => SCOPES.includes(s));
-  if (requested.length) grant.addOIDCScope(requested.join(' '));
-  result.consent = { grantId: await grant.save() };
-  await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
-}
-
 async function handleTestRoute(req, res, url) {
   const { pathname } = url;
   const { method } = req;
@@ -768,16 +766,6 @@ async function handleTestRoute(req, res, url) {
     return sendEmpty(res, 204);
   }
   if (pathname === '/test/protected') return protectedResource(req, res);
-  if (pathname.startsWith('/test/interaction/') && method === 'GET') {
-    try {
-      return await interaction(req, res);
-    } catch (err) {
-      if (err instanceof errors.SessionNotFound) {
-        return sendJson(res, 400, { error: 'invalid_request', error_description: err.message });
-      }
-      throw err;
-    }
-  }
   return sendJson(res, 404, { error: 'not_found', error_description: `no test route ${method} ${pathname}` });
 }
 
@@ -809,5 +797,5 @@ if (EXIT_ON_STDIN_EOF) {
 }
 
 log(`mTLS endpoint aliases at ${MTLS_ORIGIN}`);
-log(`issuer ${ISSUER}, access token ttl ${ACCESS_TOKEN_TTL}s, device code ttl ${DEVICE_CODE_TTL}s, interval ${DEVICE_INTERVAL}s`);
+log(`issuer ${ISSUER}, require PAR ${REQUIRE_PAR}, access token ttl ${ACCESS_TOKEN_TTL}s, device code ttl ${DEVICE_CODE_TTL}s, interval ${DEVICE_INTERVAL}s`);
 process.stdout.write(`READY ${ISSUER}\n`);

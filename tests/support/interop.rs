@@ -34,6 +34,11 @@ pub(crate) const BASIC_SECRET: &str = "s3cr:et%+ &/=?";
 pub(crate) const POST_ID: &str = "post-client";
 pub(crate) const POST_SECRET: &str = "p0st:secret+%";
 pub(crate) const PUBLIC_ID: &str = "public-client";
+/// The client of server.mjs registered with `require_pushed_authorization_requests`.
+pub(crate) const PAR_ID: &str = "par-client";
+pub(crate) const PAR_SECRET: &str = "p4r:secret";
+/// The redirect URI every client of server.mjs has registered.
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1/cb";
 
 const NEED_NODE: &str =
     "the interop tests need Node.js 20 or later and npm: install them (e.g. apt-get install nodejs npm)";
@@ -108,6 +113,8 @@ fn ensure_node_and_packages() {
 pub(crate) struct ServerConfig {
     pub(crate) access_token_ttl: u64,
     pub(crate) device_interval: u64,
+    /// `REQUIRE_PAR=1`: every client must use PAR (RFC 9126 §5, advertised in discovery).
+    pub(crate) require_par: bool,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +122,7 @@ impl Default for ServerConfig {
         ServerConfig {
             access_token_ttl: 60,
             device_interval: 1,
+            require_par: false,
         }
     }
 }
@@ -122,6 +130,11 @@ impl Default for ServerConfig {
 impl ServerConfig {
     pub(crate) fn access_token_ttl(mut self, seconds: u64) -> Self {
         self.access_token_ttl = seconds;
+        self
+    }
+
+    pub(crate) fn require_par(mut self) -> Self {
+        self.require_par = true;
         self
     }
 }
@@ -244,6 +257,7 @@ impl Server {
             .env("ACCESS_TOKEN_TTL", config.access_token_ttl.to_string())
             .env("DEVICE_INTERVAL", config.device_interval.to_string())
             .env("EXIT_ON_STDIN_EOF", "1")
+            .env("REQUIRE_PAR", if config.require_par { "1" } else { "0" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
