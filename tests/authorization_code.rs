@@ -253,6 +253,11 @@ fn callback_checks_come_back_typed() {
     let text = err.to_string();
     assert!(text.contains("The user said no"), "{text}");
     assert!(!text.contains('\u{1b}'), "{text}");
+    // An error without a state is still the server's error (nothing is exchanged).
+    assert_eq!(
+        check("error=invalid_request_uri").unwrap_err().code(),
+        Some(&ErrorCode::from("invalid_request_uri"))
+    );
     // An error with a wrong state is a forgery before it is an error.
     assert!(matches!(
         check("error=access_denied&state=forged"),

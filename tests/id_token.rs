@@ -766,6 +766,51 @@ async fn a_new_kid_refetches_once_and_an_unknown_kid_soon_after_does_not() {
 }
 
 #[tokio::test]
+async fn a_key_the_server_removed_stops_being_trusted_within_an_hour() {
+    let (provider, k1, clock, client) = setup().await;
+    let k2 = Key::es256(Some("k2"));
+    provider.set_jwks(jwks(&[&k1, &k2]));
+    clock.advance(Duration::from_secs(61));
+    // k2 is fetched; k1 and k2 are both trusted.
+    verify(&client, &k2.sign(&provider.claims(&clock)), None)
+        .await
+        .unwrap();
+    assert_eq!(provider.jwks_requests(), 1);
+
+    // The server drops k1 (compromised). Within the hour it is still trusted...
+    provider.set_jwks(jwks(&[&k2]));
+    clock.advance(Duration::from_secs(3599));
+    verify(&client, &k1.sign(&provider.claims(&clock)), None)
+        .await
+        .unwrap();
+    assert_eq!(provider.jwks_requests(), 1);
+    // ...an hour after the fetch, the next verification fetches the set again and refuses it.
+    clock.advance(Duration::from_secs(1));
+    assert!(matches!(
+        refused(&client, &k1.sign(&provider.claims(&clock)), None).await,
+        IdTokenError::NoMatchingKey { .. }
+    ));
+    assert_eq!(provider.jwks_requests(), 2);
+
+    // If that fetch fails, the kept set is used, and the fetch is tried again a minute later.
+    provider.set_jwks("not json".to_owned());
+    clock.advance(Duration::from_secs(3600));
+    verify(&client, &k2.sign(&provider.claims(&clock)), None)
+        .await
+        .unwrap();
+    assert_eq!(provider.jwks_requests(), 3);
+    verify(&client, &k2.sign(&provider.claims(&clock)), None)
+        .await
+        .unwrap();
+    assert_eq!(provider.jwks_requests(), 3);
+    clock.advance(Duration::from_secs(60));
+    verify(&client, &k2.sign(&provider.claims(&clock)), None)
+        .await
+        .unwrap();
+    assert_eq!(provider.jwks_requests(), 4);
+}
+
+#[tokio::test]
 async fn concurrent_verifications_share_one_fetch() {
     let key = Key::es256(Some("k1"));
     let provider = Provider::start_with(

@@ -14,8 +14,8 @@
 //! - a code comes back only when the callback (decoded independently with `url`) has exactly
 //!   one `state`, equal to the pending state, exactly one non-empty `code`, no `error`, and an
 //!   `iss` that equals the issuer when one is sent (and one is sent when `@iss`);
-//! - an `error` callback with the right state (and issuer) is `CallbackError::Server` with
-//!   that code;
+//! - an `error` callback with the right state, or none (and the right issuer), is
+//!   `CallbackError::Server` with that code;
 //! - no control character in an error's `Display`; the code, the verifier and the nonce
 //!   never in a `Display` or `Debug` (unless the input carries their text elsewhere: an `iss`
 //!   equal to the nonce's text is shown as the `iss` found); the state never in the pending
@@ -150,7 +150,8 @@ pub fn check(data: &[u8]) -> Result<(), String> {
             }
         }
         Err(err) => {
-            if state_ok && iss_ok && !repeated {
+            let stateless_error = states.is_empty() && errors.len() == 1;
+            if (state_ok || stateless_error) && iss_ok && !repeated {
                 match (errors.as_slice(), err) {
                     ([code], Error::Callback(CallbackError::Server(server))) => {
                         let plain = code.len() < 64 && code.chars().all(|c| c.is_ascii_graphic());

@@ -2,7 +2,8 @@
 //! OpenID Connect Discovery §3): fetched when an ID token is first verified, kept by the
 //! [`OAuth2Client`](crate::OAuth2Client) (its clones share it), and fetched again when a token
 //! names a key the set does not have (the server rotated its keys), at most once per
-//! [`REFETCH_INTERVAL`] by the client's clock. Concurrent verifications share one fetch.
+//! [`REFETCH_INTERVAL`] by the client's clock, and when it is [`MAX_AGE`] old (so that a key
+//! the server removed stops being trusted). Concurrent verifications share one fetch.
 //!
 //! The fetch is a `GET` through the client's [`HttpClient`] (its timeout and body size limit);
 //! an error status, a body that is not a JSON object with a `keys` array, and an oversize body
@@ -31,6 +32,12 @@ use crate::transport::{server_request, HttpClient};
 /// the client hammer the server.
 pub(crate) const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How long a fetched key set is used before it is fetched again on the next verification:
+/// a key the server removed (retired, or compromised) stops being trusted within this time,
+/// even when no token names a new key. If that fetch fails, the set kept is used and the fetch
+/// is tried again [`REFETCH_INTERVAL`] later.
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(3600);
+
 /// The server's key set, as last fetched, with single-flight fetches.
 #[derive(Debug, Default)]
 pub(crate) struct JwksCache {
@@ -55,10 +62,36 @@ impl JwksCache {
         url: &Url,
     ) -> Result<Arc<JwkSet>, Error> {
         let mut state = self.state.lock().await;
-        if let Some(keys) = &state.keys {
-            return Ok(keys.clone());
+        let now = clock.monotonic();
+        let stale = state
+            .last_fetch
+            .is_none_or(|at| now.saturating_sub(at) >= MAX_AGE);
+        match &state.keys {
+            Some(keys) if !stale => return Ok(keys.clone()),
+            Some(kept) => {
+                let kept = kept.clone();
+                state.last_fetch = Some(now);
+                return Ok(match fetch(http, clock, url).await {
+                    Ok(keys) => {
+                        let keys = Arc::new(keys);
+                        state.keys = Some(keys.clone());
+                        keys
+                    }
+                    Err(err) => {
+                        tracing::warn!(
+                            %url,
+                            error = %err.report(),
+                            "fetching the key set again failed; the keys fetched before are used"
+                        );
+                        // Try again after REFETCH_INTERVAL, not after a whole MAX_AGE.
+                        state.last_fetch = Some((now + REFETCH_INTERVAL).saturating_sub(MAX_AGE));
+                        kept
+                    }
+                });
+            }
+            None => {}
         }
-        state.last_fetch = Some(clock.monotonic());
+        state.last_fetch = Some(now);
         let keys = Arc::new(fetch(http, clock, url).await?);
         state.keys = Some(keys.clone());
         Ok(keys)

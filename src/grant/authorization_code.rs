@@ -52,7 +52,8 @@
 //!   `nonce` when the scope has `openid`; the redirect URI must be an absolute URL without a
 //!   fragment (RFC 6749 §3.1.2).
 //! - **The callback** ([`PendingAuthorization::verify`]), in this order: no parameter twice
-//!   (RFC 6749 §3.1); `state` equal to the one sent; `iss` equal to the client's issuer when
+//!   (RFC 6749 §3.1); `state` equal to the one sent (an error response without `state` is
+//!   still reported as the server's error); `iss` equal to the client's issuer when
 //!   the server sends it, and present when the server's metadata says it sends it
 //!   (`authorization_response_iss_parameter_supported`, RFC 9207); then an `error` is
 //!   [`CallbackError::Server`] with its code and description, and a success must have a
@@ -943,9 +944,17 @@ impl PendingAuthorization {
         if let Some(name) = callback.repeated {
             return Err(CallbackError::RepeatedParameter(name).into());
         }
-        let state = callback.param("state").ok_or(CallbackError::MissingState)?;
-        if !constant_time_eq(state.as_bytes(), self.inner.state.expose().as_bytes()) {
-            return Err(CallbackError::StateMismatch.into());
+        match callback.param("state") {
+            Some(state) => {
+                if !constant_time_eq(state.as_bytes(), self.inner.state.expose().as_bytes()) {
+                    return Err(CallbackError::StateMismatch.into());
+                }
+            }
+            // Some servers answer an error without `state` (an expired PAR `request_uri`,
+            // say): nothing will be exchanged, and the server's reason says more than
+            // `MissingState` would.
+            None if callback.param("error").is_some() => {}
+            None => return Err(CallbackError::MissingState.into()),
         }
         match (callback.param("iss"), &self.inner.issuer) {
             (Some(found), Some(expected)) if found != expected => {
