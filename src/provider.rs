@@ -88,6 +88,13 @@ pub mod gitlab;
 pub mod google;
 pub mod microsoft;
 // Part B: the other providers, one line each below.
+pub mod franceconnect;
+pub mod kakao;
+pub mod linkedin;
+pub mod naver;
+pub mod okta;
+pub mod reddit;
+pub mod shopify;
 
 /// Who logged in: the user's id at the provider and, when the provider gives one, their
 /// e-mail address (verified, where the provider says whether it is).
