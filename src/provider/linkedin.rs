@@ -39,9 +39,10 @@
 //!   code exchange that carries a `code_verifier` fails with `invalid_client`. The
 //!   authorization request is built [`without_pkce`](AuthorizationRequest::without_pkce), so
 //!   the exchange sends none; `state` still protects the callback.
-//! - **No `nonce` in the ID token.** LinkedIn accepts the `nonce` parameter (sent because
-//!   `openid` is in the scopes) but does not put it in its ID tokens: an ID token check that
-//!   expects the nonce refuses them. `id_email` does not depend on the ID token.
+//! - **No `nonce` in the ID token.** LinkedIn accepts the `nonce` parameter but does not put
+//!   it in its ID tokens, so the request is built
+//!   [`without_nonce`](AuthorizationRequest::without_nonce): the exchange verifies the ID token
+//!   (feature `jwt`) without expecting one. `id_email` does not depend on the ID token.
 //! - **The issuer** is `https://www.linkedin.com/oauth` (what its discovery document and ID
 //!   tokens say), the keys at `https://www.linkedin.com/oauth/openid/jwks`.
 //! - The older `r_liteprofile`/`r_emailaddress` products (`/v2/me`, `/v2/emailAddress`, which
@@ -172,7 +173,12 @@ impl Provider for LinkedIn {
 
     fn authorization_request(&self, redirect_uri: &str) -> AuthorizationRequest {
         // LinkedIn's web apps answer a `code_verifier` with `invalid_client`.
-        self.openid.authorization_request(redirect_uri).without_pkce()
+        // Nor does it put the nonce in its ID tokens: none is sent, so the exchange's ID token
+        // check expects none.
+        self.openid
+            .authorization_request(redirect_uri)
+            .without_pkce()
+            .without_nonce()
     }
 
     fn id_email<'a>(&'a self, token: &'a Token) -> IdEmailFuture<'a> {

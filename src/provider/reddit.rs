@@ -56,25 +56,21 @@
 //!   account's id (stable); the username is the response's `name` (httpx-oauth returns that
 //!   one as the id).
 //!
-//! The `User-Agent` is put on each request by a wrapper around the HTTP client given (or the
-//! default one): that client's timeout and body limit still apply, but when one of them is
-//! hit the error comes back as [`Error::Transport`] whose [source](std::error::Error::source)
-//! is the [`Error::Timeout`] or [`Error::BodyTooLarge`].
+//! The `User-Agent` is set on the HTTP client given (or the default one) with
+//! [`HttpClient::with_header`], so its timeout and body limit apply and their errors are the
+//! usual [`Error::Timeout`] and [`Error::BodyTooLarge`].
 
 use std::fmt;
 
-use bytes::Bytes;
 use http::header::USER_AGENT;
 use http::HeaderValue;
-use http_body_util::Full;
 use url::Url;
 
 use super::{get_api, id_field, provider_options, with_scopes, IdEmail, IdEmailFuture, Options, Provider};
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
-use crate::clock::SystemClock;
 use crate::endpoint::token::default_http_client;
-use crate::error::{BoxError, Error};
+use crate::error::Error;
 use crate::secret::Secret;
 use crate::token::Token;
 use crate::transport::HttpClient;
@@ -287,28 +283,9 @@ fn user_agent_header(user_agent: &str) -> Result<HeaderValue, Error> {
         .map_err(|_| Error::Config("the Reddit User-Agent cannot be sent as an HTTP header".to_owned()))
 }
 
-/// `http` with `user_agent` in place of the crate's `User-Agent` on every request. The inner
-/// client's errors (its timeout, body limit, transport) come back as the source of an
-/// [`Error::Transport`].
+/// `http` with `user_agent` in place of the crate's `User-Agent` on every request.
 fn with_user_agent(http: HttpClient, user_agent: HeaderValue) -> HttpClient {
-    let service = tower::service_fn(move |mut request: http::Request<Full<Bytes>>| {
-        let http = http.clone();
-        request.headers_mut().insert(USER_AGENT, user_agent.clone());
-        async move {
-            // The outer client stamps the response with the endpoint's clock; this stamp is
-            // not used.
-            let response = http
-                .send(request, &SystemClock)
-                .await
-                .map_err(|e| -> BoxError { Box::new(e) })?;
-            let mut out = http::Response::new(Full::new(response.body));
-            *out.status_mut() = response.status;
-            *out.headers_mut() = response.headers;
-            Ok::<_, BoxError>(out)
-        }
-    });
-    // The inner client has read the body within its own limit already.
-    HttpClient::new(service).with_max_body_size(usize::MAX)
+    http.with_header(USER_AGENT, user_agent)
 }
 
 impl Provider for Reddit {
