@@ -401,6 +401,13 @@ pub enum IdTokenError {
     /// assert!(err.to_string().contains("base64url"));
     /// ```
     Malformed(String),
+    /// The token response has no `id_token` although the login asked for `openid`: an OpenID
+    /// Connect server always sends one (OpenID Connect Core §3.1.3.3).
+    ///
+    /// ```
+    /// assert!(tower_oauth2::IdTokenError::Missing.to_string().contains("openid"));
+    /// ```
+    Missing,
     /// An encrypted ID token (JWE, five parts): decrypting is not supported; register the
     /// client without `id_token_encrypted_response_alg`.
     ///
@@ -637,6 +644,10 @@ impl fmt::Display for IdTokenError {
                 "it has no `kid` and the server's key set has several keys for `{algorithm}`"
             ),
             IdTokenError::InvalidSignature => f.write_str("its signature does not verify"),
+            IdTokenError::Missing => f.write_str(
+                "the token response has no `id_token`, although the login asked for `openid` \
+                 (OpenID Connect Core §3.1.3.3)",
+            ),
             IdTokenError::NoIssuer => f.write_str(
                 "the client has no issuer to check `iss` against: build it by discovery or give \
                  the builder an issuer",

@@ -338,6 +338,10 @@ impl HttpClient {
     /// the provider APIs, replacing the crate's own value (`User-Agent`, say: some servers
     /// want one that names the application). Repeat it for several headers.
     ///
+    /// The headers that carry the request itself cannot be set this way: `Authorization`
+    /// (the client's authentication, or the user's token), `Content-Type`, `Content-Length`,
+    /// `Transfer-Encoding` and `Host` are [`Error::Config`].
+    ///
     /// ```
     /// use bytes::Bytes;
     /// use http::header::{HeaderValue, USER_AGENT};
@@ -351,16 +355,39 @@ impl HttpClient {
     ///     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(answer))))
     /// });
     /// let http = HttpClient::new(server) // a stand-in authorization server
-    ///     .with_header(USER_AGENT, HeaderValue::from_static("my-app/1.2 (by /u/someone)"));
+    ///     .with_header(USER_AGENT, HeaderValue::from_static("my-app/1.2 (by /u/someone)"))?;
+    /// assert!(HttpClient::new(tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+    /// }))
+    /// .with_header(http::header::AUTHORIZATION, HeaderValue::from_static("Basic eDp5"))
+    /// .is_err());
     /// let endpoint = TokenEndpoint::builder("https://auth.example.com/token", ClientAuth::none("cli"))
     ///     .http_client(http)
     ///     .build()?;
     /// ClientCredentials::new(endpoint).fetch().await?;
     /// # Ok(()) }
     /// ```
-    pub fn with_header(mut self, name: http::header::HeaderName, value: http::HeaderValue) -> Self {
+    pub fn with_header(
+        mut self,
+        name: http::header::HeaderName,
+        value: http::HeaderValue,
+    ) -> Result<Self, Error> {
+        use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
+        if [
+            AUTHORIZATION,
+            CONTENT_TYPE,
+            CONTENT_LENGTH,
+            TRANSFER_ENCODING,
+            HOST,
+        ]
+        .contains(&name)
+        {
+            return Err(Error::Config(format!(
+                "`{name}` is set by the crate for each request; it cannot be a fixed header of the HTTP client"
+            )));
+        }
         Arc::make_mut(&mut self.headers).insert(name, value);
-        self
+        Ok(self)
     }
 
     /// Sends a request and reads its whole response, within the timeout and size limit;

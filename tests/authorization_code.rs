@@ -17,6 +17,8 @@ use stub::{json, respond, Stub};
 use tower::util::BoxCloneService;
 use tower::ServiceExt as _;
 use tower_oauth2::clock::ManualClock;
+#[cfg(feature = "jwt")]
+use tower_oauth2::IdTokenError;
 use tower_oauth2::{
     Callback, CallbackError, ClientAuth, Error, ErrorCode, OAuth2Client, PendingAuthorization, PkceMethod,
 };
@@ -141,19 +143,128 @@ fn the_url_carries_pkce_s256_a_fresh_state_and_a_nonce_for_openid() {
     assert!(stub.seen().is_empty());
 }
 
-#[tokio::test]
-async fn without_nonce_sends_none_and_the_http_client_headers_reach_every_request() {
-    let stub = Stub::new(|_| json(200, TOKEN));
-    let http = stub.http.clone().with_header(
-        http::header::USER_AGENT,
-        http::HeaderValue::from_static("my-app/1.0 (by someone)"),
-    );
-    let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
-        .authorization_url("https://auth.example.com/authorize")
-        .token_url("https://auth.example.com/token")
-        .http_client(http)
-        .build()
+/// What the token endpoint of [`oidc_server`] puts in its ID token.
+#[cfg(feature = "jwt")]
+#[derive(Clone, Default)]
+struct IdTokenPlan {
+    /// `None`: no `id_token` in the response.
+    nonce: Option<Option<String>>,
+}
+
+/// A discovered OpenID server whose token endpoint answers with an HS256 ID token (signed with
+/// the client secret, `its-secret`) as `plan` says.
+#[cfg(feature = "jwt")]
+async fn oidc_server(plan: Arc<Mutex<IdTokenPlan>>) -> (Stub, OAuth2Client) {
+    let document = serde_json::json!({
+        "issuer": ISSUER,
+        "authorization_endpoint": "https://auth.example.com/authorize",
+        "token_endpoint": "https://auth.example.com/token",
+        "jwks_uri": "https://auth.example.com/jwks",
+        "id_token_signing_alg_values_supported": ["HS256"],
+    })
+    .to_string();
+    let stub = Stub::new(move |seen| match seen.path.as_str() {
+        "/.well-known/openid-configuration" => json(200, &document),
+        "/token" => {
+            let plan = plan.lock().unwrap().clone();
+            let mut body =
+                serde_json::json!({"access_token": "user-at", "token_type": "Bearer", "expires_in": 3600});
+            if let Some(nonce) = plan.nonce {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let mut claims = serde_json::json!({
+                    "iss": ISSUER, "sub": "user-1", "aud": "my-app", "iat": now, "exp": now + 600,
+                });
+                if let Some(nonce) = nonce {
+                    claims["nonce"] = nonce.into();
+                }
+                body["id_token"] = jsonwebtoken::encode(
+                    &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+                    &claims,
+                    &jsonwebtoken::EncodingKey::from_secret(b"its-secret"),
+                )
+                .unwrap()
+                .into();
+            }
+            json(200, &body.to_string())
+        }
+        _ => json(404, "{}"),
+    });
+    let http = stub
+        .http
+        .clone()
+        .with_header(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static("my-app/1.0 (by someone)"),
+        )
         .unwrap();
+    let client = bounded(
+        OAuth2Client::builder(ClientAuth::client_secret_basic("my-app", "its-secret"))
+            .http_client(http)
+            .discover(ISSUER),
+    )
+    .await
+    .unwrap();
+    (stub, client)
+}
+
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn an_openid_login_verifies_its_id_token() {
+    let plan = Arc::new(Mutex::new(IdTokenPlan::default()));
+    let (stub, client) = oidc_server(plan.clone()).await;
+
+    // The nonce sent comes back: the login carries the verified ID token.
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .scope("openid")
+        .build()
+        .unwrap()
+        .into_parts();
+    plan.lock().unwrap().nonce = Some(Some(pending.nonce().unwrap().expose().to_owned()));
+    let login = bounded(client.exchange_code(
+        &pending,
+        &callback(&pending, "&iss=https%3A%2F%2Fauth.example.com"),
+    ))
+    .await
+    .unwrap();
+    let id_token = login.id_token().expect("a verified ID token");
+    assert_eq!(id_token.claims().subject(), "user-1");
+    assert_eq!(id_token.claims().nonce(), pending.nonce().map(|n| n.expose()));
+    // The HttpClient's header reached every request (discovery and the exchange).
+    assert!(stub
+        .seen()
+        .iter()
+        .all(|seen| seen.header("user-agent") == Some("my-app/1.0 (by someone)")));
+
+    // Another nonce: refused.
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .scope("openid")
+        .build()
+        .unwrap()
+        .into_parts();
+    plan.lock().unwrap().nonce = Some(Some("someone-else's".to_owned()));
+    let err = expect_err(bounded(client.exchange_code(&pending, &callback(&pending, ""))).await);
+    assert!(
+        matches!(err, Error::IdToken(IdTokenError::NonceMismatch)),
+        "{err:?}"
+    );
+
+    // No ID token although `openid` was asked for: refused.
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .scope("openid")
+        .build()
+        .unwrap()
+        .into_parts();
+    plan.lock().unwrap().nonce = None;
+    let err = expect_err(bounded(client.exchange_code(&pending, &callback(&pending, ""))).await);
+    assert!(matches!(err, Error::IdToken(IdTokenError::Missing)), "{err:?}");
+
+    // `without_nonce`: none sent, and an ID token without one is accepted.
     let authorization = client
         .authorization_request(REDIRECT)
         .scope("openid")
@@ -161,15 +272,26 @@ async fn without_nonce_sends_none_and_the_http_client_headers_reach_every_reques
         .build()
         .unwrap();
     assert_eq!(get(&query(authorization.url()), "nonce"), None);
-    assert!(authorization.pending().nonce().is_none());
     let pending = authorization.pending();
-    bounded(client.exchange_code(pending, &callback(pending, "")))
+    assert!(pending.nonce().is_none());
+    plan.lock().unwrap().nonce = Some(None);
+    let login = bounded(client.exchange_code(pending, &callback(pending, "")))
         .await
         .unwrap();
-    assert_eq!(
-        stub.seen()[0].header("user-agent"),
-        Some("my-app/1.0 (by someone)")
-    );
+    assert!(login.id_token().is_some());
+
+    // Without `openid`, an ID token sent anyway is not verified (nor needed).
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .build()
+        .unwrap()
+        .into_parts();
+    plan.lock().unwrap().nonce = Some(Some("whatever".to_owned()));
+    let login = bounded(client.exchange_code(&pending, &callback(&pending, "")))
+        .await
+        .unwrap();
+    assert!(login.id_token().is_none());
+    assert!(login.token().id_token().is_some());
 }
 
 #[test]
@@ -284,16 +406,74 @@ fn callback_checks_come_back_typed() {
     let text = err.to_string();
     assert!(text.contains("The user said no"), "{text}");
     assert!(!text.contains('\u{1b}'), "{text}");
-    // An error without a state is still the server's error (nothing is exchanged).
-    assert_eq!(
-        check("error=invalid_request_uri").unwrap_err().code(),
-        Some(&ErrorCode::from("invalid_request_uri"))
-    );
+    // An error without a state is refused like any stateless callback (only a pushed
+    // request's is the server's error: see pushed_requests_...).
+    assert!(matches!(
+        check("error=access_denied&error_description=forged"),
+        Err(Error::Callback(CallbackError::MissingState))
+    ));
     // An error with a wrong state is a forgery before it is an error.
     assert!(matches!(
         check("error=access_denied&state=forged"),
         Err(Error::Callback(CallbackError::StateMismatch))
     ));
+}
+
+#[test]
+fn a_client_that_knows_no_issuer_refuses_any_iss() {
+    let stub = Stub::new(|_| json(500, "{}"));
+    let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
+        .authorization_url("https://auth.example.com/authorize")
+        .token_url("https://auth.example.com/token")
+        .http_client(stub.http.clone())
+        .build()
+        .unwrap();
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .build()
+        .unwrap()
+        .into_parts();
+    let err = pending
+        .verify(&callback(&pending, "&iss=https%3A%2F%2Fevil.example.com"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Callback(CallbackError::UnknownIssuer { found }) if found == "https://evil.example.com"),
+        "{err:?}"
+    );
+    assert!(pending.verify(&callback(&pending, "")).is_ok());
+}
+
+#[tokio::test]
+async fn a_code_is_exchanged_only_by_the_client_that_asked_for_it() {
+    let stub = Stub::new(|_| json(200, TOKEN));
+    let a = client(&stub, ClientAuth::client_secret_basic("app-a", "secret-a"));
+    let (_url, pending) = a.authorization_request(REDIRECT).build().unwrap().into_parts();
+    let callback = callback(&pending, "&iss=https%3A%2F%2Fauth.example.com");
+    let others = [
+        // Another client id at the same server.
+        client(&stub, ClientAuth::client_secret_basic("app-b", "secret-b")),
+        // The same client id at another server.
+        OAuth2Client::builder(ClientAuth::client_secret_basic("app-a", "secret-a"))
+            .issuer("https://other.example.com")
+            .authorization_url("https://other.example.com/authorize")
+            .token_url("https://other.example.com/token")
+            .http_client(stub.http.clone())
+            .build()
+            .unwrap(),
+    ];
+    for other in &others {
+        let err = expect_err(bounded(other.exchange_code(&pending, &callback)).await);
+        assert!(
+            matches!(err, Error::Callback(CallbackError::ClientMismatch)),
+            "{err:?}"
+        );
+    }
+    // Nothing reached a token endpoint; the right client (even rebuilt) exchanges it.
+    assert!(stub.seen().is_empty());
+    let pending = PendingAuthorization::from_json(&pending.to_json()).unwrap();
+    let again = client(&stub, ClientAuth::client_secret_basic("app-a", "secret-a"));
+    bounded(again.exchange_code(&pending, &callback)).await.unwrap();
+    assert_eq!(stub.seen().len(), 1);
 }
 
 #[tokio::test]
@@ -377,6 +557,11 @@ fn pending_authorizations_round_trip_and_show_no_secret() {
         r#"{"version":1,"state":"s","redirect_uri":"r","code_verifier":"v"}"#,
         r#"{"version":1,"state":"s","redirect_uri":"r","pkce_method":"S512","code_verifier":"v"}"#,
         r#"{"version":1,"state":1,"redirect_uri":"r"}"#,
+        // No client, an empty state, a verifier too short or with reserved characters.
+        r#"{"version":1,"state":"s","redirect_uri":"r","authorization_endpoint":"https://a"}"#,
+        r#"{"version":1,"state":"","redirect_uri":"r","client_id":"c","authorization_endpoint":"https://a"}"#,
+        r#"{"version":1,"state":"s","redirect_uri":"r","client_id":"c","authorization_endpoint":"https://a","pkce_method":"S256","code_verifier":"short"}"#,
+        r#"{"version":1,"state":"s","redirect_uri":"r","client_id":"c","authorization_endpoint":"https://a","pkce_method":"S256","code_verifier":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa+"}"#,
     ] {
         assert!(
             matches!(
@@ -540,6 +725,11 @@ async fn pushed_requests_send_every_parameter_with_client_authentication() {
         pushed.field("nonce"),
         authorization.pending().nonce().map(|n| n.expose())
     );
+
+    // A spent request_uri comes back as an error without state: the server's error.
+    let spent = Callback::from_query("error=invalid_request_uri&error_description=expired");
+    let err = authorization.pending().verify(&spent).unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::from("invalid_request_uri")));
 }
 
 #[tokio::test]
@@ -570,6 +760,38 @@ async fn a_server_that_requires_par_gets_it_without_asking() {
         .unwrap();
     assert!(get(&query(authorization.url()), "code_challenge").is_some());
     assert_eq!(stub.seen().len(), before);
+}
+
+#[tokio::test]
+async fn par_errors_never_show_the_state_or_the_nonce() {
+    let stub = Stub::new(|seen| {
+        let description = format!("bad: {}", seen.body);
+        json(
+            400,
+            &serde_json::json!({"error": "invalid_request", "error_description": description}).to_string(),
+        )
+    });
+    let client = client(&stub, ClientAuth::client_secret_basic("my-app", "its-secret"));
+    let err = expect_err(
+        bounded(
+            client
+                .authorization_request(REDIRECT)
+                .scope("openid")
+                .pushed()
+                .start(),
+        )
+        .await,
+    );
+    let text = format!("{err} {err:?}");
+    let form = &stub.seen()[0];
+    for name in ["state", "nonce"] {
+        let value = form.field(name).unwrap();
+        assert!(!text.contains(value), "{name} shown: {text}");
+    }
+    assert!(
+        text.contains("redirect_uri"),
+        "the rest of the description is kept: {text}"
+    );
 }
 
 #[tokio::test]

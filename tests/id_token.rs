@@ -8,6 +8,8 @@
 
 #[path = "support/log_capture.rs"]
 mod log_capture;
+#[path = "support/signing.rs"]
+mod signing;
 #[path = "support/util.rs"]
 mod util;
 
@@ -17,13 +19,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
+use signing::{b64, jwks, Key};
 use tokio::net::TcpListener;
 use tower_oauth2::clock::{Clock, ManualClock};
 use tower_oauth2::{ClientAuth, Error, HttpClient, IdToken, IdTokenError, OAuth2Client};
@@ -32,86 +34,6 @@ use util::bounded;
 const CLIENT_ID: &str = "my-app";
 const CLIENT_SECRET: &str = "a-long-client-secret-0123456789abcdef";
 const NONCE: &str = "n-0S6_WzA2Mj-the-nonce";
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Keys
-// ---------------------------------------------------------------------------------------------
-
-/// A signing key and its public JWK.
-struct Key {
-    kid: Option<String>,
-    alg: Algorithm,
-    encoding: EncodingKey,
-    jwk: Value,
-}
-
-impl Key {
-    /// A new EC P-256 key (ES256).
-    fn es256(kid: Option<&str>) -> Key {
-        let pair = rcgen::KeyPair::generate().unwrap();
-        let point = pair.public_key_raw(); // 0x04 || x || y
-        assert_eq!(point.len(), 65);
-        let mut jwk =
-            json!({"kty":"EC","crv":"P-256","x":b64(&point[1..33]),"y":b64(&point[33..]),"use":"sig"});
-        if let Some(kid) = kid {
-            jwk["kid"] = kid.into();
-        }
-        Key {
-            kid: kid.map(str::to_owned),
-            alg: Algorithm::ES256,
-            encoding: EncodingKey::from_ec_der(&pair.serialize_der()),
-            jwk,
-        }
-    }
-
-    /// The RSA key of tests/interop (RS256).
-    fn rs256(kid: &str) -> Key {
-        let pem = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/interop/pkjwt-client-rsa.key.pem"
-        ))
-        .unwrap();
-        let der = pem::parse(&pem).unwrap().into_contents();
-        let pair = ring::signature::RsaKeyPair::from_pkcs8(&der).unwrap();
-        // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
-        let blocks = simple_asn1::from_der(pair.public().as_ref()).unwrap();
-        let simple_asn1::ASN1Block::Sequence(_, fields) = &blocks[0] else {
-            panic!("not a SEQUENCE")
-        };
-        let integer = |block: &simple_asn1::ASN1Block| match block {
-            simple_asn1::ASN1Block::Integer(_, value) => b64(&value.to_bytes_be().1),
-            other => panic!("not an INTEGER: {other:?}"),
-        };
-        Key {
-            kid: Some(kid.to_owned()),
-            alg: Algorithm::RS256,
-            encoding: EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
-            jwk: json!({"kty":"RSA","kid":kid,"n":integer(&fields[0]),"e":integer(&fields[1]),"alg":"RS256"}),
-        }
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(self.alg);
-        header.kid = self.kid.clone();
-        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
-    }
-
-    /// Signed with this key but the header naming `kid`.
-    fn sign_as(&self, kid: &str, claims: &Value) -> String {
-        let mut header = Header::new(self.alg);
-        header.kid = Some(kid.to_owned());
-        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
-    }
-}
-
-/// A JWKS document with the public keys of `keys`.
-fn jwks(keys: &[&Key]) -> String {
-    json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()}).to_string()
-}
 
 /// A JWT with `header` and `claims` and a junk signature (for `alg: none` and the like).
 fn unsigned(header: &Value, claims: &Value) -> String {

@@ -1221,8 +1221,12 @@ async fn every_provider_logs_in_at_its_token_endpoint_with_its_credentials() {
         ),
         (
             Box::new(
+                // Without `openid`: this stand-in sends no ID token, which an `openid` login
+                // refuses (IdTokenError::Missing); ID tokens are verified in the OpenID
+                // provider's login test.
                 Google::builder("c", SECRET)
                     .offline()
+                    .scopes("email profile")
                     .http_client(http.clone())
                     .build()
                     .unwrap(),

@@ -3,6 +3,9 @@
 //! provider's quirk, error statuses and malformed bodies as typed errors, and the access token
 //! sent only where it belongs.
 
+#[cfg(feature = "jwt")]
+#[path = "support/signing.rs"]
+mod signing;
 #[path = "support/stub.rs"]
 mod stub;
 
@@ -1086,21 +1089,42 @@ async fn log_in(provider: &dyn Provider) -> tower_oauth2::Login {
         .unwrap()
 }
 
+/// LinkedIn's login: the secret in the form, no `code_verifier` (its web apps refuse one),
+/// and an RS256 ID token without a nonce (LinkedIn never puts one in) verified with the keys
+/// at its JWKS URL.
+#[cfg(feature = "jwt")]
 #[tokio::test]
-async fn linkedin_code_exchange_sends_no_code_verifier() {
-    let stub = answering(
-        200,
-        r#"{"access_token":"at-1","token_type":"Bearer","expires_in":5184000}"#,
-    );
+async fn linkedin_code_exchange_sends_no_code_verifier_and_verifies_its_id_token() {
+    let key = signing::Key::rs256("li-1");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let id_token = key.sign(&serde_json::json!({
+        "iss": "https://www.linkedin.com/oauth", "sub": "li-sub-1", "aud": "li-client",
+        "iat": now, "exp": now + 3600, "email": "ada@example.com",
+    }));
+    let answer = serde_json::json!({
+        "access_token": "at-1", "token_type": "Bearer", "expires_in": 5184000, "id_token": id_token,
+    })
+    .to_string();
+    let jwks = signing::jwks(&[&key]);
+    let stub = Stub::new(move |request| match request.path.as_str() {
+        "/oauth/v2/accessToken" => json(200, &answer),
+        "/oauth/openid/jwks" => json(200, &jwks),
+        _ => json(404, "{}"),
+    });
     let login = log_in(&linkedin(&stub)).await;
     assert_eq!(login.token().access_token().expose(), "at-1");
+    assert_eq!(login.id_token().unwrap().claims().subject(), "li-sub-1");
     let seen = stub.seen();
-    assert_eq!(seen.len(), 1);
+    assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].uri, "https://www.linkedin.com/oauth/v2/accessToken");
     assert_eq!(seen[0].field("code_verifier"), None);
     assert_eq!(seen[0].field("client_id"), Some("li-client"));
     assert_eq!(seen[0].field("client_secret"), Some("li-secret"));
     assert_eq!(seen[0].authorization(), None);
+    assert_eq!(seen[1].uri, "https://www.linkedin.com/oauth/openid/jwks");
 }
 
 #[tokio::test]

@@ -7,15 +7,17 @@
 //! `:` before any `?`, `#`, `&` or `=`, else a query). `$STATE` and `$ISSUER` in it become
 //! the pending authorization's state and the issuer (form-encoded), so that inputs reach the
 //! success path. Options: `@iss` (the server advertises RFC 9207 `iss`), `@noissuer` (the
-//! client knows no issuer), `@json` (the text is a pending authorization's JSON instead).
+//! client knows no issuer), `@pushed` (the request was pushed, PAR), `@json` (the text is a
+//! pending authorization's JSON instead).
 //!
 //! Properties:
 //! - nothing panics;
 //! - a code comes back only when the callback (decoded independently with `url`) has exactly
 //!   one `state`, equal to the pending state, exactly one non-empty `code`, no `error`, and an
-//!   `iss` that equals the issuer when one is sent (and one is sent when `@iss`);
-//! - an `error` callback with the right state, or none (and the right issuer), is
-//!   `CallbackError::Server` with that code;
+//!   `iss` that equals the issuer when one is sent (and one is sent when `@iss`; none at all
+//!   when the client knows no issuer);
+//! - an `error` callback with the right state, or none for a pushed request (and the right
+//!   issuer), is `CallbackError::Server` with that code;
 //! - no control character in an error's `Display`; the code, the verifier and the nonce
 //!   never in a `Display` or `Debug` (unless the input carries their text elsewhere: an `iss`
 //!   equal to the nonce's text is shown as the `iss` found); the state never in the pending
@@ -29,7 +31,7 @@ const VERIFIER: &str = "verifier-Secret-0123456789abcdefghijklmnopqr";
 const NONCE: &str = "nonce-Secret-0123456789";
 const ISSUER: &str = "https://auth.example.com";
 
-fn pending(iss_required: bool, issuer: bool) -> Result<PendingAuthorization, String> {
+fn pending(iss_required: bool, issuer: bool, pushed: bool) -> Result<PendingAuthorization, String> {
     let mut json = serde_json::json!({
         "version": 1,
         "state": STATE,
@@ -38,6 +40,10 @@ fn pending(iss_required: bool, issuer: bool) -> Result<PendingAuthorization, Str
         "pkce_method": "S256",
         "nonce": NONCE,
         "iss_required": iss_required,
+        "client_id": "fuzz-client",
+        "authorization_endpoint": "https://auth.example.com/authorize",
+        "openid": true,
+        "pushed": pushed,
     });
     if issuer {
         json["issuer"] = ISSUER.into();
@@ -93,7 +99,8 @@ pub fn check(data: &[u8]) -> Result<(), String> {
     }
     let iss_required = has("iss");
     let knows_issuer = !has("noissuer");
-    let pending = pending(iss_required, knows_issuer)?;
+    let pushed = has("pushed");
+    let pending = pending(iss_required, knows_issuer, pushed)?;
     let encoded_issuer: String = url::form_urlencoded::byte_serialize(ISSUER.as_bytes()).collect();
     let body = body.replace("$STATE", STATE).replace("$ISSUER", &encoded_issuer);
 
@@ -130,7 +137,8 @@ pub fn check(data: &[u8]) -> Result<(), String> {
     let iss_ok = match (isses.as_slice(), knows_issuer) {
         ([], _) => !iss_required,
         ([one], true) => *one == ISSUER,
-        ([_], false) => true,
+        // A client that knows no issuer cannot compare an `iss`: it refuses it.
+        ([_], false) => false,
         _ => false,
     };
     let repeated = ["code", "state", "iss", "error", "error_description", "error_uri"]
@@ -150,7 +158,7 @@ pub fn check(data: &[u8]) -> Result<(), String> {
             }
         }
         Err(err) => {
-            let stateless_error = states.is_empty() && errors.len() == 1;
+            let stateless_error = pushed && states.is_empty() && errors.len() == 1;
             if (state_ok || stateless_error) && iss_ok && !repeated {
                 match (errors.as_slice(), err) {
                     ([code], Error::Callback(CallbackError::Server(server))) => {

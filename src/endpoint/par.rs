@@ -50,7 +50,13 @@ impl OAuth2Client {
         )?;
         let span = tracing::debug_span!("pushed_authorization_request", %url);
         async {
-            let response = self.token_endpoint().post_form(url, params, &[]).await?;
+            // The state and the nonce are not for anyone's eyes: cut out of any error text.
+            let also: Vec<&str> = params
+                .iter()
+                .filter(|(name, _)| matches!(*name, "state" | "nonce"))
+                .map(|(_, value)| *value)
+                .collect();
+            let response = self.token_endpoint().post_form(url, params, &also).await?;
             let fields = check_response(&response).inspect_err(|err| {
                 tracing::debug!(error = %err.report(), "pushed authorization request failed");
             })?;

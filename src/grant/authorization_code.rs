@@ -52,15 +52,20 @@
 //!   `nonce` when the scope has `openid`; the redirect URI must be an absolute URL without a
 //!   fragment (RFC 6749 §3.1.2).
 //! - **The callback** ([`PendingAuthorization::verify`]), in this order: no parameter twice
-//!   (RFC 6749 §3.1); `state` equal to the one sent (an error response without `state` is
-//!   still reported as the server's error); `iss` equal to the client's issuer when
-//!   the server sends it, and present when the server's metadata says it sends it
+//!   (RFC 6749 §3.1); `state` equal to the one sent (for a pushed request, an error response
+//!   without `state` is reported as the server's error); `iss` equal to the client's issuer
+//!   when the server sends it (a client that knows no issuer refuses any `iss`), and present
+//!   when the server's metadata says it sends it
 //!   (`authorization_response_iss_parameter_supported`, RFC 9207); then an `error` is
 //!   [`CallbackError::Server`] with its code and description, and a success must have a
 //!   `code`. Every failure is an [`Error::Callback`].
-//! - **The exchange** ([`OAuth2Client::exchange_code`]) sends `code`, `redirect_uri` and
-//!   `code_verifier` with the client's authentication; with the `jwt` feature, an ID token in
-//!   the response is verified (signature, issuer, audience, expiry, nonce).
+//! - **The exchange** ([`OAuth2Client::exchange_code`]) is made only by the client that made
+//!   the request (same client id, authorization endpoint and issuer, else
+//!   [`CallbackError::ClientMismatch`]); it sends `code`, `redirect_uri` and `code_verifier`
+//!   with the client's authentication. With the `jwt` feature and `openid` in scope, the
+//!   response must have an ID token, which is verified (signature, issuer, audience, expiry,
+//!   nonce). `auth_time` is not compared with a `max_age` you sent with
+//!   [`param`](AuthorizationRequest::param): check `login.id_token()`'s claims for that.
 //!
 //! Server text that reaches an error (an `error_description` in the callback) is escaped; the
 //! code, the verifier, the nonce and the state never appear in `Debug` output, logs or errors.
@@ -145,6 +150,17 @@ pub enum CallbackError {
         /// The `iss` of the callback, escaped.
         found: String,
     },
+    /// The callback has an `iss` but the client knows no issuer to compare it with (RFC 9207
+    /// §2.4): give the client its issuer ([`OAuth2ClientBuilder::issuer`](crate::OAuth2ClientBuilder::issuer)),
+    /// or build it by discovery.
+    UnknownIssuer {
+        /// The `iss` of the callback, escaped.
+        found: String,
+    },
+    /// The pending authorization was made by another client (another client id, authorization
+    /// endpoint or issuer) than the one asked to exchange the code: the code must go back to
+    /// the server that issued it, with the client it was issued to.
+    ClientMismatch,
     /// The server says it sends `iss` in its authorization responses (metadata
     /// `authorization_response_iss_parameter_supported`) and this callback has none.
     MissingIssuer,
@@ -172,6 +188,15 @@ impl fmt::Display for CallbackError {
                 f,
                 "the callback's `iss` is `{found}`, not the issuer `{expected}` (RFC 9207: a response from \
                  another authorization server)"
+            ),
+            CallbackError::UnknownIssuer { found } => write!(
+                f,
+                "the callback's `iss` is `{found}` and the client knows no issuer to compare it with \
+                 (RFC 9207): give the client its issuer, or build it by discovery"
+            ),
+            CallbackError::ClientMismatch => f.write_str(
+                "the pending authorization was made by another client (client id, authorization \
+                 endpoint or issuer) than the one exchanging the code",
             ),
             CallbackError::MissingIssuer => f.write_str(
                 "the authorization server says it sends `iss` in authorization responses (RFC 9207) but the \
@@ -312,6 +337,13 @@ impl OAuth2Client {
         pending: &PendingAuthorization,
         callback: &Callback,
     ) -> Result<Login, Error> {
+        let same_client = pending.inner.client_id == self.client_auth().client_id()
+            && self.authorization_url().map(Url::as_str)
+                == Some(pending.inner.authorization_endpoint.as_str())
+            && self.issuer() == pending.inner.issuer.as_deref();
+        if !same_client {
+            return Err(CallbackError::ClientMismatch.into());
+        }
         let code = pending.verify(callback)?;
         let span = tracing::debug_span!("authorization_code", client_id = self.client_auth().client_id());
         async {
@@ -324,13 +356,16 @@ impl OAuth2Client {
                 params.push(("code_verifier", verifier.expose()));
             }
             let token = self.token_endpoint().request_token(&params).await?;
+            // An ID token is verified when the login asked for one (`openid`); one sent
+            // unasked stays in the token, unverified, as any other field.
             #[cfg(feature = "jwt")]
-            let id_token = match token.id_token() {
-                Some(raw) => Some(
+            let id_token = match (pending.inner.openid, token.id_token()) {
+                (true, Some(raw)) => Some(
                     self.verify_id_token(raw.expose(), pending.inner.nonce.as_ref().map(Secret::expose))
                         .await?,
                 ),
-                None => None,
+                (true, None) => return Err(Error::IdToken(crate::IdTokenError::Missing)),
+                (false, _) => None,
             };
             tracing::debug!(refresh_token = token.refresh_token().is_some(), "user logged in");
             Ok(Login {
@@ -539,7 +574,7 @@ impl AuthorizationRequest {
                     .to_owned(),
             ));
         }
-        let (params, pending) = self.prepare()?;
+        let (params, pending) = self.prepare(false)?;
         let mut url = self.authorization_endpoint()?.clone();
         url.query_pairs_mut()
             .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
@@ -579,7 +614,7 @@ impl AuthorizationRequest {
         if !(self.pushed || self.client.requires_pushed_authorization()) {
             return self.build();
         }
-        let (params, pending) = self.prepare()?;
+        let (params, pending) = self.prepare(true)?;
         let authorization_endpoint = self.authorization_endpoint()?;
         let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let request_uri = self.client.push_authorization_request(&pairs).await?;
@@ -603,8 +638,8 @@ impl AuthorizationRequest {
     }
 
     /// The request's parameters, in order, and what to keep for the callback.
-    fn prepare(&self) -> Result<Prepared<'_>, Error> {
-        self.authorization_endpoint()?;
+    fn prepare(&self, pushed: bool) -> Result<Prepared<'_>, Error> {
+        let authorization_endpoint = self.authorization_endpoint()?.to_string();
         check_redirect_uri(&self.redirect_uri)?;
         if let Some((name, _)) = self.params.iter().find(|(k, _)| RESERVED.contains(&k.as_str())) {
             return Err(Error::Config(format!(
@@ -670,6 +705,10 @@ impl AuthorizationRequest {
                 nonce,
                 issuer: self.client.issuer().map(str::to_owned),
                 iss_required,
+                client_id: client_id.to_owned(),
+                authorization_endpoint,
+                openid,
+                pushed,
             }),
         };
         Ok((params, pending))
@@ -791,6 +830,14 @@ struct PendingInner {
     nonce: Option<Secret>,
     issuer: Option<String>,
     iss_required: bool,
+    /// The client that made the request, and where it sent the browser: the code is
+    /// exchanged by that client only.
+    client_id: String,
+    authorization_endpoint: String,
+    /// Whether `openid` was in scope: the token response must then have an ID token.
+    openid: bool,
+    /// Whether the request was pushed (PAR): a stateless error then reports the server's error.
+    pushed: bool,
 }
 
 impl fmt::Debug for PendingAuthorization {
@@ -802,6 +849,10 @@ impl fmt::Debug for PendingAuthorization {
             .field("nonce", &self.inner.nonce.as_ref().map(|_| "<redacted>"))
             .field("issuer", &self.inner.issuer)
             .field("iss_required", &self.inner.iss_required)
+            .field("client_id", &self.inner.client_id)
+            .field("authorization_endpoint", &self.inner.authorization_endpoint)
+            .field("openid", &self.inner.openid)
+            .field("pushed", &self.inner.pushed)
             .finish()
     }
 }
@@ -895,6 +946,13 @@ impl PendingAuthorization {
             object.insert("issuer".into(), issuer.clone().into());
         }
         object.insert("iss_required".into(), self.inner.iss_required.into());
+        object.insert("client_id".into(), self.inner.client_id.clone().into());
+        object.insert(
+            "authorization_endpoint".into(),
+            self.inner.authorization_endpoint.clone().into(),
+        );
+        object.insert("openid".into(), self.inner.openid.into());
+        object.insert("pushed".into(), self.inner.pushed.into());
         Value::Object(object).to_string()
     }
 
@@ -923,9 +981,22 @@ impl PendingAuthorization {
                 Some(_) => Err(invalid(&format!("`{name}` is not a string"))),
             }
         };
-        let state = string("state")?.ok_or_else(|| invalid("no `state`"))?;
+        let state = string("state")?
+            .filter(|state| !state.is_empty())
+            .ok_or_else(|| invalid("no `state`"))?;
         let redirect_uri = string("redirect_uri")?.ok_or_else(|| invalid("no `redirect_uri`"))?;
-        let code_verifier = string("code_verifier")?.map(Secret::new);
+        let code_verifier = string("code_verifier")?;
+        if let Some(verifier) = &code_verifier {
+            // RFC 7636 §4.1: 43 to 128 unreserved characters.
+            let unreserved = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+            if !(43..=128).contains(&verifier.len()) || !verifier.bytes().all(unreserved) {
+                return Err(invalid("`code_verifier` is not 43 to 128 unreserved characters"));
+            }
+        }
+        let code_verifier = code_verifier.map(Secret::new);
+        let client_id = string("client_id")?.ok_or_else(|| invalid("no `client_id`"))?;
+        let authorization_endpoint =
+            string("authorization_endpoint")?.ok_or_else(|| invalid("no `authorization_endpoint`"))?;
         let pkce_method = match string("pkce_method")? {
             None => None,
             Some(name) => Some(PkceMethod::from_name(&name).ok_or_else(|| invalid("unknown `pkce_method`"))?),
@@ -933,11 +1004,14 @@ impl PendingAuthorization {
         if pkce_method.is_some() != code_verifier.is_some() {
             return Err(invalid("`pkce_method` and `code_verifier` go together"));
         }
-        let iss_required = match object.get("iss_required") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(invalid("`iss_required` is not a boolean")),
+        let boolean = |name: &'static str| -> Result<bool, Error> {
+            match object.get(name) {
+                None => Ok(false),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(_) => Err(invalid(&format!("`{name}` is not a boolean"))),
+            }
         };
+        let iss_required = boolean("iss_required")?;
         Ok(PendingAuthorization {
             inner: Arc::new(PendingInner {
                 state: Secret::new(state),
@@ -947,6 +1021,10 @@ impl PendingAuthorization {
                 nonce: string("nonce")?.map(Secret::new),
                 issuer: string("issuer")?,
                 iss_required,
+                client_id,
+                authorization_endpoint,
+                openid: boolean("openid")?,
+                pushed: boolean("pushed")?,
             }),
         })
     }
@@ -984,16 +1062,24 @@ impl PendingAuthorization {
                     return Err(CallbackError::StateMismatch.into());
                 }
             }
-            // Some servers answer an error without `state` (an expired PAR `request_uri`,
-            // say): nothing will be exchanged, and the server's reason says more than
-            // `MissingState` would.
-            None if callback.param("error").is_some() => {}
+            // A pushed request's `request_uri` that expired or was used comes back as an error
+            // without `state` (the server no longer knows it): nothing will be exchanged, and
+            // the server's reason says more than `MissingState` would.
+            None if self.inner.pushed && callback.param("error").is_some() => {}
             None => return Err(CallbackError::MissingState.into()),
         }
         match (callback.param("iss"), &self.inner.issuer) {
             (Some(found), Some(expected)) if found != expected => {
                 return Err(CallbackError::IssuerMismatch {
                     expected: expected.clone(),
+                    found: sanitize_server_text(found),
+                }
+                .into());
+            }
+            // RFC 9207 §2.4: an `iss` must be compared with the issuer; a client that does not
+            // know its issuer cannot.
+            (Some(found), None) => {
+                return Err(CallbackError::UnknownIssuer {
                     found: sanitize_server_text(found),
                 }
                 .into());

@@ -73,7 +73,6 @@ use crate::endpoint::token::default_http_client;
 use crate::error::Error;
 use crate::secret::Secret;
 use crate::token::Token;
-use crate::transport::HttpClient;
 use crate::AuthorizationRequest;
 
 const AUTHORIZATION_URL: &str = "https://www.reddit.com/api/v1/authorize";
@@ -247,7 +246,7 @@ impl RedditBuilder {
             Some(http) => http,
             None => default_http_client()?,
         };
-        o.http = Some(with_user_agent(http, user_agent.clone()));
+        o.http = Some(http.with_header(USER_AGENT, user_agent.clone())?);
         let client = o
             .client_builder()
             .authorization_url(o.url(AUTHORIZATION_URL)?)
@@ -281,11 +280,6 @@ fn user_agent_header(user_agent: &str) -> Result<HeaderValue, Error> {
     }
     HeaderValue::from_str(user_agent)
         .map_err(|_| Error::Config("the Reddit User-Agent cannot be sent as an HTTP header".to_owned()))
-}
-
-/// `http` with `user_agent` in place of the crate's `User-Agent` on every request.
-fn with_user_agent(http: HttpClient, user_agent: HeaderValue) -> HttpClient {
-    http.with_header(USER_AGENT, user_agent)
 }
 
 impl Provider for Reddit {
