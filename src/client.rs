@@ -37,6 +37,8 @@
 //! | [`token_exchange`](OAuth2Client::token_exchange) | RFC 8693 |
 //! | [`password`](OAuth2Client::password) (deprecated) | RFC 6749 §4.3 |
 //! | `jwt_bearer` (feature `jwt`) | RFC 7523 §2.1 |
+//! | [`authorization_request`](OAuth2Client::authorization_request), [`exchange_code`](OAuth2Client::exchange_code): logging a user in (PKCE, PAR, the `iss` check) | RFC 6749 §4.1, RFC 7636, RFC 9126, RFC 9207 |
+//! | `verify_id_token` (feature `jwt`): an ID token checked against the issuer's keys | OIDC Core §3.1.3.7 |
 //! | [`discover`](OAuth2Client::discover): the endpoints from the server's metadata | RFC 8414, OIDC Discovery |
 //! | [`revoke_token`](OAuth2Client::revoke_token), [`revoke_access_token`](OAuth2Client::revoke_access_token), [`revoke_refresh_token`](OAuth2Client::revoke_refresh_token) | RFC 7009 |
 //! | [`introspect`](OAuth2Client::introspect) | RFC 7662 |
