@@ -16,7 +16,9 @@
 //! - `/callback`: the redirect back. [`Callback::from_request`] reads it and
 //!   [`OAuth2Client::exchange_code`] checks it (state, `iss`, the server's error) and
 //!   exchanges the code; the [`Login`] becomes this user's [`OAuth2Layer`]
-//!   ([`Login::into_layer`]), kept in the session.
+//!   ([`Login::into_layer`]), kept in a NEW session: a fresh session id in a new cookie, and
+//!   the login's session is deleted (so that a session id planted in the browser before the
+//!   login never becomes a logged-in session: session fixation).
 //! - `/api`: calls the API through the user's layer, which puts the user's token on the
 //!   request and refreshes it when it expires.
 
@@ -126,6 +128,11 @@ fn session_id(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
+/// The `Set-Cookie` value for the session `id`.
+fn session_cookie(id: &str) -> String {
+    format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax")
+}
+
 /// A new session id: 128 random bits.
 fn new_session_id() -> String {
     format!("{:032x}", rand::random::<u128>())
@@ -151,18 +158,15 @@ async fn login(State(app): State<Arc<App>>) -> Response {
         Err(err) => return error_page(StatusCode::BAD_GATEWAY, "The login could not start", &err),
     };
     let (url, pending) = authorization.into_parts();
-    // A new session for every login: a session id from before the login is never reused for
-    // the logged-in user (session fixation).
+    // A session for the login under way only: the callback moves the logged-in user to another
+    // one (see there). An id the browser already had (planted by someone else) is not used.
     let id = new_session_id();
     app.with_session(&id, |session| session.pending = Some(pending.to_json()));
     (
         StatusCode::FOUND,
         [
             (LOCATION, url.to_string()),
-            (
-                SET_COOKIE,
-                format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax"),
-            ),
+            (SET_COOKIE, session_cookie(&id)),
             (CACHE_CONTROL, "no-store".to_owned()),
         ],
     )
@@ -194,8 +198,30 @@ async fn callback(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     let layer: OAuth2Layer = login.into_layer();
     let api = ServiceBuilder::new().layer(layer).service(app.http.clone());
-    app.with_session(&id, |session| session.api = Some(api));
-    (StatusCode::FOUND, [(LOCATION, "/api")]).into_response()
+    // Session fixation: the session id the login ran under may be one an attacker planted in
+    // this browser (and knows). The logged-in user gets a new id, the old session is deleted
+    // (its pending login is used up already), and the old id reaches nothing.
+    let logged_in = new_session_id();
+    {
+        let mut sessions = app.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.remove(&id);
+        sessions.insert(
+            logged_in.clone(),
+            Session {
+                pending: None,
+                api: Some(api),
+            },
+        );
+    }
+    (
+        StatusCode::FOUND,
+        [
+            (LOCATION, "/api".to_owned()),
+            (SET_COOKIE, session_cookie(&logged_in)),
+            (CACHE_CONTROL, "no-store".to_owned()),
+        ],
+    )
+        .into_response()
 }
 
 async fn api(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
@@ -341,7 +367,7 @@ pub async fn browse_login(
             .get(&name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
-            .ok_or(format!("/login answered {} without {name}", parts.status))
+            .ok_or(format!("the app answered {} without {name}", parts.status))
     };
     let authorization_url = header(&login, LOCATION)?;
     let cookie = header(&login, SET_COOKIE)?
@@ -350,10 +376,16 @@ pub async fn browse_login(
         .unwrap_or_default()
         .to_owned();
     let callback = server.authorize(&authorization_url).await?;
-    let (back, body) = get(callback, Some(cookie.clone())).await?;
+    let (back, body) = get(callback, Some(cookie)).await?;
     if back.status != StatusCode::FOUND {
         return Err(format!("/callback answered {}: {body}", back.status).into());
     }
+    // The logged-in session's cookie: a new one.
+    let cookie = header(&back, SET_COOKIE)?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let (_, page) = get(format!("{base_url}/api"), Some(cookie)).await?;
     Ok(page)
 }

@@ -336,10 +336,17 @@ mod loopback {
         SocketAddr::from(([127, 0, 0, 1], uri.port().unwrap()))
     }
 
-    /// One HTTP/1.1 GET of `path_and_query` on `stream`, read to its end (the listener closes
-    /// each connection after one answer): the status and the whole response, head included.
-    async fn raw_get(mut stream: TcpStream, path_and_query: &str) -> (u16, String) {
-        let request = format!("GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    /// One HTTP/1.1 GET of `path_and_query` on `stream`, with the `Host` a browser sends
+    /// (`127.0.0.1:PORT`), read to its end (the listener closes each connection after one
+    /// answer): the status and the whole response, head included.
+    async fn raw_get(stream: TcpStream, path_and_query: &str) -> (u16, String) {
+        let host = stream.peer_addr().unwrap().to_string();
+        raw_get_with_host(stream, path_and_query, &host).await
+    }
+
+    /// [`raw_get`] with the given `Host`.
+    async fn raw_get_with_host(mut stream: TcpStream, path_and_query: &str, host: &str) -> (u16, String) {
+        let request = format!("GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\n\r\n");
         bounded(stream.write_all(request.as_bytes())).await.unwrap();
         let mut response = Vec::new();
         bounded(stream.read_to_end(&mut response)).await.unwrap();
@@ -548,30 +555,152 @@ mod loopback {
         assert!(closed(addr).await);
     }
 
+    /// A request the browser (or anyone on the machine) sends to the listener: the `Host` and
+    /// the path and query, made from the server's real callback (path and query) and the
+    /// listener's `127.0.0.1:PORT`.
+    type Step = fn(&str, &str) -> (String, String);
+
+    /// A browser that approves at the demo server, then sends `steps` to the listener one after
+    /// the other, each on its own connection; it reports what each got.
+    fn browser_steps(
+        server: &AuthServer,
+        addr: SocketAddr,
+        steps: Vec<Step>,
+    ) -> (impl FnOnce(&url::Url) + Send + 'static, Seen) {
+        let (seen_tx, seen) = mpsc::unbounded_channel();
+        let server = server.clone();
+        let open = move |url: &url::Url| {
+            let url = url.to_string();
+            tokio::spawn(async move {
+                let callback = path_and_query(&server.authorize(&url).await.unwrap());
+                for step in steps {
+                    let (host, path) = step(&callback, &addr.to_string());
+                    let stream = TcpStream::connect(addr).await.unwrap();
+                    let _ = seen_tx.send(raw_get_with_host(stream, &path, &host).await);
+                }
+            });
+        };
+        (open, seen)
+    }
+
+    /// The server's callback with another `state`.
+    fn forged_state(callback: &str, authority: &str) -> (String, String) {
+        (authority.to_owned(), callback.replace("state=", "state=forged"))
+    }
+
+    /// The server's callback, as it is.
+    fn genuine(callback: &str, authority: &str) -> (String, String) {
+        (authority.to_owned(), callback.to_owned())
+    }
+
+    /// Asserts the listener's answer to a request that is not the login's callback.
+    fn assert_not_the_logins(seen: (u16, String)) {
+        let (status, page) = seen;
+        assert_eq!(status, 400, "{page}");
+        assert!(page.contains("Not this login&#39;s callback"), "{page}");
+        assert!(page.contains("still waiting"), "{page}");
+    }
+
     #[tokio::test]
-    async fn a_state_mismatch_is_shown_on_the_page_and_returned_typed() {
+    async fn a_callback_with_another_state_gets_a_400_and_the_real_one_still_logs_in() {
         let (server, client) = demo().await;
         let login = LoopbackLogin::bind().await.unwrap();
         let addr = addr(&login);
-        let (open, mut seen) = browser(&server, addr, |callback| {
-            callback.replace("state=", "state=forged")
-        });
-        let err = bounded(login.open_with(open).run(&client, |request| request))
+        let (open, mut seen) = browser_steps(&server, addr, vec![forged_state, genuine]);
+        let login = bounded(login.open_with(open).run(&client, |request| request))
             .await
-            .unwrap_err();
+            .unwrap();
+        assert!(!login.token().access_token().expose().is_empty());
+        assert_not_the_logins(bounded(seen.recv()).await.unwrap());
+        let (status, page) = bounded(seen.recv()).await.unwrap();
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Login finished"), "{page}");
+        // One code exchange: the genuine callback's.
+        assert_eq!(server.token_requests(), 1);
+        assert!(closed(addr).await);
+    }
+
+    #[tokio::test]
+    async fn a_callback_with_another_state_and_no_real_one_ends_in_the_timeout() {
+        let (server, client) = demo().await;
+        let (url_tx, mut url_rx) = mpsc::unbounded_channel();
+        let login = LoopbackLogin::bind()
+            .await
+            .unwrap()
+            .open_with(move |url| url_tx.send(url.to_string()).unwrap());
+        let addr = addr(&login);
+        let running = tokio::spawn(async move { login.run(&client, |request| request).await });
+        let url = bounded(url_rx.recv()).await.unwrap();
+        let callback = path_and_query(&bounded(server.authorize(&url)).await.unwrap());
+        let (host, path) = forged_state(&callback, &addr.to_string());
+        let connection = bounded(TcpStream::connect(addr)).await.unwrap();
+        assert_not_the_logins(raw_get_with_host(connection, &path, &host).await);
+        // Still listening, nothing exchanged.
+        assert!(!running.is_finished());
+        assert!(bounded(TcpStream::connect(addr)).await.is_ok());
+        assert_eq!(server.token_requests(), 0);
+        // Only the timeout ends it: the paused clock jumps to it when nothing else is left.
+        tokio::time::pause();
+        let err = running.await.unwrap().unwrap_err();
         assert!(
-            matches!(err, Error::Callback(tower_oauth2::CallbackError::StateMismatch)),
+            matches!(err, Error::Loopback(LoopbackError::TimedOut(limit)) if limit == DEFAULT_LOGIN_TIMEOUT),
             "{err:?}"
         );
+        assert_eq!(server.token_requests(), 0);
+        assert!(TcpStream::connect(addr).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn requests_without_the_logins_state_or_for_another_host_do_not_end_the_login() {
+        let (server, client) = demo().await;
+        let login = LoopbackLogin::bind().await.unwrap();
+        let addr = addr(&login);
+        let steps: Vec<Step> = vec![
+            // A bare GET on the callback path (a local process, a browser retry).
+            |callback, authority| (authority.into(), callback.split('?').next().unwrap().into()),
+            // An error without `state`: anyone can send one.
+            |callback, authority| {
+                let path = callback.split('?').next().unwrap();
+                (authority.into(), format!("{path}?error=access_denied"))
+            },
+            // The right state, twice.
+            |callback, authority| {
+                let state = callback
+                    .split("state=")
+                    .nth(1)
+                    .unwrap()
+                    .split('&')
+                    .next()
+                    .unwrap();
+                (authority.into(), format!("{callback}&state={state}"))
+            },
+            // The genuine callback, from a page whose name resolves to 127.0.0.1 (DNS
+            // rebinding), or without the port.
+            |callback, authority| {
+                let port = authority.rsplit(':').next().unwrap();
+                (format!("rebound.example.com:{port}"), callback.into())
+            },
+            |callback, _| ("127.0.0.1".into(), callback.into()),
+            // Then the genuine one.
+            genuine,
+        ];
+        let (open, mut seen) = browser_steps(&server, addr, steps);
+        let login = bounded(login.open_with(open).run(&client, |request| request))
+            .await
+            .unwrap();
+        assert!(!login.token().access_token().expose().is_empty());
+        for _ in 0..3 {
+            assert_not_the_logins(bounded(seen.recv()).await.unwrap());
+        }
+        for _ in 0..2 {
+            let (status, page) = bounded(seen.recv()).await.unwrap();
+            assert_eq!(status, 400, "{page}");
+            assert!(page.contains("Wrong host"), "{page}");
+        }
         let (status, page) = bounded(seen.recv()).await.unwrap();
-        assert_eq!(status, 400, "{page}");
-        assert!(page.contains("Login failed"), "{page}");
-        assert!(page.contains("state"), "{page}");
-        assert_eq!(
-            server.token_requests(),
-            0,
-            "no code exchange after a state mismatch"
-        );
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Login finished"), "{page}");
+        assert_eq!(server.token_requests(), 1);
         assert!(closed(addr).await);
     }
 
@@ -772,7 +901,7 @@ mod web {
             let (status, headers, page) = get(&router, &callback, Some(&cookie)).await;
             assert_eq!(status, 302, "{page}");
             assert_eq!(header(&headers, LOCATION), "/api");
-            cookies.push(cookie);
+            cookies.push(logged_in_cookie(&headers));
         }
         assert_ne!(cookies[0], cookies[1]);
         for cookie in &cookies {
@@ -785,6 +914,45 @@ mod web {
         let tokens = server.resource_tokens();
         assert_eq!(tokens.len(), 2);
         assert_ne!(tokens[0], tokens[1], "each user's own token");
+    }
+
+    /// The session cookie `/callback` sets (`sid=...`), checked for its attributes.
+    fn logged_in_cookie(headers: &http::HeaderMap) -> String {
+        let cookie = header(headers, SET_COOKIE);
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        assert!(
+            cookie.starts_with(&format!("{}=", web_login::SESSION_COOKIE)),
+            "{cookie}"
+        );
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn the_callback_moves_the_user_to_a_new_session_and_the_old_id_reaches_nothing() {
+        let (server, router) = app().await;
+        // `login_cookie` is what an attacker who planted the session would know.
+        let (authorization_url, login_cookie) = start_login(&router).await;
+        let callback = bounded(server.authorize(&authorization_url)).await.unwrap();
+        let (status, headers, page) = get(&router, &callback, Some(&login_cookie)).await;
+        assert_eq!(status, 302, "{page}");
+        let new_cookie = logged_in_cookie(&headers);
+        assert_ne!(new_cookie, login_cookie);
+        // The old id: not logged in, and its login is gone (used up, session deleted).
+        let (status, _, page) = get(&router, "/api", Some(&login_cookie)).await;
+        assert_eq!(status, 401, "{page}");
+        let (_, _, home) = get(&router, "/", Some(&login_cookie)).await;
+        assert!(!home.contains("You are logged in"), "{home}");
+        let (status, _, page) = get(&router, &callback, Some(&login_cookie)).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("no login under way"), "{page}");
+        // The new id: the user's session.
+        let (status, _, page) = get(&router, "/api", Some(&new_cookie)).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("The API answered 200 OK: ok"), "{page}");
+        assert_eq!(server.token_requests(), 1);
+        assert_eq!(server.resource_tokens().len(), 1);
     }
 
     #[tokio::test]

@@ -37,7 +37,10 @@
 //! #     let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).unwrap().1.into_owned();
 //! #     let redirect = url::Url::parse(&param("redirect_uri")).unwrap();
 //! #     let mut stream = tokio::net::TcpStream::connect(redirect.socket_addrs(|| None).unwrap()[0]).await.unwrap();
-//! #     let request = format!("GET {}?code=c-1&state={} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", redirect.path(), param("state"));
+//! #     let request = format!(
+//! #         "GET {}?code=c-1&state={} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+//! #         redirect.path(), param("state"), redirect.port().unwrap()
+//! #     );
 //! #     stream.write_all(request.as_bytes()).await.unwrap();
 //! #     let mut page = String::new();
 //! #     stream.read_to_string(&mut page).await.unwrap();
@@ -56,10 +59,14 @@
 //!   the URL is printed on standard error in any case, for a machine without one (over SSH)
 //!   or a browser that did not open. [`LoopbackLogin::open_with`] replaces both: a desktop
 //!   app's own window, a test, a headless demo.
-//! - **Exactly one callback**: the first `GET` on the callback path is the login's; the
-//!   listener is closed as soon as it arrives, a second one on a connection that was already
-//!   open is refused (`409`), and other paths (a browser's `/favicon.ico`) get a `404` and do
-//!   not count.
+//! - **Exactly one callback**: the first `GET` on the callback path that carries this
+//!   login's `state` is the login's (an answer of the server, a code or an error such as
+//!   `access_denied`); the listener is closed as soon as it arrives, and a second one on a
+//!   connection that was already open is refused (`409`). What does not count, and gets an
+//!   answer while the wait goes on: a request on the callback path without `state`, with
+//!   another one or with a parameter twice (a local process, a browser's retry, an old tab:
+//!   `400`), a request whose `Host` is not `127.0.0.1:PORT` (a DNS-rebinding page: `400`),
+//!   other paths (a browser's `/favicon.ico`: `404`).
 //! - **The page**: the browser is answered after the code exchange, so the page tells what
 //!   happened to the whole login: finished, or failed and why (the error, HTML-escaped, with
 //!   no secret in it). It is a static page: no script, no link, no referrer.
@@ -87,7 +94,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use url::Url;
 
-use crate::{AuthorizationRequest, Callback, Error, Login, OAuth2Client};
+use crate::{
+    AuthorizationRequest, Callback, CallbackError, Error, Login, OAuth2Client, PendingAuthorization,
+};
 
 /// How long [`LoopbackLogin`] waits for the callback unless told otherwise: five minutes.
 ///
@@ -168,6 +177,8 @@ impl std::error::Error for LoopbackError {
 pub struct LoopbackLogin {
     listener: TcpListener,
     path: String,
+    /// `127.0.0.1:PORT`: the `Host` the browser sends.
+    authority: String,
     redirect_uri: String,
     timeout: Duration,
     /// `None`: the system browser. In a mutex only to be `Sync` without asking it of the
@@ -241,6 +252,7 @@ impl LoopbackLogin {
         Ok(LoopbackLogin {
             listener,
             redirect_uri: format!("http://127.0.0.1:{port}{path}"),
+            authority: format!("127.0.0.1:{port}"),
             path: path.to_owned(),
             timeout: DEFAULT_LOGIN_TIMEOUT,
             opener: Mutex::new(None),
@@ -362,7 +374,15 @@ impl LoopbackLogin {
         } else {
             open_system_browser(&url);
         }
-        serve(self.listener, self.path, self.timeout, |uri| async move {
+        let listening = Listening {
+            path: self.path,
+            authority: self.authority,
+            is_the_logins: {
+                let pending = pending.clone();
+                Box::new(move |uri| is_the_logins(&pending, uri))
+            },
+        };
+        serve(self.listener, listening, self.timeout, |uri| async move {
             client.exchange_code(&pending, &Callback::from_uri(&uri)).await
         })
         .await
@@ -381,6 +401,33 @@ fn open_system_browser(url: &Url) {
     });
 }
 
+/// Whether `uri` is the callback of the login `pending` is waiting for: it has its `state`
+/// (a server's error without `state` does not count either: anyone can send one). Only this
+/// decides, not whether the rest of the callback is right: the login's own answer (an error, a
+/// wrong `iss`) ends the login, as it must.
+fn is_the_logins(pending: &PendingAuthorization, uri: &Uri) -> bool {
+    let callback = Callback::from_uri(uri);
+    callback.param("state").is_some()
+        && !matches!(
+            pending.verify(&callback),
+            Err(Error::Callback(
+                CallbackError::StateMismatch
+                    | CallbackError::MissingState
+                    | CallbackError::RepeatedParameter(_)
+            ))
+        )
+}
+
+/// What the listener answers to, besides the slot.
+struct Listening {
+    /// The callback path.
+    path: String,
+    /// `127.0.0.1:PORT`: the only `Host` answered.
+    authority: String,
+    /// Whether a request on the callback path is the login's ([`is_the_logins`]).
+    is_the_logins: Box<dyn Fn(&Uri) -> bool + Send + Sync>,
+}
+
 /// The callback, handed from its connection to the login.
 struct Received {
     uri: Uri,
@@ -392,7 +439,7 @@ struct Received {
 
 /// What the connections share.
 struct Shared {
-    path: String,
+    listening: Listening,
     /// The first callback takes it; later ones find it empty.
     slot: Mutex<Option<oneshot::Sender<Received>>>,
 }
@@ -401,7 +448,7 @@ struct Shared {
 /// sends the page that says how it went and returns its result.
 async fn serve<T, F, Fut>(
     listener: TcpListener,
-    path: String,
+    listening: Listening,
     timeout: Duration,
     finish: F,
 ) -> Result<T, Error>
@@ -411,7 +458,7 @@ where
 {
     let (first_tx, mut first_rx) = oneshot::channel();
     let shared = Arc::new(Shared {
-        path,
+        listening,
         slot: Mutex::new(Some(first_tx)),
     });
     // Dropped on return: the connections still open are closed with it.
@@ -474,14 +521,22 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
     drop(carried.lock().unwrap_or_else(|e| e.into_inner()).take());
 }
 
-/// The answer to one request: the login's page for the callback, `404` for other paths, `409`
-/// for a second callback.
+/// The answer to one request: the login's page for the callback; `400` for another `Host` or a
+/// request on the callback path that is not the login's (neither takes the slot), `404` for
+/// other paths, `409` for a second callback.
 fn respond(
     request: Request<Incoming>,
     shared: &Shared,
     carried: &Mutex<Option<oneshot::Sender<()>>>,
 ) -> impl Future<Output = Response<Full<Bytes>>> + Send + use<> {
-    let outcome = if request.uri().path() != shared.path {
+    let listening = &shared.listening;
+    let outcome = if !right_host(&request, &listening.authority) {
+        Err(Page::plain(
+            StatusCode::BAD_REQUEST,
+            "Wrong host",
+            "This listener only answers requests to its own address, 127.0.0.1.",
+        ))
+    } else if request.uri().path() != listening.path {
         Err(Page::plain(
             StatusCode::NOT_FOUND,
             "Not found",
@@ -492,6 +547,14 @@ fn respond(
             StatusCode::METHOD_NOT_ALLOWED,
             "Method not allowed",
             "The login callback is a GET.",
+        ))
+    } else if !(listening.is_the_logins)(request.uri()) {
+        Err(Page::plain(
+            StatusCode::BAD_REQUEST,
+            "Not this login's callback",
+            "This is not the callback of the login under way (its state is missing or not this \
+             login's): it was ignored, and the application is still waiting for the login to \
+             finish.",
         ))
     } else {
         match shared.slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -535,6 +598,22 @@ fn respond(
             Err(page) => page.into_response(),
         }
     }
+}
+
+/// Whether the request is for `authority` (`127.0.0.1:PORT`): its one `Host`, and its URI's
+/// authority if it has one. A page of another site whose name now resolves to `127.0.0.1` (DNS
+/// rebinding) sends its own name.
+fn right_host<B>(request: &Request<B>, authority: &str) -> bool {
+    let mut hosts = request.headers().get_all(http::header::HOST).iter();
+    let host_ok = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.as_bytes().eq_ignore_ascii_case(authority.as_bytes()),
+        _ => false,
+    };
+    host_ok
+        && request
+            .uri()
+            .authority()
+            .is_none_or(|uri| uri.as_str().eq_ignore_ascii_case(authority))
 }
 
 /// A small static HTML page.
