@@ -28,7 +28,7 @@
 //!     .timeout(Duration::from_secs(120))
 //! #   .open_with(|url| { tokio::spawn(approve(url.clone())); })
 //!     ; // default: opens the system browser and prints the URL
-//! let login = login.run(&client, |request| request.scope("openid offline_access")).await?;
+//! let login = login.run(&client, |request| request.scope("offline_access")).await?;
 //! assert_eq!(login.token().access_token().expose(), "at-1");
 //! # Ok(()) }
 //! # // The user's browser, after the server approved: back to the redirect URI with the state.
@@ -325,7 +325,7 @@ impl LoopbackLogin {
     /// let client = OAuth2Client::discover("https://auth.example.com", ClientAuth::none("my-cli")).await?;
     /// let login = LoopbackLogin::bind()
     ///     .await?
-    ///     .run(&client, |request| request.scope("openid offline_access"))
+    ///     .run(&client, |request| request.scope("offline_access"))
     ///     .await?;
     /// let layer = login.into_layer(); // carries the user's token, kept fresh
     /// # let _ = layer; Ok(()) }
