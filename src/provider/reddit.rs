@@ -57,7 +57,7 @@
 //!   one as the id).
 //!
 //! The `User-Agent` is set on the HTTP client given (or the default one) with
-//! [`HttpClient::with_header`], so its timeout and body limit apply and their errors are the
+//! [`HttpClient::with_header`](crate::HttpClient::with_header), so its timeout and body limit apply and their errors are the
 //! usual [`Error::Timeout`] and [`Error::BodyTooLarge`].
 
 use std::fmt;
