@@ -65,16 +65,14 @@ use http::{HeaderValue, Method, StatusCode};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 use url::Url;
-use zeroize::Zeroizing;
 
 use crate::client::{OAuth2Client, OAuth2ClientBuilder};
 use crate::client_auth::ClientAuth;
 use crate::clock::Clock;
 use crate::endpoint::token::parse_endpoint_url;
-use crate::endpoint::userinfo::UserInfo;
+use crate::endpoint::userinfo::{bearer_challenge_error, bearer_header, UserInfo};
 use crate::error::{parse_retry_after, sanitize_server_text, Error, ErrorCode, ServerError};
-use crate::layer::www_authenticate;
-use crate::secret::{wiped_header_value, Redactions};
+use crate::secret::Redactions;
 use crate::token::{check_response, status_error, Token};
 use crate::transport::{server_request, HttpClient, ReadResponse};
 use crate::AuthorizationRequest;
@@ -447,43 +445,6 @@ impl ApiResponse {
             reason: format!("{what} is not a JSON array"),
         })
     }
-}
-
-/// `Bearer <token>`, marked sensitive, wiped when the last copy is dropped.
-///
-/// (The same as `endpoint::userinfo`'s private helper, which could call this one.)
-pub(crate) fn bearer_header(access_token: &str) -> Result<HeaderValue, Error> {
-    const PREFIX: &str = "Bearer ";
-    let mut value = Zeroizing::new(Vec::with_capacity(PREFIX.len() + access_token.len()));
-    value.extend_from_slice(PREFIX.as_bytes());
-    value.extend_from_slice(access_token.as_bytes());
-    wiped_header_value(value).map_err(|_| {
-        Error::Config("the access token has characters that cannot be sent in an HTTP header".to_owned())
-    })
-}
-
-/// The error a resource server's `WWW-Authenticate: Bearer error="..."` challenge carries
-/// (RFC 6750 §3), with its description and URI made safe to print; `None` without one.
-///
-/// (What `endpoint::userinfo` reads inline, which could call this one.)
-pub(crate) fn bearer_challenge_error(response: &ReadResponse) -> Option<Error> {
-    let challenges = www_authenticate::parse_headers(&response.headers);
-    let challenge = challenges
-        .iter()
-        .find(|c| c.is_scheme("Bearer") && c.param("error").is_some())?;
-    let clean = |text: &str| sanitize_server_text(&response.redactions.apply(text));
-    let code = challenge.param("error").unwrap_or_default();
-    let mut error = ServerError::new(match ErrorCode::from(code) {
-        ErrorCode::Other(_) => ErrorCode::from(clean(code).as_str()),
-        known => known,
-    });
-    error.description = challenge.param("error_description").map(clean);
-    error.uri = challenge.param("error_uri").map(clean);
-    Some(Error::OAuth2 {
-        status: response.status,
-        error,
-        retry_after: parse_retry_after(&response.headers, response.received_at),
-    })
 }
 
 /// The error of a provider API's answer with a non-2xx status: the Bearer challenge's error

@@ -168,8 +168,9 @@ impl fmt::Debug for UserInfo {
     }
 }
 
-/// `Bearer <token>`, marked sensitive, wiped when the last copy is dropped.
-fn bearer_header(access_token: &str) -> Result<http::HeaderValue, Error> {
+/// `Bearer <token>`, marked sensitive, wiped when the last copy is dropped: how the userinfo
+/// endpoint and the providers' APIs get the user's token.
+pub(crate) fn bearer_header(access_token: &str) -> Result<http::HeaderValue, Error> {
     const PREFIX: &str = "Bearer ";
     let mut value = Zeroizing::new(Vec::with_capacity(PREFIX.len() + access_token.len()));
     value.extend_from_slice(PREFIX.as_bytes());
@@ -209,28 +210,29 @@ fn userinfo_error(response: &ReadResponse) -> Option<Error> {
         return None;
     }
     // RFC 6750 §3: the error is in the Bearer challenge, not in the body.
+    Some(bearer_challenge_error(response).unwrap_or_else(|| status_error(response)))
+}
+
+/// The error a resource server's `WWW-Authenticate: Bearer error="..."` challenge carries
+/// (RFC 6750 §3), with its description and URI made safe to print; `None` without one.
+pub(crate) fn bearer_challenge_error(response: &ReadResponse) -> Option<Error> {
     let challenges = www_authenticate::parse_headers(&response.headers);
-    let bearer = challenges
+    let challenge = challenges
         .iter()
-        .find(|c| c.is_scheme("Bearer") && c.param("error").is_some());
-    if let Some(challenge) = bearer {
-        let clean = |text: &str| sanitize_server_text(&response.redactions.apply(text));
-        let code = challenge.param("error").unwrap_or_default();
-        return Some(Error::OAuth2 {
-            status: response.status,
-            error: {
-                let mut error = ServerError::new(match ErrorCode::from(code) {
-                    ErrorCode::Other(_) => ErrorCode::from(clean(code).as_str()),
-                    known => known,
-                });
-                error.description = challenge.param("error_description").map(clean);
-                error.uri = challenge.param("error_uri").map(clean);
-                error
-            },
-            retry_after: parse_retry_after(&response.headers, response.received_at),
-        });
-    }
-    Some(status_error(response))
+        .find(|c| c.is_scheme("Bearer") && c.param("error").is_some())?;
+    let clean = |text: &str| sanitize_server_text(&response.redactions.apply(text));
+    let code = challenge.param("error").unwrap_or_default();
+    let mut error = ServerError::new(match ErrorCode::from(code) {
+        ErrorCode::Other(_) => ErrorCode::from(clean(code).as_str()),
+        known => known,
+    });
+    error.description = challenge.param("error_description").map(clean);
+    error.uri = challenge.param("error_uri").map(clean);
+    Some(Error::OAuth2 {
+        status: response.status,
+        error,
+        retry_after: parse_retry_after(&response.headers, response.received_at),
+    })
 }
 
 impl OAuth2Client {

@@ -55,11 +55,9 @@
 //! [`Error::MalformedResponse`].
 
 use http::header::AUTHORIZATION;
-use http::HeaderValue;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 use url::Url;
-use zeroize::Zeroizing;
 
 use super::shopify::send_with_token;
 use super::{
@@ -67,8 +65,9 @@ use super::{
 };
 use crate::client::OAuth2Client;
 use crate::client_auth::ClientAuth;
+use crate::endpoint::userinfo::bearer_header;
 use crate::error::{parse_retry_after, sanitize_server_text, Error, ErrorCode, ServerError};
-use crate::secret::{wiped_header_value, Secret};
+use crate::secret::Secret;
 use crate::token::{status_error, Token};
 use crate::transport::ReadResponse;
 use crate::AuthorizationRequest;
@@ -169,17 +168,6 @@ impl NaverBuilder {
             scopes: o.scopes_or("").to_owned(),
         })
     }
-}
-
-/// `Bearer <token>`, marked sensitive, wiped when the last copy is dropped.
-fn bearer_header(access_token: &str) -> Result<HeaderValue, Error> {
-    const PREFIX: &str = "Bearer ";
-    let mut value = Zeroizing::new(Vec::with_capacity(PREFIX.len() + access_token.len()));
-    value.extend_from_slice(PREFIX.as_bytes());
-    value.extend_from_slice(access_token.as_bytes());
-    wiped_header_value(value).map_err(|_| {
-        Error::Config("the access token has characters that cannot be sent in an HTTP header".to_owned())
-    })
 }
 
 /// The error a `/v1/nid/me` answer carries, if any: a result code other than `00` (in either
