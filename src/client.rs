@@ -107,6 +107,8 @@ struct Inner {
     issuer: Option<String>,
     urls: Urls<Url>,
     metadata: Option<ServerMetadata>,
+    /// The ID token algorithms given to the builder, if any.
+    id_token_algorithms: Option<Vec<String>>,
     #[cfg(feature = "jwt")]
     jwks: crate::endpoint::jwks::JwksCache,
 }
@@ -166,6 +168,7 @@ pub struct OAuth2ClientBuilder {
     clock: Arc<dyn Clock>,
     default_lifetime: Option<Duration>,
     allow_insecure_http: bool,
+    id_token_algorithms: Option<Vec<String>>,
 }
 
 /// Generates the builder's setter of an endpoint URL.
@@ -238,6 +241,7 @@ impl OAuth2Client {
             clock: Arc::new(SystemClock),
             default_lifetime: None,
             allow_insecure_http: false,
+            id_token_algorithms: None,
         }
     }
 
@@ -475,6 +479,12 @@ impl OAuth2Client {
 
     /// The server's key set, kept for ID token verification (`id_token.rs`).
     #[cfg(feature = "jwt")]
+    /// The ID token algorithms given to the builder, if any.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn configured_id_token_algorithms(&self) -> Option<&[String]> {
+        self.inner.id_token_algorithms.as_deref()
+    }
+
     pub(crate) fn jwks_cache(&self) -> &crate::endpoint::jwks::JwksCache {
         &self.inner.jwks
     }
@@ -677,6 +687,32 @@ impl OAuth2ClientBuilder {
     /// ```
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
         self.default_lifetime = Some(lifetime);
+        self
+    }
+
+    /// The algorithms the server signs ID tokens with (`ES256`, `RS256`, ...), for a client
+    /// built by hand: ID tokens signed otherwise are refused (feature `jwt`). They replace the
+    /// discovery document's `id_token_signing_alg_values_supported`; without either, only
+    /// `RS256` is accepted (OpenID Connect Discovery §3). `none` is never accepted.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, OAuth2Client};
+    ///
+    /// let client = OAuth2Client::builder(ClientAuth::client_secret_basic("my-app", "its-secret"))
+    ///     .issuer("https://auth.example.com")
+    ///     .token_url("https://auth.example.com/token")
+    ///     .jwks_url("https://auth.example.com/jwks")
+    ///     .id_token_signing_algorithms(["ES256", "RS256"])
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    pub fn id_token_signing_algorithms<I, A>(mut self, algorithms: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        self.id_token_algorithms = Some(algorithms.into_iter().map(Into::into).collect());
         self
     }
 
@@ -905,6 +941,7 @@ impl OAuth2ClientBuilder {
                 issuer: self.issuer,
                 urls,
                 metadata,
+                id_token_algorithms: self.id_token_algorithms,
                 #[cfg(feature = "jwt")]
                 jwks: Default::default(),
             }),

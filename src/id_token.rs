@@ -808,10 +808,18 @@ impl OAuth2Client {
         })
     }
 
-    /// The algorithms ID tokens may be signed with: the metadata's
-    /// `id_token_signing_alg_values_supported` without `none`, or `RS256` (OIDC Core §3.1.3.7
-    /// item 7, OIDC Discovery §3).
+    /// The algorithms ID tokens may be signed with: those given to the builder
+    /// (`id_token_signing_algorithms`), else the metadata's
+    /// `id_token_signing_alg_values_supported`, without `none`, or `RS256` (OIDC Core
+    /// §3.1.3.7 item 7, OIDC Discovery §3).
     fn id_token_algorithms(&self) -> Vec<String> {
+        if let Some(configured) = self.configured_id_token_algorithms() {
+            return configured
+                .iter()
+                .filter(|alg| !alg.eq_ignore_ascii_case("none"))
+                .cloned()
+                .collect();
+        }
         let advertised = self
             .metadata()
             .and_then(|m| m.as_json().get("id_token_signing_alg_values_supported"));

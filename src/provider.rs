@@ -451,6 +451,28 @@ impl ApiResponse {
 /// (RFC 6750 §3), else the OAuth 2.0 error body, else a provider's error object, else the
 /// status.
 fn api_error(response: &ReadResponse) -> Error {
+    match typed_api_error(response) {
+        // A 401 that says nothing more (GitHub's "Bad credentials", Discord's, Kakao's) is the
+        // token refused: `invalid_token` (RFC 6750 §3.1), as a Bearer challenge would say, so
+        // that `err.code()` tells every provider's expired or revoked token the same way.
+        Error::HttpStatus {
+            status: StatusCode::UNAUTHORIZED,
+            retry_after,
+        } => {
+            let mut error = ServerError::new(ErrorCode::InvalidToken);
+            error.description = Some("the provider's API refused the access token (HTTP 401)".to_owned());
+            Error::OAuth2 {
+                status: StatusCode::UNAUTHORIZED,
+                error,
+                retry_after,
+            }
+        }
+        other => other,
+    }
+}
+
+/// [`api_error`] before a bare 401 is read as `invalid_token`.
+fn typed_api_error(response: &ReadResponse) -> Error {
     if let Some(error) = bearer_challenge_error(response) {
         return error;
     }
@@ -611,21 +633,17 @@ pub(crate) fn optional_bool(
     }
 }
 
-/// The id and e-mail of a userinfo response (OIDC Core §5.3.2): `sub`, and `email` when it is a
-/// non-empty string and `email_verified` is `true` (`require_verified`) or not `false`.
-/// [`Error::MalformedResponse`] when `email` or `email_verified` has another type.
-pub(crate) fn userinfo_id_email(user: &UserInfo, require_verified: bool) -> Result<IdEmail, Error> {
+/// The id and e-mail of a userinfo response (OIDC Core §5.3.2): `sub`, and `email` only when
+/// `email_verified` is `true` (an address the provider has not vouched for is anyone's to
+/// claim). [`Error::MalformedResponse`] when `email` or `email_verified` has another type.
+pub(crate) fn userinfo_id_email(user: &UserInfo) -> Result<IdEmail, Error> {
     let what = "the userinfo response";
     let claims = user.claims();
     let email = optional_string(claims, "email", StatusCode::OK, what)?;
     let verified = optional_bool(claims, "email_verified", StatusCode::OK, what)?;
-    let trusted = match verified {
-        Some(verified) => verified,
-        None => !require_verified,
-    };
     Ok(IdEmail {
         id: user.sub().to_owned(),
-        email: email.filter(|_| trusted),
+        email: email.filter(|_| verified == Some(true)),
     })
 }
 

@@ -109,6 +109,13 @@ fn assert_malformed(err: &Error, field: &str) {
     }
 }
 
+/// A bare 401 from a provider's API: the token refused, `invalid_token` like a Bearer challenge.
+fn assert_token_refused(err: &Error) {
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidToken), "{err:?}");
+    assert_eq!(err.status(), Some(http::StatusCode::UNAUTHORIZED), "{err:?}");
+    assert!(!err.is_transient());
+}
+
 fn assert_http_status(err: &Error, status: u16) {
     assert!(
         matches!(err, Error::HttpStatus { status: s, .. } if s.as_u16() == status),
@@ -205,7 +212,7 @@ async fn github_api_errors_are_typed() {
             r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com"}"#,
         )
     });
-    assert_http_status(&expect_err(id_email(&github(&stub)).await), 401);
+    assert_token_refused(&expect_err(id_email(&github(&stub)).await));
     let stub = Stub::new(|_| invalid_token());
     assert_invalid_token(&expect_err(id_email(&github(&stub)).await));
     let stub = Stub::new(|_| respond(500, &[("content-type", "text/html")], "<h1>Unicorn!</h1>"));
@@ -517,7 +524,7 @@ async fn microsoft_is_tenant_aware() {
 }
 
 #[tokio::test]
-async fn microsoft_graph_me_mail_then_user_principal_name() {
+async fn microsoft_graph_me_gives_the_user_principal_name_never_mail() {
     let stub = Stub::new(|_| {
         json(
             200,
@@ -526,7 +533,8 @@ async fn microsoft_graph_me_mail_then_user_principal_name() {
     });
     let user = id_email(&microsoft(&stub, "organizations")).await.unwrap();
     assert_eq!(user.id, "48d31887-5fad-4d73-a9f5-3c356e68a038");
-    assert_eq!(user.email.as_deref(), Some("alice@contoso.com"));
+    // `mail` is whatever any tenant's admin typed: never the user's e-mail (nOAuth).
+    assert_eq!(user.email.as_deref(), Some("alice_upn@contoso.com"));
     let seen = stub.seen();
     assert_eq!(seen[0].uri, "https://graph.microsoft.com/v1.0/me");
     assert_bearer_only_to(&seen, "graph.microsoft.com");
@@ -582,8 +590,11 @@ async fn microsoft_graph_errors_are_typed() {
     assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(7)));
     let stub = Stub::new(|_| json(200, r#"{"mail":"a@example.com"}"#));
     assert_malformed(&expect_err(id_email(&microsoft(&stub, "common")).await), "`id`");
-    let stub = Stub::new(|_| json(200, r#"{"id":"u","mail":42}"#));
-    assert_malformed(&expect_err(id_email(&microsoft(&stub, "common")).await), "`mail`");
+    let stub = Stub::new(|_| json(200, r#"{"id":"u","userPrincipalName":42}"#));
+    assert_malformed(
+        &expect_err(id_email(&microsoft(&stub, "common")).await),
+        "`userPrincipalName`",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -635,7 +646,7 @@ async fn discord_gives_the_email_only_when_verified() {
 #[tokio::test]
 async fn discord_errors_are_typed() {
     let stub = Stub::new(|_| json(401, r#"{"message":"401: Unauthorized","code":0}"#));
-    assert_http_status(&expect_err(id_email(&discord(&stub)).await), 401);
+    assert_token_refused(&expect_err(id_email(&discord(&stub)).await));
     let stub = Stub::new(|_| json(500, r#"{"message":"Internal Server Error"}"#));
     assert_http_status(&expect_err(id_email(&discord(&stub)).await), 500);
     let stub = Stub::new(|_| json(200, r#"{"id":["1"],"verified":true}"#));
@@ -1132,7 +1143,7 @@ async fn every_provider_works_as_a_trait_object() {
         let body = match seen.path.as_str() {
             "/user" | "/api/v4/user" => r#"{"id":1,"email":"a@example.com"}"#,
             "/v1/userinfo" => r#"{"sub":"1","email":"a@example.com","email_verified":true}"#,
-            "/v1.0/me" => r#"{"id":"1","mail":"a@example.com"}"#,
+            "/v1.0/me" => r#"{"id":"1","mail":"x@elsewhere.example","userPrincipalName":"a@example.com"}"#,
             "/api/users/@me" => r#"{"id":"1","email":"a@example.com","verified":true}"#,
             "/v21.0/me" => r#"{"id":"1","email":"a@example.com"}"#,
             _ => return json(404, "{}"),

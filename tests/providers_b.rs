@@ -297,12 +297,11 @@ async fn reddit_errors_are_typed() {
     assert_invalid_token(&expect_err(
         bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await,
     ));
-    // Without the challenge: the status.
+    // Without the challenge: a bare 401 is the token refused, `invalid_token` all the same.
     let stub = answering(401, r#"{"message": "Unauthorized", "error": 401}"#);
-    assert_http_status(
-        &expect_err(bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await),
-        401,
-    );
+    assert_invalid_token(&expect_err(
+        bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await,
+    ));
     let stub = answering(503, r#"{"message": "Service Unavailable", "error": 503}"#);
     assert_http_status(
         &expect_err(bounded(reddit(&stub).id_email(&Token::bearer(TOKEN))).await),
@@ -388,7 +387,7 @@ async fn reddit_user_agent_reaches_the_wire_through_the_default_client() {
 async fn okta_default_server_id_email_and_fixed_urls() {
     let stub = answering(
         200,
-        r#"{"sub":"00uid4BxXw6I6TV4m0g3","email":"alice@example.com"}"#,
+        r#"{"sub":"00uid4BxXw6I6TV4m0g3","email":"alice@example.com","email_verified":true}"#,
     );
     let okta = Okta::builder("dev-123.okta.com", "ok-client", "ok-secret")
         .http_client(stub.http.clone())
@@ -415,6 +414,24 @@ async fn okta_default_server_id_email_and_fixed_urls() {
     );
 }
 
+/// An address the provider does not say it verified is anyone's to claim: no `email_verified`,
+/// no e-mail.
+#[tokio::test]
+async fn okta_gives_no_email_without_email_verified() {
+    for answer in [
+        r#"{"sub":"00u1","email":"alice@example.com"}"#,
+        r#"{"sub":"00u1","email":"alice@example.com","email_verified":false}"#,
+    ] {
+        let stub = answering(200, answer);
+        let okta = Okta::builder("dev-123.okta.com", "ok-client", "ok-secret")
+            .http_client(stub.http.clone())
+            .build()
+            .unwrap();
+        let got = bounded(okta.id_email(&Token::bearer(TOKEN))).await.unwrap();
+        assert_eq!(got, user("00u1", None), "{answer}");
+    }
+}
+
 #[tokio::test]
 async fn okta_discovery_of_a_custom_authorization_server() {
     let issuer = "https://acme.okta.com/oauth2/aus1a2b3c4d5E6f7g8h9";
@@ -428,7 +445,10 @@ async fn okta_discovery_of_a_custom_authorization_server() {
                 "token_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt"]}}"#
             ),
         ),
-        "/oauth2/aus1a2b3c4d5E6f7g8h9/v1/userinfo" => json(200, r#"{"sub":"00u42","email":"bob@acme.com"}"#),
+        "/oauth2/aus1a2b3c4d5E6f7g8h9/v1/userinfo" => json(
+            200,
+            r#"{"sub":"00u42","email":"bob@acme.com","email_verified":true}"#,
+        ),
         _ => json(404, "{}"),
     });
     let okta = bounded(
@@ -742,10 +762,9 @@ async fn kakao_leaves_out_an_email_it_does_not_vouch_for() {
 #[tokio::test]
 async fn kakao_errors_are_typed() {
     let stub = answering(401, r#"{"msg":"this access token does not exist","code":-401}"#);
-    assert_http_status(
-        &expect_err(bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await),
-        401,
-    );
+    assert_invalid_token(&expect_err(
+        bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await,
+    ));
     let stub = answering(500, r#"{"msg":"internal error","code":-1}"#);
     assert_http_status(
         &expect_err(bounded(kakao(&stub).id_email(&Token::bearer(TOKEN))).await),
@@ -886,6 +905,53 @@ fn franceconnect(stub: &Stub) -> FranceConnect {
         .http_client(stub.http.clone())
         .build()
         .unwrap()
+}
+
+/// A FranceConnect login without discovery: its ES256 ID token, with the login's nonce, is
+/// verified at the exchange (`build` knows FranceConnect's algorithms).
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn franceconnect_login_without_discovery_verifies_an_es256_id_token() {
+    let key = signing::Key::es256(Some("fc-1"));
+    let jwks = signing::jwks(&[&key]);
+    let nonce: Arc<Mutex<String>> = Arc::default();
+    let seen_nonce = nonce.clone();
+    let stub = Stub::new(move |request| match request.path.as_str() {
+        "/api/v2/token" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let id_token = key.sign(&serde_json::json!({
+                "iss": "https://fcp-low.integ01.dev-franceconnect.fr/api/v2", "sub": "fc-sub-1",
+                "aud": "fc-client", "iat": now, "exp": now + 60, "acr": "eidas1",
+                "nonce": seen_nonce.lock().unwrap().clone(),
+            }));
+            json(
+                200,
+                &serde_json::json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 60, "id_token": id_token})
+                    .to_string(),
+            )
+        }
+        "/api/v2/jwks" => json(200, &jwks),
+        _ => json(404, "{}"),
+    });
+    let provider = franceconnect(&stub);
+    let (_url, pending) = provider
+        .authorization_request("https://app.example.com/callback")
+        .build()
+        .unwrap()
+        .into_parts();
+    *nonce.lock().unwrap() = pending.nonce().unwrap().expose().to_owned();
+    let callback = tower_oauth2::Callback::from_url(&format!(
+        "https://app.example.com/callback?code=c&state={}",
+        pending.state()
+    ))
+    .unwrap();
+    let login = bounded(provider.client().exchange_code(&pending, &callback))
+        .await
+        .unwrap();
+    assert_eq!(login.id_token().unwrap().claims().subject(), "fc-sub-1");
 }
 
 #[tokio::test]

@@ -45,10 +45,9 @@
 //!   it out. `state` is always sent too.
 //! - **ID tokens** are signed with ES256 (FranceConnect's recommendation) or RS256, no longer
 //!   with the client secret as in version 1. With feature `jwt` they are verified against the
-//!   issuer's keys, with the algorithms the server advertises: use
-//!   [`discover`](FranceConnectBuilder::discover), which reads them from FranceConnect's
-//!   discovery document. [`build`](FranceConnectBuilder::build) sends nothing but has no
-//!   document, so only RS256 is accepted.
+//!   issuer's keys: [`build`](FranceConnectBuilder::build) accepts ES256 and RS256, and
+//!   [`discover`](FranceConnectBuilder::discover) the algorithms FranceConnect's discovery
+//!   document lists.
 //!
 //! **The userinfo response is a signed JWT** in version 2 (`Content-Type: application/jwt`),
 //! which this crate does not verify. [`Provider::id_email`] reads a JSON userinfo (a test
@@ -191,7 +190,7 @@ impl FranceConnectBuilder {
 
     /// Builds the provider from FranceConnect's discovery document
     /// (`{issuer}/.well-known/openid-configuration`), with this builder's HTTP client: the
-    /// endpoints, and the ID token algorithms (ES256) that `build` cannot know.
+    /// endpoints and the ID token algorithms as the document gives them.
     /// [`Error::NoEndpoint`] if the document has no authorization or userinfo endpoint.
     ///
     /// ```
@@ -249,6 +248,9 @@ impl FranceConnectBuilder {
             .token_url(url("/token")?)
             .userinfo_url(url("/userinfo")?)
             .jwks_url(url("/jwks")?)
+            // What FranceConnect v2 signs ID tokens with (ES256 recommended, RS256 allowed),
+            // as its discovery document says.
+            .id_token_signing_algorithms(["ES256", "RS256"])
             .build()?;
         self.finish(client)
     }

@@ -644,7 +644,7 @@ impl fmt::Debug for OpenIdProvider {
 impl OpenIdProvider {
     async fn fetch_id_email(&self, token: &Token) -> Result<IdEmail, Error> {
         let user = self.client.userinfo(token).await?;
-        userinfo_id_email(&user, false)
+        userinfo_id_email(&user)
     }
 }
 

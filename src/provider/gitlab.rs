@@ -27,7 +27,9 @@
 //! Endpoints under the instance's URL (default `https://gitlab.com`, another with
 //! [`base_url`](GitLabBuilder::base_url)): `/oauth/authorize`, `/oauth/token`,
 //! `/oauth/revoke` (RFC 7009) and the REST API's `/api/v4/user`, whose `id` is a number and
-//! `email` the user's primary e-mail. The default scope is `read_user`. GitLab's access
+//! `email` the user's primary e-mail: gitlab.com confirms addresses, but a self-managed instance
+//! may not (e-mail confirmation is an administrator's setting there), so treat that address as
+//! only as trustworthy as the instance. The default scope is `read_user`. GitLab's access
 //! tokens expire after two hours and come with a refresh token: the login's
 //! [`RefreshToken`](crate::RefreshToken) source keeps them fresh.
 

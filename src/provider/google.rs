@@ -234,7 +234,7 @@ impl Google {
     async fn fetch_id_email(&self, token: &Token) -> Result<IdEmail, Error> {
         let Some(people_url) = &self.people_url else {
             let user = self.client.userinfo(token).await?;
-            return userinfo_id_email(&user, true);
+            return userinfo_id_email(&user);
         };
         let what = "Google's People API response";
         let person = get_api(&self.client, people_url, token, &[]).await?;
@@ -257,9 +257,9 @@ impl Google {
                     Some(metadata) => optional_bool(metadata, name, person.status, what),
                     None => Ok(None),
                 };
-                // `verified` is absent for some sources (a Google account's own address is
-                // verified); only an explicit `false` is refused.
-                if flag("primary")? == Some(true) && flag("verified")? != Some(false) {
+                // Only an address Google says is verified: one it has not vouched for is
+                // anyone's to claim.
+                if flag("primary")? == Some(true) && flag("verified")? == Some(true) {
                     email = optional_string(address, "value", person.status, what)?;
                     break;
                 }

@@ -196,7 +196,7 @@ impl Provider for Kakao {
                     let email = optional_string(account, "email", status, what)?;
                     let valid = optional_bool(account, "is_email_valid", status, what)?;
                     let verified = optional_bool(account, "is_email_verified", status, what)?;
-                    email.filter(|_| valid != Some(false) && verified != Some(false))
+                    email.filter(|_| valid == Some(true) && verified == Some(true))
                 }
                 Some(_) => {
                     return Err(Error::MalformedResponse {

@@ -42,8 +42,10 @@
 //! client has the tenant's key set, so `openid` can be added with
 //! [`scopes`](MicrosoftBuilder::scopes) and the ID token is verified at the login.
 //!
-//! `id_email` reads Graph's `/v1.0/me`: `id` (the object id), and `mail`, or when it is empty
-//! the `userPrincipalName` if it is an address (it is not for guests: `...#EXT#@...`).
+//! `id_email` reads Graph's `/v1.0/me`: `id` (the object id), and the `userPrincipalName` if it
+//! is an address (it is not for guests: `...#EXT#@...`). Never `mail`: any tenant's
+//! administrator can set it to any address, and the `common` tenant lets every tenant's users
+//! in (the "nOAuth" account takeover).
 //! Graph errors (`{"error": {"code", "message"}}`) are [`Error::OAuth2`] with Graph's code
 //! (`InvalidAuthenticationToken`, ...).
 
@@ -256,11 +258,11 @@ impl Microsoft {
         let me = get_api(&self.client, &self.me_url, token, &[]).await?;
         let fields = me.object(what)?;
         let id = id_field(fields, "id", me.status, what)?;
-        let email = match optional_string(fields, "mail", me.status, what)? {
-            Some(mail) => Some(mail),
-            None => optional_string(fields, "userPrincipalName", me.status, what)?
-                .filter(|upn| upn.contains('@') && !upn.contains("#EXT#")),
-        };
+        // Not `mail`: any tenant's admin can set it to any address (the "nOAuth" attack), and
+        // the `common` tenant lets users of every tenant in. The user principal name's domain
+        // is one the tenant has verified; a guest's (`#EXT#`) is not the user's address.
+        let email = optional_string(fields, "userPrincipalName", me.status, what)?
+            .filter(|upn| upn.contains('@') && !upn.contains("#EXT#"));
         Ok(IdEmail { id, email })
     }
 }
