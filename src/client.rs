@@ -477,14 +477,14 @@ impl OAuth2Client {
         crate::JwtBearer::new(self.inner.token.clone(), key, issuer)
     }
 
-    /// The server's key set, kept for ID token verification (`id_token.rs`).
-    #[cfg(feature = "jwt")]
     /// The ID token algorithms given to the builder, if any.
     #[cfg(feature = "jwt")]
     pub(crate) fn configured_id_token_algorithms(&self) -> Option<&[String]> {
         self.inner.id_token_algorithms.as_deref()
     }
 
+    /// The server's key set, kept for ID token verification (`id_token.rs`).
+    #[cfg(feature = "jwt")]
     pub(crate) fn jwks_cache(&self) -> &crate::endpoint::jwks::JwksCache {
         &self.inner.jwks
     }
@@ -548,6 +548,7 @@ impl fmt::Debug for OAuth2Client {
                 &show(&urls.pushed_authorization_request),
             )
             .field("jwks_url", &show(&urls.jwks))
+            .field("id_token_signing_algorithms", &self.inner.id_token_algorithms)
             .field("discovered", &self.inner.metadata.is_some())
             .finish()
     }
@@ -957,6 +958,7 @@ impl fmt::Debug for OAuth2ClientBuilder {
             .field("issuer", &self.issuer)
             .field("urls", &self.urls)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("id_token_signing_algorithms", &self.id_token_algorithms)
             .finish_non_exhaustive()
     }
 }
