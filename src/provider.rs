@@ -46,7 +46,9 @@
 //! - another error status is [`Error::OAuth2`] when the body is an OAuth 2.0 error, or the
 //!   error object of Facebook, Microsoft Graph or Google APIs
 //!   (`{"error": {"message", "type"/"code"/"status"}}`: that code, that message), and
-//!   [`Error::HttpStatus`] otherwise (with its `Retry-After`);
+//!   [`Error::HttpStatus`] otherwise (with its `Retry-After`), except a bare `401`, which is
+//!   the token refused: [`Error::OAuth2`] with `invalid_token`, whatever the provider, so that
+//!   `err.code()` tells an expired or revoked token the same way everywhere;
 //! - a body that is not JSON, lacks the id, or has a field of the wrong type is
 //!   [`Error::MalformedResponse`] naming the field; one over the body cap is
 //!   [`Error::BodyTooLarge`].

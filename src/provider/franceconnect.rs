@@ -13,7 +13,7 @@
 //! # let server = tower::service_fn(|request: http::Request<Full<Bytes>>| async move {
 //! #     assert_eq!(request.uri(), "https://fcp-low.integ01.dev-franceconnect.fr/api/v2/userinfo");
 //! #     let body = r#"{"sub":"b6048e95bb134ec5b1d1e1fa69f287172e91722b9354d637a1bcf2ebb0fd2ef5v1",
-//! #         "email":"alice@example.fr"}"#;
+//! #         "email":"alice@example.fr","email_verified":true}"#;
 //! #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(body))))
 //! # });
 //! let franceconnect = FranceConnect::builder("my-client-id", "my-client-secret")
@@ -51,8 +51,8 @@
 //!
 //! **The userinfo response is a signed JWT** in version 2 (`Content-Type: application/jwt`),
 //! which this crate does not verify. [`Provider::id_email`] reads a JSON userinfo (a test
-//! server, a client registered for plain JSON): its `sub` and `email` (left out when
-//! `email_verified` is `false`). On a signed one:
+//! server, a client registered for plain JSON): its `sub` and `email` (only when
+//! `email_verified` is `true`). On a signed one:
 //!
 //! - with feature `jwt`, when the token came with an ID token, `id_email` verifies that ID
 //!   token ([`OAuth2Client::verify_id_token`](crate::OAuth2Client::verify_id_token), without a
@@ -284,7 +284,7 @@ impl FranceConnect {
             id: claims.subject().to_owned(),
             email: claims
                 .email()
-                .filter(|e| !e.is_empty() && claims.email_verified() != Some(false))
+                .filter(|e| !e.is_empty() && claims.email_verified() == Some(true))
                 .map(str::to_owned),
         })
     }

@@ -380,8 +380,8 @@ const OPENID_SCOPES: &str = "openid email profile";
 
 /// An OpenID Connect provider: the client from its discovery document (or one given), scopes
 /// `openid email profile` by default, and `id_email` from the userinfo endpoint: `sub`, and
-/// `email` unless `email_verified` is `false` (an address the provider says it has not
-/// verified must not identify anyone).
+/// `email` only when `email_verified` is `true` (an address the provider has not vouched for
+/// is anyone's to claim).
 ///
 /// ```
 /// # use bytes::Bytes;

@@ -37,11 +37,11 @@
 //! in the app's security settings): without one, use
 //! [`client_auth(ClientAuth::none(key))`](KakaoBuilder::client_auth), with PKCE.
 //!
-//! The e-mail is left out when the user has not agreed to share it (no `email`), or when Kakao
-//! says it is not usable (`is_email_valid: false`) or not verified (`is_email_verified:
-//! false`). Kakao's own error codes in a `401`/`4xx` body (`{"msg":..., "code":-401}`) are not
-//! OAuth 2.0 errors: such an answer is [`Error::HttpStatus`] unless it carries a Bearer
-//! challenge; a body without a numeric or string `id` is [`Error::MalformedResponse`].
+//! The e-mail is given only when Kakao says it is usable and verified (`is_email_valid: true`,
+//! `is_email_verified: true`); not when the user has not agreed to share it (no `email`).
+//! Kakao's own error codes in a `4xx` body (`{"msg":..., "code":-401}`) are not OAuth 2.0
+//! errors: such an answer is [`Error::HttpStatus`] unless it carries a Bearer challenge (a bare
+//! `401` is `invalid_token`, as for every provider); a body without a numeric or string `id` is [`Error::MalformedResponse`].
 //!
 //! Scopes are comma-separated: the provider's scopes (given space- or comma-separated to
 //! [`scopes`](KakaoBuilder::scopes)) go in the `scope` parameter joined with commas; do not add

@@ -51,8 +51,8 @@
 //!
 //! `id_email` reads the userinfo endpoint through
 //! [`OAuth2Client::userinfo`](crate::OAuth2Client::userinfo): a userinfo `sub` that differs
-//! from the ID token's is refused ([`Error::UserInfoSubjectMismatch`]), and an address with
-//! `email_verified: false` is not returned.
+//! from the ID token's is refused ([`Error::UserInfoSubjectMismatch`]), and an e-mail
+//! without `email_verified: true` is not returned.
 
 use super::generic::OpenIdProvider;
 use super::{provider_options, IdEmailFuture, Options, Provider};

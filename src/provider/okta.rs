@@ -39,7 +39,7 @@
 //! `client_secret_basic` unless [`client_auth`](OktaBuilder::client_auth) says otherwise (a
 //! public client with PKCE: `ClientAuth::none`; `private_key_jwt` with feature `jwt`). Default
 //! scopes: `openid email` (add `offline_access` for a refresh token). The user's id is the
-//! userinfo `sub`, the e-mail its `email` claim (left out when `email_verified` is `false`).
+//! userinfo `sub`, the e-mail its `email` claim (only when `email_verified` is `true`).
 //!
 //! The domain is a host name only (`dev-123.okta.com`, `login.example.com`): a scheme, path,
 //! port or user part is [`Error::Config`], so the client secret cannot be sent anywhere else
