@@ -149,6 +149,30 @@ pub(crate) fn wiped_header_value(
     Ok(value)
 }
 
+/// `bytes` random bytes from the operating system's CSPRNG, base64url without padding: PKCE
+/// verifiers, `state`, `nonce`, a client assertion's `jti`.
+pub(crate) fn random_token(bytes: usize) -> Result<String, crate::error::Error> {
+    use base64::Engine as _;
+    let mut buf = Zeroizing::new(vec![0u8; bytes]);
+    getrandom::fill(&mut buf).map_err(|err| {
+        crate::error::Error::Config(format!(
+            "the operating system's random number generator failed: {err}"
+        ))
+    })?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&*buf))
+}
+
+/// `found == expected`, in a time that depends on the lengths only: where a `state` or a
+/// `nonce` differs does not show in how long the comparison takes.
+pub(crate) fn same_secret(found: &str, expected: &str) -> bool {
+    found.len() == expected.len()
+        && found
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
 /// The secrets a request carried (client secret, refresh token, device code, ...), to be cut out
 /// of whatever the server sends back: a server that echoes the request in its
 /// `error_description` must not put them in error messages and logs.
@@ -242,6 +266,24 @@ mod tests {
     use zeroize::Zeroize;
 
     use super::*;
+
+    #[test]
+    fn secret_comparison() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+        assert!(!same_secret("", "a"));
+    }
+
+    #[test]
+    fn random_tokens_are_base64url_and_differ() {
+        let a = random_token(32).unwrap();
+        assert_eq!(a.len(), 43);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_ne!(a, random_token(32).unwrap());
+    }
 
     #[test]
     fn zeroize_clears_a_secret_s_storage() {

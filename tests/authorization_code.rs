@@ -831,6 +831,25 @@ async fn par_failures_are_typed() {
     ));
 }
 
+/// A public client's login at `stub`, keeping time with `clock`.
+async fn log_in(stub: &Stub, clock: &ManualClock) -> tower_oauth2::Login {
+    let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
+        .authorization_url("https://auth.example.com/authorize")
+        .token_url("https://auth.example.com/token")
+        .http_client(stub.http.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (_url, pending) = client
+        .authorization_request(REDIRECT)
+        .build()
+        .unwrap()
+        .into_parts();
+    bounded(client.exchange_code(&pending, &callback(&pending, "")))
+        .await
+        .unwrap()
+}
+
 /// The `Authorization` headers an [`api`] received.
 type Sent = Arc<Mutex<Vec<String>>>;
 
@@ -866,21 +885,7 @@ async fn a_login_becomes_a_layer_that_refreshes_the_users_token() {
         ),
         _ => json(400, r#"{"error":"invalid_grant"}"#),
     });
-    let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
-        .authorization_url("https://auth.example.com/authorize")
-        .token_url("https://auth.example.com/token")
-        .http_client(stub.http.clone())
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let (_url, pending) = client
-        .authorization_request(REDIRECT)
-        .build()
-        .unwrap()
-        .into_parts();
-    let login = bounded(client.exchange_code(&pending, &callback(&pending, "")))
-        .await
-        .unwrap();
+    let login = log_in(&stub, &clock).await;
     assert!(!format!("{login:?}").contains("user-at"));
 
     let (sent, api) = api();
@@ -917,21 +922,7 @@ async fn a_login_without_refresh_token_serves_its_token_until_it_expires() {
             r#"{"access_token":"only-at","token_type":"Bearer","expires_in":600}"#,
         )
     });
-    let client = OAuth2Client::builder(ClientAuth::none("my-cli"))
-        .authorization_url("https://auth.example.com/authorize")
-        .token_url("https://auth.example.com/token")
-        .http_client(stub.http.clone())
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let (_url, pending) = client
-        .authorization_request(REDIRECT)
-        .build()
-        .unwrap()
-        .into_parts();
-    let login = bounded(client.exchange_code(&pending, &callback(&pending, "")))
-        .await
-        .unwrap();
+    let login = log_in(&stub, &clock).await;
     assert!(matches!(login.refresh_token(), Err(Error::Config(_))));
 
     let (sent, api) = api();

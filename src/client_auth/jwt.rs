@@ -43,7 +43,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::{ClientAuth, Method};
@@ -125,14 +124,9 @@ impl AssertionClaims<'_> {
     }
 }
 
-/// 128 random bits from the operating system's CSPRNG (ring's `SystemRandom`), base64url.
+/// 128 random bits from the operating system's CSPRNG, base64url.
 fn new_jti() -> Result<String, Error> {
-    use ring::rand::SecureRandom as _;
-    let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| JwtError::Signing)?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    crate::secret::random_token(16).map_err(|_| Error::from(JwtError::Signing))
 }
 
 /// `client_secret_jwt` or `private_key_jwt`: the key, and the assertion's audience and
@@ -376,6 +370,7 @@ impl ClientAuth {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
     use simple_asn1::ASN1Block;
 
     use super::der::{explicit, wipe_asn1};

@@ -83,7 +83,7 @@ use crate::error::{sanitize_server_text, Error, ErrorCode, ServerError};
 use crate::grant::pkce::{self, PkceMethod};
 use crate::grant::refresh_token::RefreshToken;
 use crate::layer::OAuth2Layer;
-use crate::secret::Secret;
+use crate::secret::{random_token, same_secret, Secret};
 use crate::source::{source_fn, TokenSource};
 use crate::token::Token;
 
@@ -661,10 +661,10 @@ impl AuthorizationRequest {
             }
         }
         let client_id = self.client.client_auth().client_id();
-        let state = Secret::new(pkce::random_string(32)?);
+        let state = Secret::new(random_token(32)?);
         let openid = self.scopes.iter().any(|s| s == "openid");
         let nonce = if openid && self.nonce {
-            Some(Secret::new(pkce::random_string(32)?))
+            Some(Secret::new(random_token(32)?))
         } else {
             None
         };
@@ -1058,7 +1058,7 @@ impl PendingAuthorization {
         }
         match callback.param("state") {
             Some(state) => {
-                if !constant_time_eq(state.as_bytes(), self.inner.state.expose().as_bytes()) {
+                if !same_secret(state, self.inner.state.expose()) {
                     return Err(CallbackError::StateMismatch.into());
                 }
             }
@@ -1104,12 +1104,6 @@ impl PendingAuthorization {
             _ => Err(CallbackError::MissingCode.into()),
         }
     }
-}
-
-/// Compares without stopping at the first difference: how long it takes says nothing about
-/// where the `state` differs.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The redirect back from the authorization server, parsed: the query parameters of the

@@ -28,7 +28,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::secret::Secret;
+use crate::secret::{random_token, Secret};
 
 /// The `code_challenge_method` (RFC 7636 §4.3).
 ///
@@ -75,22 +75,9 @@ impl fmt::Display for PkceMethod {
     }
 }
 
-/// `bytes` random bytes from the operating system's CSPRNG, base64url without padding.
-pub(crate) fn random_string(bytes: usize) -> Result<String, Error> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|err| {
-        Error::Config(format!(
-            "the operating system's random number generator failed: {err}"
-        ))
-    })?;
-    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&buf);
-    zeroize::Zeroize::zeroize(&mut buf);
-    Ok(encoded)
-}
-
 /// A new code verifier: 32 random bytes, 43 characters (RFC 7636 §4.1).
 pub(crate) fn new_verifier() -> Result<Secret, Error> {
-    random_string(32).map(Secret::new)
+    random_token(32).map(Secret::new)
 }
 
 /// The `code_challenge` of `verifier` for `method` (RFC 7636 §4.2).
