@@ -108,6 +108,7 @@ pub mod provider;
 pub mod reqwest;
 pub mod secret;
 pub mod source;
+pub mod store;
 pub mod token;
 pub mod transport;
 
