@@ -75,8 +75,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+mod file;
 mod memory;
 
+pub use self::file::FileStore;
 pub use self::memory::MemoryStore;
 
 /// The future a [`TokenStore`] operation returns.
