@@ -77,6 +77,7 @@ use sha2::{Digest, Sha256};
 
 mod file;
 mod memory;
+pub(crate) mod value;
 
 pub use self::file::FileStore;
 pub use self::memory::MemoryStore;
