@@ -1,5 +1,9 @@
-//! `FileStore`: real files in a temporary directory, two stores as two processes, and a real
-//! second process holding the lock.
+//! `FileStore`: real files in a temporary directory, two stores as two processes, a real
+//! second process holding the lock, and token caches over it against the in-process
+//! authorization server of `tests/support/auth_server.rs`.
+
+#[path = "support/auth_server.rs"]
+mod auth_server;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -10,8 +14,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use auth_server::AuthServer;
 use tower_oauth2::clock::ManualClock;
-use tower_oauth2::store::{FileStore, TokenStore};
+use tower_oauth2::store::{FileStore, SharedStore, TokenStore};
+use tower_oauth2::{ClientAuth, ClientCredentials, ErrorCode, RefreshToken, TokenCache, TokenEndpoint};
 
 const KEY: &str = "tower-oauth2:{0123456789abcdef0123456789abcdef}";
 /// Set in the child process `real_process_holds_the_lock` starts.
@@ -472,4 +478,192 @@ async fn permission_denied_is_a_store_error() {
         store.set(KEY, b"new", None).await.is_err(),
         "a read-only directory"
     );
+}
+
+// ---- Token caches over a file store ----
+
+/// The store as a cache uses it: a generous timeout (a loaded test machine's fsync may take
+/// more than the default 100 ms, and a timeout would make the cache fetch on its own).
+fn shared(store: &FileStore) -> SharedStore {
+    SharedStore::new(store.clone()).timeout(Duration::from_secs(10))
+}
+
+fn client_credentials(server: &AuthServer, store: SharedStore) -> TokenCache {
+    let endpoint = TokenEndpoint::new(
+        server.token_url(),
+        ClientAuth::client_secret_basic("svc", "secret"),
+    )
+    .unwrap();
+    TokenCache::builder(ClientCredentials::new(endpoint).scope("api"))
+        .store(store)
+        .build()
+}
+
+#[tokio::test]
+async fn two_caches_over_one_directory_make_one_token_request() {
+    let server = AuthServer::start().await;
+    let dir = TempDir::new("e2e-shared");
+    // Two stores over one directory, as two processes would have.
+    let (store_a, store_b) = (FileStore::new(dir.path()), FileStore::new(dir.path()));
+    let a = client_credentials(&server, shared(&store_a));
+    let b = client_credentials(&server, shared(&store_b));
+    let (token_a, token_b) = bounded(async { tokio::join!(a.valid_token(), b.valid_token()) }).await;
+    let (token_a, token_b) = (token_a.unwrap(), token_b.unwrap());
+    assert_eq!(server.token_requests(), 1, "one fetched, the other read the file");
+    assert_eq!(token_a.access_token(), token_b.access_token());
+
+    // A third cache (the next run of the program) reads it too.
+    let c = client_credentials(&server, shared(&FileStore::new(dir.path())));
+    let token_c = bounded(c.valid_token()).await.unwrap();
+    assert_eq!(token_c.access_token(), token_a.access_token());
+    assert_eq!(server.token_requests(), 1);
+}
+
+fn refresh_token_cache(
+    server: &AuthServer,
+    refresh_token: &str,
+    store: SharedStore,
+    clock: &ManualClock,
+) -> TokenCache {
+    let endpoint = TokenEndpoint::builder(server.token_url(), ClientAuth::none("cli"))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    TokenCache::builder(RefreshToken::new(endpoint, refresh_token.to_owned()))
+        .clock(clock.clone())
+        .store(store)
+        .build()
+}
+
+/// The refresh tokens the server was sent, in order.
+fn redeemed(server: &AuthServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .filter(|request| request.param("grant_type") == Some("refresh_token"))
+        .map(|request| request.param("refresh_token").unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_restart_redeems_the_rotated_refresh_token() {
+    let server = AuthServer::start().await;
+    server.add_client("cli", None, auth_server::ClientAuthMethod::None);
+    let dir = TempDir::new("e2e-rotation");
+    // The refresh token the CLI got at login, which its configuration still holds at every
+    // start.
+    let login = server.issue_refresh_token("cli");
+
+    // First run: redeems it; the server rotates it (and the old one is consumed).
+    let clock = ManualClock::new();
+    let run1 = refresh_token_cache(&server, &login, shared(&FileStore::new(dir.path())), &clock);
+    let first = bounded(run1.valid_token()).await.unwrap();
+    let rotated = first.refresh_token().unwrap().expose().to_owned();
+    assert_ne!(rotated, login);
+    assert!(!server.is_refresh_token_valid(&login), "consumed");
+    drop(run1);
+
+    // The server refuses a consumed refresh token: what a cache without the store gets.
+    let err = bounded(
+        refresh_token_cache(
+            &server,
+            &login,
+            SharedStore::new(FileStore::new(dir.path().join("other"))),
+            &clock,
+        )
+        .valid_token(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::InvalidGrant), "{err:?}");
+    assert_eq!(redeemed(&server), [login.clone(), login.clone()]);
+
+    // Second run, while the access token is valid: taken from the file, no request.
+    let run2 = refresh_token_cache(&server, &login, shared(&FileStore::new(dir.path())), &clock);
+    let second = bounded(run2.valid_token()).await.unwrap();
+    assert_eq!(second.access_token(), first.access_token());
+    assert_eq!(server.token_requests(), 2);
+    drop(run2);
+
+    // Third run, after the access token expired: redeems the rotated refresh token from the
+    // file, never the consumed one of its configuration.
+    clock.advance(Duration::from_secs(2 * 3600));
+    let run3 = refresh_token_cache(&server, &login, shared(&FileStore::new(dir.path())), &clock);
+    let third = bounded(run3.valid_token()).await.unwrap();
+    assert_ne!(third.access_token(), first.access_token());
+    assert_eq!(redeemed(&server), [login.clone(), login.clone(), rotated.clone()]);
+    let rotated_again = third.refresh_token().unwrap().expose().to_owned();
+    assert!(server.is_refresh_token_valid(&rotated_again));
+    drop(run3);
+
+    // And the run after that starts from the newest one.
+    clock.advance(Duration::from_secs(2 * 3600));
+    let run4 = refresh_token_cache(&server, &login, shared(&FileStore::new(dir.path())), &clock);
+    bounded(run4.valid_token()).await.unwrap();
+    assert_eq!(redeemed(&server).last(), Some(&rotated_again));
+}
+
+#[cfg(feature = "encryption")]
+#[tokio::test]
+async fn encrypted_files_hold_no_token_and_a_wrong_key_is_absent() {
+    use tower_oauth2::store::EncryptionKey;
+
+    let server = AuthServer::start().await;
+    server.add_client("cli", None, auth_server::ClientAuthMethod::None);
+    server.add_client("svc", Some("secret"), auth_server::ClientAuthMethod::Basic);
+    let dir = TempDir::new("e2e-encryption");
+    let key = EncryptionKey::generate().unwrap();
+    let sealed = |key: &EncryptionKey| shared(&FileStore::new(dir.path())).encryption(key.clone());
+    let clock = ManualClock::new();
+    let login = server.issue_refresh_token("cli");
+
+    let token = bounded(refresh_token_cache(&server, &login, sealed(&key), &clock).valid_token())
+        .await
+        .unwrap();
+    let file = fs::read(the_token_file(dir.path())).unwrap();
+    let contains = |needle: &str| {
+        file.windows(needle.len())
+            .any(|window| window == needle.as_bytes())
+    };
+    assert!(
+        !contains(token.access_token().expose()),
+        "the access token is in the file"
+    );
+    assert!(
+        !contains(token.refresh_token().unwrap().expose()),
+        "the refresh token is in the file"
+    );
+    assert!(!contains("access_token"), "the value's JSON is in the file");
+
+    // The same key reads it: no request.
+    let again = bounded(refresh_token_cache(&server, &login, sealed(&key), &clock).valid_token())
+        .await
+        .unwrap();
+    assert_eq!(again.access_token(), token.access_token());
+    assert_eq!(server.token_requests(), 1);
+
+    // Another key cannot open it: absent, so a token request (with a client-credentials
+    // source, whose request needs nothing from the store).
+    let other_key = EncryptionKey::generate().unwrap();
+    let cc = |key: &EncryptionKey| {
+        client_credentials(
+            &server,
+            shared(&FileStore::new(dir.path().join("cc"))).encryption(key.clone()),
+        )
+    };
+    bounded(cc(&key).valid_token()).await.unwrap();
+    assert_eq!(server.token_requests(), 2);
+    bounded(cc(&key).valid_token()).await.unwrap();
+    assert_eq!(server.token_requests(), 2, "the right key reads the file");
+    bounded(cc(&other_key).valid_token()).await.unwrap();
+    assert_eq!(
+        server.token_requests(),
+        3,
+        "a wrong key: absent, a new token request"
+    );
+    // Nor does a store without encryption read a sealed value.
+    bounded(client_credentials(&server, shared(&FileStore::new(dir.path().join("cc")))).valid_token())
+        .await
+        .unwrap();
+    assert_eq!(server.token_requests(), 4);
 }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use super::{StoreError, StoreFuture, TokenStore};
 use crate::clock::{Clock, SystemClock};
@@ -366,14 +367,15 @@ const HEADER: usize = 8 + 8 + 8;
 /// The largest value (tokens are a few kilobytes): a larger file is not one of this store's.
 const MAX_VALUE: usize = 1 << 20;
 
-fn encode_value(value: &[u8], expires_at: Option<u64>) -> Result<Vec<u8>, StoreError> {
+fn encode_value(value: &[u8], expires_at: Option<u64>) -> Result<Zeroizing<Vec<u8>>, StoreError> {
     if value.len() > MAX_VALUE {
         return Err(StoreError::new(format!(
             "a value of {} bytes is larger than the file store's limit ({MAX_VALUE} bytes)",
             value.len()
         )));
     }
-    let mut contents = Vec::with_capacity(HEADER + value.len());
+    // Values are tokens: every copy is wiped when dropped.
+    let mut contents = Zeroizing::new(Vec::with_capacity(HEADER + value.len()));
     contents.extend_from_slice(MAGIC);
     contents.extend_from_slice(&expires_at.unwrap_or(u64::MAX).to_be_bytes());
     contents.extend_from_slice(&(value.len() as u64).to_be_bytes());
@@ -399,7 +401,12 @@ fn read_value(path: &Path, clock: &dyn Clock) -> Result<Option<Vec<u8>>, StoreEr
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(file_error("open", path)(err)),
     };
-    let mut contents = Vec::new();
+    // Sized from the start: a buffer that grows leaves unwiped copies behind.
+    let len = file
+        .metadata()
+        .map_or(0, |meta| meta.len())
+        .min((HEADER + MAX_VALUE) as u64);
+    let mut contents = Zeroizing::new(Vec::with_capacity(len as usize + 1));
     file.take((HEADER + MAX_VALUE + 1) as u64)
         .read_to_end(&mut contents)
         .map_err(file_error("read", path))?;
