@@ -293,10 +293,12 @@ async fn a_lock_taken_after_its_caller_gave_up_is_released() {
         drop(lock);
         match polled {
             Poll::Pending => cancelled += 1,
-            // Done already (the blocking thread was quick): taken for good.
+            // Done already (the blocking thread was quick): taken for good, or not taken
+            // because an earlier, cancelled attempt held it for a moment.
             Poll::Ready(taken) => {
-                assert!(taken.unwrap());
-                a.unlock(KEY, "a").await.unwrap();
+                if taken.unwrap() {
+                    a.unlock(KEY, "a").await.unwrap();
+                }
             }
         }
     }

@@ -221,8 +221,8 @@ impl TokenStore for FileStore {
     }
 
     fn try_lock<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
-        let until = millis_since_epoch(self.clock.now()).saturating_add(millis(ttl).max(1));
         let now = millis_since_epoch(self.clock.now());
+        let until = now.saturating_add(millis(ttl).max(1));
         let (dir, name, owner) = (self.dir.clone(), file_name(key), owner.to_owned());
         #[cfg(unix)]
         {
