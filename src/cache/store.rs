@@ -218,8 +218,8 @@ impl TokenCache {
         result
     }
 
-    /// The stored token if this cache may use it now: fresh, and not older than the one it
-    /// has. A stored token newer than the cache's goes to the source first (its refresh token).
+    /// The stored token if this cache may use it now: fresh (or valid, when the cache has no
+    /// valid token), and not older than the one it has. A stored token newer than the cache's goes to the source first (its refresh token).
     async fn read_shared(&self, store: &StoreHandle) -> Result<Option<Token>, StoreError> {
         let Some(token) = store.load().await? else {
             return Ok(None);
@@ -233,10 +233,16 @@ impl TokenCache {
         }
         self.inner.source.on_stored_token(&token);
         let arrival = Reading::take(&*self.inner.clock);
-        let fresh = match self.deadlines_for(&token, arrival, None) {
+        let usable = match self.deadlines_for(&token, arrival, None) {
             None => !token.is_expired_at(arrival.wall),
-            Some(deadlines) => self.inner.clock.monotonic() < deadlines.stale_at,
+            Some(deadlines) => {
+                let now = self.inner.clock.monotonic();
+                // Fresh; or, for a cache with no valid token, stale but valid: it is served at
+                // once, and the next request refreshes it (through the store) behind it.
+                now < deadlines.stale_at
+                    || (now < deadlines.valid_until && self.current_valid_until().is_none())
+            }
         };
-        Ok(fresh.then_some(token))
+        Ok(usable.then_some(token))
     }
 }
