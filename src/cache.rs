@@ -38,6 +38,12 @@
 //! lost with its runtime (a `#[tokio::test]` that ended, a runtime shut down) is forgotten,
 //! and the next request starts a new one on its own runtime.
 //!
+//! With a [store](TokenCacheBuilder::store) (Redis for replicas, a file for a CLI), a refresh
+//! first looks there: a fresh token another replica fetched is used without a token request,
+//! and at most one replica at a time fetches (a lock in the store). A request with a fresh
+//! token never touches the store, and a store that fails is passed over. See
+//! [`store`](crate::store).
+//!
 //! # Failures
 //!
 //! A failed refresh never throws away a token that is still valid; the next attempt waits out
