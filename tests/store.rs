@@ -183,6 +183,50 @@ async fn the_lock_winner_reads_the_store_again_before_fetching() {
 }
 
 #[tokio::test]
+async fn a_token_the_cache_was_built_with_goes_to_the_store_unless_it_holds_a_newer_one() {
+    let setup = setup().await;
+    let store = MemoryStore::new();
+    // A fresh login (here: a token fetched outside the cache) seeds a cache with a store.
+    let login = setup.source().fetch_token().await.unwrap();
+    let seeded = TokenCache::builder(setup.source())
+        .clock(setup.clock.clone())
+        .initial_token(login.clone())
+        .store(store.clone())
+        .build();
+    within(async {
+        while store.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        token_of(&setup.replica(store.clone())).await,
+        login.access_token().expose()
+    );
+    assert_eq!(token_of(&seeded).await, login.access_token().expose());
+    assert_eq!(setup.server.token_requests(), 1);
+
+    // A newer token in the store is not replaced by an older (still valid) one a cache is
+    // built with.
+    setup.clock.advance(Duration::from_secs(10));
+    let newer = within(seeded.refresh())
+        .await
+        .unwrap()
+        .access_token()
+        .expose()
+        .to_owned();
+    assert_eq!(setup.server.token_requests(), 2);
+    let _old = TokenCache::builder(setup.source())
+        .clock(setup.clock.clone())
+        .initial_token(login.clone())
+        .store(store.clone())
+        .build();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(token_of(&setup.replica(store.clone())).await, newer);
+    assert_eq!(setup.server.token_requests(), 2);
+}
+
+#[tokio::test]
 async fn a_fresh_token_is_served_without_touching_the_store() {
     let setup = setup().await;
     let store = Faulty::new();

@@ -45,7 +45,10 @@ async fn run(sealed: bool, bytes: &[u8]) -> Result<(), String> {
         }
     };
     let key = shared().full_key(&StoreKey::named("fuzz"));
-    store.set(&key, bytes, None).await.map_err(|err| err.to_string())?;
+    store
+        .set(&key, bytes, None)
+        .await
+        .map_err(|err| err.to_string())?;
     let fetches = Arc::new(AtomicUsize::new(0));
     let cache = |fetches: Arc<AtomicUsize>| {
         let source = source_fn(move || {
@@ -57,14 +60,17 @@ async fn run(sealed: bool, bytes: &[u8]) -> Result<(), String> {
         TokenCache::builder(source).store(shared()).build()
     };
     let first = cache(fetches.clone());
-    let served = first.valid_token().await.map_err(|err| format!("valid_token failed: {err}"))?;
+    let served = first
+        .valid_token()
+        .await
+        .map_err(|err| format!("valid_token failed: {err}"))?;
     let served = served.access_token().expose().to_owned();
     let fetched = fetches.load(Ordering::SeqCst);
     match (served == FETCHED, fetched) {
         (true, 1) => {}
         (false, 0) if !sealed => {
-            let value: serde_json::Value =
-                serde_json::from_slice(bytes).map_err(|_| "a token served from bytes that are not JSON".to_owned())?;
+            let value: serde_json::Value = serde_json::from_slice(bytes)
+                .map_err(|_| "a token served from bytes that are not JSON".to_owned())?;
             if value.get("v").and_then(|v| v.as_u64()) != Some(1)
                 || value.get("access_token").and_then(|t| t.as_str()) != Some(served.as_str())
             {
@@ -72,7 +78,12 @@ async fn run(sealed: bool, bytes: &[u8]) -> Result<(), String> {
             }
         }
         (false, 0) => return Err("a sealed value forged without the key was used".to_owned()),
-        (_, n) => return Err(format!("{n} fetches, serving the {} token", if served == FETCHED { "fetched" } else { "stored" })),
+        (_, n) => {
+            return Err(format!(
+                "{n} fetches, serving the {} token",
+                if served == FETCHED { "fetched" } else { "stored" }
+            ))
+        }
     }
     // (Short texts are found in any `Debug`: "x" in "expires_at".)
     if served.len() >= 8 && format!("{first:?}").contains(&served) {

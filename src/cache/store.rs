@@ -218,6 +218,38 @@ impl TokenCache {
         result
     }
 
+    /// Writes the token the cache was built with (a fresh login's) to the store, unless the
+    /// store holds one at least as new or another replica is refreshing (holds the lock).
+    pub(super) async fn publish_initial(self) {
+        let (Some(store), Some(entry)) = (&self.inner.store, self.inner.current.load_full()) else {
+            return;
+        };
+        let Ok(owner) = crate::secret::random_token(16) else {
+            return;
+        };
+        let lock = store
+            .shared
+            .store
+            .try_lock(&store.key, &owner, store.shared.lock_ttl);
+        if !matches!(store.run("lock", lock).await, Ok(true)) {
+            return;
+        }
+        let held = Held {
+            cache: self.clone(),
+            owner,
+            released: false,
+        };
+        let stored_is_newer = match store.load().await {
+            Ok(Some(stored)) => stored.issued_at() >= entry.token.issued_at(),
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        if !stored_is_newer {
+            store.save(&entry.token, self.inner.clock.now()).await;
+        }
+        held.release().await;
+    }
+
     /// The stored token if this cache may use it now: fresh (or valid, when the cache has no
     /// valid token), and not older than the one it has. A stored token newer than the cache's goes to the source first (its refresh token).
     async fn read_shared(&self, store: &StoreHandle) -> Result<Option<Token>, StoreError> {
