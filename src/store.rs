@@ -322,7 +322,9 @@ impl SharedStore {
     }
 
     /// The TTL of the refresh lock (10 s by default): longer than a token request takes, as
-    /// short as the wait you accept when the replica holding it dies.
+    /// short as the wait you accept when the replica holding it dies. A fetch that outlives it
+    /// (a device login, which waits for the user) lets another process take the lock and
+    /// fetch too: raise it for those.
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
         self.lock_ttl = ttl.max(Duration::from_millis(1));
         self
