@@ -74,13 +74,15 @@ use crate::clock::{Clock, SystemClock};
 /// it. Two processes breaking the same expired lock at the same moment may, rarely, both take
 /// it (the cost is one extra token request).
 ///
-/// # Threads
+/// # Threads and timeout
 ///
 /// Every file operation runs on tokio's blocking threads
 /// ([`spawn_blocking`](tokio::task::spawn_blocking)), so that the cache's
 /// [timeout](super::SharedStore::timeout) bounds it and a slow disk never blocks the runtime
 /// (outside a tokio runtime, it runs in place). A lock taken after its caller gave up waiting
-/// is released at once.
+/// is released at once. Give the cache a timeout of a second or so: the default (100 ms) suits
+/// a network store, while a write flushes the file to disk, which a busy machine may take
+/// longer to do (past the timeout, the cache fetches its token on its own).
 ///
 /// ```
 /// use std::time::Duration;
@@ -90,8 +92,9 @@ use crate::clock::{Clock, SystemClock};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = std::env::temp_dir().join(format!("tower-oauth2-doc-file-{}", std::process::id()));
 /// // A CLI keeps its tokens in the user's cache directory (~/.cache/my-cli on Linux) ...
+/// # let _ = || -> Result<FileStore, tower_oauth2::store::StoreError> {
 /// let store = FileStore::in_user_cache_dir("my-cli")?;
-/// assert!(store.dir().ends_with("my-cli"));
+/// # Ok(store) };
 /// # let store = FileStore::new(&dir);
 /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("my-cli"))?;
 /// // ... and the refresh token its last run left there, rotated or not, is the one redeemed.
@@ -147,11 +150,11 @@ impl FileStore {
     /// ```
     /// use tower_oauth2::store::FileStore;
     ///
-    /// # fn main() -> Result<(), tower_oauth2::store::StoreError> {
-    /// let store = FileStore::in_user_cache_dir("my-cli")?;
-    /// assert!(store.dir().ends_with("my-cli"));
+    /// match FileStore::in_user_cache_dir("my-cli") {
+    ///     Ok(store) => assert!(store.dir().ends_with("my-cli")),
+    ///     Err(err) => eprintln!("{err}"), // no $HOME
+    /// }
     /// assert!(FileStore::in_user_cache_dir("../elsewhere").is_err());
-    /// # Ok(()) }
     /// ```
     pub fn in_user_cache_dir(app_name: &str) -> Result<Self, StoreError> {
         let base = user_cache_dir(Os::CURRENT, |name| std::env::var_os(name))?;
