@@ -92,7 +92,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// Values are opaque bytes (the cache writes and reads the format, and seals it when
 /// encryption is on); a store only keeps them.
 ///
-/// The crate has [`MemoryStore`] (one process), `FileStore` (a CLI's restarts, two processes
+/// The crate has [`MemoryStore`] (one process), [`FileStore`] (a CLI's restarts, two processes
 /// on one machine) and `RedisStore` (feature `redis`: replicas). Implement it for any other
 /// engine; the lock needs a compare-and-delete (the owner value) and an expiry.
 ///
