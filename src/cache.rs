@@ -128,11 +128,13 @@ mod backoff;
 mod entry;
 mod lookup;
 mod refresh;
+mod store;
 
 use self::entry::*;
 pub(crate) use self::entry::{CurrentEntry, Entry, LocalEntry};
 pub(crate) use self::lookup::{Lookup, TokenWait};
 use self::refresh::*;
+use self::store::StoreHandle;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::source::TokenSource;
@@ -268,6 +270,8 @@ struct Inner {
     source: Arc<dyn TokenSource>,
     clock: Arc<dyn Clock>,
     config: Config,
+    /// The shared store, consulted only by refreshes.
+    store: Option<StoreHandle>,
 }
 
 #[derive(Clone, Debug)]
@@ -324,6 +328,7 @@ pub struct TokenCacheBuilder {
     clock: Arc<dyn Clock>,
     config: Config,
     initial_token: Option<Token>,
+    store: Option<crate::store::SharedStore>,
 }
 
 impl TokenCacheBuilder {
@@ -652,6 +657,52 @@ impl TokenCacheBuilder {
         self
     }
 
+    /// Shares the token through a [`TokenStore`](crate::store::TokenStore): with the other
+    /// replicas of a service (Redis), or with the next run of a CLI (a file). The store is
+    /// consulted only when the cache needs a token, never on a request with a fresh one; at
+    /// most one replica fetches at a time (a lock in the store), the others read its token;
+    /// and a store that fails or is slow is passed over (the cache fetches on its own). See
+    /// [`store`](crate::store).
+    ///
+    /// Takes a store (with the default settings) or a [`SharedStore`](crate::store::SharedStore).
+    /// The store needs a key for the token: the built-in sources derive one
+    /// ([`TokenSource::store_key`]); for a source that derives none, without
+    /// [`SharedStore::key`](crate::store::SharedStore::key), the store is not used (a warning is
+    /// logged). Store operations need a tokio runtime with timers; a refresh outside one fetches
+    /// without the store.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_oauth2::store::{MemoryStore, SharedStore, StoreKey};
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let fetches = Arc::new(AtomicUsize::new(0));
+    /// let replica = |store: &MemoryStore| {
+    ///     let fetches = fetches.clone();
+    ///     let source = source_fn(move || {
+    ///         let n = fetches.fetch_add(1, Ordering::SeqCst) + 1;
+    ///         async move {
+    ///             Ok(Token::bearer(format!("t{n}")).with_expires_at(SystemTime::now() + Duration::from_secs(3600)))
+    ///         }
+    ///     });
+    ///     // `source_fn` derives no key: name the token.
+    ///     TokenCache::builder(source).store(SharedStore::new(store.clone()).key(StoreKey::named("api"))).build()
+    /// };
+    /// let store = MemoryStore::new();
+    /// let (a, b) = (replica(&store), replica(&store));
+    /// assert_eq!(a.valid_token().await?.access_token().expose(), "t1");
+    /// assert_eq!(b.valid_token().await?.access_token().expose(), "t1"); // read from the store
+    /// assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn store(mut self, store: impl Into<crate::store::SharedStore>) -> Self {
+        self.store = Some(store.into());
+        self
+    }
+
     /// Builds the cache. It starts empty (see [`TokenCache::prefetch`]), or with the
     /// [`initial_token`](Self::initial_token).
     ///
@@ -667,6 +718,9 @@ impl TokenCacheBuilder {
     /// ```
     pub fn build(self) -> TokenCache {
         let initial_token = self.initial_token;
+        let store = self
+            .store
+            .and_then(|shared| StoreHandle::new(shared, &*self.source));
         let cache = TokenCache {
             inner: Arc::new(Inner {
                 current: ArcSwapOption::empty(),
@@ -676,6 +730,7 @@ impl TokenCacheBuilder {
                 source: self.source,
                 clock: self.clock,
                 config: self.config,
+                store,
             }),
         };
         if let Some(token) = initial_token.filter(|token| !token.is_expired_at(cache.inner.clock.now())) {
@@ -801,6 +856,7 @@ impl TokenCache {
                 lost_response: LostResponseRetry::default(),
             },
             initial_token: None,
+            store: None,
         }
     }
 
@@ -1023,6 +1079,10 @@ impl TokenCache {
     /// # Ok(()) }
     /// ```
     pub async fn refresh(&self) -> Result<Token, Error> {
+        if let (Some(store), Some(current)) = (&self.inner.store, self.inner.current.load_full()) {
+            // A new token: not the current one again from the store.
+            store.reject(&current.token);
+        }
         let shared = {
             let mut state = self.inner.lock_state();
             self.start_refresh(&mut state)
@@ -1091,15 +1151,24 @@ impl TokenCache {
     /// # Ok(()) }
     /// ```
     pub fn invalidate(&self) {
-        self.inner.current.store(None);
+        let old = self.inner.current.swap(None);
+        if let (Some(store), Some(old)) = (&self.inner.store, old) {
+            store.reject(&old.token);
+        }
     }
 
     /// Drops the current token only if it is the one of `generation` (never a newer one).
     pub(crate) fn invalidate_generation(&self, generation: u64) {
-        self.inner.current.rcu(|current| match current {
+        let old = self.inner.current.rcu(|current| match current {
             Some(entry) if entry.generation == generation => None,
             other => other.clone(),
         });
+        if let (Some(store), Some(old)) = (&self.inner.store, old) {
+            if old.generation == generation {
+                // Refused by a resource server: the store's copy is no better.
+                store.reject(&old.token);
+            }
+        }
     }
 
     /// A valid token's `Authorization` header and generation, waiting for a refresh if needed.

@@ -24,6 +24,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::error::Error;
+use crate::store::StoreKey;
 use crate::token::Token;
 
 /// The future returned by [`TokenSource::fetch_token`].
@@ -93,11 +94,60 @@ pub trait TokenSource: Send + Sync {
     /// # Ok(()) }
     /// ```
     fn fetch_token(&self) -> TokenFuture<'_>;
+
+    /// What identifies this source's tokens in a [`TokenStore`](crate::store::TokenStore):
+    /// the token endpoint, the client id, the grant and its scope, audience and resources,
+    /// never a secret. Caches whose sources give equal keys share their token through the
+    /// store. `None` (the default): the source cannot say, and a cache with a store needs
+    /// [`SharedStore::key`](crate::store::SharedStore::key).
+    ///
+    /// ```
+    /// use tower_oauth2::store::StoreKey;
+    /// use tower_oauth2::{source_fn, ClientAuth, ClientCredentials, Token, TokenEndpoint, TokenSource};
+    ///
+    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("svc"))?;
+    /// let read = ClientCredentials::new(endpoint.clone()).scope("read");
+    /// let write = ClientCredentials::new(endpoint).scope("write");
+    /// assert_ne!(read.store_key(), write.store_key());
+    /// assert_eq!(source_fn(|| async { Ok(Token::bearer("t")) }).store_key(), None::<StoreKey>);
+    /// # Ok::<(), tower_oauth2::Error>(())
+    /// ```
+    fn store_key(&self) -> Option<StoreKey> {
+        None
+    }
+
+    /// Called when a cache takes `token` from its store (another replica, or an earlier run,
+    /// fetched it), before it uses the token or fetches a new one. A source that keeps state
+    /// takes the newer state from it: [`RefreshToken`](crate::RefreshToken) and
+    /// [`DeviceCode`](crate::DeviceCode) adopt its refresh token, so they never redeem one the
+    /// server already rotated away. The default does nothing.
+    ///
+    /// ```
+    /// use tower_oauth2::{ClientAuth, RefreshToken, Token, TokenEndpoint, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::Error> {
+    /// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::none("cli"))?;
+    /// let source = RefreshToken::new(endpoint, "rt-1");
+    /// source.on_stored_token(&Token::bearer("at").with_refresh_token("rt-2"));
+    /// assert_eq!(source.current_refresh_token().await.unwrap().expose(), "rt-2");
+    /// # Ok(()) }
+    /// ```
+    fn on_stored_token(&self, token: &Token) {
+        let _ = token;
+    }
 }
 
 impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
     fn fetch_token(&self) -> TokenFuture<'_> {
         (**self).fetch_token()
+    }
+
+    fn store_key(&self) -> Option<StoreKey> {
+        (**self).store_key()
+    }
+
+    fn on_stored_token(&self, token: &Token) {
+        (**self).on_stored_token(token)
     }
 }
 
@@ -105,11 +155,27 @@ impl<T: TokenSource + ?Sized> TokenSource for Box<T> {
     fn fetch_token(&self) -> TokenFuture<'_> {
         (**self).fetch_token()
     }
+
+    fn store_key(&self) -> Option<StoreKey> {
+        (**self).store_key()
+    }
+
+    fn on_stored_token(&self, token: &Token) {
+        (**self).on_stored_token(token)
+    }
 }
 
 impl<T: TokenSource + ?Sized> TokenSource for &T {
     fn fetch_token(&self) -> TokenFuture<'_> {
         (**self).fetch_token()
+    }
+
+    fn store_key(&self) -> Option<StoreKey> {
+        (**self).store_key()
+    }
+
+    fn on_stored_token(&self, token: &Token) {
+        (**self).on_stored_token(token)
     }
 }
 

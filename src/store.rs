@@ -76,6 +76,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 mod memory;
+pub(crate) mod value;
 
 pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]

@@ -107,6 +107,12 @@ impl Token {
         self
     }
 
+    /// Sets when the token was issued (a token read back from a store keeps its lifetime).
+    pub(crate) fn with_issued_at(mut self, issued_at: SystemTime) -> Self {
+        self.issued_at = Some(issued_at);
+        self
+    }
+
     /// Sets the refresh token.
     ///
     /// ```

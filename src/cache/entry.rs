@@ -137,9 +137,20 @@ impl TokenCache {
         let remaining = fresh.unwrap_or_else(|| expires_at.duration_since(arrival.wall).unwrap_or_default());
         // Past what a `Duration` holds: as good as never expiring.
         let expiry = arrival.monotonic.checked_add(remaining)?;
-        let leeway = config.leeway_for(expiry.saturating_sub(arrival.monotonic));
+        // The leeway and the refresh-ahead window scale with the token's lifetime: for a
+        // re-anchored token whose issue time is known (one another replica fetched, read back
+        // from a store), the whole of it, so that a token read late in its life is as stale
+        // as it is for the replica that fetched it; otherwise what is left of it.
+        let lifetime = match fresh {
+            Some(_) => remaining,
+            None => token
+                .lifetime()
+                .filter(|lifetime| *lifetime >= remaining)
+                .unwrap_or(remaining),
+        };
+        let leeway = config.leeway_for(lifetime);
         let valid_until = expiry.saturating_sub(leeway);
-        let window = config.window_for(valid_until.saturating_sub(arrival.monotonic), fastrand::f64());
+        let window = config.window_for(lifetime.saturating_sub(leeway), fastrand::f64());
         let wall_valid_until = expires_at.checked_sub(leeway).unwrap_or(expires_at);
         Some(Deadlines {
             stale_at: valid_until.saturating_sub(window),

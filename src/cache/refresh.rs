@@ -25,12 +25,17 @@ impl InFlight {
         let started_at = Reading::take(&*inner.clock);
         let span = tracing::info_span!("oauth2_token_refresh");
         tracing::debug!(parent: &span, "token refresh started");
-        let result = tracing::Instrument::instrument(
-            AssertUnwindSafe(inner.source.fetch_token()).catch_unwind(),
-            span.clone(),
-        )
-        .await
-        .unwrap_or_else(|_| Err(Error::source_error("the token source panicked")));
+        // With a store (and a runtime for its I/O and timeouts), the store decides whether
+        // this replica fetches; without, the source is asked.
+        let fetch: crate::source::TokenFuture<'_> = match &inner.store {
+            Some(store) if tokio::runtime::Handle::try_current().is_ok() => {
+                Box::pin(cache.fetch_through_store(store))
+            }
+            _ => inner.source.fetch_token(),
+        };
+        let result = tracing::Instrument::instrument(AssertUnwindSafe(fetch).catch_unwind(), span.clone())
+            .await
+            .unwrap_or_else(|_| Err(Error::source_error("the token source panicked")));
         let _entered = span.entered();
         let mut state = inner.lock_state();
         let outcome = cache.finish_refresh(&mut state, result, started, started_at);

@@ -60,6 +60,7 @@ use crate::client_auth::ClientAuth;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::secret::Redactions;
+use crate::store::StoreKey;
 use crate::token::{parse_issued_token, Token};
 use crate::transport::{server_request, HttpClient, ReadResponse};
 
@@ -237,6 +238,28 @@ impl TokenEndpoint {
     /// endpoints of the same server: revocation, introspection, userinfo, discovery).
     pub(crate) fn http(&self) -> &HttpClient {
         &self.inner.http
+    }
+
+    /// The store key of a `grant` token with `params` for this client (see
+    /// [`TokenSource::store_key`](crate::TokenSource::store_key)): the token URL, the client
+    /// id, the grant, `extra` parts and the `scope`, `audience` and `resource` parameters.
+    /// `None` when another parameter is set: its value may be a secret, and leaving it out
+    /// could make two different tokens share a key.
+    pub(crate) fn store_key(&self, grant: &str, params: &Params, extra: &[(&str, &str)]) -> Option<StoreKey> {
+        if params
+            .iter()
+            .any(|(name, _)| !matches!(name, "scope" | "audience" | "resource"))
+        {
+            return None;
+        }
+        let base = [
+            ("token_endpoint", self.token_url().as_str()),
+            ("client_id", self.client_auth().client_id()),
+            ("grant_type", grant),
+        ];
+        Some(StoreKey::from_parts(
+            base.into_iter().chain(extra.iter().copied()).chain(params.iter()),
+        ))
     }
 
     /// Checks the URL of another endpoint of the same authorization server (device

@@ -127,4 +127,8 @@ impl TokenSource for ClientCredentials {
     fn fetch_token(&self) -> TokenFuture<'_> {
         Box::pin(self.fetch())
     }
+
+    fn store_key(&self) -> Option<crate::store::StoreKey> {
+        self.endpoint.store_key("client_credentials", &self.params, &[])
+    }
 }

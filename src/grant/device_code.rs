@@ -1235,6 +1235,35 @@ impl TokenSource for DeviceCode {
     fn fetch_token(&self) -> TokenFuture<'_> {
         Box::pin(self.fetch())
     }
+
+    /// The token URL, client id, grant, device authorization URL and scope: one user's login
+    /// per client.
+    fn store_key(&self) -> Option<crate::store::StoreKey> {
+        let device = [(
+            "device_authorization_endpoint",
+            self.device_authorization_url.as_str(),
+        )];
+        self.endpoint.store_key(
+            "urn:ietf:params:oauth:grant-type:device_code",
+            &self.params,
+            &device,
+        )
+    }
+
+    /// Adopts the stored token's refresh token, so the next fetch redeems it instead of asking
+    /// the user to log in again. (A fetch holds the refresh token while it runs; the cache
+    /// never calls this during one of its fetches.)
+    fn on_stored_token(&self, token: &Token) {
+        let Some(stored) = token.refresh_token() else {
+            return;
+        };
+        match self.refresh_token.try_lock() {
+            Ok(mut current) => *current = Some(stored.clone()),
+            Err(_) => {
+                tracing::debug!("a device-code fetch is running; the stored refresh token is not adopted")
+            }
+        }
+    }
 }
 
 impl fmt::Debug for DeviceCode {

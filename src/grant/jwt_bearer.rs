@@ -311,6 +311,22 @@ impl TokenSource for JwtBearer {
     fn fetch_token(&self) -> TokenFuture<'_> {
         Box::pin(self.fetch())
     }
+
+    /// With a signing key: the token URL, client id, grant, the assertion's issuer and
+    /// subject, and scope. With an assertion supplier: `None` (who the assertion stands for is
+    /// unknown): give the cache a [`SharedStore::key`](crate::store::SharedStore::key).
+    fn store_key(&self) -> Option<crate::store::StoreKey> {
+        let Assertion::Signed(signed) = &self.assertion else {
+            return None;
+        };
+        let subject = signed.subject.as_deref().unwrap_or(&signed.issuer);
+        let parts = [("iss", signed.issuer.as_str()), ("sub", subject)];
+        self.endpoint.store_key(
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            &self.params,
+            &parts,
+        )
+    }
 }
 
 impl fmt::Debug for JwtBearer {

@@ -658,6 +658,26 @@ impl TokenSource for RefreshToken {
     fn fetch_token(&self) -> TokenFuture<'_> {
         Box::pin(self.fetch())
     }
+
+    /// The token URL, client id, grant and scope: one user's grant per client. An application
+    /// holding several users' refresh tokens for one client gives each cache its own
+    /// [`SharedStore::key`](crate::store::SharedStore::key).
+    fn store_key(&self) -> Option<crate::store::StoreKey> {
+        self.endpoint.store_key("refresh_token", &self.params, &[])
+    }
+
+    /// Adopts the stored token's refresh token (the newest one the server gave) when it is
+    /// not the one this source holds.
+    fn on_stored_token(&self, token: &Token) {
+        let Some(stored) = token.refresh_token() else {
+            return;
+        };
+        let current = self.lock_grant().refresh_token.clone();
+        if current.as_ref() != Some(stored) {
+            tracing::debug!("adopting the refresh token from the token store");
+            self.set_refresh_token(stored.clone());
+        }
+    }
 }
 
 impl fmt::Debug for RefreshToken {

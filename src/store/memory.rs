@@ -103,6 +103,8 @@ impl TokenStore for MemoryStore {
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The values are tokens: only how many.
-        f.debug_struct("MemoryStore").field("values", &self.len()).finish()
+        f.debug_struct("MemoryStore")
+            .field("values", &self.len())
+            .finish()
     }
 }
