@@ -70,8 +70,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
+use futures_util::FutureExt as _;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, RedisError, RedisFuture, Value};
 
@@ -83,7 +83,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The compare-and-delete that releases a lock only for its owner.
-const UNLOCK: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+const UNLOCK: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /// The longest TTL sent (`PX` milliseconds): longer ones are cut to it (about 142,000 years;
 /// Redis refuses an expiry that overflows its clock).
@@ -118,7 +119,10 @@ pub struct RedisStore {
 
 enum Backend {
     /// A client of `open`: a connection manager, made on first use.
-    Url { client: redis::Client, state: Mutex<State> },
+    Url {
+        client: redis::Client,
+        state: Mutex<State>,
+    },
     /// A connection of `from_connection`.
     Given(Box<dyn GivenConnection>),
 }
@@ -448,7 +452,11 @@ impl TokenStore for RedisStore {
     fn try_lock<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
         Box::pin(self.run(move |mut connection| async move {
             let mut cmd = redis::cmd("SET");
-            cmd.arg(lock_key(key)).arg(owner).arg("NX").arg("PX").arg(ttl_millis(ttl));
+            cmd.arg(lock_key(key))
+                .arg(owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_millis(ttl));
             match query("SET NX", &cmd, &mut connection).await? {
                 Value::Okay => Ok(true),
                 Value::Nil => Ok(false),
@@ -480,7 +488,9 @@ impl fmt::Debug for RedisStore {
         let mut debug = f.debug_struct("RedisStore");
         match &*self.backend {
             // The address only: the URL may hold a password.
-            Backend::Url { client, .. } => debug.field("addr", &client.get_connection_info().addr().to_string()),
+            Backend::Url { client, .. } => {
+                debug.field("addr", &client.get_connection_info().addr().to_string())
+            }
             Backend::Given(_) => debug.field("connection", &"given"),
         };
         debug
@@ -514,12 +524,21 @@ mod tests {
         assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
         let store = RedisStore::open("redis://user:hunter2@redis.internal:6380/1").unwrap();
         let debug = format!("{store:?}");
-        assert!(debug.contains("redis.internal:6380") && !debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("redis.internal:6380") && !debug.contains("hunter2"),
+            "{debug}"
+        );
     }
 
     #[test]
     fn unexpected_replies_name_their_type_not_their_content() {
-        let err = unexpected("GET", &Value::Array(vec![Value::BulkString(b"secret-token".to_vec())]));
-        assert!(err.to_string().contains("an array") && !err.to_string().contains("secret"), "{err}");
+        let err = unexpected(
+            "GET",
+            &Value::Array(vec![Value::BulkString(b"secret-token".to_vec())]),
+        );
+        assert!(
+            err.to_string().contains("an array") && !err.to_string().contains("secret"),
+            "{err}"
+        );
     }
 }
