@@ -29,9 +29,10 @@
 //! | [`try_lock`](TokenStore::try_lock) | `SET key:lock owner NX PX ttl` |
 //! | [`unlock`](TokenStore::unlock) | a Lua compare-and-delete of `key:lock` (`EVALSHA`, `EVAL` when the script is not cached) |
 //!
-//! Each command touches one key. A reply of an unexpected type (another client wrote a list at
-//! the key, say) is a [`StoreError`], which the cache treats as it treats an outage: it fetches
-//! its token on its own, and the next token written replaces the value.
+//! Each command touches one key. A key that holds another type (another client wrote a list
+//! there) reads as absent: the cache fetches a token and its `SET` replaces the list. Any
+//! other reply of an unexpected type is a [`StoreError`], which the cache treats as it treats
+//! an outage (it fetches its token on its own). No error holds a stored value.
 //!
 //! # Connections and failures
 //!
@@ -427,10 +428,14 @@ impl TokenStore for RedisStore {
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
         Box::pin(self.run(move |mut connection| async move {
             let cmd = redis::cmd("GET").arg(key).clone();
-            match query("GET", &cmd, &mut connection).await? {
-                Value::Nil => Ok(None),
-                Value::BulkString(value) => Ok(Some(value)),
-                other => Err(unexpected("GET", &other)),
+            match cmd.query_async::<Value>(&mut connection).await {
+                Ok(Value::Nil) => Ok(None),
+                Ok(Value::BulkString(value)) => Ok(Some(value)),
+                Ok(other) => Err(unexpected("GET", &other)),
+                // Another client put a list, a hash, ... at the key: no value of ours, and the
+                // next SET replaces it.
+                Err(err) if err.code() == Some("WRONGTYPE") => Ok(None),
+                Err(err) => Err(redis_error("GET", &err)),
             }
         }))
     }
