@@ -92,7 +92,9 @@ const MAX_TTL_MS: u128 = 1 << 52;
 ///   single key, and a value and its lock share one slot: the cache's keys end in a hash tag
 ///   (`tower-oauth2:{<hash>}`, see [`SharedStore::full_key`]) that the lock name
 ///   (`tower-oauth2:{<hash>}:lock`) keeps.
-/// - **TLS** (`rediss://`): a client built with one of the redis crate's TLS features.
+/// - **TLS** (`rediss://`): enable one of the redis crate's TLS features in the application
+///   (`redis = { version = "1", features = ["tokio-rustls-comp"] }`); then
+///   [`open`](RedisStore::open) takes `rediss://` URLs too.
 ///
 /// [`SharedStore::timeout`]: super::SharedStore::timeout
 /// [`SharedStore::full_key`]: super::SharedStore::full_key
@@ -174,11 +176,13 @@ impl RedisStore {
     /// assert!(RedisStore::open("http://redis.internal").is_err());
     /// ```
     pub fn open(url: &str) -> Result<RedisStore, StoreError> {
-        // The redis crate's error could hold the URL, and with it a password.
         let client = redis::Client::open(url).map_err(|err| {
+            // The redis crate's description only ("URL provided is not a redis URL", "can't
+            // connect with TLS, ..."): never the URL, which may hold a password.
+            let text = err.to_string();
+            let description = text.split(" - ").next().unwrap_or("");
             StoreError::new(format!(
-                "not a Redis URL (redis://host:port/db or redis+unix:///path): {}",
-                err.category()
+                "invalid Redis URL (redis://host:port/db or redis+unix:///path): {description}"
             ))
         })?;
         Ok(Self::with_backend(Backend::Url {
@@ -516,8 +520,18 @@ mod tests {
 
     #[test]
     fn a_password_stays_out_of_errors_and_debug() {
-        let err = RedisStore::open("redis://:hunter2@[::1").unwrap_err();
-        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+        for url in [
+            "redis://:hunter2@[::1",
+            "rediss://:hunter2@redis.internal/",
+            "http://:hunter2@redis/",
+        ] {
+            let err = RedisStore::open(url).unwrap_err();
+            assert!(err.to_string().contains("invalid Redis URL"), "{err}");
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+        }
+        // TLS needs one of the redis crate's TLS features (or `from_connection`).
+        let err = RedisStore::open("rediss://redis.internal/").unwrap_err();
+        assert!(err.to_string().contains("TLS"), "{err}");
         let store = RedisStore::open("redis://user:hunter2@redis.internal:6380/1").unwrap();
         let debug = format!("{store:?}");
         assert!(
