@@ -81,6 +81,10 @@ pub(crate) mod value;
 
 pub use self::file::FileStore;
 pub use self::memory::MemoryStore;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT};
 
 /// The future a [`TokenStore`] operation returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
