@@ -338,7 +338,13 @@ impl RedisStore {
             .set_response_timeout(Some(self.response_timeout))
             .set_number_of_retries(0);
         let bound = self.connect_timeout.saturating_add(self.response_timeout);
-        let task = tokio::spawn(async move {
+        // Outside a tokio runtime there is nothing to connect on (the cache never calls a
+        // store outside one): an error, never a panic.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            let error = StoreError::new("the Redis store needs a tokio runtime");
+            return futures_util::future::ready(Err(error)).boxed().shared();
+        };
+        let task = runtime.spawn(async move {
             match tokio::time::timeout(bound, ConnectionManager::new_with_config(client, config)).await {
                 Ok(Ok(manager)) => Ok(manager),
                 Ok(Err(err)) => Err(redis_error("connect", &err)),
