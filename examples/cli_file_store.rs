@@ -32,7 +32,7 @@ use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_oauth2::store::{EncryptionKey, FileStore, SharedStore};
+use tower_oauth2::store::{EncryptionKey, FileStore, SharedStore, StoreKey};
 use tower_oauth2::{ClientAuth, OAuth2Layer, RefreshToken, Token, TokenCache, TokenEndpoint};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -94,6 +94,8 @@ async fn run(
 ) -> Result<Token, BoxError> {
     println!("\nrun {number}");
     let store = SharedStore::new(FileStore::new(dir))
+        // A refresh token is one user's grant: name it (a CLI has one user).
+        .key(StoreKey::named("demo-user"))
         .encryption(key.clone())
         // A local disk answers fast, but a flush to disk may take longer than the default
         // 100 ms on a busy machine; past this the run would fetch on its own.

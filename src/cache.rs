@@ -759,7 +759,10 @@ impl TokenCacheBuilder {
         // the next run or the other replicas have it.
         if cache.inner.store.is_some() && cache.inner.current.load().is_some() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(cache.clone().publish_initial());
+                let cache = cache.clone();
+                runtime.spawn(async move {
+                    let _ = cache.publish().await;
+                });
             }
         }
         cache
@@ -1108,6 +1111,37 @@ impl TokenCache {
             self.start_refresh(&mut state)
         };
         shared.await.map(|entry| entry.token.clone())
+    }
+
+    /// Writes the current token to the cache's [store](TokenCacheBuilder::store), and waits
+    /// for the write: what a CLI does right after a login, before it exits, so that the next
+    /// run finds the login. `Ok(false)` when nothing was written: no store or no token, the
+    /// store holds a token at least as new, or another process holds the store's lock (it is
+    /// fetching a newer one). A cache built with an
+    /// [`initial_token`](TokenCacheBuilder::initial_token) does this by itself in the
+    /// background; call it to be sure the write is done.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_oauth2::store::{MemoryStore, SharedStore, StoreKey};
+    /// use tower_oauth2::{source_fn, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::store::StoreError> {
+    /// let store = MemoryStore::new();
+    /// let login = Token::bearer("from-the-login")
+    ///     .with_refresh_token("rt")
+    ///     .with_expires_at(SystemTime::now() + Duration::from_secs(3600));
+    /// let source = source_fn(|| async { Ok(Token::bearer("fetched")) });
+    /// let cache = TokenCache::builder(source)
+    ///     .initial_token(login)
+    ///     .store(SharedStore::new(store.clone()).key(StoreKey::named("alice")))
+    ///     .build();
+    /// cache.save_to_store().await?; // written now, or already written by the build
+    /// assert_eq!(store.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn save_to_store(&self) -> Result<bool, crate::store::StoreError> {
+        self.publish().await
     }
 
     /// The current token while it is valid, else the one the next refresh gets (joining a

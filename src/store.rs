@@ -32,31 +32,42 @@
 //!    used, without a token request;
 //! 2. otherwise takes the store's lock for this token ([`TokenStore::try_lock`], with a TTL
 //!    and a random owner value), reads the store again (a replica may have written a token
-//!    between the read and the lock), fetches a token from the source, writes it with an
-//!    expiry that matches the token's, and releases the lock;
+//!    between the read and the lock), fetches a token from the source (renewing the lock
+//!    every third of its TTL while the request runs, [`TokenStore::extend`]), writes it with
+//!    an expiry that matches the token's, and releases the lock;
 //! 3. if another replica holds the lock, polls the store (first after 20 ms, then less and less
 //!    often, at most every 250 ms) until that replica's token is there, and takes the lock
-//!    over if it is released (or its TTL runs out: the replica died) without one.
+//!    over if it is released (or its TTL runs out: the replica died) without one. A replica
+//!    waits at most six lock TTLs (a minute by default) before it fetches on its own.
 //!
 //! # Failing open
 //!
 //! The store never fails a request. Every store operation has a short timeout (100 ms unless
 //! [`SharedStore::timeout`] says otherwise); when the store errs, times out or holds a value
 //! that cannot be read, the cache fetches its token on its own, exactly as without a store.
-//! It logs a warning once when the store stops answering and once when it answers again, not
-//! once per refresh. A value that cannot be read or opened (another format, another encryption
-//! key, tampered with) counts as absent: the next token written replaces it.
+//! Each cache logs a warning when the store stops answering and a line when it answers again,
+//! not one per refresh. A store that panics counts as failed. A token fetched while the store
+//! failed is offered to it afterwards (unless it holds a newer one), so that a refresh token
+//! rotated meanwhile is not lost. A value that cannot be read or opened (another format,
+//! another encryption key, tampered with) counts as absent: the next token written replaces
+//! it.
+//!
+//! A stored token is taken only if it is newer than the cache's own (by the time it was
+//! issued: the replicas' clocks are assumed in sync, as NTP keeps them) and is not one the
+//! cache rejected (refused by a resource server, replaced by
+//! [`TokenCache::refresh`](crate::TokenCache::refresh), or lost with its grant).
 //!
 //! # Keys
 //!
 //! A token is stored under a key derived from what identifies it: the token endpoint, the
 //! client id, the grant and its scope, audience and resources ([`StoreKey`]), hashed (SHA-256)
 //! and prefixed ([`SharedStore::prefix`], `tower-oauth2:` by default). Secrets are never part
-//! of a key. The built-in sources ([`ClientCredentials`](crate::ClientCredentials),
-//! [`RefreshToken`](crate::RefreshToken), [`DeviceCode`](crate::DeviceCode), `JwtBearer`)
-//! derive their key ([`TokenSource::store_key`](crate::TokenSource::store_key)); for any
-//! other source, or when one application holds several users' refresh tokens for the same
-//! client, give each cache its key with [`SharedStore::key`].
+//! of a key. [`ClientCredentials`](crate::ClientCredentials), [`DeviceCode`](crate::DeviceCode)
+//! (a CLI's one user) and `JwtBearer` with a signing key derive their key
+//! ([`TokenSource::store_key`](crate::TokenSource::store_key)). A
+//! [`RefreshToken`](crate::RefreshToken) is one user's grant and derives none, so that two
+//! users of one client can never share a token: give its cache a key naming the user with
+//! [`SharedStore::key`], as for any other source.
 //!
 //! # Rotated refresh tokens
 //!
@@ -64,8 +75,12 @@
 //! from the store hands it to its source first
 //! ([`TokenSource::on_stored_token`](crate::TokenSource::on_stored_token)), so a
 //! [`RefreshToken`](crate::RefreshToken) source redeems the refresh token the last replica (or
-//! the last run of a CLI) received, never one the server already consumed. A value with a
-//! refresh token is kept after its access token expires; one without is dropped when it does.
+//! the last run of a CLI) received. A source adopts only a refresh token it never held, so a
+//! stored one it already redeemed (or that the server refused) is never redeemed again. A
+//! value with a refresh token is kept after its access token expires; one without is dropped
+//! when it does. A login that happened outside the cache (given to it with
+//! [`initial_token`](crate::TokenCacheBuilder::initial_token)) is written to the store by
+//! [`TokenCache::save_to_store`](crate::TokenCache::save_to_store).
 
 use std::fmt;
 use std::future::Future;
@@ -160,6 +175,24 @@ pub trait TokenStore: fmt::Debug + Send + Sync + 'static {
     /// ```
     fn try_lock<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;
 
+    /// Extends the lock for `key` to `ttl` from now if `owner` still holds it; `true` if it
+    /// did. The cache calls it every third of the TTL while its token request runs, so that a
+    /// slow request never lets another replica take the lock and redeem the same refresh
+    /// token.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::store::{MemoryStore, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::store::StoreError> {
+    /// let store = MemoryStore::new();
+    /// assert!(store.try_lock("k", "replica-1", Duration::from_secs(10)).await?);
+    /// assert!(store.extend("k", "replica-1", Duration::from_secs(10)).await?);
+    /// assert!(!store.extend("k", "replica-2", Duration::from_secs(10)).await?);
+    /// # Ok(()) }
+    /// ```
+    fn extend<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;
+
     /// Releases the lock for `key` if `owner` still holds it (its TTL may have run out, and
     /// another owner taken it: that owner's lock stays).
     ///
@@ -188,6 +221,10 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
 
     fn try_lock<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
         (**self).try_lock(key, owner, ttl)
+    }
+
+    fn extend<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        (**self).extend(key, owner, ttl)
     }
 
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
@@ -436,10 +473,9 @@ impl SharedStore {
         self
     }
 
-    /// The TTL of the refresh lock (10 s by default): longer than a token request takes, as
-    /// short as the wait you accept when the replica holding it dies. A fetch that outlives it
-    /// (a device login, which waits for the user) lets another process take the lock and
-    /// fetch too: raise it for those.
+    /// The TTL of the refresh lock (10 s by default): how long the others wait when the
+    /// replica holding it dies. A replica that fetches renews it every third of the TTL, so a
+    /// slow token request (or a device login waiting for its user) keeps it.
     ///
     /// ```
     /// use std::time::Duration;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use auth_server::AuthServer;
 use tower_oauth2::clock::ManualClock;
-use tower_oauth2::store::{FileStore, SharedStore, TokenStore};
+use tower_oauth2::store::{FileStore, SharedStore, StoreKey, TokenStore};
 use tower_oauth2::{ClientAuth, ClientCredentials, ErrorCode, RefreshToken, TokenCache, TokenEndpoint};
 
 const KEY: &str = "tower-oauth2:{0123456789abcdef0123456789abcdef}";
@@ -250,6 +250,10 @@ async fn two_stores_on_one_directory_lock_like_two_processes() {
     // Another key's lock is free.
     assert!(b.try_lock("other", "b", ttl).await.unwrap());
 
+    // Only the owner extends it, through the store that holds it.
+    assert!(a.extend(KEY, "a", ttl).await.unwrap());
+    assert!(!a.extend(KEY, "b", ttl).await.unwrap());
+    assert!(!b.extend(KEY, "a", ttl).await.unwrap());
     // Only the owner unlocks: a wrong owner, through either store, changes nothing.
     b.unlock(KEY, "b").await.unwrap();
     a.unlock(KEY, "b").await.unwrap();
@@ -531,9 +535,10 @@ fn refresh_token_cache(
         .clock(clock.clone())
         .build()
         .unwrap();
+    // A refresh token is one user's grant: its cache names the user's key.
     TokenCache::builder(RefreshToken::new(endpoint, refresh_token.to_owned()))
         .clock(clock.clone())
-        .store(store)
+        .store(store.key(StoreKey::named("the-cli-user")))
         .build()
 }
 

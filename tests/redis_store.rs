@@ -177,6 +177,27 @@ async fn only_the_owner_releases_the_lock() {
 }
 
 #[tokio::test]
+async fn only_the_owner_extends_the_lock() {
+    let server = RedisServer::start();
+    let store = store(&server);
+    assert!(!bounded(store.extend(KEY, "owner-a", Duration::from_secs(60)))
+        .await
+        .unwrap()); // nobody's
+    assert!(bounded(store.try_lock(KEY, "owner-a", Duration::from_secs(10)))
+        .await
+        .unwrap());
+    assert!(!bounded(store.extend(KEY, "owner-b", Duration::from_secs(60)))
+        .await
+        .unwrap());
+    assert!(integer(&server.command(&[b"PTTL", LOCK.as_bytes()])) <= 10_000);
+    assert!(bounded(store.extend(KEY, "owner-a", Duration::from_secs(60)))
+        .await
+        .unwrap());
+    assert!(integer(&server.command(&[b"PTTL", LOCK.as_bytes()])) > 10_000);
+    assert_eq!(server.command(&[b"GET", LOCK.as_bytes()]), b"$7\r\nowner-a\r\n");
+}
+
+#[tokio::test]
 async fn unlock_loads_its_script_again_when_redis_forgot_it() {
     let server = RedisServer::start();
     let store = store(&server);

@@ -392,7 +392,7 @@ async fn replicas_redeem_the_rotated_refresh_token_never_a_consumed_one() {
     let replica = |rt: &str| {
         TokenCache::builder(RefreshToken::new(endpoint.clone(), rt.to_owned()))
             .clock(setup.clock.clone())
-            .store(store.clone())
+            .store(SharedStore::new(store.clone()).key(StoreKey::named("the-user")))
             .build()
     };
     let (a, b) = (replica(&issued), replica(&issued));
@@ -422,6 +422,144 @@ async fn replicas_redeem_the_rotated_refresh_token_never_a_consumed_one() {
     setup.clock.advance(Duration::from_secs(61));
     token_of(&replica(&issued)).await;
     assert_eq!(setup.server.token_requests(), 8);
+}
+
+/// A refresh-token client of the setup's server with rotation and reuse detection, and a
+/// cache over `store` starting from `refresh_token`.
+fn refresh_replica(setup: &Setup, store: impl Into<SharedStore>, refresh_token: &str) -> TokenCache {
+    let endpoint = TokenEndpoint::builder(setup.server.token_url(), ClientAuth::none("cli"))
+        .clock(setup.clock.clone())
+        .build()
+        .unwrap();
+    TokenCache::builder(RefreshToken::new(endpoint, refresh_token.to_owned()))
+        .clock(setup.clock.clone())
+        .store(store.into().key(StoreKey::named("the-user")))
+        .build()
+}
+
+async fn rotating_setup() -> (Setup, String) {
+    let setup = setup().await;
+    setup.server.add_client("cli", None, ClientAuthMethod::None);
+    setup.server.set_rotate_refresh_tokens(true);
+    setup.server.set_reuse_detection(true);
+    let issued = setup.server.issue_refresh_token("cli");
+    (setup, issued)
+}
+
+#[tokio::test]
+async fn a_lost_grant_stays_lost_and_makes_no_more_requests() {
+    let (setup, issued) = rotating_setup().await;
+    let store = MemoryStore::new();
+    let cache = refresh_replica(&setup, store.clone(), &issued);
+    token_of(&cache).await; // `issued` rotated; the stored value holds the new one
+                            // Someone redeems `issued` again: the server revokes the whole grant.
+    let endpoint = TokenEndpoint::new(setup.server.token_url(), ClientAuth::none("cli")).unwrap();
+    assert!(RefreshToken::new(endpoint, issued.clone()).fetch().await.is_err());
+    setup.clock.advance(Duration::from_secs(61));
+    let err = within(cache.valid_token()).await.unwrap_err();
+    assert!(err.is_grant_lost(), "{err}");
+    let requests = setup.server.token_requests();
+    for _ in 0..5 {
+        assert!(within(cache.valid_token()).await.unwrap_err().is_grant_lost());
+    }
+    assert_eq!(
+        setup.server.token_requests(),
+        requests,
+        "the stored refresh token revived the lost grant"
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_source_adopts_only_refresh_tokens_it_never_held() {
+    let (setup, issued) = rotating_setup().await;
+    let endpoint = TokenEndpoint::new(setup.server.token_url(), ClientAuth::none("cli")).unwrap();
+    let source = RefreshToken::new(endpoint, issued.clone());
+    let rotated = source
+        .fetch()
+        .await
+        .unwrap()
+        .refresh_token()
+        .unwrap()
+        .expose()
+        .to_owned();
+    // A stored value holding the refresh token it redeemed (an older one): ignored.
+    source.on_stored_token(&Token::bearer("old").with_refresh_token(issued.clone()));
+    assert_eq!(source.current_refresh_token().await.unwrap().expose(), rotated);
+    // One it never held (another replica rotated it): adopted.
+    source.on_stored_token(&Token::bearer("new").with_refresh_token("rt-from-another-replica"));
+    assert_eq!(
+        source.current_refresh_token().await.unwrap().expose(),
+        "rt-from-another-replica"
+    );
+    // And the one it held before that: ignored again.
+    source.on_stored_token(&Token::bearer("old").with_refresh_token(rotated.clone()));
+    assert_eq!(
+        source.current_refresh_token().await.unwrap().expose(),
+        "rt-from-another-replica"
+    );
+}
+
+#[tokio::test]
+async fn a_token_fetched_while_the_store_failed_is_written_when_it_answers() {
+    let (setup, issued) = rotating_setup().await;
+    let store = Faulty::new();
+    store.set(Mode::FailOnce); // the first read fails; the write after the fetch works
+    let a = refresh_replica(&setup, store.clone(), &issued);
+    let first = token_of(&a).await;
+    // Another run starting from `issued` (consumed by `a`) takes the stored token and its
+    // rotated refresh token.
+    let b = refresh_replica(&setup, store.clone(), &issued);
+    assert_eq!(token_of(&b).await, first);
+    setup.clock.advance(Duration::from_secs(61));
+    token_of(&b).await;
+    let redeemed: Vec<_> = setup
+        .server
+        .requests()
+        .iter()
+        .filter_map(|r| r.param("refresh_token").map(str::to_owned))
+        .collect();
+    assert_eq!(redeemed.len(), 2);
+    assert_ne!(
+        redeemed[0], redeemed[1],
+        "a consumed refresh token was redeemed again"
+    );
+}
+
+#[tokio::test]
+async fn a_token_request_slower_than_the_lock_ttl_keeps_the_lock() {
+    let setup = setup().await;
+    setup.server.set_token_delay(Duration::from_millis(600));
+    let store = MemoryStore::new();
+    let shared = || SharedStore::new(store.clone()).lock_ttl(Duration::from_millis(150));
+    let (a, b) = (setup.replica(shared()), setup.replica(shared()));
+    let (a_token, b_token) = within(futures_util::future::join(token_of(&a), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        token_of(&b).await
+    }))
+    .await;
+    assert_eq!(a_token, b_token);
+    assert_eq!(setup.server.token_requests(), 1);
+}
+
+#[tokio::test]
+async fn a_store_that_panics_is_passed_over() {
+    let setup = setup().await;
+    let store = Faulty::new();
+    store.set(Mode::Panic);
+    let capture = log_capture::capture();
+    let cache = setup.replica(store.clone());
+    token_of(&cache).await;
+    setup.clock.advance(Duration::from_secs(61));
+    token_of(&cache).await;
+    assert_eq!(setup.server.token_requests(), 2);
+    let logs = capture.text();
+    assert_eq!(
+        logs.matches("the token store failed; fetching tokens without it")
+            .count(),
+        1,
+        "{logs}"
+    );
+    assert!(logs.contains("token store: panicked"), "{logs}");
 }
 
 #[cfg(feature = "encryption")]
@@ -476,11 +614,14 @@ async fn a_refresh_whose_runtime_shuts_down_leaves_the_store_usable() {
 // A store that fails on demand
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Work,
     Fail,
     Hang,
+    Panic,
+    /// Fails the next call only, then works.
+    FailOnce,
 }
 
 /// A `MemoryStore` that can fail (an error at once) or hang, and counts its calls.
@@ -522,10 +663,18 @@ impl Faulty {
 
     fn guard<'a, T: Send + 'a>(&self, work: impl FnOnce() -> StoreFuture<'a, T>) -> StoreFuture<'a, T> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let mode = *self.mode.lock().unwrap();
+        let mode = {
+            let mut mode = self.mode.lock().unwrap();
+            let now = *mode;
+            if now == Mode::FailOnce as u8 {
+                *mode = Mode::Work as u8;
+            }
+            now
+        };
         match mode {
             0 => work(),
-            1 => Box::pin(async { Err(StoreError::new("connection refused")) }),
+            1 | 4 => Box::pin(async { Err(StoreError::new("connection refused")) }),
+            3 => panic!("a store with a bug"),
             _ => Box::pin(std::future::pending()) as Pin<Box<dyn Future<Output = _> + Send>>,
         }
     }
@@ -548,6 +697,10 @@ impl TokenStore for Faulty {
                 self.inner.try_lock(key, owner, ttl).await
             })
         })
+    }
+
+    fn extend<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        self.guard(|| self.inner.extend(key, owner, ttl))
     }
 
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {

@@ -4,13 +4,18 @@
 
 use std::sync::atomic::AtomicBool;
 
+use futures_util::future::{select, Either};
+
 use super::*;
-use crate::secret::Secret;
-use crate::store::{value, SharedStore, StoreError};
+use crate::store::{value, SharedStore, StoreError, StoreFuture};
 
 /// The first wait of a replica that finds the lock taken; it doubles up to [`POLL_MAX`].
 const POLL_FIRST: Duration = Duration::from_millis(20);
 const POLL_MAX: Duration = Duration::from_millis(250);
+/// How many lock TTLs a replica waits for another's token before it fetches on its own (the
+/// holder renews the lock while it fetches, so only a store that keeps a lock no one renews
+/// makes it wait that long).
+const WAIT_IN_TTLS: u32 = 6;
 
 /// A cache's store: the settings, the full key of its token, and what the last operations
 /// said.
@@ -20,9 +25,10 @@ pub(super) struct StoreHandle {
     /// Whether the store is failing (set at the first error, logged once; cleared, and logged,
     /// at the next success).
     down: AtomicBool,
-    /// The access token last invalidated (a resource server refused it) or replaced by
-    /// [`TokenCache::refresh`]: never taken from the store again.
-    rejected: Mutex<Option<Secret>>,
+    /// The token last invalidated (a resource server refused it), replaced by
+    /// [`TokenCache::refresh`] or lost with its grant: never taken from the store again, and
+    /// no stored token older than it is either.
+    rejected: Mutex<Option<Token>>,
 }
 
 impl StoreHandle {
@@ -43,27 +49,31 @@ impl StoreHandle {
     }
 
     pub(super) fn reject(&self, token: &Token) {
-        *self.rejected.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.access_token().clone());
+        *self.rejected.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
     }
 
-    fn is_rejected(&self, token: &Token) -> bool {
-        self.rejected
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|rejected| rejected == token.access_token())
+    fn rejected(&self) -> Option<Token> {
+        self.rejected.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Runs one store operation under the timeout, and keeps track of outages.
-    async fn run<T>(
-        &self,
+    /// Runs one store operation under the timeout, and keeps track of outages. A store that
+    /// panics is a store that failed.
+    async fn run<'a, T>(
+        &'a self,
         what: &'static str,
-        operation: crate::store::StoreFuture<'_, T>,
+        operation: impl FnOnce(&'a dyn crate::store::TokenStore) -> StoreFuture<'a, T>,
     ) -> Result<T, StoreError> {
         let timeout = self.shared.timeout;
-        let result = match tokio::time::timeout(timeout, operation).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::timeout(timeout)),
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| operation(&*self.shared.store)));
+        let result = match started {
+            Err(_) => Err(StoreError::new("panicked")),
+            Ok(operation) => {
+                match tokio::time::timeout(timeout, AssertUnwindSafe(operation).catch_unwind()).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_)) => Err(StoreError::new("panicked")),
+                    Err(_) => Err(StoreError::timeout(timeout)),
+                }
+            }
         };
         match &result {
             Ok(_) => {
@@ -86,36 +96,70 @@ impl StoreHandle {
         result
     }
 
-    /// The stored token, `None` if there is none or it cannot be read (or was rejected).
+    /// The stored token, `None` if there is none or it cannot be read.
     async fn load(&self) -> Result<Option<Token>, StoreError> {
-        let Some(bytes) = self.run("get", self.shared.store.get(&self.key)).await? else {
+        let Some(bytes) = self.run("get", |store| store.get(&self.key)).await? else {
             return Ok(None);
         };
-        let Some(token) = value::decode(&self.shared, &self.key, bytes) else {
+        let token = value::decode(&self.shared, &self.key, bytes);
+        if token.is_none() {
             tracing::debug!("the stored value cannot be read (format, or encryption key); counted as absent");
-            return Ok(None);
-        };
-        Ok((!self.is_rejected(&token)).then_some(token))
+        }
+        Ok(token)
     }
 
     /// Writes `token`, until it expires (or for good when it carries a refresh token, which
     /// outlives it).
-    async fn save(&self, token: &Token, now: SystemTime) {
+    async fn save(&self, token: &Token, now: SystemTime) -> Result<(), StoreError> {
         let ttl = match token.expires_at() {
             _ if token.refresh_token().is_some() => None,
             None => None,
             Some(expires_at) => match expires_at.duration_since(now) {
                 Ok(left) if !left.is_zero() => Some(left),
-                _ => return,
+                _ => return Ok(()),
             },
         };
         let Some(bytes) = value::encode(&self.shared, &self.key, token) else {
             tracing::warn!("the token could not be sealed for the store; not written");
-            return;
+            return Ok(());
         };
-        let _ = self
-            .run("set", self.shared.store.set(&self.key, &bytes, ttl))
-            .await;
+        self.run("set", |store| store.set(&self.key, &bytes, ttl)).await
+    }
+
+    /// Writes `token` unless the store holds one at least as new (by when it was issued).
+    async fn save_unless_newer(&self, token: &Token, now: SystemTime) -> Result<bool, StoreError> {
+        if let Some(stored) = self.load().await? {
+            if stored.issued_at() >= token.issued_at() {
+                return Ok(false);
+            }
+        }
+        self.save(token, now).await.map(|()| true)
+    }
+
+    async fn try_lock(&self, owner: &str) -> Result<bool, StoreError> {
+        let ttl = self.shared.lock_ttl;
+        self.run("lock", |store| store.try_lock(&self.key, owner, ttl))
+            .await
+    }
+
+    /// Extends the lock every third of its TTL for as long as it is polled; ends when the
+    /// lock is lost (or the store fails).
+    async fn renew(&self, owner: &str) {
+        let ttl = self.shared.lock_ttl;
+        loop {
+            tokio::time::sleep(ttl / 3).await;
+            match self
+                .run("extend", |store| store.extend(&self.key, owner, ttl))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("the token store's lock was lost during a token request");
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
     }
 }
 
@@ -131,9 +175,7 @@ impl Held {
     async fn release(mut self) {
         self.released = true;
         if let Some(store) = &self.cache.inner.store {
-            let _ = store
-                .run("unlock", store.shared.store.unlock(&store.key, &self.owner))
-                .await;
+            let _ = store.run("unlock", |s| s.unlock(&store.key, &self.owner)).await;
         }
     }
 }
@@ -147,9 +189,7 @@ impl Drop for Held {
             let (cache, owner) = (self.cache.clone(), std::mem::take(&mut self.owner));
             runtime.spawn(async move {
                 if let Some(store) = &cache.inner.store {
-                    let _ = store
-                        .run("unlock", store.shared.store.unlock(&store.key, &owner))
-                        .await;
+                    let _ = store.run("unlock", |s| s.unlock(&store.key, &owner)).await;
                 }
             });
         }
@@ -159,26 +199,23 @@ impl Drop for Held {
 impl TokenCache {
     /// The token of a refresh when the cache has a store: the stored one if it is fresh, else
     /// one fetched by whichever replica holds the lock; on any store failure, one fetched on
-    /// its own.
+    /// its own (and written, if the store takes it, so that no one redeems the refresh token
+    /// it replaced).
     pub(super) async fn fetch_through_store(&self, store: &StoreHandle) -> Result<Token, Error> {
-        let source = &*self.inner.source;
         match self.read_shared(store).await {
             Ok(Some(token)) => return Ok(token),
             Ok(None) => {}
-            Err(_) => return source.fetch_token().await,
+            Err(_) => return self.fetch_alone(store).await,
         }
         let Ok(owner) = crate::secret::random_token(16) else {
-            return source.fetch_token().await;
+            return self.fetch_alone(store).await;
         };
         let lock_ttl = store.shared.lock_ttl;
-        let give_up = tokio::time::Instant::now() + lock_ttl.saturating_mul(2);
+        let give_up = tokio::time::Instant::now() + lock_ttl.saturating_mul(WAIT_IN_TTLS);
         let mut poll = POLL_FIRST;
         loop {
-            match store
-                .run("lock", store.shared.store.try_lock(&store.key, &owner, lock_ttl))
-                .await
-            {
-                Err(_) => return source.fetch_token().await,
+            match store.try_lock(&owner).await {
+                Err(_) => return self.fetch_alone(store).await,
                 Ok(true) => break,
                 Ok(false) => {}
             }
@@ -188,14 +225,14 @@ impl TokenCache {
             match self.read_shared(store).await {
                 Ok(Some(token)) => return Ok(token),
                 Ok(None) => {}
-                Err(_) => return source.fetch_token().await,
+                Err(_) => return self.fetch_alone(store).await,
             }
             if tokio::time::Instant::now() >= give_up {
                 tracing::warn!(
-                    lock_ttl_ms = millis(lock_ttl),
+                    waited_ms = millis(lock_ttl.saturating_mul(WAIT_IN_TTLS)),
                     "the token store's lock stayed taken without a new token; fetching without it"
                 );
-                return source.fetch_token().await;
+                return self.fetch_alone(store).await;
             }
         }
         let held = Held {
@@ -207,9 +244,15 @@ impl TokenCache {
         let result = match self.read_shared(store).await {
             Ok(Some(token)) => Ok(token),
             Ok(None) | Err(_) => {
-                let result = source.fetch_token().await;
+                // The lock is renewed while the token request runs, however long it takes.
+                let fetch = self.inner.source.fetch_token();
+                let renew = Box::pin(store.renew(&held.owner));
+                let result = match select(fetch, renew).await {
+                    Either::Left((result, _)) => result,
+                    Either::Right((_, fetch)) => fetch.await,
+                };
                 if let Ok(token) = &result {
-                    store.save(token, self.inner.clock.now()).await;
+                    let _ = store.save(token, self.inner.clock.now()).await;
                 }
                 result
             }
@@ -218,50 +261,57 @@ impl TokenCache {
         result
     }
 
-    /// Writes the token the cache was built with (a fresh login's) to the store, unless the
-    /// store holds one at least as new or another replica is refreshing (holds the lock).
-    pub(super) async fn publish_initial(self) {
+    /// A token fetched without the store's lock (the store failed), then offered to the store
+    /// in case it answers again: a refresh token rotated here must not be lost.
+    async fn fetch_alone(&self, store: &StoreHandle) -> Result<Token, Error> {
+        let result = self.inner.source.fetch_token().await;
+        if let Ok(token) = &result {
+            let _ = store.save_unless_newer(token, self.inner.clock.now()).await;
+        }
+        result
+    }
+
+    /// Writes the token the cache holds (a fresh login given with `initial_token`) to the
+    /// store, unless the store holds one at least as new or another replica is refreshing
+    /// (holds the lock). `Ok(true)` if it was written.
+    pub(super) async fn publish(&self) -> Result<bool, StoreError> {
         let (Some(store), Some(entry)) = (&self.inner.store, self.inner.current.load_full()) else {
-            return;
+            return Ok(false);
         };
-        let Ok(owner) = crate::secret::random_token(16) else {
-            return;
-        };
-        let lock = store
-            .shared
-            .store
-            .try_lock(&store.key, &owner, store.shared.lock_ttl);
-        if !matches!(store.run("lock", lock).await, Ok(true)) {
-            return;
+        let owner = crate::secret::random_token(16).map_err(|err| StoreError::new(err.to_string()))?;
+        if !store.try_lock(&owner).await? {
+            return Ok(false);
         }
         let held = Held {
             cache: self.clone(),
             owner,
             released: false,
         };
-        let stored_is_newer = match store.load().await {
-            Ok(Some(stored)) => stored.issued_at() >= entry.token.issued_at(),
-            Ok(None) => false,
-            Err(_) => true,
-        };
-        if !stored_is_newer {
-            store.save(&entry.token, self.inner.clock.now()).await;
-        }
+        let written = store
+            .save_unless_newer(&entry.token, self.inner.clock.now())
+            .await;
         held.release().await;
+        written
     }
 
-    /// The stored token if this cache may use it now: fresh (or valid, when the cache has no
-    /// valid token), and not older than the one it has. A stored token newer than the cache's goes to the source first (its refresh token).
+    /// The stored token if this cache may use it now: not one it rejected, newer than the one
+    /// it has (or had, before it rejected it), and fresh (or valid, when the cache has no valid
+    /// token). A newer stored token goes to the source first (its refresh token).
     async fn read_shared(&self, store: &StoreHandle) -> Result<Option<Token>, StoreError> {
         let Some(token) = store.load().await? else {
             return Ok(None);
         };
         let current = self.inner.current.load_full();
-        let newer = current
+        let reference = current
             .as_ref()
-            .is_none_or(|entry| token.issued_at() >= entry.token.issued_at());
-        if !newer {
-            return Ok(None);
+            .map(|entry| entry.token.clone())
+            .or_else(|| store.rejected());
+        if let Some(reference) = &reference {
+            // The same token (this cache's own, or the one it rejected), or an older one: not
+            // news. Issue times come from the replicas' clocks, which are assumed in sync (NTP).
+            if token.access_token() == reference.access_token() || token.issued_at() < reference.issued_at() {
+                return Ok(None);
+            }
         }
         self.inner.source.on_stored_token(&token);
         let arrival = Reading::take(&*self.inner.clock);

@@ -85,7 +85,7 @@ pub enum AssertionAudience {
 }
 
 impl AssertionAudience {
-    fn resolve<'a>(&'a self, token_url: &'a url::Url) -> &'a str {
+    pub(crate) fn resolve<'a>(&'a self, token_url: &'a url::Url) -> &'a str {
         match self {
             AssertionAudience::TokenEndpoint => token_url.as_str(),
             AssertionAudience::Issuer(value) | AssertionAudience::Value(value) => value,

@@ -78,6 +78,7 @@
 //! Once it has a token, later fetches redeem the refresh token if one was issued, and go back
 //! to a new device authorization only when that fails with `invalid_grant`.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -703,7 +704,13 @@ pub struct DeviceCode {
     /// The refresh token from the last token, if any. Held across a whole fetch so that
     /// fetches never overlap.
     refresh_token: tokio::sync::Mutex<Option<Secret>>,
+    /// The refresh tokens it held before (redeemed and replaced, or refused), at most
+    /// `HELD`: a stored one among them is older than its own, and never adopted.
+    held_before: std::sync::Mutex<VecDeque<Secret>>,
 }
+
+/// How many replaced refresh tokens a `DeviceCode` remembers.
+const HELD: usize = 8;
 
 impl DeviceCode {
     /// A source for the client of `endpoint` and the server's device authorization endpoint.
@@ -742,6 +749,7 @@ impl DeviceCode {
             user_code_timeout: DEFAULT_USER_CODE_TIMEOUT,
             on_new_token: None,
             refresh_token: tokio::sync::Mutex::new(None),
+            held_before: std::sync::Mutex::default(),
         })
     }
 
@@ -1066,14 +1074,19 @@ impl DeviceCode {
             Some(current) => match redeem(&self.endpoint, &self.params, current, &[]).await {
                 Err(err) if err.code() == Some(&ErrorCode::InvalidGrant) => {
                     tracing::info!("refresh token rejected; starting a new device authorization");
-                    *refresh_token = None;
+                    if let Some(refused) = refresh_token.take() {
+                        self.held_before(refused);
+                    }
                     self.authorize().await?
                 }
                 other => other?,
             },
             None => self.authorize().await?,
         };
-        *refresh_token = token.refresh_token().cloned();
+        let replaced = std::mem::replace(&mut *refresh_token, token.refresh_token().cloned());
+        if let Some(replaced) = replaced.filter(|replaced| Some(replaced) != token.refresh_token()) {
+            self.held_before(replaced);
+        }
         if let Some(hook) = &self.on_new_token {
             hook(token.clone()).await;
         }
@@ -1231,6 +1244,22 @@ fn required_duration(
 
 param_setters!(DeviceCode);
 
+impl DeviceCode {
+    fn lock_held_before(&self) -> std::sync::MutexGuard<'_, VecDeque<Secret>> {
+        // Nothing panics while holding it.
+        self.held_before.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers a refresh token this source no longer holds.
+    fn held_before(&self, refresh_token: Secret) {
+        let mut held = self.lock_held_before();
+        if held.len() == HELD {
+            held.pop_front();
+        }
+        held.push_back(refresh_token);
+    }
+}
+
 impl TokenSource for DeviceCode {
     fn fetch_token(&self) -> TokenFuture<'_> {
         Box::pin(self.fetch())
@@ -1257,8 +1286,18 @@ impl TokenSource for DeviceCode {
         let Some(stored) = token.refresh_token() else {
             return;
         };
+        if self.lock_held_before().contains(stored) {
+            return;
+        }
         match self.refresh_token.try_lock() {
-            Ok(mut current) => *current = Some(stored.clone()),
+            Ok(mut current) => {
+                if let Some(replaced) = current
+                    .replace(stored.clone())
+                    .filter(|replaced| replaced != stored)
+                {
+                    self.held_before(replaced);
+                }
+            }
             Err(_) => {
                 tracing::debug!("a device-code fetch is running; the stored refresh token is not adopted")
             }

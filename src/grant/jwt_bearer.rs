@@ -312,15 +312,24 @@ impl TokenSource for JwtBearer {
         Box::pin(self.fetch())
     }
 
-    /// With a signing key: the token URL, client id, grant, the assertion's issuer and
-    /// subject, and scope. With an assertion supplier: `None` (who the assertion stands for is
-    /// unknown): give the cache a [`SharedStore::key`](crate::store::SharedStore::key).
+    /// With a signing key: the token URL, client id, grant, the assertion's issuer, subject
+    /// and audience, and scope. `None` with an assertion supplier (who the assertion stands
+    /// for is unknown) or with claims of your own (they may tell tokens apart, and hold
+    /// secrets): give the cache a [`SharedStore::key`](crate::store::SharedStore::key).
     fn store_key(&self) -> Option<crate::store::StoreKey> {
         let Assertion::Signed(signed) = &self.assertion else {
             return None;
         };
+        if !signed.claims.is_empty() {
+            return None;
+        }
         let subject = signed.subject.as_deref().unwrap_or(&signed.issuer);
-        let parts = [("iss", signed.issuer.as_str()), ("sub", subject)];
+        let audience = signed.audience.resolve(self.endpoint.token_url());
+        let parts = [
+            ("iss", signed.issuer.as_str()),
+            ("sub", subject),
+            ("aud", audience),
+        ];
         self.endpoint.store_key(
             "urn:ietf:params:oauth:grant-type:jwt-bearer",
             &self.params,

@@ -612,10 +612,7 @@ impl RefreshToken {
                 {
                     let mut grant = self.lock_grant();
                     if grant.epoch == epoch && token.refresh_token() != Some(&refresh_token) {
-                        if grant.previous.len() == REMEMBERED {
-                            grant.previous.pop_front();
-                        }
-                        grant.previous.push_back(refresh_token);
+                        remember(&mut grant.previous, refresh_token);
                         grant.refresh_token = token.refresh_token().cloned();
                     }
                 }
@@ -633,7 +630,9 @@ impl RefreshToken {
                         // lives on with it.
                         return Err(lost);
                     }
-                    grant.refresh_token = None;
+                    if let Some(refused) = grant.refresh_token.take() {
+                        remember(&mut grant.previous, refused);
+                    }
                     grant.lost = Some(lost.clone());
                 }
                 tracing::warn!(error = %lost.report(), "the refresh token was refused; the grant is lost");
@@ -652,6 +651,14 @@ impl RefreshToken {
     }
 }
 
+/// Adds `refresh_token` to the ones a source held, forgetting the oldest past `REMEMBERED`.
+fn remember(previous: &mut VecDeque<Secret>, refresh_token: Secret) {
+    if previous.len() == REMEMBERED {
+        previous.pop_front();
+    }
+    previous.push_back(refresh_token);
+}
+
 param_setters!(RefreshToken);
 
 impl TokenSource for RefreshToken {
@@ -659,24 +666,29 @@ impl TokenSource for RefreshToken {
         Box::pin(self.fetch())
     }
 
-    /// The token URL, client id, grant and scope: one user's grant per client. An application
-    /// holding several users' refresh tokens for one client gives each cache its own
-    /// [`SharedStore::key`](crate::store::SharedStore::key).
-    fn store_key(&self) -> Option<crate::store::StoreKey> {
-        self.endpoint.store_key("refresh_token", &self.params, &[])
-    }
-
-    /// Adopts the stored token's refresh token (the newest one the server gave) when it is
-    /// not the one this source holds.
+    /// Adopts the stored token's refresh token when this source never held it: another
+    /// replica's rotation, or a new login. One it held before (redeemed, replaced, or refused
+    /// with the grant) is older than its own and ignored: a consumed refresh token is never
+    /// redeemed again, and a lost grant stays lost.
+    ///
+    /// A refresh token is one user's grant, so this source derives no store key (two users of
+    /// one client must not share a token): give the cache one with
+    /// [`SharedStore::key`](crate::store::SharedStore::key), naming the user.
     fn on_stored_token(&self, token: &Token) {
         let Some(stored) = token.refresh_token() else {
             return;
         };
-        let current = self.lock_grant().refresh_token.clone();
-        if current.as_ref() != Some(stored) {
-            tracing::debug!("adopting the refresh token from the token store");
-            self.set_refresh_token(stored.clone());
+        let mut grant = self.lock_grant();
+        if grant.refresh_token.as_ref() == Some(stored) || grant.previous.contains(stored) {
+            return;
         }
+        tracing::debug!("adopting a newer refresh token from the token store");
+        if let Some(replaced) = grant.refresh_token.take() {
+            remember(&mut grant.previous, replaced);
+        }
+        grant.refresh_token = Some(stored.clone());
+        grant.lost = None;
+        grant.epoch = grant.epoch.wrapping_add(1);
     }
 }
 

@@ -243,6 +243,23 @@ impl TokenStore for FileStore {
         }))
     }
 
+    fn extend<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        let now = millis_since_epoch(self.clock.now());
+        let until = now.saturating_add(millis(ttl).max(1));
+        #[cfg(unix)]
+        {
+            let extended = flock::extend(&self.locks, &file_name(key), owner, now, until);
+            Box::pin(std::future::ready(Ok(extended)))
+        }
+        #[cfg(not(unix))]
+        {
+            let (dir, name, owner) = (self.dir.clone(), file_name(key), owner.to_owned());
+            Box::pin(blocking(move || {
+                lock_file::extend(&dir, &name, &owner, now, until)
+            }))
+        }
+    }
+
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
         #[cfg(unix)]
         {
@@ -583,6 +600,24 @@ mod flock {
         }))
     }
 
+    /// Moves the TTL of a lock this store holds for `owner` to `until`; `false` if it holds
+    /// none for `owner` (or it ran out).
+    pub(super) fn extend(
+        locks: &Mutex<HashMap<String, HeldLock>>,
+        name: &str,
+        owner: &str,
+        now: u64,
+        until: u64,
+    ) -> bool {
+        match lock(locks).get_mut(name) {
+            Some(held) if held.owner == owner && held.until > now => {
+                held.until = until;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(super) fn unlock(locks: &Mutex<HashMap<String, HeldLock>>, name: &str, owner: &str) {
         let mut held = lock(locks);
         if held.get(name).is_some_and(|lock| lock.owner == owner) {
@@ -654,6 +689,30 @@ mod lock_file {
             }
         }
         Ok(false)
+    }
+
+    /// Rewrites the lock file with the expiry `until` if `owner` holds it and it has not run
+    /// out.
+    pub(super) fn extend(
+        dir: &Path,
+        name: &str,
+        owner: &str,
+        now: u64,
+        until: u64,
+    ) -> Result<bool, StoreError> {
+        let path = dir.join(format!("{name}.lock"));
+        let contents = match fs::read(&path) {
+            Ok(contents) => contents,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(err) => return Err(file_error("read the lock file", &path)(err)),
+        };
+        match decode(&contents) {
+            Some((held_until, held_by)) if held_by == owner.as_bytes() && held_until > now => {
+                fs::write(&path, encode(owner, until)).map_err(file_error("write the lock file", &path))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     pub(super) fn unlock(dir: &Path, name: &str, owner: &str) -> Result<(), StoreError> {
@@ -876,8 +935,13 @@ mod tests {
         assert!(!lock_file::try_lock(&dir, &name, "d", 3_000, 4_000).unwrap());
         lock_file::unlock(&dir, &name, "c").unwrap();
         assert!(lock_file::try_lock(&dir, &name, "d", 3_000, 4_000).unwrap());
-        // A garbled lock file (a holder that just created it) is held until a TTL after its
-        // modification.
+        // Extended by its owner only, and only while it holds it.
+        assert!(!lock_file::extend(&dir, &name, "c", 3_100, 5_000).unwrap());
+        assert!(lock_file::extend(&dir, &name, "d", 3_100, 5_000).unwrap());
+        assert!(!lock_file::try_lock(&dir, &name, "e", 4_500, 5_500).unwrap()); // extended past 4_000
+        assert!(!lock_file::extend(&dir, &name, "d", 5_000, 6_000).unwrap()); // ran out
+                                                                              // A garbled lock file (a holder that just created it) is held until a TTL after its
+                                                                              // modification.
         let garbled = file_name("garbled");
         fs::write(dir.join(format!("{garbled}.lock")), b"").unwrap();
         let now = millis_since_epoch(SystemTime::now());

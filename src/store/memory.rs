@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use zeroize::Zeroizing;
+
 use super::{StoreFuture, TokenStore};
 
 /// A [`TokenStore`] in memory: shared by the caches of one process that hold clones of it
@@ -30,7 +32,8 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct Maps {
-    values: HashMap<String, (Vec<u8>, Option<Instant>)>,
+    /// Values are tokens: wiped when replaced or dropped.
+    values: HashMap<String, (Zeroizing<Vec<u8>>, Option<Instant>)>,
     locks: HashMap<String, (String, Instant)>,
 }
 
@@ -65,7 +68,7 @@ impl TokenStore for MemoryStore {
                 maps.values.remove(key);
                 None
             }
-            Some((value, _)) => Some(value.clone()),
+            Some((value, _)) => Some(value.to_vec()),
             None => None,
         };
         Box::pin(std::future::ready(Ok(value)))
@@ -73,7 +76,8 @@ impl TokenStore for MemoryStore {
 
     fn set<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Option<Duration>) -> StoreFuture<'a, ()> {
         let until = ttl.and_then(|ttl| Instant::now().checked_add(ttl));
-        self.maps().values.insert(key.to_owned(), (value.to_vec(), until));
+        let value = Zeroizing::new(value.to_vec());
+        self.maps().values.insert(key.to_owned(), (value, until));
         Box::pin(std::future::ready(Ok(())))
     }
 
@@ -89,6 +93,19 @@ impl TokenStore for MemoryStore {
             }
         };
         Box::pin(std::future::ready(Ok(taken)))
+    }
+
+    fn extend<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        let mut maps = self.maps();
+        let now = Instant::now();
+        let extended = match maps.locks.get_mut(key) {
+            Some((holder, until)) if holder == owner && *until > now => {
+                *until = now.checked_add(ttl).unwrap_or(*until);
+                true
+            }
+            _ => false,
+        };
+        Box::pin(std::future::ready(Ok(extended)))
     }
 
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {

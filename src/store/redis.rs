@@ -24,6 +24,9 @@ const UNLOCK: &str =
 
 /// The longest TTL sent (`PX` milliseconds): longer ones are cut to it (about 142,000 years;
 /// Redis refuses an expiry that overflows its clock).
+/// Extends a lock only for its owner (`PEXPIRE` if the value is the owner's).
+const EXTEND: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 const MAX_TTL_MS: u128 = 1 << 52;
 
 /// A [`TokenStore`] in Redis: the replicas of a service share one token (and one refresh lock
@@ -105,6 +108,7 @@ pub struct RedisStore {
     connect_timeout: Duration,
     response_timeout: Duration,
     unlock: Arc<redis::Script>,
+    extend: Arc<redis::Script>,
 }
 
 enum Backend {
@@ -222,6 +226,7 @@ impl RedisStore {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             unlock: Arc::new(redis::Script::new(UNLOCK)),
+            extend: Arc::new(redis::Script::new(EXTEND)),
         }
     }
 
@@ -467,6 +472,24 @@ impl TokenStore for RedisStore {
                 Value::Okay => Ok(true),
                 Value::Nil => Ok(false),
                 other => Err(unexpected("SET NX", &other)),
+            }
+        }))
+    }
+
+    fn extend<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        Box::pin(self.run(move |mut connection| async move {
+            let reply = self
+                .extend
+                .key(lock_key(key))
+                .arg(owner)
+                .arg(ttl_millis(ttl))
+                .invoke_async::<Value>(&mut connection)
+                .await
+                .map_err(|err| redis_error("EVALSHA", &err))?;
+            match reply {
+                Value::Int(1) => Ok(true),
+                Value::Int(0) => Ok(false),
+                other => Err(unexpected("EVALSHA", &other)),
             }
         }))
     }

@@ -35,7 +35,15 @@ pub(crate) fn encode(shared: &SharedStore, key: &str, token: &Token) -> Option<Z
         object.insert("scope".into(), scope.into());
     }
     let value = Value::Object(object);
-    let json = Zeroizing::new(serde_json::to_vec(&value).unwrap_or_default());
+    // Sized once, so that no copy of the secrets is left behind by a reallocation.
+    let room = 256
+        + 2 * token.access_token().expose().len()
+        + 2 * token.refresh_token().map_or(0, |rt| rt.expose().len())
+        + token.scope().map_or(0, str::len);
+    let mut json = Zeroizing::new(Vec::with_capacity(room));
+    if serde_json::to_writer(&mut *json, &value).is_err() {
+        json.clear();
+    }
     wipe(value);
     seal(shared, key, json)
 }
