@@ -105,6 +105,18 @@ fn unix_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// The time of day of a Unix time in milliseconds, UTC.
+fn utc(unix: u64) -> String {
+    let seconds = unix / 1000 % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60,
+        unix % 1000
+    )
+}
+
 /// The monotonic instant of a Unix time in milliseconds (the start all processes share).
 fn instant_of(unix: u64) -> Instant {
     Instant::now() + Duration::from_millis(unix.saturating_sub(unix_ms()))
@@ -502,6 +514,8 @@ async fn parent(args: Args) -> Result<bool, BoxError> {
     if outage > 0.0 && cold == 0 {
         let from = start + Duration::from_secs_f64((seconds - outage) / 2.0);
         tokio::time::sleep_until(from).await;
+        // Wall-clock times, to read beside the replicas' logs (RUST_LOG).
+        println!("  Redis down at {} UTC", utc(unix_ms()));
         if args.flag("outage-kill") {
             drop(redis);
             tokio::time::sleep(Duration::from_secs_f64(outage)).await;
@@ -511,6 +525,7 @@ async fn parent(args: Args) -> Result<bool, BoxError> {
             tokio::time::sleep(Duration::from_secs_f64(outage)).await;
             redis.signal("-CONT")?;
         }
+        println!("  Redis back at {} UTC", utc(unix_ms()));
         window = Some((from - servers.started, Instant::now() - servers.started));
     }
 
