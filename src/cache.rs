@@ -38,6 +38,12 @@
 //! lost with its runtime (a `#[tokio::test]` that ended, a runtime shut down) is forgotten,
 //! and the next request starts a new one on its own runtime.
 //!
+//! With a [store](TokenCacheBuilder::store) (Redis for replicas, a file for a CLI), a refresh
+//! first looks there: a fresh token another replica fetched is used without a token request,
+//! and at most one replica at a time fetches (a lock in the store). A request with a fresh
+//! token never touches the store, and a store that fails is passed over. See
+//! [`store`](crate::store).
+//!
 //! # Failures
 //!
 //! A failed refresh never throws away a token that is still valid; the next attempt waits out
@@ -664,6 +670,13 @@ impl TokenCacheBuilder {
     /// and a store that fails or is slow is passed over (the cache fetches on its own). See
     /// [`store`](crate::store).
     ///
+    /// A stored token at least as new as the cache's own is taken, and its refresh token
+    /// handed to the source ([`TokenSource::on_stored_token`]): the store wins over the
+    /// refresh token a source was built with. A token given with
+    /// [`initial_token`](Self::initial_token) (a fresh login) is newer: it is used, and
+    /// written to the store when the cache is built (in a task on the current tokio runtime),
+    /// unless the store holds one at least as new.
+    ///
     /// Takes a store (with the default settings) or a [`SharedStore`](crate::store::SharedStore).
     /// The store needs a key for the token: the built-in sources derive one
     /// ([`TokenSource::store_key`]); for a source that derives none, without
@@ -740,6 +753,13 @@ impl TokenCacheBuilder {
                 Ok(entry) if cache.is_valid(&entry) => cache.inner.current.store(Some(Arc::new(entry))),
                 Ok(_) => tracing::debug!("the initial token is within its leeway of expiry; ignored"),
                 Err(err) => tracing::warn!(error = %err.report(), "the initial token is unusable; ignored"),
+            }
+        }
+        // A token given to a cache with a store (a fresh login) goes to the store too, so that
+        // the next run or the other replicas have it.
+        if cache.inner.store.is_some() && cache.inner.current.load().is_some() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(cache.clone().publish_initial());
             }
         }
         cache

@@ -9,6 +9,8 @@
 //!   userinfo (OpenID Connect).
 //! - A [`TokenCache`] keeps the current token in an `ArcSwap`, refreshes it ahead of expiry
 //!   in the background, and makes concurrent requests share one refresh.
+//! - A [`TokenStore`](store::TokenStore) shares that token with the other replicas of a
+//!   service (Redis) or the next run of a CLI (a file): one token request per lifetime for all.
 //! - [`OAuth2Layer`] puts the cached token on every request of a tower service;
 //!   `reqwest::OAuth2Middleware` (feature `reqwest`) does the same for reqwest-middleware.
 //!
@@ -55,6 +57,7 @@
 //! | `grant::jwt_bearer`, `grant::service_account` | `JwtBearer`: the JWT bearer grant; `ServiceAccountKey`: Google service-account keys (feature `jwt`) | RFC 7523 §2.1 |
 //! | `grant::loopback` | `LoopbackLogin`: a CLI or desktop app's login through the system browser and a listener on 127.0.0.1 (feature `loopback`) | RFC 8252 §7.3 |
 //! | [`persist`] | [`StoredToken`]: a token's state saved as JSON, to resume after a restart | |
+//! | [`store`] | [`TokenStore`](store::TokenStore): tokens shared by replicas (`RedisStore`, feature `redis`) or kept across a CLI's runs ([`FileStore`](store::FileStore)), with a distributed single flight, fail-open, and encryption at rest (feature `encryption`) | |
 //! | [`endpoint`] | The authorization server's endpoints: [`TokenEndpoint`] in [`endpoint::token`], [`Params`] | RFC 6749 §3.2, RFC 8707 |
 //! | [`client`] | [`OAuth2Client`]: one client at one server, built by hand or by discovery; every source and endpoint call starts there | |
 //! | [`endpoint::par`] | Pushed authorization requests, used by [`AuthorizationRequest::start`] | RFC 9126 |

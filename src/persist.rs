@@ -53,14 +53,13 @@ const FORMAT_VERSION: u64 = 1;
 ///
 /// `examples/device_login.rs` does exactly this with a file written atomically with mode 0600.
 ///
-/// # Towards a pluggable store
+/// # Or a token store
 ///
-/// The format is meant to be the unit a token store keeps. A later `TokenStore` trait (async
-/// `load() -> Option<StoredToken>` and `save(&StoredToken)`, with file and Redis stores) plugs
-/// into the same two places: `save` runs in the `on_new_token` hook, and the cache consults
-/// `load` only when it needs a token (at start-up instead of an initial token, and before a
-/// refresh, so that a token another process already refreshed is used rather than fetched
-/// again). Nothing in this type ties it to a file.
+/// A [`TokenStore`](crate::store::TokenStore) does all of this for you: give the cache a
+/// `FileStore` (a CLI) or a `RedisStore` (replicas) with
+/// [`TokenCacheBuilder::store`](crate::TokenCacheBuilder::store), and it reads the stored
+/// token when it needs one, hands its refresh token to the source, and writes every new token
+/// (sealed, if you give it a key). `StoredToken` stays for keeping the state yourself.
 ///
 /// # Secrets
 ///

@@ -75,9 +75,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+mod file;
 mod memory;
 pub(crate) mod value;
 
+pub use self::file::FileStore;
 pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]
 mod redis;
@@ -94,7 +96,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// Values are opaque bytes (the cache writes and reads the format, and seals it when
 /// encryption is on); a store only keeps them.
 ///
-/// The crate has [`MemoryStore`] (one process), `FileStore` (a CLI's restarts, two processes
+/// The crate has [`MemoryStore`] (one process), [`FileStore`] (a CLI's restarts, two processes
 /// on one machine) and `RedisStore` (feature `redis`: replicas). Implement it for any other
 /// engine; the lock needs a compare-and-delete (the owner value) and an expiry.
 ///
@@ -116,18 +118,62 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// ```
 pub trait TokenStore: fmt::Debug + Send + Sync + 'static {
     /// The value stored under `key`, `None` if there is none (or it expired).
+    ///
+    /// ```
+    /// use tower_oauth2::store::{MemoryStore, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::store::StoreError> {
+    /// assert_eq!(MemoryStore::new().get("nothing here").await?, None);
+    /// # Ok(()) }
+    /// ```
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
 
     /// Stores `value` under `key`, replacing any value there. With a `ttl`, the value is gone
     /// after that long; without, it is kept until replaced.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::store::{MemoryStore, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::store::StoreError> {
+    /// let store = MemoryStore::new();
+    /// store.set("k", b"old", None).await?;
+    /// store.set("k", b"new", Some(Duration::from_secs(60))).await?;
+    /// assert_eq!(store.get("k").await?, Some(b"new".to_vec()));
+    /// # Ok(()) }
+    /// ```
     fn set<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Option<Duration>) -> StoreFuture<'a, ()>;
 
     /// Takes the lock for `key` (a name of its own: it does not touch the value) if no one
     /// holds it, recording `owner`, for at most `ttl`. `true` if this call took it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::store::{MemoryStore, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::store::StoreError> {
+    /// let store = MemoryStore::new();
+    /// assert!(store.try_lock("k", "replica-1", Duration::from_secs(10)).await?);
+    /// assert!(!store.try_lock("k", "replica-2", Duration::from_secs(10)).await?);
+    /// assert_eq!(store.get("k").await?, None); // the value is untouched
+    /// # Ok(()) }
+    /// ```
     fn try_lock<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;
 
     /// Releases the lock for `key` if `owner` still holds it (its TTL may have run out, and
     /// another owner taken it: that owner's lock stays).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::store::{MemoryStore, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_oauth2::store::StoreError> {
+    /// let store = MemoryStore::new();
+    /// assert!(store.try_lock("k", "replica-1", Duration::from_secs(10)).await?);
+    /// store.unlock("k", "replica-1").await?;
+    /// assert!(store.try_lock("k", "replica-2", Duration::from_secs(10)).await?);
+    /// # Ok(()) }
+    /// ```
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()>;
 }
 
@@ -167,11 +213,21 @@ pub struct StoreError(Arc<dyn std::error::Error + Send + Sync + 'static>);
 
 impl StoreError {
     /// An error of the store (its client's error, a message).
+    ///
+    /// ```
+    /// let err = tower_oauth2::store::StoreError::new(std::io::Error::other("disk full"));
+    /// assert_eq!(err.to_string(), "token store: disk full");
+    /// ```
     pub fn new(err: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
         StoreError(Arc::from(err.into()))
     }
 
     /// The store did not answer within `after`.
+    ///
+    /// ```
+    /// let err = tower_oauth2::store::StoreError::timeout(std::time::Duration::from_millis(100));
+    /// assert_eq!(err.to_string(), "token store: no answer within 100 ms");
+    /// ```
     pub fn timeout(after: Duration) -> Self {
         StoreError::new(format!("no answer within {} ms", after.as_millis()))
     }
@@ -214,6 +270,13 @@ pub struct StoreKey(String);
 
 impl StoreKey {
     /// The key of a token identified by `parts` (name, value), in order.
+    ///
+    /// ```
+    /// use tower_oauth2::store::StoreKey;
+    ///
+    /// let key = StoreKey::from_parts([("token_endpoint", "https://auth.example.com/token"), ("scope", "api")]);
+    /// assert_eq!(key, StoreKey::from_parts([("token_endpoint", "https://auth.example.com/token"), ("scope", "api")]));
+    /// ```
     pub fn from_parts<'a>(parts: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let mut hash = Sha256::new();
         for (name, value) in parts {
@@ -228,11 +291,22 @@ impl StoreKey {
     }
 
     /// A key of your choosing (hashed like any other).
+    ///
+    /// ```
+    /// use tower_oauth2::store::StoreKey;
+    ///
+    /// assert_ne!(StoreKey::named("billing"), StoreKey::named("reports"));
+    /// ```
     pub fn named(name: &str) -> Self {
         Self::from_parts([("name", name)])
     }
 
     /// The key's text (hex), before the prefix.
+    ///
+    /// ```
+    /// let key = tower_oauth2::store::StoreKey::named("api");
+    /// assert!(key.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -283,11 +357,27 @@ impl SharedStore {
     /// `store`, with the default prefix ([`DEFAULT_PREFIX`]), timeout
     /// ([`DEFAULT_STORE_TIMEOUT`]) and lock TTL ([`DEFAULT_LOCK_TTL`]), the key the source
     /// derives, and no encryption.
+    ///
+    /// ```
+    /// use tower_oauth2::store::{MemoryStore, SharedStore};
+    ///
+    /// let shared = SharedStore::new(MemoryStore::new());
+    /// assert!(format!("{shared:?}").contains("tower-oauth2:"));
+    /// ```
     pub fn new(store: impl TokenStore) -> Self {
         Self::from_arc(Arc::new(store))
     }
 
     /// A store shared with other code.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_oauth2::store::{MemoryStore, SharedStore, TokenStore};
+    ///
+    /// let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+    /// let (a, b) = (SharedStore::from_arc(store.clone()), SharedStore::from_arc(store));
+    /// # let _ = (a, b);
+    /// ```
     pub fn from_arc(store: Arc<dyn TokenStore>) -> Self {
         SharedStore {
             store,
@@ -302,6 +392,13 @@ impl SharedStore {
 
     /// The text put before every key (`tower-oauth2:` by default): an application's or an
     /// environment's namespace in a shared Redis.
+    ///
+    /// ```
+    /// use tower_oauth2::store::{MemoryStore, SharedStore, StoreKey};
+    ///
+    /// let shared = SharedStore::new(MemoryStore::new()).prefix("staging:billing:");
+    /// assert!(shared.full_key(&StoreKey::named("api")).starts_with("staging:billing:{"));
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -311,6 +408,14 @@ impl SharedStore {
     /// ([`TokenSource::store_key`](crate::TokenSource::store_key)). Needed for sources that
     /// derive none, and to keep apart tokens the source cannot tell apart (two users' refresh
     /// tokens for one client).
+    ///
+    /// ```
+    /// use tower_oauth2::store::{MemoryStore, SharedStore, StoreKey};
+    ///
+    /// // One cache per user, each with its own stored token.
+    /// let for_user = |user_id: &str| SharedStore::new(MemoryStore::new()).key(StoreKey::from_parts([("user", user_id)]));
+    /// # let _ = for_user("42");
+    /// ```
     pub fn key(mut self, key: StoreKey) -> Self {
         self.key = Some(key);
         self
@@ -318,13 +423,31 @@ impl SharedStore {
 
     /// How long one store operation may take before the cache gives up on it and fetches on
     /// its own (100 ms by default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::store::{MemoryStore, SharedStore};
+    ///
+    /// let shared = SharedStore::new(MemoryStore::new()).timeout(Duration::from_millis(50));
+    /// # let _ = shared;
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// The TTL of the refresh lock (10 s by default): longer than a token request takes, as
-    /// short as the wait you accept when the replica holding it dies.
+    /// short as the wait you accept when the replica holding it dies. A fetch that outlives it
+    /// (a device login, which waits for the user) lets another process take the lock and
+    /// fetch too: raise it for those.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oauth2::store::{MemoryStore, SharedStore};
+    ///
+    /// let shared = SharedStore::new(MemoryStore::new()).lock_ttl(Duration::from_secs(3));
+    /// # let _ = shared;
+    /// ```
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
         self.lock_ttl = ttl.max(Duration::from_millis(1));
         self
@@ -333,6 +456,15 @@ impl SharedStore {
     /// Seals every value with `key` (ChaCha20-Poly1305) before it is written, so that a dump
     /// of the store holds no bearer token. A value that does not open with it counts as
     /// absent.
+    ///
+    /// ```
+    /// use tower_oauth2::store::{EncryptionKey, MemoryStore, SharedStore};
+    ///
+    /// # fn main() -> Result<(), tower_oauth2::Error> {
+    /// let key = EncryptionKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8")?;
+    /// let shared = SharedStore::new(MemoryStore::new()).encryption(key);
+    /// # let _ = shared; Ok(()) }
+    /// ```
     #[cfg(feature = "encryption")]
     pub fn encryption(mut self, key: EncryptionKey) -> Self {
         self.encryption = Some(key);

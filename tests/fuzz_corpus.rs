@@ -15,6 +15,8 @@ mod common;
 mod device_flow;
 #[path = "../fuzz/props/layer_401.rs"]
 mod layer_401;
+#[path = "../fuzz/props/store_value.rs"]
+mod store_value;
 #[path = "../fuzz/props/token_response.rs"]
 mod token_response;
 
@@ -24,11 +26,12 @@ use std::path::{Path, PathBuf};
 
 type Check = fn(&[u8]) -> Result<(), String>;
 
-const TARGETS: [(&str, Check); 4] = [
+const TARGETS: [(&str, Check); 5] = [
     ("token_response", token_response::check),
     ("device_flow", device_flow::check),
     ("layer_401", layer_401::check),
     ("callback", callback::check),
+    ("store_value", store_value::check),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -114,6 +117,11 @@ fn layer_401_corpus_and_regressions() {
 #[test]
 fn callback_corpus_and_regressions() {
     replay("callback");
+}
+
+#[test]
+fn store_value_corpus_and_regressions() {
+    replay("store_value");
 }
 
 #[test]

@@ -314,6 +314,24 @@ async fn a_redis_slower_than_the_response_timeout_fails_the_operation() {
 }
 
 #[tokio::test]
+async fn a_connection_that_times_out_is_not_kept_and_the_next_operation_connects() {
+    let server = RedisServer::start();
+    let proxy = DelayProxy::start(server.addr()).await;
+    // Redis answers nothing in time from the start: the first connection cannot be made.
+    proxy.set_delay(Duration::from_secs(3));
+    let store = RedisStore::open(&proxy.url())
+        .unwrap()
+        .connect_timeout(Duration::from_millis(100))
+        .response_timeout(Duration::from_millis(100));
+    for _ in 0..2 {
+        expect_store_err(bounded(store.get(KEY)).await);
+    }
+    proxy.set_delay(Duration::ZERO);
+    let ((), _) = until_ok(|| store.set(KEY, b"token", None)).await;
+    assert_eq!(server.command(&[b"GET", KEY.as_bytes()]), b"$5\r\ntoken\r\n");
+}
+
+#[tokio::test]
 async fn a_connection_made_by_the_application_is_used_as_it_is() {
     let server = RedisServer::start();
     let client = redis::Client::open(server.url()).unwrap();

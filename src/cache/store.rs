@@ -218,8 +218,40 @@ impl TokenCache {
         result
     }
 
-    /// The stored token if this cache may use it now: fresh, and not older than the one it
-    /// has. A stored token newer than the cache's goes to the source first (its refresh token).
+    /// Writes the token the cache was built with (a fresh login's) to the store, unless the
+    /// store holds one at least as new or another replica is refreshing (holds the lock).
+    pub(super) async fn publish_initial(self) {
+        let (Some(store), Some(entry)) = (&self.inner.store, self.inner.current.load_full()) else {
+            return;
+        };
+        let Ok(owner) = crate::secret::random_token(16) else {
+            return;
+        };
+        let lock = store
+            .shared
+            .store
+            .try_lock(&store.key, &owner, store.shared.lock_ttl);
+        if !matches!(store.run("lock", lock).await, Ok(true)) {
+            return;
+        }
+        let held = Held {
+            cache: self.clone(),
+            owner,
+            released: false,
+        };
+        let stored_is_newer = match store.load().await {
+            Ok(Some(stored)) => stored.issued_at() >= entry.token.issued_at(),
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        if !stored_is_newer {
+            store.save(&entry.token, self.inner.clock.now()).await;
+        }
+        held.release().await;
+    }
+
+    /// The stored token if this cache may use it now: fresh (or valid, when the cache has no
+    /// valid token), and not older than the one it has. A stored token newer than the cache's goes to the source first (its refresh token).
     async fn read_shared(&self, store: &StoreHandle) -> Result<Option<Token>, StoreError> {
         let Some(token) = store.load().await? else {
             return Ok(None);
@@ -233,10 +265,16 @@ impl TokenCache {
         }
         self.inner.source.on_stored_token(&token);
         let arrival = Reading::take(&*self.inner.clock);
-        let fresh = match self.deadlines_for(&token, arrival, None) {
+        let usable = match self.deadlines_for(&token, arrival, None) {
             None => !token.is_expired_at(arrival.wall),
-            Some(deadlines) => self.inner.clock.monotonic() < deadlines.stale_at,
+            Some(deadlines) => {
+                let now = self.inner.clock.monotonic();
+                // Fresh; or, for a cache with no valid token, stale but valid: it is served at
+                // once, and the next request refreshes it (through the store) behind it.
+                now < deadlines.stale_at
+                    || (now < deadlines.valid_until && self.current_valid_until().is_none())
+            }
         };
-        Ok(fresh.then_some(token))
+        Ok(usable.then_some(token))
     }
 }

@@ -77,7 +77,7 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 use url::Url;
 
-use crate::cache::TokenCache;
+use crate::cache::{TokenCache, TokenCacheBuilder};
 use crate::client::OAuth2Client;
 use crate::error::{sanitize_server_text, Error, ErrorCode, ServerError};
 use crate::grant::pkce::{self, PkceMethod};
@@ -1386,10 +1386,25 @@ impl Login {
     /// # let _ = layer; Ok(()) }
     /// ```
     pub fn into_cache(self, source: impl TokenSource + 'static) -> TokenCache {
+        self.cache_builder(source).build()
+    }
+
+    /// As [`into_cache`](Self::into_cache), the builder before `build`: to add a token store
+    /// ([`TokenCacheBuilder::store`](crate::TokenCacheBuilder::store)), which then keeps the
+    /// login for the next run of a CLI, or other settings.
+    ///
+    /// ```
+    /// use tower_oauth2::store::MemoryStore;
+    ///
+    /// # fn check(login: tower_oauth2::Login) -> Result<(), tower_oauth2::Error> {
+    /// let source = login.refresh_token()?;
+    /// let cache = login.cache_builder(source).store(MemoryStore::new()).build();
+    /// # let _ = cache; Ok(()) }
+    /// ```
+    pub fn cache_builder(self, source: impl TokenSource + 'static) -> TokenCacheBuilder {
         TokenCache::builder(source)
             .clock(self.client.token_endpoint().clock().clone())
             .initial_token(self.token)
-            .build()
     }
 
     /// The layer that carries the user's token, in one call: refreshed with the login's

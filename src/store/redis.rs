@@ -1,70 +1,5 @@
 //! [`RedisStore`]: a [`TokenStore`] in Redis, shared by the replicas of a service (feature
 //! `redis`).
-//!
-//! ```
-//! use std::time::Duration;
-//! use tower_oauth2::store::{RedisStore, SharedStore, TokenStore};
-//! use tower_oauth2::{ClientAuth, ClientCredentials, TokenCache, TokenEndpoint};
-//!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // Opening does not connect: Redis may still be starting, or down.
-//! let store = RedisStore::open("redis://127.0.0.1:1/")?.connect_timeout(Duration::from_millis(200));
-//! let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::client_secret_basic("svc", "secret"))?;
-//! let cache = TokenCache::builder(ClientCredentials::new(endpoint).scope("api"))
-//!     .store(SharedStore::new(store.clone()).timeout(Duration::from_millis(100)))
-//!     .build();
-//! // Nothing listens on port 1: every operation fails at once (the cache would fetch its token
-//! // on its own), and the next one tries to connect again.
-//! assert!(store.get("tower-oauth2:{k}").await.is_err());
-//! assert!(store.get("tower-oauth2:{k}").await.is_err());
-//! # let _ = cache; Ok(()) }
-//! ```
-//!
-//! # Commands
-//!
-//! | operation | command |
-//! | --- | --- |
-//! | [`get`](TokenStore::get) | `GET key` |
-//! | [`set`](TokenStore::set) | `SET key value PX ttl` (no `PX` without a TTL) |
-//! | [`try_lock`](TokenStore::try_lock) | `SET key:lock owner NX PX ttl` |
-//! | [`unlock`](TokenStore::unlock) | a Lua compare-and-delete of `key:lock` (`EVALSHA`, `EVAL` when the script is not cached) |
-//!
-//! Each command touches one key. A key that holds another type (another client wrote a list
-//! there) reads as absent: the cache fetches a token and its `SET` replaces the list. Any
-//! other reply of an unexpected type is a [`StoreError`], which the cache treats as it treats
-//! an outage (it fetches its token on its own). No error holds a stored value.
-//!
-//! # Connections and failures
-//!
-//! [`RedisStore::open`] only parses the URL. The first operation connects, with the redis
-//! crate's [`ConnectionManager`](redis::aio::ConnectionManager) (one multiplexed connection,
-//! shared by clones of the store); every attempt to connect is bounded by
-//! [`RedisStore::connect_timeout`] and every command by [`RedisStore::response_timeout`]. When
-//! Redis cannot be reached, each operation fails with a [`StoreError`] within those bounds and
-//! the next one tries again: nothing is cached about a failure. When Redis comes back, the
-//! manager reconnects. The cache bounds each operation too ([`SharedStore::timeout`]).
-//!
-//! The store needs a Tokio runtime (the connection's driver runs as a task); use it from the
-//! runtime it first connected in.
-//!
-//! # Sentinel, Cluster, TLS
-//!
-//! [`RedisStore::from_connection`] takes any connection of the redis crate
-//! ([`redis::aio::ConnectionLike`]) and uses it as it is (its own reconnection and timeouts;
-//! this store bounds each operation by [`RedisStore::response_timeout`] on top):
-//!
-//! - **Sentinel**: a connection to the current master (with the redis crate's `sentinel`
-//!   feature, a `SentinelClient`'s master client in a `ConnectionManager`). Locks and values
-//!   live on the master; after a failover, a token or a lock the old master had not
-//!   replicated is lost: at worst a replica makes one more token request, as without a store.
-//! - **Cluster**: a cluster connection (the `cluster-async` feature). Every command touches a
-//!   single key, and a value and its lock share one slot: the cache's keys end in a hash tag
-//!   (`tower-oauth2:{<hash>}`, see [`SharedStore::full_key`]) that the lock name
-//!   (`tower-oauth2:{<hash>}:lock`) keeps.
-//! - **TLS** (`rediss://`): a client built with one of the redis crate's TLS features.
-//!
-//! [`SharedStore::timeout`]: super::SharedStore::timeout
-//! [`SharedStore::full_key`]: super::SharedStore::full_key
 
 use std::fmt;
 use std::future::Future;
@@ -92,23 +27,77 @@ const UNLOCK: &str =
 const MAX_TTL_MS: u128 = 1 << 52;
 
 /// A [`TokenStore`] in Redis: the replicas of a service share one token (and one refresh lock
-/// per token). See the [module docs](self) for the commands, failures, Sentinel and Cluster.
-///
-/// Clones share the connection. Requires the `redis` feature.
+/// per token). Clones share the connection. Requires the `redis` feature.
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_oauth2::store::{RedisStore, SharedStore};
+/// use tower_oauth2::store::{RedisStore, SharedStore, TokenStore};
+/// use tower_oauth2::{ClientAuth, ClientCredentials, TokenCache, TokenEndpoint};
 ///
-/// # fn main() -> Result<(), tower_oauth2::store::StoreError> {
-/// let store = RedisStore::open("redis://127.0.0.1:6379/0")?
-///     .connect_timeout(Duration::from_millis(300))
-///     .response_timeout(Duration::from_millis(80));
-/// // Each replica's cache: `TokenCache::builder(source).store(shared.clone())`.
-/// let shared = SharedStore::new(store).timeout(Duration::from_millis(100));
-/// assert!(format!("{shared:?}").contains("127.0.0.1:6379"));
-/// # Ok(()) }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Opening does not connect: Redis may still be starting, or down.
+/// let store = RedisStore::open("redis://127.0.0.1:1/")?.connect_timeout(Duration::from_millis(200));
+/// let endpoint = TokenEndpoint::new("https://auth.example.com/token", ClientAuth::client_secret_basic("svc", "secret"))?;
+/// let cache = TokenCache::builder(ClientCredentials::new(endpoint).scope("api"))
+///     .store(SharedStore::new(store.clone()).timeout(Duration::from_millis(100)))
+///     .build();
+/// // Nothing listens on port 1: every operation fails at once (the cache would fetch its token
+/// // on its own), and the next one tries to connect again.
+/// assert!(store.get("tower-oauth2:{k}").await.is_err());
+/// assert!(store.get("tower-oauth2:{k}").await.is_err());
+/// # let _ = cache; Ok(()) }
 /// ```
+///
+/// # Commands
+///
+/// | operation | command |
+/// | --- | --- |
+/// | [`get`](TokenStore::get) | `GET key` |
+/// | [`set`](TokenStore::set) | `SET key value PX ttl` (no `PX` without a TTL) |
+/// | [`try_lock`](TokenStore::try_lock) | `SET key:lock owner NX PX ttl` |
+/// | [`unlock`](TokenStore::unlock) | a Lua compare-and-delete of `key:lock` (`EVALSHA`, `EVAL` when the script is not cached) |
+///
+/// Each command touches one key. A key that holds another type (another client wrote a list
+/// there) reads as absent: the cache fetches a token and its `SET` replaces the list. Any
+/// other reply of an unexpected type is a [`StoreError`], which the cache treats as it treats
+/// an outage (it fetches its token on its own). No error holds a stored value.
+///
+/// # Connections and failures
+///
+/// [`RedisStore::open`] only parses the URL. The first operation connects, with the redis
+/// crate's [`ConnectionManager`](redis::aio::ConnectionManager) (one multiplexed connection,
+/// shared by clones of the store); every attempt to connect is bounded by
+/// [`RedisStore::connect_timeout`] and every command by [`RedisStore::response_timeout`]. When
+/// Redis cannot be reached, each operation fails with a [`StoreError`] within those bounds and
+/// the next one tries again: nothing is cached about a failure. When Redis comes back, the
+/// manager reconnects. The cache bounds each operation too ([`SharedStore::timeout`]).
+///
+/// The store needs a Tokio runtime (the connection's driver runs as a task); use it from the
+/// runtime it first connected in.
+///
+/// # Sentinel, Cluster, TLS
+///
+/// [`RedisStore::from_connection`] takes any connection of the redis crate
+/// ([`redis::aio::ConnectionLike`]) and uses it as it is (its own reconnection and timeouts;
+/// this store bounds each operation by [`RedisStore::response_timeout`] on top):
+///
+/// - **Sentinel**: a connection to the current master (with the redis crate's `sentinel`
+///   feature: `SentinelClient::async_get_client` gives the master's client, to put in a
+///   `ConnectionManager`). Values and locks live on the master. A token or a lock that the old
+///   master had not replicated is lost in a failover (at worst one more token request, as
+///   without a store); a connection that still reaches the old master, now a replica, gets
+///   `READONLY` errors: the caches fail open until the application gives them a store over
+///   the new master.
+/// - **Cluster**: a cluster connection (the `cluster-async` feature). Every command touches a
+///   single key, and a value and its lock share one slot: the cache's keys end in a hash tag
+///   (`tower-oauth2:{<hash>}`, see [`SharedStore::full_key`]) that the lock name
+///   (`tower-oauth2:{<hash>}:lock`) keeps.
+/// - **TLS** (`rediss://`): enable one of the redis crate's TLS features in the application
+///   (`redis = { version = "1", features = ["tokio-rustls-comp"] }`); then
+///   [`open`](RedisStore::open) takes `rediss://` URLs too.
+///
+/// [`SharedStore::timeout`]: super::SharedStore::timeout
+/// [`SharedStore::full_key`]: super::SharedStore::full_key
 #[derive(Clone)]
 #[must_use]
 pub struct RedisStore {
@@ -187,11 +176,13 @@ impl RedisStore {
     /// assert!(RedisStore::open("http://redis.internal").is_err());
     /// ```
     pub fn open(url: &str) -> Result<RedisStore, StoreError> {
-        // The redis crate's error could hold the URL, and with it a password.
         let client = redis::Client::open(url).map_err(|err| {
+            // The redis crate's description only ("URL provided is not a redis URL", "can't
+            // connect with TLS, ..."): never the URL, which may hold a password.
+            let text = err.to_string();
+            let description = text.split(" - ").next().unwrap_or("");
             StoreError::new(format!(
-                "not a Redis URL (redis://host:port/db or redis+unix:///path): {}",
-                err.category()
+                "invalid Redis URL (redis://host:port/db or redis+unix:///path): {description}"
             ))
         })?;
         Ok(Self::with_backend(Backend::Url {
@@ -202,17 +193,21 @@ impl RedisStore {
 
     /// A store over `connection`, a connection of the redis crate made by the application: a
     /// `ConnectionManager` to a Sentinel's master, a cluster connection, a TLS client's
-    /// connection (see the [module docs](self)). Each operation uses a clone of it, bounded by
+    /// connection (see [`RedisStore`]). Each operation uses a clone of it, bounded by
     /// [`RedisStore::response_timeout`]; reconnecting is the connection's business.
     ///
-    /// ```no_run
-    /// use tower_oauth2::store::RedisStore;
+    /// ```
+    /// use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+    /// use tower_oauth2::store::{RedisStore, TokenStore};
     ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> redis::RedisResult<()> {
-    /// let client = redis::Client::open("redis://127.0.0.1:6379/")?;
-    /// let manager = redis::aio::ConnectionManager::new(client).await?;
-    /// let store = RedisStore::from_connection(manager);
-    /// # let _ = store; Ok(()) }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The master a Sentinel names (`SentinelClient::async_get_client`), a TLS client, ...
+    /// let client = redis::Client::open("redis://127.0.0.1:1/")?;
+    /// let config = ConnectionManagerConfig::new().set_number_of_retries(0);
+    /// let store = RedisStore::from_connection(ConnectionManager::new_lazy_with_config(client, config)?);
+    /// // Nothing listens on port 1: the operation fails, and the cache would fetch on its own.
+    /// assert!(store.get("tower-oauth2:{k}").await.is_err());
+    /// # Ok(()) }
     /// ```
     pub fn from_connection<C>(connection: C) -> RedisStore
     where
@@ -525,8 +520,18 @@ mod tests {
 
     #[test]
     fn a_password_stays_out_of_errors_and_debug() {
-        let err = RedisStore::open("redis://:hunter2@[::1").unwrap_err();
-        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+        for url in [
+            "redis://:hunter2@[::1",
+            "rediss://:hunter2@redis.internal/",
+            "http://:hunter2@redis/",
+        ] {
+            let err = RedisStore::open(url).unwrap_err();
+            assert!(err.to_string().contains("invalid Redis URL"), "{err}");
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+        }
+        // TLS needs one of the redis crate's TLS features (or `from_connection`).
+        let err = RedisStore::open("rediss://redis.internal/").unwrap_err();
+        assert!(err.to_string().contains("TLS"), "{err}");
         let store = RedisStore::open("redis://user:hunter2@redis.internal:6380/1").unwrap();
         let debug = format!("{store:?}");
         assert!(

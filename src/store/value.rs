@@ -56,7 +56,9 @@ fn token_from(value: &Value) -> Option<Token> {
         return None;
     }
     let access_token = object.get("access_token")?.as_str()?;
-    if access_token.is_empty() {
+    // Only what can go in an `Authorization` header: a value that cannot would fail every
+    // refresh that reads it.
+    if access_token.is_empty() || http::HeaderValue::from_str(access_token).is_err() {
         return None;
     }
     let time = |name: &str| -> Option<Option<SystemTime>> {
@@ -173,6 +175,7 @@ mod tests {
             b"{\"v\":2,\"access_token\":\"at\"}",
             b"{\"v\":1,\"access_token\":\"\"}",
             b"{\"v\":1,\"access_token\":7}",
+            b"{\"v\":1,\"access_token\":\"a\\nb\"}",
             b"{\"v\":1,\"access_token\":\"at\",\"expires_at_ms\":-1}",
             b"{\"v\":1,\"access_token\":\"at\",\"scope\":[]}",
             b"TO2S\x01short",
