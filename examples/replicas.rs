@@ -21,7 +21,8 @@
 //! Goals (exit code 0): no failed request and no expired token at the RS; with the store, no
 //! duplicate token request (one less than a lifetime / 8 after the one before it: a replica
 //! fetched while another's token was new) outside an outage, and one token request for a cold
-//! start.
+//! start. 1 when they do not hold, 2 when the run could not be made (bad option, no
+//! redis-server).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -56,6 +57,26 @@ const FAILURES: [&str; 5] = [
     "transport",
 ];
 
+/// The options: the parent's, then those it gives a replica.
+const OPTIONS: [&str; 16] = [
+    "replicas",
+    "lifetime",
+    "lifetimes",
+    "rate",
+    "no-store",
+    "outage",
+    "outage-kill",
+    "cold-start",
+    "replica",
+    "caches",
+    "start-at",
+    "as",
+    "rs",
+    "redis",
+    "seconds",
+    "cold",
+];
+
 /// `--name value` options; flags have the value "true".
 struct Args(BTreeMap<String, String>);
 
@@ -72,6 +93,9 @@ impl Args {
                 Some(next) if !next.starts_with("--") => args.next().unwrap_or_default(),
                 _ => "true".to_owned(),
             };
+            if !OPTIONS.contains(&name.as_str()) {
+                return Err(format!("unknown option --{name}"));
+            }
             map.insert(name, value);
         }
         Ok(Args(map))
