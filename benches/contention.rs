@@ -11,6 +11,8 @@
 //!   plus their lock and fresh check;
 //! - `oauth2`: the real layer (per-service `arc_swap::Cache` check, coarse clock read through
 //!   `dyn Clock`, header clone);
+//! - `oauth2_store`: the same over a cache with a token store attached (a `MemoryStore`), which
+//!   only its refreshes consult: it should cost what `oauth2` costs;
 //! - `std_mutex`, `std_rwlock`, `tokio_mutex`: the token behind a lock, as Go's
 //!   ReuseTokenSource, gcp_auth and yup-oauth2 hold theirs, with the same fresh check
 //!   (`SystemTime::now() < stale_at`) and header clone, so that little but the synchronization
@@ -39,6 +41,7 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceExt};
+use tower_oauth2::store::{MemoryStore, SharedStore, StoreKey};
 use tower_oauth2::{source_fn, OAuth2Layer, Token, TokenCache};
 
 mod common;
@@ -392,12 +395,13 @@ where
 // The arms.
 
 /// Every arm, in table order. `floor` is what the ratios are taken to.
-const IMPLS: [&str; 8] = [
+const IMPLS: [&str; 9] = [
     "floor_static",
     "floor",
     "floor_box_error",
     "floor_shaped",
     "oauth2",
+    "oauth2_store",
     "std_mutex",
     "std_rwlock",
     "tokio_mutex",
@@ -409,6 +413,17 @@ fn oauth2_layer(runtime: &Runtime) -> OAuth2Layer {
     let cache = TokenCache::new(source_fn(|| async {
         Ok(Token::bearer(common::token()).with_expires_at(SystemTime::now() + Duration::from_secs(3600)))
     }));
+    runtime.block_on(cache.prefetch()).unwrap();
+    OAuth2Layer::from_cache(cache)
+}
+
+/// [`oauth2_layer`] with a token store attached (the prefetch went through it).
+fn oauth2_store_layer(runtime: &Runtime) -> OAuth2Layer {
+    let cache = TokenCache::builder(source_fn(|| async {
+        Ok(Token::bearer(common::token()).with_expires_at(SystemTime::now() + Duration::from_secs(3600)))
+    }))
+    .store(SharedStore::new(MemoryStore::new()).key(StoreKey::named("bench")))
+    .build();
     runtime.block_on(cache.prefetch()).unwrap();
     OAuth2Layer::from_cache(cache)
 }
@@ -440,6 +455,10 @@ macro_rules! for_each_impl {
         }
         {
             let ($name, $service) = ("oauth2", oauth2_layer($runtime).layer(echo()));
+            $body
+        }
+        {
+            let ($name, $service) = ("oauth2_store", oauth2_store_layer($runtime).layer(echo()));
             $body
         }
         {
