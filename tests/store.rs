@@ -227,6 +227,28 @@ async fn a_token_the_cache_was_built_with_goes_to_the_store_unless_it_holds_a_ne
 }
 
 #[tokio::test]
+async fn a_lock_taken_by_a_call_that_timed_out_is_released() {
+    let setup = setup().await;
+    let store = MemoryStore::new();
+    // The lock is taken (for a minute), but the answer comes after the cache's timeout
+    // (100 ms): the cache fetches on its own, and must not leave the lock behind.
+    let late = Faulty::late_lock(store.clone(), Duration::from_millis(300));
+    token_of(&setup.replica(SharedStore::new(late).lock_ttl(Duration::from_secs(60)))).await;
+    assert_eq!(setup.server.token_requests(), 1);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !store
+            .try_lock(&setup.key(), "next", Duration::from_secs(1))
+            .await
+            .unwrap()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the lock was left behind");
+}
+
+#[tokio::test]
 async fn a_fresh_token_is_served_without_touching_the_store() {
     let setup = setup().await;
     let store = Faulty::new();
@@ -631,6 +653,8 @@ struct Faulty {
     mode: Arc<Mutex<u8>>,
     calls: Arc<AtomicUsize>,
     lock_delay: Arc<Mutex<Duration>>,
+    /// Takes the lock first, then waits `lock_delay` before it answers.
+    late_answer: bool,
 }
 
 impl Faulty {
@@ -640,6 +664,15 @@ impl Faulty {
             mode: Arc::new(Mutex::new(0)),
             calls: Arc::default(),
             lock_delay: Arc::default(),
+            late_answer: false,
+        }
+    }
+
+    /// A `Faulty` over `inner` whose `try_lock` takes the lock, then answers `delay` later.
+    fn late_lock(inner: MemoryStore, delay: Duration) -> Self {
+        Faulty {
+            late_answer: true,
+            ..Faulty::slow_lock(inner, delay)
         }
     }
 
@@ -693,6 +726,11 @@ impl TokenStore for Faulty {
         let delay = *self.lock_delay.lock().unwrap();
         self.guard(move || {
             Box::pin(async move {
+                if self.late_answer {
+                    let taken = self.inner.try_lock(key, owner, ttl).await;
+                    tokio::time::sleep(delay).await;
+                    return taken;
+                }
                 tokio::time::sleep(delay).await;
                 self.inner.try_lock(key, owner, ttl).await
             })

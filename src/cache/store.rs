@@ -215,7 +215,17 @@ impl TokenCache {
         let mut poll = POLL_FIRST;
         loop {
             match store.try_lock(&owner).await {
-                Err(_) => return self.fetch_alone(store).await,
+                Err(_) => {
+                    // It may have taken the lock after all (a reply too late, a connection
+                    // lost after the command): release it in the background, or it keeps the
+                    // others waiting for its whole TTL.
+                    drop(Held {
+                        cache: self.clone(),
+                        owner,
+                        released: false,
+                    });
+                    return self.fetch_alone(store).await;
+                }
                 Ok(true) => break,
                 Ok(false) => {}
             }

@@ -292,13 +292,18 @@ impl RedisStore {
     /// Runs `op` on a connection, bounded by [`RedisStore::deadline`].
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(Connection) -> Fut,
+        F: Fn(Connection) -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
         let deadline = self.deadline();
         let work = async {
             let connection = self.connection().await?;
-            op(connection).await
+            match op(connection).await {
+                // After an outage the manager answers the first command with the error of its
+                // last reconnection attempt, then reconnects: once more, within the deadline.
+                Err(err) if is_io_failure(&err) => op(self.connection().await?).await,
+                other => other,
+            }
         };
         tokio::time::timeout(deadline, work)
             .await
@@ -390,7 +395,7 @@ fn redis_error(command: &str, err: &RedisError) -> StoreError {
     }
     if err.is_io_error() {
         // Connection refused, reset, ...: the operating system's text.
-        return StoreError::new(format!("Redis {command}: {err}"));
+        return StoreError::new(IoFailure(format!("Redis {command}: {err}")));
     }
     match (err.code(), err.detail()) {
         (Some(code), detail) => {
@@ -407,6 +412,22 @@ fn redis_error(command: &str, err: &RedisError) -> StoreError {
 }
 
 /// A reply the command does not give, by its type only (never its content).
+/// A command that failed on the connection (refused, reset, ...), not in Redis.
+#[derive(Debug)]
+struct IoFailure(String);
+
+impl fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for IoFailure {}
+
+fn is_io_failure(err: &StoreError) -> bool {
+    std::error::Error::source(err).is_some_and(|source| source.is::<IoFailure>())
+}
+
 fn unexpected(command: &str, reply: &Value) -> StoreError {
     let kind = match reply {
         Value::Nil => "nil",
