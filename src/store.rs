@@ -57,6 +57,10 @@
 //! cache rejected (refused by a resource server, replaced by
 //! [`TokenCache::refresh`](crate::TokenCache::refresh), or lost with its grant).
 //!
+//! A stored value keeps the access token, when it was issued and expires (to the millisecond),
+//! the refresh token and the scope; not the ID token or a response's extra fields, which a
+//! replica that reads the token does not get.
+//!
 //! # Keys
 //!
 //! A token is stored under a key derived from what identifies it: the token endpoint, the
