@@ -433,18 +433,25 @@ async fn all_valid(caches: &[TokenCache]) -> Vec<String> {
 }
 
 /// Waits until `store` answers again (after a restart, or once a proxy stops delaying).
+/// A Redis server, the demo authorization server, a clock for the caches, and a store on that
+/// Redis (with this response timeout, when given).
+async fn fixture(response_timeout: Option<Duration>) -> (RedisServer, AuthServer, ManualClock, RedisStore) {
+    let redis = RedisServer::start();
+    let auth = auth_server().await;
+    let mut store = RedisStore::open(&redis.url()).unwrap();
+    if let Some(timeout) = response_timeout {
+        store = store.response_timeout(timeout);
+    }
+    (redis, auth, ManualClock::new(), store)
+}
+
 async fn until_store_answers(store: &RedisStore) {
     until_ok(|| store.get("tower-oauth2:{probe}")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_replicas_make_one_token_request_per_lifetime() {
-    let redis = RedisServer::start();
-    let auth = auth_server().await;
-    let clock = ManualClock::new();
-    let store = RedisStore::open(&redis.url())
-        .unwrap()
-        .response_timeout(Duration::from_secs(1));
+    let (redis, auth, clock, store) = fixture(Some(Duration::from_secs(1))).await;
     let caches: Vec<TokenCache> = (0..8)
         .map(|_| replica(&auth, &clock, Some(shared(&store))))
         .collect();
@@ -473,12 +480,7 @@ async fn eight_replicas_make_one_token_request_per_lifetime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_replicas_starting_at_once_make_one_token_request() {
-    let redis = RedisServer::start();
-    let auth = auth_server().await;
-    let clock = ManualClock::new();
-    let store = RedisStore::open(&redis.url())
-        .unwrap()
-        .response_timeout(Duration::from_secs(1));
+    let (redis, auth, clock, store) = fixture(Some(Duration::from_secs(1))).await;
     let caches: Vec<TokenCache> = (0..200)
         .map(|_| replica(&auth, &clock, Some(shared(&store))))
         .collect();
@@ -492,12 +494,7 @@ async fn two_hundred_replicas_starting_at_once_make_one_token_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_fails_no_request_and_the_store_is_used_again_after_it() {
-    let mut redis = RedisServer::start();
-    let auth = auth_server().await;
-    let clock = ManualClock::new();
-    let store = RedisStore::open(&redis.url())
-        .unwrap()
-        .response_timeout(Duration::from_secs(1));
+    let (mut redis, auth, clock, store) = fixture(Some(Duration::from_secs(1))).await;
     let caches: Vec<TokenCache> = (0..4)
         .map(|_| replica(&auth, &clock, Some(shared(&store))))
         .collect();
@@ -576,10 +573,7 @@ async fn a_redis_slower_than_the_timeout_fails_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lock_of_a_dead_replica_is_taken_over_after_its_ttl() {
-    let redis = RedisServer::start();
-    let auth = auth_server().await;
-    let clock = ManualClock::new();
-    let store = RedisStore::open(&redis.url()).unwrap();
+    let (redis, auth, clock, store) = fixture(None).await;
     let key = token_key(&shared(&store));
     let lock = format!("{key}:lock");
     // A replica took the lock and died: its lock lives 300 ms more.
@@ -598,10 +592,7 @@ async fn the_lock_of_a_dead_replica_is_taken_over_after_its_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_at_the_key_counts_as_absent_and_is_overwritten() {
-    let redis = RedisServer::start();
-    let auth = auth_server().await;
-    let clock = ManualClock::new();
-    let store = RedisStore::open(&redis.url()).unwrap();
+    let (redis, auth, clock, store) = fixture(None).await;
     let key = token_key(&shared(&store));
     // Bytes of no format of ours, then a list (a value of another type).
     let garbage: [&[&[u8]]; 2] = [
@@ -631,10 +622,7 @@ async fn garbage_at_the_key_counts_as_absent_and_is_overwritten() {
 async fn an_encrypted_value_in_redis_holds_no_token() {
     use tower_oauth2::store::EncryptionKey;
 
-    let redis = RedisServer::start();
-    let auth = auth_server().await;
-    let clock = ManualClock::new();
-    let store = RedisStore::open(&redis.url()).unwrap();
+    let (redis, auth, clock, store) = fixture(None).await;
     let key = token_key(&shared(&store));
     let contains =
         |haystack: &[u8], needle: &str| haystack.windows(needle.len()).any(|w| w == needle.as_bytes());

@@ -83,6 +83,15 @@ async fn token_of(cache: &TokenCache) -> String {
         .to_owned()
 }
 
+/// The tokens of `first`, and of `second` asked 50 ms later, while `first`'s may be on its way.
+async fn staggered(first: &TokenCache, second: &TokenCache) -> (String, String) {
+    within(futures_util::future::join(token_of(first), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        token_of(second).await
+    }))
+    .await
+}
+
 #[tokio::test]
 async fn replicas_starting_together_make_one_token_request() {
     let setup = setup().await;
@@ -173,11 +182,7 @@ async fn the_lock_winner_reads_the_store_again_before_fetching() {
     let slow = Faulty::slow_lock(store.clone(), Duration::from_millis(300));
     let late = setup.replica(SharedStore::new(slow).timeout(Duration::from_secs(5)));
     let early = setup.replica(store.clone());
-    let (late_token, early_token) = within(futures_util::future::join(token_of(&late), async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        token_of(&early).await
-    }))
-    .await;
+    let (late_token, early_token) = staggered(&late, &early).await;
     assert_eq!(late_token, early_token);
     assert_eq!(setup.server.token_requests(), 1);
 }
@@ -554,11 +559,7 @@ async fn a_token_request_slower_than_the_lock_ttl_keeps_the_lock() {
     let store = MemoryStore::new();
     let shared = || SharedStore::new(store.clone()).lock_ttl(Duration::from_millis(150));
     let (a, b) = (setup.replica(shared()), setup.replica(shared()));
-    let (a_token, b_token) = within(futures_util::future::join(token_of(&a), async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        token_of(&b).await
-    }))
-    .await;
+    let (a_token, b_token) = staggered(&a, &b).await;
     assert_eq!(a_token, b_token);
     assert_eq!(setup.server.token_requests(), 1);
 }
