@@ -92,6 +92,21 @@ async fn staggered(first: &TokenCache, second: &TokenCache) -> (String, String) 
     .await
 }
 
+/// Sends requests (asks for a valid token) until the cache's token is no longer `old`, which a
+/// refresh behind a stale token does; the new token.
+async fn token_changed(cache: &TokenCache, old: &str) -> String {
+    within(async {
+        loop {
+            let token = token_of(cache).await;
+            if token != old {
+                return token;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn replicas_starting_together_make_one_token_request() {
     let setup = setup().await;
@@ -144,12 +159,7 @@ async fn a_stale_token_refreshed_by_one_replica_is_read_by_the_others() {
     assert_eq!(setup.server.token_requests(), 2);
     // `b` serves its stale token and refreshes behind it: from the store.
     assert_eq!(token_of(&b).await, first);
-    within(async {
-        while b.token().unwrap().access_token().expose() != new {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    assert_eq!(token_changed(&b, &first).await, new);
     assert_eq!(setup.server.token_requests(), 2);
 }
 
@@ -163,13 +173,8 @@ async fn a_stale_stored_token_serves_a_new_replica_at_once_and_is_refreshed_behi
     let late = setup.replica(store.clone());
     assert_eq!(token_of(&late).await, first);
     assert_eq!(setup.server.token_requests(), 1);
-    within(async {
-        // Requests go on with the stale token; the first started a refresh behind it.
-        while token_of(&late).await == first {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    // Requests go on with the stale token; the first started a refresh behind it.
+    token_changed(&late, &first).await;
     assert_eq!(setup.server.token_requests(), 2);
 }
 
