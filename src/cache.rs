@@ -1102,9 +1102,9 @@ impl TokenCache {
     /// # Ok(()) }
     /// ```
     pub async fn refresh(&self) -> Result<Token, Error> {
-        if let (Some(store), Some(current)) = (&self.inner.store, self.inner.current.load_full()) {
+        if let Some(current) = self.inner.current.load_full() {
             // A new token: not the current one again from the store.
-            store.reject(&current.token);
+            self.reject(&current);
         }
         let shared = {
             let mut state = self.inner.lock_state();
@@ -1205,10 +1205,7 @@ impl TokenCache {
     /// # Ok(()) }
     /// ```
     pub fn invalidate(&self) {
-        let old = self.inner.current.swap(None);
-        if let (Some(store), Some(old)) = (&self.inner.store, old) {
-            store.reject(&old.token);
-        }
+        self.drop_current();
     }
 
     /// Drops the current token only if it is the one of `generation` (never a newer one).
@@ -1217,11 +1214,9 @@ impl TokenCache {
             Some(entry) if entry.generation == generation => None,
             other => other.clone(),
         });
-        if let (Some(store), Some(old)) = (&self.inner.store, old) {
-            if old.generation == generation {
-                // Refused by a resource server: the store's copy is no better.
-                store.reject(&old.token);
-            }
+        if let Some(old) = old.filter(|old| old.generation == generation) {
+            // Refused by a resource server: the store's copy is no better.
+            self.reject(&old);
         }
     }
 

@@ -68,6 +68,15 @@ impl Setup {
             .build()
     }
 
+    /// A replica built with `token` (a login made outside the cache).
+    fn seeded(&self, store: impl Into<SharedStore>, token: &Token) -> TokenCache {
+        TokenCache::builder(self.source())
+            .clock(self.clock.clone())
+            .initial_token(token.clone())
+            .store(store)
+            .build()
+    }
+
     /// The full key the replicas' token is stored under.
     fn key(&self) -> String {
         SharedStore::new(MemoryStore::new()).full_key(&self.source().store_key().unwrap())
@@ -198,11 +207,7 @@ async fn a_token_the_cache_was_built_with_goes_to_the_store_unless_it_holds_a_ne
     let store = MemoryStore::new();
     // A fresh login (here: a token fetched outside the cache) seeds a cache with a store.
     let login = setup.source().fetch_token().await.unwrap();
-    let seeded = TokenCache::builder(setup.source())
-        .clock(setup.clock.clone())
-        .initial_token(login.clone())
-        .store(store.clone())
-        .build();
+    let seeded = setup.seeded(store.clone(), &login);
     within(async {
         while store.is_empty() {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -226,11 +231,7 @@ async fn a_token_the_cache_was_built_with_goes_to_the_store_unless_it_holds_a_ne
         .expose()
         .to_owned();
     assert_eq!(setup.server.token_requests(), 2);
-    let _old = TokenCache::builder(setup.source())
-        .clock(setup.clock.clone())
-        .initial_token(login.clone())
-        .store(store.clone())
-        .build();
+    let _old = setup.seeded(store.clone(), &login);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(token_of(&setup.replica(store.clone())).await, newer);
     assert_eq!(setup.server.token_requests(), 2);

@@ -13,11 +13,8 @@ impl TokenCache {
             // The server revoked the grant, and with it the token we hold. Requests fail at
             // once until the source has new credentials; it answers from memory until then,
             // so no backoff is needed to spare the server.
-            let revoked = self.inner.current.swap(None);
-            if let (Some(store), Some(revoked)) = (&self.inner.store, revoked) {
-                // Nor is its copy in the store (or any older token) taken again.
-                store.reject(&revoked.token);
-            }
+            // Nor is its copy in the store (or any older token) taken again.
+            self.drop_current();
             state.failures = 0;
             state.retry_at = None;
             tracing::error!(

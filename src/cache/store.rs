@@ -136,6 +136,10 @@ impl StoreHandle {
         self.save(token, now).await.map(|()| true)
     }
 
+    async fn unlock(&self, owner: &str) {
+        let _ = self.run("unlock", |store| store.unlock(&self.key, owner)).await;
+    }
+
     async fn try_lock(&self, owner: &str) -> Result<bool, StoreError> {
         let ttl = self.shared.lock_ttl;
         self.run("lock", |store| store.try_lock(&self.key, owner, ttl))
@@ -172,10 +176,18 @@ struct Held {
 }
 
 impl Held {
+    fn new(cache: &TokenCache, owner: String) -> Self {
+        Held {
+            cache: cache.clone(),
+            owner,
+            released: false,
+        }
+    }
+
     async fn release(mut self) {
         self.released = true;
         if let Some(store) = &self.cache.inner.store {
-            let _ = store.run("unlock", |s| s.unlock(&store.key, &self.owner)).await;
+            store.unlock(&self.owner).await;
         }
     }
 }
@@ -189,7 +201,7 @@ impl Drop for Held {
             let (cache, owner) = (self.cache.clone(), std::mem::take(&mut self.owner));
             runtime.spawn(async move {
                 if let Some(store) = &cache.inner.store {
-                    let _ = store.run("unlock", |s| s.unlock(&store.key, &owner)).await;
+                    store.unlock(&owner).await;
                 }
             });
         }
@@ -197,6 +209,20 @@ impl Drop for Held {
 }
 
 impl TokenCache {
+    /// Drops the current token (invalidated, or revoked with its grant), and rejects it.
+    pub(super) fn drop_current(&self) {
+        if let Some(old) = self.inner.current.swap(None) {
+            self.reject(&old);
+        }
+    }
+
+    /// `entry`'s token will not be taken from the store again, nor any token older than it.
+    pub(super) fn reject(&self, entry: &Entry) {
+        if let Some(store) = &self.inner.store {
+            store.reject(&entry.token);
+        }
+    }
+
     /// The token of a refresh when the cache has a store: the stored one if it is fresh, else
     /// one fetched by whichever replica holds the lock; on any store failure, one fetched on
     /// its own (and written, if the store takes it, so that no one redeems the refresh token
@@ -219,11 +245,7 @@ impl TokenCache {
                     // It may have taken the lock after all (a reply too late, a connection
                     // lost after the command): release it in the background, or it keeps the
                     // others waiting for its whole TTL.
-                    drop(Held {
-                        cache: self.clone(),
-                        owner,
-                        released: false,
-                    });
+                    drop(Held::new(self, owner));
                     return self.fetch_alone(store).await;
                 }
                 Ok(true) => break,
@@ -245,11 +267,7 @@ impl TokenCache {
                 return self.fetch_alone(store).await;
             }
         }
-        let held = Held {
-            cache: self.clone(),
-            owner,
-            released: false,
-        };
+        let held = Held::new(self, owner);
         // A replica may have written a token between the first read and the lock.
         let result = match self.read_shared(store).await {
             Ok(Some(token)) => Ok(token),
@@ -292,11 +310,7 @@ impl TokenCache {
         if !store.try_lock(&owner).await? {
             return Ok(false);
         }
-        let held = Held {
-            cache: self.clone(),
-            owner,
-            released: false,
-        };
+        let held = Held::new(self, owner);
         let written = store
             .save_unless_newer(&entry.token, self.inner.clock.now())
             .await;

@@ -91,7 +91,7 @@ use url::Url;
 
 use crate::endpoint::token::{param_setters, with_params, Params, TokenEndpoint};
 use crate::error::{sanitize_server_text, BoxError, Error, ErrorCode};
-use crate::grant::refresh_token::{new_token_hook, redeem, NewTokenHook};
+use crate::grant::refresh_token::{new_token_hook, redeem, remember, NewTokenHook};
 use crate::secret::Secret;
 use crate::source::{TokenFuture, TokenSource};
 use crate::token::{check_response, seconds_field, string_field, Token};
@@ -704,13 +704,11 @@ pub struct DeviceCode {
     /// The refresh token from the last token, if any. Held across a whole fetch so that
     /// fetches never overlap.
     refresh_token: tokio::sync::Mutex<Option<Secret>>,
-    /// The refresh tokens it held before (redeemed and replaced, or refused), at most
-    /// `HELD`: a stored one among them is older than its own, and never adopted.
+    /// The refresh tokens it held before (redeemed and replaced, or refused), as many as a
+    /// `RefreshToken` remembers: a stored one among them is older than its own, and never
+    /// adopted.
     held_before: std::sync::Mutex<VecDeque<Secret>>,
 }
-
-/// How many replaced refresh tokens a `DeviceCode` remembers.
-const HELD: usize = 8;
 
 impl DeviceCode {
     /// A source for the client of `endpoint` and the server's device authorization endpoint.
@@ -1252,11 +1250,7 @@ impl DeviceCode {
 
     /// Remembers a refresh token this source no longer holds.
     fn held_before(&self, refresh_token: Secret) {
-        let mut held = self.lock_held_before();
-        if held.len() == HELD {
-            held.pop_front();
-        }
-        held.push_back(refresh_token);
+        remember(&mut self.lock_held_before(), refresh_token);
     }
 }
 

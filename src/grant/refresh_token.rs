@@ -81,7 +81,8 @@ where
     Arc::new(move |token| Box::pin(hook(token)))
 }
 
-/// How many refresh tokens rotated out a source remembers, to redact them from server text.
+/// How many refresh tokens rotated out a source remembers: to redact them from server text,
+/// and never to adopt one of them again from a token store.
 const REMEMBERED: usize = 8;
 
 /// Redeems `refresh_token`. The returned token carries the refresh token to use next time: the
@@ -651,8 +652,9 @@ impl RefreshToken {
     }
 }
 
-/// Adds `refresh_token` to the ones a source held, forgetting the oldest past `REMEMBERED`.
-fn remember(previous: &mut VecDeque<Secret>, refresh_token: Secret) {
+/// Adds `refresh_token` to the ones a source held, forgetting the oldest past `REMEMBERED`
+/// (this source's and `DeviceCode`'s).
+pub(crate) fn remember(previous: &mut VecDeque<Secret>, refresh_token: Secret) {
     if previous.len() == REMEMBERED {
         previous.pop_front();
     }

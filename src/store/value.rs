@@ -115,36 +115,27 @@ fn unix_millis(at: SystemTime) -> u64 {
         .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
 }
 
-#[cfg(feature = "encryption")]
+/// `json` sealed with the store's encryption key, if it has one.
 fn seal(shared: &SharedStore, key: &str, json: Zeroizing<Vec<u8>>) -> Option<Zeroizing<Vec<u8>>> {
-    match &shared.encryption {
-        Some(encryption) => encryption.seal(key.as_bytes(), &json),
-        None => Some(json),
+    #[cfg(feature = "encryption")]
+    if let Some(encryption) = &shared.encryption {
+        return encryption.seal(key.as_bytes(), &json);
     }
-}
-
-#[cfg(not(feature = "encryption"))]
-fn seal(_: &SharedStore, _: &str, json: Zeroizing<Vec<u8>>) -> Option<Zeroizing<Vec<u8>>> {
+    #[cfg(not(feature = "encryption"))]
+    let _ = (shared, key);
     Some(json)
 }
 
-#[cfg(feature = "encryption")]
+/// What `bytes` hold: opened with the store's encryption key if it has one (never a plain
+/// value then: one written in the clear by a misconfigured replica, or planted, is not
+/// trusted), else a plain value (a sealed value without the key to open it is unreadable).
 fn open(shared: &SharedStore, key: &str, bytes: Zeroizing<Vec<u8>>) -> Option<Zeroizing<Vec<u8>>> {
-    match &shared.encryption {
-        // Never a plain value when a key is set: one written in the clear by a misconfigured
-        // replica, or planted, is not trusted.
-        Some(encryption) => encryption.open(key.as_bytes(), &bytes),
-        None => plain(bytes),
+    #[cfg(feature = "encryption")]
+    if let Some(encryption) = &shared.encryption {
+        return encryption.open(key.as_bytes(), &bytes);
     }
-}
-
-#[cfg(not(feature = "encryption"))]
-fn open(_: &SharedStore, _: &str, bytes: Zeroizing<Vec<u8>>) -> Option<Zeroizing<Vec<u8>>> {
-    plain(bytes)
-}
-
-fn plain(bytes: Zeroizing<Vec<u8>>) -> Option<Zeroizing<Vec<u8>>> {
-    // A sealed value without the key to open it is unreadable.
+    #[cfg(not(feature = "encryption"))]
+    let _ = (shared, key);
     (bytes.first() == Some(&b'{')).then_some(bytes)
 }
 
