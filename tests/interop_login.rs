@@ -21,7 +21,8 @@ use serde_json::Value;
 use tower::{Service as _, ServiceBuilder, ServiceExt as _};
 use tower_oauth2::clock::ManualClock;
 use tower_oauth2::{
-    Callback, CallbackError, ClientAuth, Error, ErrorCode, OAuth2Client, PendingAuthorization, TokenSource,
+    Callback, CallbackError, ClientAuth, Error, ErrorCode, Login, OAuth2Client, PendingAuthorization,
+    TokenSource,
 };
 use url::Url;
 
@@ -88,6 +89,37 @@ fn saved(pending: &PendingAuthorization, field: &str) -> String {
 
 /// Starts an authorization with `scope` and plays the browser until the redirect back; returns
 /// the pending authorization and the callback URL.
+/// `discover`, with the client on `clock` (the layer's cache shares it), recorder not emptied.
+async fn discover_at(server: &Server, recorder: &Recorder, clock: &ManualClock) -> OAuth2Client {
+    bounded(
+        OAuth2Client::builder(basic())
+            .http_client(recorder.http_client())
+            .clock(clock.clone())
+            .discover(&server.issuer()),
+    )
+    .await
+    .expect("discovery")
+}
+
+/// A login with `scope` and `prompt=consent` (which `offline_access` needs for a refresh
+/// token), through a new browser, and its code exchanged.
+async fn offline_login(client: &OAuth2Client, scope: &str) -> Login {
+    let authorization = bounded(
+        client
+            .authorization_request(REDIRECT_URI)
+            .scope(scope)
+            .prompt("consent")
+            .start(),
+    )
+    .await
+    .unwrap();
+    let (url, pending) = authorization.into_parts();
+    let callback = bounded(Browser::new(REDIRECT_URI).authorize(url.as_str())).await;
+    bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap()))
+        .await
+        .unwrap()
+}
+
 async fn authorize(
     client: &OAuth2Client,
     browser: &mut Browser,
@@ -608,28 +640,8 @@ async fn the_layer_carries_the_user_s_token_and_refreshes_it() {
     let server = Server::start(ServerConfig::default()).await;
     let recorder = Recorder::default();
     let clock = ManualClock::starting_at(SystemTime::now());
-    let client = bounded(
-        OAuth2Client::builder(basic())
-            .http_client(recorder.http_client())
-            .clock(clock.clone())
-            .discover(&server.issuer()),
-    )
-    .await
-    .expect("discovery");
-    let authorization = bounded(
-        client
-            .authorization_request(REDIRECT_URI)
-            .scope("openid offline_access api:read")
-            .prompt("consent")
-            .start(),
-    )
-    .await
-    .unwrap();
-    let (url, pending) = authorization.into_parts();
-    let callback = bounded(Browser::new(REDIRECT_URI).authorize(url.as_str())).await;
-    let login = bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap()))
-        .await
-        .unwrap();
+    let client = discover_at(&server, &recorder, &clock).await;
+    let login = offline_login(&client, "openid offline_access api:read").await;
     let first_access = login.token().access_token().expose().to_owned();
     let refresh = login
         .token()
@@ -686,20 +698,7 @@ async fn the_login_s_refresh_token_source_persists_rotations() {
     let server = Server::start(ServerConfig::default()).await;
     let recorder = Recorder::default();
     let client = discover(&server, &recorder, basic()).await;
-    let authorization = bounded(
-        client
-            .authorization_request(REDIRECT_URI)
-            .scope("offline_access api:read")
-            .prompt("consent")
-            .start(),
-    )
-    .await
-    .unwrap();
-    let (url, pending) = authorization.into_parts();
-    let callback = bounded(Browser::new(REDIRECT_URI).authorize(url.as_str())).await;
-    let login = bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap()))
-        .await
-        .unwrap();
+    let login = offline_login(&client, "offline_access api:read").await;
     let original = login
         .token()
         .refresh_token()
@@ -825,14 +824,7 @@ async fn without_a_refresh_token_the_layer_stops_when_the_token_expires() {
     let server = Server::start(ServerConfig::default()).await;
     let recorder = Recorder::default();
     let clock = ManualClock::starting_at(SystemTime::now());
-    let client = bounded(
-        OAuth2Client::builder(basic())
-            .http_client(recorder.http_client())
-            .clock(clock.clone())
-            .discover(&server.issuer()),
-    )
-    .await
-    .expect("discovery");
+    let client = discover_at(&server, &recorder, &clock).await;
     let mut browser = Browser::new(REDIRECT_URI);
     let (pending, callback) = authorize(&client, &mut browser, "api:read").await;
     let login = bounded(client.exchange_code(&pending, &Callback::from_url(&callback).unwrap()))
