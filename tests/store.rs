@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auth_server::{AuthServer, ClientAuthMethod};
+use auth_server::{AuthServer, ClientAuthMethod, Scripted};
 use futures_util::future::join_all;
+use serde_json::json;
 use tower_oauth2::clock::ManualClock;
 use tower_oauth2::store::{MemoryStore, SharedStore, StoreError, StoreFuture, StoreKey, TokenStore};
 use tower_oauth2::{
@@ -257,6 +258,63 @@ async fn a_lock_taken_by_a_call_that_timed_out_is_released() {
     })
     .await
     .expect("the lock was left behind");
+}
+
+#[tokio::test]
+async fn a_token_endpoint_failing_under_the_lock_frees_it_and_the_replicas_recover_with_one_request() {
+    let setup = setup().await;
+    let store = MemoryStore::new();
+    // Requests fail at once after a failed attempt (no wait through the backoff, which the
+    // manual clock would never end).
+    let replica = || {
+        TokenCache::builder(setup.source())
+            .clock(setup.clock.clone())
+            .wait_for_retry(Duration::ZERO)
+            .store(store.clone())
+            .build()
+    };
+    let (a, b) = (replica(), replica());
+    let free = || async {
+        store
+            .try_lock(&setup.key(), "probe", Duration::from_secs(1))
+            .await
+            .unwrap()
+    };
+    let probe_out = || async { store.unlock(&setup.key(), "probe").await.unwrap() };
+
+    // 503 with Retry-After, from the replica that holds the lock: its error, and the lock freed.
+    setup.server.set_token_outage(Some(
+        Scripted::json(503, json!({"error": "temporarily_unavailable"})).with_header("Retry-After", "3"),
+    ));
+    let err = within(a.valid_token()).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+    assert!(free().await, "the lock was left behind");
+    probe_out().await;
+    // 429 with Retry-After for the other replica.
+    setup.server.set_token_outage(Some(
+        Scripted::json(429, json!({"error": "slow_down"})).with_header("Retry-After", "2"),
+    ));
+    let err = within(b.valid_token()).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(free().await, "the lock was left behind");
+    probe_out().await;
+    setup.server.set_token_outage(None);
+    // A token issued but its answer lost (the connection dropped after acting): nothing is
+    // stored, the lock is freed.
+    setup.server.drop_after_acting(1);
+    setup.clock.advance(Duration::from_secs(5)); // past both backoffs
+    assert!(within(a.valid_token()).await.is_err());
+    assert!(free().await, "the lock was left behind");
+    probe_out().await;
+    assert!(store.get(&setup.key()).await.unwrap().is_none());
+
+    // The server answers again: one token request for both replicas.
+    setup.clock.advance(Duration::from_secs(65));
+    let before = setup.server.token_requests();
+    let tokens = within(join_all([&a, &b].map(token_of))).await;
+    assert_eq!(tokens[0], tokens[1]);
+    assert_eq!(setup.server.token_requests(), before + 1);
 }
 
 #[tokio::test]
